@@ -1,0 +1,148 @@
+"""Application factory: everything the bot needs, built from settings, with no globals."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand, ErrorEvent, Message
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.albums import AlbumDebouncer
+from bot.clock import Clock, SystemClock
+from bot.config import LOCALES, Settings
+from bot.fsm_storage import SQLStorage
+from bot.i18n import N_, ActorI18nMiddleware, create_i18n
+from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
+from bot.services import Services, build_services
+from bot.services.users import guess_locale
+from storage.db import create_engine, create_sessionmaker, upgrade
+from storage.seed import load_directories
+
+logger = logging.getLogger("tsur")
+
+COMMANDS = {
+    "new": N_("File an appeal"),
+    "my": N_("My appeals"),
+    "language": N_("Language"),
+    "help": N_("Help"),
+    "privacy": N_("Personal data"),
+    "cancel": N_("Cancel the current action"),
+}
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    services: Services
+    i18n: I18n
+    albums: AlbumDebouncer = field(default_factory=AlbumDebouncer)
+
+    async def close(self) -> None:
+        await self.albums.close()
+        await self.engine.dispose()
+
+
+async def create_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
+    """Open the database (migrating it and loading the data files) and build the services."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database.url, echo=settings.database.echo)
+    sessionmaker = create_sessionmaker(engine)
+    if migrate:
+        await upgrade(engine)
+        await load_directories(sessionmaker)
+    services = build_services(settings, sessionmaker, clock)
+    await services.directory.reload()
+    return App(settings, clock, engine, sessionmaker, services, create_i18n(settings))
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else None
+    return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
+    from handlers import get_routers  # handlers sit above bot/ in the layering
+
+    dp = Dispatcher(
+        storage=storage or SQLStorage(app.sessionmaker, app.clock),
+        # Updates of one person are handled one at a time: an album's items never race on the draft.
+        events_isolation=SimpleEventIsolation(),
+        settings=app.settings,
+        services=app.services,
+        clock=app.clock,
+        albums=app.albums,
+        i18n=app.i18n,
+    )
+    dp.update.outer_middleware(UpdateLogMiddleware())
+    dp.update.outer_middleware(ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n))
+    dp.update.outer_middleware(ActorMiddleware())
+    dp.update.outer_middleware(ActorI18nMiddleware(app.i18n))
+    dp.message.middleware(HandlerNameMiddleware())
+    dp.callback_query.middleware(HandlerNameMiddleware())
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    # Appeals carry personal data: the bot talks to people in private chats only.
+    dp.message.filter(F.chat.type == "private")
+    dp.include_routers(*get_routers())
+    dp.errors.register(on_error)
+    dp.startup.register(on_startup)
+    return dp
+
+
+async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n) -> None:
+    """Log the failure (type and traceback, not the person's text) and tell the person, in their language."""
+    logger.error("update failed: %s", type(event.exception).__name__, exc_info=event.exception)
+    update = event.update
+    chat = update.message.chat if update.message else None
+    if chat is None and update.callback_query and isinstance(update.callback_query.message, Message):
+        chat = update.callback_query.message.chat
+    if chat is None:
+        return
+    user = (
+        update.message.from_user
+        if update.message
+        else update.callback_query.from_user
+        if update.callback_query
+        else None
+    )
+    text = i18n.gettext(
+        "Something went wrong. Please try again, or send /cancel.",
+        locale=guess_locale(user.language_code if user else None),
+    )
+    try:
+        await bot.send_message(chat.id, text)
+    except Exception:  # the error path must never raise again
+        logger.warning("could not report the error to the user")
+
+
+async def on_startup(bot: Bot, i18n: I18n) -> None:
+    """Commands in the menu of Telegram clients, in each language."""
+    for lang in LOCALES:
+        commands = [
+            BotCommand(command=name, description=i18n.gettext(text, locale=lang)) for name, text in COMMANDS.items()
+        ]
+        await bot.set_my_commands(commands, language_code=lang)
+
+
+async def run_polling(app: App, bot: Bot, *, handle_as_tasks: bool = True) -> None:
+    dp = create_dispatcher(app)
+    with app.i18n.context():
+        await dp.start_polling(
+            bot,
+            allowed_updates=dp.resolve_used_update_types(),
+            polling_timeout=app.settings.bot.polling_timeout,
+            handle_as_tasks=handle_as_tasks,
+            handle_signals=True,
+        )

@@ -1,0 +1,67 @@
+"""The `tsur-bot` command: run the bot, migrate the database, start the emulator sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    # aiogram logs every update with the sender's id at INFO; our own line replaces it.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import create_app, create_bot, run_polling
+
+    app = await create_app(settings)
+    bot = create_bot(settings)
+    try:
+        await run_polling(app, bot)
+    finally:
+        await bot.session.close()
+        await app.close()
+
+
+async def _upgrade(settings: Settings) -> None:
+    from storage.db import create_engine, create_sessionmaker, upgrade
+    from storage.seed import load_directories
+
+    engine = create_engine(settings.database.url)
+    try:
+        await upgrade(engine)
+        await load_directories(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__)
+    parser.add_argument("--config", help="path to config.toml (default: $TSUR_CONFIG or ./config.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (long polling); migrates the database first")
+    db = commands.add_parser("db", help="database commands")
+    db.add_argument("action", choices=["upgrade"], help="apply the migrations and load the data files")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    setup_logging(settings.logging.level)
+    if args.command == "run":
+        asyncio.run(_run(settings))
+    elif args.command == "db":
+        asyncio.run(_upgrade(settings))
+        print("database is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

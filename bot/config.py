@@ -1,0 +1,155 @@
+"""Configuration: `config.toml` read by pydantic-settings, overridable by `TSUR_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("ru", "ce", "en")
+
+
+class BotSection(BaseModel):
+    token: str = Field(min_length=1)
+    api_base: str = ""
+    admins: list[int] = []
+    # Telegram allows one getUpdates consumer; the timeout is the long-polling wait in seconds.
+    polling_timeout: int = Field(default=10, ge=0, le=50)
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        bot_id, _, secret = value.partition(":")
+        if not bot_id.isdigit() or not secret:
+            raise ValueError("must look like 123456:ABC-DEF (the token from @BotFather)")
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_shape(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL or empty")
+        return value.rstrip("/")
+
+
+class DatabaseSection(BaseModel):
+    url: str = "sqlite+aiosqlite:///tsur.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be an SQLAlchemy URL such as sqlite+aiosqlite:///tsur.db")
+        return value
+
+
+class RegionSection(BaseModel):
+    timezone: str = "Europe/Moscow"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class IntakeSection(BaseModel):
+    min_text: int = Field(default=10, ge=1)
+    max_text: int = Field(default=4000, ge=10, le=4000)
+    max_attachments: int = Field(default=10, ge=0, le=10)
+    page_size: int = Field(default=5, ge=1, le=20)
+
+
+class DeadlinesSection(BaseModel):
+    message_days: int = Field(default=10, ge=1, le=60)
+    appeal_days: int = Field(default=30, ge=1, le=60)
+
+
+class ConsentSection(BaseModel):
+    # Bump it whenever the consent text changes: everyone is asked again.
+    version: str = Field(default="2026-11-01", min_length=1)
+
+
+class ThrottleSection(BaseModel):
+    rate: float = Field(default=3.0, gt=0, description="sustained updates per second per user")
+    burst: int = Field(default=20, ge=1, description="updates a user may send at once")
+
+
+class LoggingSection(BaseModel):
+    level: str = "INFO"
+
+    @field_validator("level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TSUR_", env_nested_delimiter="__", extra="forbid", toml_file="config.toml"
+    )
+    toml_path: ClassVar[Path | None] = None
+
+    bot: BotSection
+    database: DatabaseSection = DatabaseSection()
+    region: RegionSection = RegionSection()
+    intake: IntakeSection = IntakeSection()
+    deadlines: DeadlinesSection = DeadlinesSection()
+    consent: ConsentSection = ConsentSection()
+    throttle: ThrottleSection = ThrottleSection()
+    logging: LoggingSection = LoggingSection()
+    locales_dir: Path = PROJECT_ROOT / "locales"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = cls.toml_path if cls.toml_path is not None else Path("config.toml")
+        # Environment wins over the file so the token can stay out of it.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.region.timezone)
+
+
+class ConfigError(Exception):
+    """A bad or missing configuration value; the message is one line naming the key."""
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read the config file (TSUR_CONFIG or ./config.toml) and the environment, or raise ConfigError."""
+    chosen = Path(path or os.environ.get("TSUR_CONFIG", "config.toml"))
+    Settings.toml_path = chosen
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(root)"
+        kind = "missing" if first["type"] == "missing" else first["msg"]
+        hint = f" (set it in {chosen} or TSUR_{key.upper().replace('.', '__')})"
+        raise ConfigError(f"config error: {key}: {kind}{hint}") from None
+    finally:
+        Settings.toml_path = None

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update, User
+from aiogram.utils.i18n import I18n
+
+from bot.services.users import guess_locale
+
+
+class ThrottlingMiddleware(BaseMiddleware):
+    """A token bucket per person: a flood is answered once, then dropped until it calms down.
+
+    The burst is large enough for a 10-item album; the rate is what a person typing can reach.
+    """
+
+    def __init__(self, rate: float, burst: int, i18n: I18n, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.i18n = i18n
+        self.clock = clock
+        self._buckets: dict[int, tuple[float, float, bool]] = {}  # user -> (tokens, at, warned)
+
+    def _take(self, user_id: int) -> tuple[bool, bool]:
+        """(allowed, should_warn)."""
+        now = self.clock()
+        tokens, at, warned = self._buckets.get(user_id, (self.burst, now, False))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self._buckets[user_id] = (tokens - 1, now, False)
+            return True, False
+        self._buckets[user_id] = (tokens, now, True)
+        if len(self._buckets) > 100_000:  # forget idle people so the dict cannot grow without bound
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return False, not warned
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None:
+            return await handler(event, data)
+        allowed, warn = self._take(user.id)
+        if allowed:
+            return await handler(event, data)
+        data["log"]["outcome"] = "throttled"
+        if warn and isinstance(event, Update):
+            text = self.i18n.gettext(
+                "Too many messages at once. Please wait a few seconds; the ones sent too fast were not processed.",
+                locale=guess_locale(user.language_code),
+            )
+            if event.message is not None:
+                await event.message.answer(text)
+            elif event.callback_query is not None:
+                await event.callback_query.answer(text, show_alert=True)
+        elif isinstance(event, Update) and event.callback_query is not None:
+            await event.callback_query.answer()
+        return None

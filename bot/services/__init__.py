@@ -1,0 +1,30 @@
+"""Services: one use case each. They take plain values and an actor, check what the actor may do,
+run one transaction and commit once. They know nothing of aiogram."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.appeals import AppealService
+from bot.services.directory import DirectoryService
+from bot.services.users import UserService
+
+
+@dataclass
+class Services:
+    users: UserService
+    directory: DirectoryService
+    appeals: AppealService
+
+
+def build_services(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> Services:
+    directory = DirectoryService(sessionmaker)
+    return Services(
+        users=UserService(sessionmaker, clock, consent_version=settings.consent.version),
+        directory=directory,
+        appeals=AppealService(sessionmaker, clock, directory, settings),
+    )

@@ -1,0 +1,231 @@
+"""Filing an appeal and reading one's own appeals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.directory import DirectoryService
+from bot.services.errors import ConsentRequired, InvalidInput, NotFound
+from bot.services.users import Actor
+from storage.models import Appeal, AppealKind, AppealStatus, Attachment, AttachmentKind, StatusHistory
+from storage.repositories.appeals import AppealRepo
+
+
+@dataclass(frozen=True, slots=True)
+class DraftAttachment:
+    kind: str
+    file_id: str
+    file_unique_id: str
+
+
+@dataclass(frozen=True)
+class AppealDraft:
+    """What the resident confirmed on the preview card."""
+
+    draft_id: str
+    category_id: int
+    district_id: int
+    kind: str
+    text: str
+    attachments: tuple[DraftAttachment, ...] = ()
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    applicant_name: str | None = None
+    applicant_contact: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FiledAppeal:
+    id: int
+    number: str
+    status: str
+    created: bool  # False when the same draft had been filed already
+
+
+@dataclass(frozen=True, slots=True)
+class AppealSummary:
+    id: int
+    number: str
+    status: str
+    category_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AppealPage:
+    items: list[AppealSummary]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    from_status: str | None
+    to_status: str
+    comment: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AppealCard:
+    id: int
+    number: str
+    kind: str
+    status: str
+    category_id: int
+    district_id: int
+    text: str
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    created_at: datetime
+    deadline_at: datetime | None
+    attachments: list[DraftAttachment] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+class AppealService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        directory: DirectoryService,
+        settings: Settings,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.directory = directory
+        self.settings = settings
+
+    def validate_text(self, text: str) -> str:
+        """The description rule, shared by the dialog (as it is typed) and by filing."""
+        text = text.strip()
+        limits = self.settings.intake
+        if len(text) < limits.min_text:
+            raise InvalidInput("text_too_short")
+        if len(text) > limits.max_text:
+            raise InvalidInput("text_too_long")
+        return text
+
+    def _validate(self, actor: Actor, draft: AppealDraft) -> None:
+        if not actor.has_consent:
+            raise ConsentRequired()
+        category = self.directory.category(draft.category_id)
+        if category is None or self.directory.district(draft.district_id) is None:
+            raise InvalidInput("unknown_directory_item")
+        self.validate_text(draft.text)
+        if draft.kind not in AppealKind.__members__:
+            raise InvalidInput("kind")
+        if len(draft.attachments) > self.settings.intake.max_attachments:
+            raise InvalidInput("too_many_attachments")
+        if any(a.kind not in AttachmentKind.__members__ for a in draft.attachments):
+            raise InvalidInput("attachment_kind")
+        if not draft.address and (draft.latitude is None or draft.longitude is None):
+            raise InvalidInput("no_place")
+        if draft.kind == AppealKind.appeal and not (draft.applicant_name and draft.applicant_contact):
+            raise InvalidInput("applicant_required")
+
+    async def file(self, actor: Actor, draft: AppealDraft) -> FiledAppeal:
+        """Store the appeal, its attachments and the first history row in one transaction.
+
+        Idempotent on the draft id: a second Confirm or a re-delivered update returns the same appeal.
+        """
+        self._validate(actor, draft)
+        async with self.sessionmaker() as session:
+            repo = AppealRepo(session)
+            existing = await repo.by_draft(draft.draft_id)
+            if existing is not None:
+                return self._existing(actor, existing)
+            now = self.clock.now()
+            year = now.astimezone(self.settings.tz).year
+            seq = await repo.next_counter(f"appeal_number:{year}")
+            appeal = Appeal(
+                number=f"{year}-{seq:06d}",
+                draft_id=draft.draft_id,
+                user_id=actor.id,
+                category_id=draft.category_id,
+                district_id=draft.district_id,
+                kind=draft.kind,
+                status=AppealStatus.moderation,
+                text=draft.text.strip(),
+                address=draft.address,
+                latitude=draft.latitude,
+                longitude=draft.longitude,
+                applicant_name=draft.applicant_name if draft.kind == AppealKind.appeal else None,
+                applicant_contact=draft.applicant_contact if draft.kind == AppealKind.appeal else None,
+                locale=actor.lang,
+                created_at=now,
+                updated_at=now,
+            )
+            appeal.attachments = [
+                Attachment(kind=a.kind, file_id=a.file_id, file_unique_id=a.file_unique_id, position=i, created_at=now)
+                for i, a in enumerate(draft.attachments)
+            ]
+            appeal.history = [
+                StatusHistory(from_status=None, to_status=AppealStatus.moderation, actor_id=actor.id, at=now)
+            ]
+            session.add(appeal)
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Two Confirms raced: the other one committed first; answer with its appeal.
+                await session.rollback()
+                existing = await repo.by_draft(draft.draft_id)
+                if existing is None:
+                    raise
+                return self._existing(actor, existing)
+            return FiledAppeal(appeal.id, appeal.number, appeal.status, created=True)
+
+    @staticmethod
+    def _existing(actor: Actor, appeal: Appeal) -> FiledAppeal:
+        if appeal.user_id != actor.id:
+            raise NotFound()
+        return FiledAppeal(appeal.id, appeal.number, appeal.status, created=False)
+
+    async def find_by_draft(self, actor: Actor, draft_id: str) -> FiledAppeal | None:
+        async with self.sessionmaker() as session:
+            appeal = await AppealRepo(session).by_draft(draft_id)
+            return None if appeal is None else self._existing(actor, appeal)
+
+    async def list_mine(self, actor: Actor, page: int) -> AppealPage:
+        size = self.settings.intake.page_size
+        async with self.sessionmaker() as session:
+            repo = AppealRepo(session)
+            total = await repo.count_for_user(actor.id)
+            pages = max(1, math.ceil(total / size))
+            page = min(max(page, 0), pages - 1)
+            rows = await repo.page_for_user(actor.id, page * size, size)
+            items = [AppealSummary(a.id, a.number, a.status, a.category_id, a.created_at) for a in rows]
+            return AppealPage(items=items, page=page, pages=pages, total=total)
+
+    async def card_for_resident(self, actor: Actor, appeal_id: int) -> AppealCard:
+        """A resident sees only their own appeals; anyone else's id looks like a missing one."""
+        async with self.sessionmaker() as session:
+            appeal = await AppealRepo(session).full(appeal_id)
+            if appeal is None or appeal.user_id != actor.id:
+                raise NotFound()
+            return AppealCard(
+                id=appeal.id,
+                number=appeal.number,
+                kind=appeal.kind,
+                status=appeal.status,
+                category_id=appeal.category_id,
+                district_id=appeal.district_id,
+                text=appeal.text,
+                address=appeal.address,
+                latitude=appeal.latitude,
+                longitude=appeal.longitude,
+                created_at=appeal.created_at,
+                deadline_at=appeal.deadline_at,
+                attachments=[DraftAttachment(a.kind, a.file_id, a.file_unique_id) for a in appeal.attachments],
+                history=[HistoryEntry(h.from_status, h.to_status, h.comment, h.at) for h in appeal.history],
+            )

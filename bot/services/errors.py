@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A refusal a user can be told about; `code` picks the localized text."""
+
+    code = "error"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    """Missing, or not the actor's to see: the two look the same so nothing leaks."""
+
+    code = "not_found"
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+
+
+class InvalidInput(ServiceError):
+    code = "invalid"
+
+
+class ConsentRequired(ServiceError):
+    code = "consent_required"

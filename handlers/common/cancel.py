@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+
+router = Router(name=__name__)
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext) -> None:
+    if await state.get_state() is None:
+        await message.answer(_("There is nothing to cancel."), reply_markup=kb.main_menu())
+        return
+    await state.clear()
+    await message.answer(_("Cancelled. Nothing was saved."), reply_markup=kb.main_menu())

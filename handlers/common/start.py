@@ -1,0 +1,124 @@
+"""/start: language, then the personal-data consent (152-FZ), then the main menu; /language."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import ConsentAction, ConsentCb, LangCb
+from bot.config import LOCALES, Settings
+from bot.keyboards import MenuButton
+from bot.services import Services
+from bot.services.users import Actor, guess_locale
+from bot.states import Onboarding
+
+router = Router(name=__name__)
+
+
+def consent_text(version: str) -> str:
+    return _(
+        "<b>Consent to the processing of personal data</b> (Federal Law 152-FZ), version {version}\n\n"
+        "To register and answer your appeals, the Regional Management Center of the Chechen Republic "
+        "processes the data you send: your Telegram id, the text, photos, videos and documents of your "
+        "appeals, the place of the problem and, for an appeal under 59-FZ, your full name and contact.\n"
+        "The data is passed only to the bodies responsible for your appeal, kept for 5 years after the "
+        "answer and then deleted. You may withdraw the consent at any time.\n\n"
+        "Do you agree?"
+    ).format(version=version)
+
+
+async def ask_language(message: Message, state: FSMContext, preselected: str) -> None:
+    await state.set_state(Onboarding.language)
+    await message.answer("Выберите язык · Мотт харжа · Choose your language", reply_markup=kb.languages(preselected))
+
+
+async def ask_consent(message: Message, state: FSMContext, settings: Settings) -> None:
+    await state.set_state(Onboarding.consent)
+    await message.answer(consent_text(settings.consent.version), reply_markup=kb.consent())
+
+
+async def show_menu(message: Message, text: str) -> None:
+    await message.answer(text, reply_markup=kb.main_menu())
+
+
+@router.message(CommandStart())
+async def start(message: Message, state: FSMContext, actor: Actor, settings: Settings) -> None:
+    await state.clear()
+    if actor.locale is None:
+        user = message.from_user
+        await ask_language(message, state, guess_locale(user.language_code if user else None))
+    elif not actor.has_consent:
+        await ask_consent(message, state, settings)
+    else:
+        await show_menu(message, _("Welcome back! Choose an action in the menu below."))
+
+
+@router.message(Command("language"))
+@router.message(MenuButton("language"))
+async def language_command(message: Message, state: FSMContext, actor: Actor) -> None:
+    await message.answer("Выберите язык · Мотт харжа · Choose your language", reply_markup=kb.languages(actor.lang))
+
+
+@router.callback_query(LangCb.filter(F.code.in_(LOCALES)))
+async def choose_language(
+    callback: CallbackQuery,
+    callback_data: LangCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
+    settings: Settings,
+    i18n: I18n,
+) -> None:
+    actor = await services.users.set_locale(actor, callback_data.code)
+    await callback.answer()
+    message = callback.message
+    if not isinstance(message, Message):
+        return
+    with i18n.use_locale(callback_data.code):
+        await message.edit_text(_("Language: {name}").format(name=kb.LANGUAGE_NAMES[callback_data.code]))
+        in_dialog = (await state.get_state() or "").startswith("Filing")
+        if not actor.has_consent and not actor.consent_declined:
+            await ask_consent(message, state, settings)
+        elif not in_dialog:
+            await state.clear()
+            await show_menu(message, _("Done. Choose an action in the menu below."))
+
+
+@router.callback_query(ConsentCb.filter(F.action == ConsentAction.show))
+async def show_consent(callback: CallbackQuery, state: FSMContext, settings: Settings) -> None:
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await ask_consent(callback.message, state, settings)
+
+
+@router.callback_query(Onboarding.consent, ConsentCb.filter())
+async def answer_consent(
+    callback: CallbackQuery, callback_data: ConsentCb, state: FSMContext, actor: Actor, services: Services
+) -> None:
+    accepted = callback_data.action == ConsentAction.accept
+    # Stored before we say so.
+    await services.users.answer_consent(actor, accepted)
+    await state.clear()
+    await callback.answer()
+    message = callback.message
+    if not isinstance(message, Message):
+        return
+    await message.edit_reply_markup(reply_markup=None)
+    if accepted:
+        await show_menu(
+            message, _("Thank you, your consent is recorded. Now you can file an appeal: press «📝 File an appeal».")
+        )
+    else:
+        await show_menu(
+            message,
+            _(
+                "Your choice is recorded. Without the consent the bot cannot accept appeals, but you can "
+                "still read /help and /privacy. If you change your mind, press «📝 File an appeal» "
+                "or send /start."
+            ),
+        )

@@ -1,0 +1,123 @@
+"""«My appeals»: a paginated list, newest first, and the card of each appeal."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    InputMediaVideo,
+    Message,
+)
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import MyAction, MyCb
+from bot.config import Settings
+from bot.keyboards import MenuButton
+from bot.services import Services
+from bot.services.appeals import AppealPage
+from bot.services.errors import NotFound
+from bot.services.users import Actor
+from bot.texts import local_date, status_name
+from handlers.resident import render
+
+router = Router(name=__name__)
+
+
+def list_view(page: AppealPage, settings: Settings) -> tuple[str, InlineKeyboardMarkup | None]:
+    if not page.total:
+        return _("You have no appeals yet. Press «📝 File an appeal» to send one."), None
+    text = _("<b>Your appeals</b>: {total} in all. Page {page} of {pages}.").format(
+        total=page.total, page=page.page + 1, pages=page.pages
+    )
+    builder = InlineKeyboardBuilder()
+    for item in page.items:
+        label = f"№ {item.number} · {local_date(item.created_at, settings.tz)} · {status_name(item.status)}"
+        builder.button(text=label, callback_data=MyCb(action=MyAction.open, id=item.id, page=page.page))
+    builder.adjust(1)
+    nav = []
+    if page.page > 0:
+        nav.append(InlineKeyboardButton(text="◀️", callback_data=MyCb(action=MyAction.page, page=page.page - 1).pack()))
+    if page.page + 1 < page.pages:
+        nav.append(InlineKeyboardButton(text="▶️", callback_data=MyCb(action=MyAction.page, page=page.page + 1).pack()))
+    if nav:
+        builder.row(*nav)
+    return text, builder.as_markup()
+
+
+@router.message(Command("my"))
+@router.message(MenuButton("mine"))
+async def my_appeals(message: Message, actor: Actor, services: Services, settings: Settings) -> None:
+    text, markup = list_view(await services.appeals.list_mine(actor, 0), settings)
+    await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(MyCb.filter(F.action == MyAction.page))
+async def turn_page(
+    callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings
+) -> None:
+    await callback.answer()
+    text, markup = list_view(await services.appeals.list_mine(actor, callback_data.page), settings)
+    if isinstance(callback.message, Message):
+        if callback.message.html_text == text and callback.message.reply_markup == markup:
+            return
+        await callback.message.edit_text(text, reply_markup=markup)
+
+
+@router.callback_query(MyCb.filter(F.action == MyAction.open))
+async def open_card(
+    callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings
+) -> None:
+    try:
+        appeal = await services.appeals.card_for_resident(actor, callback_data.id)
+    except NotFound:
+        await callback.answer(_("Appeal not found."), show_alert=True)
+        return
+    await callback.answer()
+    builder = InlineKeyboardBuilder()
+    if appeal.attachments:
+        builder.button(
+            text=_("📎 Show files ({count})").format(count=len(appeal.attachments)),
+            callback_data=MyCb(action=MyAction.media, id=appeal.id),
+        )
+    builder.button(text=_("⬅️ To the list"), callback_data=MyCb(action=MyAction.page, page=callback_data.page))
+    builder.adjust(1)
+    if isinstance(callback.message, Message):
+        await callback.message.answer(
+            render.card(appeal, services.directory, actor.lang, settings.tz), reply_markup=builder.as_markup()
+        )
+
+
+@router.callback_query(MyCb.filter(F.action == MyAction.media))
+async def show_media(callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services) -> None:
+    try:
+        appeal = await services.appeals.card_for_resident(actor, callback_data.id)
+    except NotFound:
+        await callback.answer(_("Appeal not found."), show_alert=True)
+        return
+    await callback.answer()
+    if not isinstance(callback.message, Message):
+        return
+    # Telegram groups photos with videos, and documents only with documents.
+    visual = [
+        InputMediaPhoto(media=a.file_id) if a.kind == "photo" else InputMediaVideo(media=a.file_id)
+        for a in appeal.attachments
+        if a.kind in ("photo", "video")
+    ]
+    documents = [InputMediaDocument(media=a.file_id) for a in appeal.attachments if a.kind == "document"]
+    for group in (visual, documents):
+        if len(group) == 1:
+            item = group[0]
+            if isinstance(item, InputMediaPhoto):
+                await callback.message.answer_photo(item.media)
+            elif isinstance(item, InputMediaVideo):
+                await callback.message.answer_video(item.media)
+            else:
+                await callback.message.answer_document(item.media)
+        elif group:
+            await callback.message.answer_media_group(group)  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""Cards a resident reads: the preview of a draft and the card of a filed appeal."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import gettext as _
+
+from bot.services.appeals import AppealCard
+from bot.services.directory import DirectoryService
+from bot.texts import clip, kind_name, local_date, local_time, status_name
+
+# Telegram allows 4096 characters; the description is clipped so labels and history always fit.
+PREVIEW_TEXT_LIMIT = 2500
+CARD_TEXT_LIMIT = 1500
+
+
+def topic(directory: DirectoryService, category_id: int, lang: str) -> str:
+    category = directory.category(category_id)
+    if category is None:
+        return "—"
+    block = directory.block(category.parent_id or 0)
+    return f"{block.name(lang) if block else '—'} → {category.name(lang)}"
+
+
+def place(address: str | None, latitude: float | None, longitude: float | None) -> str:
+    parts = []
+    if address:
+        parts.append(escape(address))
+    if latitude is not None and longitude is not None:
+        parts.append(_("📍 location {lat:.5f}, {lon:.5f}").format(lat=latitude, lon=longitude))
+    return "; ".join(parts) or "—"
+
+
+def preview(data: dict[str, Any], directory: DirectoryService, lang: str) -> str:
+    district = directory.district(data.get("district_id", 0))
+    lines = [
+        _("<b>Check your appeal before sending</b>"),
+        "",
+        _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, data.get("category_id", 0), lang))),
+        _("<b>Kind:</b> {kind}").format(kind=kind_name(data.get("kind", ""))),
+        _("<b>District:</b> {district}").format(district=escape(district.name(lang)) if district else "—"),
+        _("<b>Place:</b> {place}").format(place=place(data.get("address"), data.get("lat"), data.get("lon"))),
+        _("<b>Attachments:</b> {count}").format(count=len(data.get("attachments", []))),
+    ]
+    if data.get("kind") == "appeal":
+        lines.append(
+            _("<b>Applicant:</b> {name}, {contact}").format(
+                name=escape(data.get("applicant_name") or "—"), contact=escape(data.get("applicant_contact") or "—")
+            )
+        )
+    lines += ["", _("<b>Description:</b>"), clip(data.get("text", ""), PREVIEW_TEXT_LIMIT)]
+    return "\n".join(lines)
+
+
+def card(appeal: AppealCard, directory: DirectoryService, lang: str, tz: ZoneInfo) -> str:
+    district = directory.district(appeal.district_id)
+    lines = [
+        _("<b>Appeal № {number}</b>").format(number=appeal.number),
+        _("<b>Status:</b> {status}").format(status=status_name(appeal.status)),
+        _("<b>Filed:</b> {at}").format(at=local_time(appeal.created_at, tz)),
+        _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, appeal.category_id, lang))),
+        _("<b>Kind:</b> {kind}").format(kind=kind_name(appeal.kind)),
+        _("<b>District:</b> {district}").format(district=escape(district.name(lang)) if district else "—"),
+        _("<b>Place:</b> {place}").format(place=place(appeal.address, appeal.latitude, appeal.longitude)),
+    ]
+    if appeal.deadline_at is not None:
+        lines.append(_("<b>Answer due by:</b> {date}").format(date=local_date(appeal.deadline_at, tz)))
+    if appeal.attachments:
+        lines.append(_("<b>Attachments:</b> {count}").format(count=len(appeal.attachments)))
+    lines += ["", _("<b>Description:</b>"), clip(appeal.text, CARD_TEXT_LIMIT), "", _("<b>History:</b>")]
+    for entry in appeal.history:
+        line = f"• {local_time(entry.at, tz)} — {status_name(entry.to_status)}"
+        if entry.comment:
+            line += f": {clip(entry.comment, 300)}"
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Storage layer: SQLAlchemy models, repositories (queries only, never commit), engine and migrations."""

@@ -1,0 +1,244 @@
+"""SQLAlchemy 2 models. The schema itself is owned by the Alembic migrations in storage/migrations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL gets the same values."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, dict[str, str]: JSON}
+
+
+class AppealKind(enum.StrEnum):
+    message = "message"  # сообщение, ПОС track
+    appeal = "appeal"  # обращение under 59-ФЗ
+
+
+class AppealStatus(enum.StrEnum):
+    moderation = "moderation"
+    rejected = "rejected"
+    assigned = "assigned"
+    in_progress = "in_progress"
+    clarification = "clarification"
+    answer_review = "answer_review"
+    answered = "answered"
+    reopened = "reopened"
+    closed = "closed"
+
+
+class AttachmentKind(enum.StrEnum):
+    photo = "photo"
+    video = "video"
+    document = "document"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tg_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Consent(Base):
+    """Every answer to the personal-data consent (152-ФЗ), with the version of the text that was shown."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime]
+
+
+class Block(Base):
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    names: Mapped[dict[str, str]]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    categories: Mapped[list[Category]] = relationship(back_populates="block", order_by="Category.position")
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id"), index=True)
+    names: Mapped[dict[str, str]]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    block: Mapped[Block] = relationship(back_populates="categories")
+
+
+class District(Base):
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    names: Mapped[dict[str, str]]
+    centers: Mapped[dict[str, str]]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    names: Mapped[dict[str, str]]
+    short_names: Mapped[dict[str, str]]
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Appeal(Base):
+    __tablename__ = "appeals"
+    __table_args__ = (
+        Index("ix_appeals_user_created", "user_id", "created_at"),
+        Index("ix_appeals_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    # The filing dialog's id: a second Confirm or a re-delivered update finds the appeal it made.
+    draft_id: Mapped[str] = mapped_column(String(36), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    applicant_name: Mapped[str | None] = mapped_column(String(200))
+    applicant_contact: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deadline_at: Mapped[datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(String(32))
+
+    category: Mapped[Category] = relationship()
+    district: Mapped[District] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="appeal", order_by="Attachment.position", cascade="all, delete-orphan"
+    )
+    history: Mapped[list[StatusHistory]] = relationship(
+        back_populates="appeal", order_by="StatusHistory.id", cascade="all, delete-orphan"
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    file_id: Mapped[str] = mapped_column(String(255))
+    file_unique_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+    appeal: Mapped[Appeal] = relationship(back_populates="attachments")
+
+
+class StatusHistory(Base):
+    __tablename__ = "status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+    appeal: Mapped[Appeal] = relationship(back_populates="history")
+
+
+class Counter(Base):
+    """Monotonic counters (e.g. the registration number of a year): incremented, never reused."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FsmRecord(Base):
+    """Persistent aiogram FSM state: a dialog survives a restart of the bot."""
+
+    __tablename__ = "fsm_state"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+__all__ = [
+    "Agency",
+    "Appeal",
+    "AppealKind",
+    "AppealStatus",
+    "Attachment",
+    "AttachmentKind",
+    "Base",
+    "Block",
+    "Category",
+    "Consent",
+    "Counter",
+    "District",
+    "FsmRecord",
+    "StatusHistory",
+    "User",
+]

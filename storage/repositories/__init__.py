@@ -1,0 +1,1 @@
+"""Repositories: queries only. They flush when an id is needed but never commit: services own transactions."""

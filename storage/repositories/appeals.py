@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Appeal, Counter, StatusHistory
+
+
+class AppealRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_draft(self, draft_id: str) -> Appeal | None:
+        query = select(Appeal).where(Appeal.draft_id == draft_id)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def full(self, appeal_id: int) -> Appeal | None:
+        query = (
+            select(Appeal)
+            .where(Appeal.id == appeal_id)
+            .options(
+                selectinload(Appeal.attachments),
+                selectinload(Appeal.history),
+                selectinload(Appeal.category),
+                selectinload(Appeal.district),
+            )
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def page_for_user(self, user_id: int, offset: int, limit: int) -> Sequence[Appeal]:
+        query = (
+            select(Appeal)
+            .where(Appeal.user_id == user_id)
+            .order_by(Appeal.created_at.desc(), Appeal.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def count_for_user(self, user_id: int) -> int:
+        query = select(func.count()).select_from(Appeal).where(Appeal.user_id == user_id)
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def add_history(self, entry: StatusHistory) -> None:
+        self.session.add(entry)
+
+    async def next_counter(self, name: str) -> int:
+        """Increment a counter atomically (UPDATE … RETURNING works on SQLite ≥3.35 and PostgreSQL)."""
+        query = update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+        value = (await self.session.execute(query)).scalar_one_or_none()
+        if value is not None:
+            return int(value)
+        try:
+            # A savepoint: when another transaction created the row first, retry the UPDATE.
+            async with self.session.begin_nested():
+                self.session.add(Counter(name=name, value=1))
+            return 1
+        except IntegrityError:
+            return int((await self.session.execute(query)).scalar_one())

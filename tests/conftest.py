@@ -1,0 +1,168 @@
+"""Test harness: the real bot (Dispatcher, middlewares, SQL FSM storage, aiohttp session) polling the
+project's local Bot API emulator over HTTP, with an injected clock and a fresh SQLite database per test."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App, create_app, create_bot, create_dispatcher
+from bot.clock import ManualClock
+from bot.config import Settings, load_settings
+from bot.emulator import BotAPIEmulator, EmulatedUser
+from storage.db import create_engine, create_sessionmaker, upgrade
+from storage.seed import load_directories
+
+TOKEN = "123456:TEST-TOKEN"
+
+
+def make_settings(db_path: Path, api_base: str = "http://127.0.0.1:9", **sections: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "bot": {"token": TOKEN, "api_base": api_base, "polling_timeout": 5},
+        "database": {"url": f"sqlite+aiosqlite:///{db_path}"},
+        "logging": {"level": "WARNING"},
+    }
+    for name, values in sections.items():
+        overrides[name] = {**overrides.get(name, {}), **values}
+    return load_settings(db_path.parent / "absent-config.toml", **overrides)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate and seed once; each test copies the file (much faster than migrating every time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await load_directories(create_sessionmaker(engine))
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, template_db: Path) -> Path:
+    path = tmp_path / "tsur.db"
+    shutil.copy(template_db, path)
+    return path
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+class Harness:
+    """The bot as it runs in production, polling the emulator; restartable mid-test."""
+
+    def __init__(self, emu: BotAPIEmulator, settings: Settings, clock: ManualClock) -> None:
+        self.emu = emu
+        self.settings = settings
+        self.clock = clock
+        self.app: App | None = None
+        self.bot: Bot | None = None
+        self.dp: Dispatcher | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.app = await create_app(self.settings, self.clock, migrate=False)
+        self.bot = create_bot(self.settings)
+        self.dp = create_dispatcher(self.app)
+        ready = asyncio.Event()
+        self.dp.startup.register(lambda: ready.set())
+        # Sequential handling: an update is confirmed (next offset) only after it was fully handled,
+        # which is what settle() waits for. Concurrency is exercised by bench/intake.py.
+        self._task = asyncio.create_task(self._poll())
+        await asyncio.wait_for(ready.wait(), 10)
+
+    async def _poll(self) -> None:
+        assert self.dp and self.bot and self.app
+        with self.app.i18n.context():
+            await self.dp.start_polling(
+                self.bot,
+                allowed_updates=self.dp.resolve_used_update_types(),
+                polling_timeout=self.settings.bot.polling_timeout,
+                handle_as_tasks=False,
+                handle_signals=False,
+                close_bot_session=True,
+            )
+
+    async def stop(self) -> None:
+        if self.dp is not None and self._task is not None:
+            await self.settle()
+            await self.dp.stop_polling()
+            await asyncio.wait_for(self._task, 10)
+        if self.app is not None:
+            await self.app.close()
+        self._task = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every update sent so far has been handled (and album summaries sent)."""
+        assert self.app is not None
+        await self.emu.wait_confirmed(timeout=timeout)
+        while self.app.albums._tasks:
+            await asyncio.sleep(0.02)
+        await self.emu.wait_confirmed(timeout=timeout)
+
+    async def session(self) -> AsyncSession:
+        assert self.app is not None
+        return self.app.sessionmaker()
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        assert self.app is not None
+        async with self.app.sessionmaker() as session:
+            return list((await session.execute(select(model).where(*where))).scalars().all())
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def harness(emu: BotAPIEmulator, db_path: Path, clock: ManualClock) -> AsyncIterator[Harness]:
+    settings = make_settings(db_path, emu.base_url)
+    h = Harness(emu, settings, clock)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def onboard(harness: Harness, user: EmulatedUser, lang: str = "Русский") -> None:
+    """A resident who chose a language and accepted the consent."""
+    await user.send_text("/start")
+    await harness.settle()
+    await user.click(lang)
+    await harness.settle()
+    await user.click(user_text(lang, "accept"))
+    await harness.settle()
+
+
+BUTTONS = {
+    ("Русский", "accept"): "✅ Согласен",
+    ("English", "accept"): "✅ I agree",
+    ("Нохчийн", "accept"): "✅ Реза ву",
+}
+
+
+def user_text(lang: str, key: str) -> str:
+    return BUTTONS[(lang, key)]
