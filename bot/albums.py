@@ -15,6 +15,7 @@ class AlbumDebouncer:
     def __init__(self, delay: float = 0.4) -> None:
         self.delay = delay
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+        self._running = 0
 
     def touch(self, key: Hashable, callback: Callable[[], Awaitable[None]]) -> None:
         previous = self._tasks.get(key)
@@ -24,11 +25,19 @@ class AlbumDebouncer:
 
     async def _later(self, key: Hashable, callback: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(self.delay)
+        # From here on a new item of the same album must not cancel the summary being sent.
         self._tasks.pop(key, None)
+        self._running += 1
         try:
             await callback()
         except Exception:  # a lost summary must not kill the loop; the items are already stored
             logger.exception("album summary failed")
+        finally:
+            self._running -= 1
+
+    @property
+    def idle(self) -> bool:
+        return not self._tasks and not self._running
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())

@@ -13,7 +13,6 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent, Message
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -92,7 +91,6 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp.update.outer_middleware(ActorI18nMiddleware(app.i18n))
     dp.message.middleware(HandlerNameMiddleware())
     dp.callback_query.middleware(HandlerNameMiddleware())
-    dp.callback_query.middleware(CallbackAnswerMiddleware())
     # Appeals carry personal data: the bot talks to people in private chats only.
     dp.message.filter(F.chat.type == "private")
     dp.include_routers(*get_routers())

@@ -147,7 +147,13 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(root)"
+        loc = [str(part) for part in first["loc"]]
+        section = Settings.model_fields.get(loc[0]) if len(loc) == 1 else None
+        if first["type"] == "missing" and section is not None and isinstance(section.annotation, type):
+            # A whole section is missing: name the key inside it that has no default.
+            required = [name for name, f in section.annotation.model_fields.items() if f.is_required()]
+            loc += required[:1]
+        key = ".".join(loc) or "(root)"
         kind = "missing" if first["type"] == "missing" else first["msg"]
         hint = f" (set it in {chosen} or TSUR_{key.upper().replace('.', '__')})"
         raise ConfigError(f"config error: {key}: {kind}{hint}") from None

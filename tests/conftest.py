@@ -7,7 +7,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
-from bot.emulator import BotAPIEmulator, EmulatedUser
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.seed import load_directories
+
+if TYPE_CHECKING:
+    from bot.emulator import BotAPIEmulator, EmulatedUser
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -29,6 +31,8 @@ def make_settings(db_path: Path, api_base: str = "http://127.0.0.1:9", **section
         "bot": {"token": TOKEN, "api_base": api_base, "polling_timeout": 5},
         "database": {"url": f"sqlite+aiosqlite:///{db_path}"},
         "logging": {"level": "WARNING"},
+        # Scripted people type faster than anyone can; the flood test sets the real limits back.
+        "throttle": {"rate": 1000.0, "burst": 1000},
     }
     for name, values in sections.items():
         overrides[name] = {**overrides.get(name, {}), **values}
@@ -116,7 +120,7 @@ class Harness:
         """Wait until every update sent so far has been handled (and album summaries sent)."""
         assert self.app is not None
         await self.emu.wait_confirmed(timeout=timeout)
-        while self.app.albums._tasks:
+        while not self.app.albums.idle:
             await asyncio.sleep(0.02)
         await self.emu.wait_confirmed(timeout=timeout)
 
@@ -132,13 +136,23 @@ class Harness:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[BotAPIEmulator]:
+    from bot.emulator import BotAPIEmulator
+
     async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emulator:
         yield emulator
 
 
 @pytest.fixture
-async def harness(emu: BotAPIEmulator, db_path: Path, clock: ManualClock) -> AsyncIterator[Harness]:
-    settings = make_settings(db_path, emu.base_url)
+def sections() -> dict[str, dict[str, Any]]:
+    """Config sections a test module overrides (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def harness(
+    emu: BotAPIEmulator, db_path: Path, clock: ManualClock, sections: dict[str, dict[str, Any]]
+) -> AsyncIterator[Harness]:
+    settings = make_settings(db_path, emu.base_url, **sections)
     h = Harness(emu, settings, clock)
     await h.start()
     try:

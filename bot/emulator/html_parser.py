@@ -138,7 +138,9 @@ def _is_name_token_char(char: str) -> bool:
     return char.isascii() and (char.isalnum() or char in ".-")
 
 
-def parse_html(html: str, *, strict_ampersand: bool = True, users: dict[int, dict[str, Any]] | None = None) -> ParsedText:
+def parse_html(
+    html: str, *, strict_ampersand: bool = True, users: dict[int, dict[str, Any]] | None = None
+) -> ParsedText:
     """Parse Telegram HTML into plain text and entities.
 
     :param html: the raw text as the bot sent it.

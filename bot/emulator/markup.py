@@ -38,7 +38,7 @@ def validate_markup(markup: Any, *, inline_only: bool = False) -> dict[str, Any]
     if "keyboard" in markup:
         rows = markup["keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise bad_request("can't parse keyboard markup JSON object: field \"keyboard\" must be an Array of Arrays")
+            raise bad_request('can\'t parse keyboard markup JSON object: field "keyboard" must be an Array of Arrays')
         for row in rows:
             for button in row:
                 text = button if isinstance(button, str) else button.get("text") if isinstance(button, dict) else None
@@ -52,7 +52,9 @@ def validate_markup(markup: Any, *, inline_only: bool = False) -> dict[str, Any]
 
 def _validate_inline(rows: Any) -> None:
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request("can't parse inline keyboard markup JSON object: field \"inline_keyboard\" must be an Array of Arrays")
+        raise bad_request(
+            'can\'t parse inline keyboard markup JSON object: field "inline_keyboard" must be an Array of Arrays'
+        )
     for row in rows:
         for button in row:
             if not isinstance(button, dict):
@@ -61,7 +63,9 @@ def _validate_inline(rows: Any) -> None:
             if not isinstance(text, str) or not text:
                 raise bad_request("can't parse inline keyboard button: Text must be non-empty")
             if not any(key in button for key in INLINE_ACTIONS):
-                raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+                raise bad_request(
+                    "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+                )
             if "callback_data" in button:
                 data = button["callback_data"]
                 if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
@@ -76,7 +80,9 @@ def reply_keyboard_rows(markup: dict[str, Any] | None) -> list[list[str]] | None
     """Texts of a ReplyKeyboardMarkup, row by row (None when there is no keyboard)."""
     if not markup or "keyboard" not in markup:
         return None
-    return [[button if isinstance(button, str) else button.get("text", "") for button in row] for row in markup["keyboard"]]
+    return [
+        [button if isinstance(button, str) else button.get("text", "") for button in row] for row in markup["keyboard"]
+    ]
 
 
 def find_reply_button(markup: dict[str, Any] | None, text: str) -> dict[str, Any] | None:

@@ -160,7 +160,12 @@ class FileRecord:
 
     def to_object(self) -> dict[str, Any]:
         """The Bot API media object (PhotoSize, Video, Document, ...)."""
-        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id, "file_size": len(self.content), **self.meta}
+        return {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_size": len(self.content),
+            **self.meta,
+        }
 
 
 @dataclass(slots=True)
@@ -189,6 +194,7 @@ class ChatState:
     """Every message of the chat by id (user and bot ones), as Bot API ``Message`` dicts."""
     bot_messages: list[BotMessage] = field(default_factory=list)
     bot_index: dict[int, BotMessage] = field(default_factory=dict)
+    pinned_message_id: int | None = None
     reply_keyboard: dict[str, Any] | None = None
     """The active ``ReplyKeyboardMarkup`` or None when removed/never sent."""
     callback_answers: list[dict[str, Any]] = field(default_factory=list)

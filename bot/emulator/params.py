@@ -194,7 +194,7 @@ class Params:
         """Resolve ``attach://name`` to the uploaded part."""
         part = self.files.get(reference[len("attach://") :])
         if part is None:
-            raise bad_request(f"can't find attached file \"{reference[len('attach://'):]}\"")
+            raise bad_request(f'can\'t find attached file "{reference[len("attach://") :]}"')
         return part
 
 
@@ -203,4 +203,3 @@ def loggable(data: dict[str, Any]) -> dict[str, Any]:
     if not any(isinstance(v, UploadedFile) for v in data.values()):
         return data
     return {k: v.describe() if isinstance(v, UploadedFile) else v for k, v in data.items()}
-

@@ -51,21 +51,22 @@ ALL_UPDATE_TYPES = frozenset(
 )
 DEFAULT_ALLOWED_UPDATES = ALL_UPDATE_TYPES - {"chat_member", "message_reaction", "message_reaction_count"}
 
-# Content keys of a Message, in the order used to tell its kind.
+# Content keys of a Message, in the order used to tell its kind (aiogram's order:
+# an animation message also carries a ``document`` field, as in Telegram).
 CONTENT_KINDS = (
     "text",
-    "photo",
-    "video",
-    "document",
     "audio",
-    "voice",
     "animation",
+    "document",
+    "photo",
     "sticker",
+    "video",
     "video_note",
-    "venue",
-    "location",
+    "voice",
     "contact",
     "dice",
+    "venue",
+    "location",
 )
 COPYABLE_KEYS = frozenset(CONTENT_KINDS) | {
     "entities",
@@ -146,6 +147,8 @@ class EmulatorState:
         self.acked_update_id = 0
         """Every update with an id up to this one was confirmed (or dropped)."""
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
+        self.last_updates: dict[int, dict[str, Any]] = {}
+        """The newest update caused by each user (for redelivery tests)."""
         self._poller: asyncio.Future[None] | None = None
         self._confirm_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.closing = False
@@ -175,6 +178,9 @@ class EmulatorState:
         update = {"update_id": self.next_update_id, kind: payload}
         self.next_update_id += 1
         self.updates.append(update)
+        sender = payload.get("from")
+        if isinstance(sender, dict):
+            self.last_updates[sender["id"]] = update
         poller = self._poller
         if poller is not None and not poller.done():
             poller.set_result(None)
@@ -230,7 +236,7 @@ class EmulatorState:
             )
         self._poller = None
 
-    async def wait_for_updates(self, timeout: float) -> None:
+    async def wait_for_updates(self, timeout: float) -> None:  # noqa: ASYNC109 - getUpdates' own timeout
         """Long polling: return when an update is queued or ``timeout`` passes."""
         if self.updates or timeout <= 0 or self.closing:
             return
@@ -246,7 +252,7 @@ class EmulatorState:
             if not poller.done():
                 poller.cancel()
 
-    async def wait_confirmed(self, timeout: float) -> None:
+    async def wait_confirmed(self, timeout: float) -> None:  # noqa: ASYNC109 - the public API takes seconds
         """Wait until every update queued so far was confirmed by the bot."""
         target = self.next_update_id - 1
         if self.acked_update_id >= target:
@@ -458,7 +464,9 @@ class EmulatorState:
                         break
         if not failed:
             return ""
-        lines = [f"  {c.method} -> {c.error_code or 'dropped'} {c.description or c.fault or ''}" for c in reversed(failed)]
+        lines = [
+            f"  {c.method} -> {c.error_code or 'dropped'} {c.description or c.fault or ''}" for c in reversed(failed)
+        ]
         return "\nrecent failed bot API calls:\n" + "\n".join(lines)
 
     def commands_key(self, scope: Any, language_code: str | None) -> tuple[str, str]:

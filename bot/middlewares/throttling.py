@@ -17,25 +17,29 @@ class ThrottlingMiddleware(BaseMiddleware):
     The burst is large enough for a 10-item album; the rate is what a person typing can reach.
     """
 
+    WARN_EVERY = 30.0  # seconds between two warnings to the same person
+
     def __init__(self, rate: float, burst: int, i18n: I18n, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.i18n = i18n
         self.clock = clock
-        self._buckets: dict[int, tuple[float, float, bool]] = {}  # user -> (tokens, at, warned)
+        self._buckets: dict[int, tuple[float, float, float]] = {}  # user -> (tokens, at, warned_at)
+        self._albums: dict[int, str] = {}  # user -> the album being received
 
     def _take(self, user_id: int) -> tuple[bool, bool]:
         """(allowed, should_warn)."""
         now = self.clock()
-        tokens, at, warned = self._buckets.get(user_id, (self.burst, now, False))
+        tokens, at, warned_at = self._buckets.get(user_id, (self.burst, now, -self.WARN_EVERY))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
         if tokens >= 1:
-            self._buckets[user_id] = (tokens - 1, now, False)
+            self._buckets[user_id] = (tokens - 1, now, warned_at)
             return True, False
-        self._buckets[user_id] = (tokens, now, True)
+        warn = now - warned_at >= self.WARN_EVERY
+        self._buckets[user_id] = (tokens, now, now if warn else warned_at)
         if len(self._buckets) > 100_000:  # forget idle people so the dict cannot grow without bound
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-        return False, not warned
+        return False, warn
 
     async def __call__(
         self,
@@ -46,7 +50,13 @@ class ThrottlingMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None:
             return await handler(event, data)
+        album = event.message.media_group_id if isinstance(event, Update) and event.message else None
+        if album is not None and self._albums.get(user.id) == album:
+            # An album is one action of the person: only its first item is charged, none is dropped.
+            return await handler(event, data)
         allowed, warn = self._take(user.id)
+        if allowed and album is not None:
+            self._albums[user.id] = album
         if allowed:
             return await handler(event, data)
         data["log"]["outcome"] = "throttled"

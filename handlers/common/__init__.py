@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from handlers import join
 from handlers.common import cancel, help, start
 
 
 def get_router() -> Router:
-    router = Router(name=__name__)
-    router.include_routers(cancel.router, start.router, help.router)
-    return router
+    return join(__name__, cancel.router, start.router, help.router)

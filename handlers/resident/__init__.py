@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from handlers import join
 from handlers.resident import filing, my_appeals
 
 
 def get_router() -> Router:
-    router = Router(name=__name__)
-    router.include_routers(filing.router, my_appeals.router)
-    return router
+    return join(__name__, filing.router, my_appeals.router)

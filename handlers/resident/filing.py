@@ -29,6 +29,8 @@ from bot.texts import kind_name, status_name
 from handlers.resident import render
 
 router = Router(name=__name__)
+# Wrong-input fallbacks leave commands alone: an unknown one gets the general answer.
+NOT_COMMAND = ~F.text.startswith("/")
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁёӀӏ'’\-]{2,}(?:\s+[A-Za-zА-Яа-яЁёӀӏ'’\-]{1,}){1,3}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9\s\-()]{8,18}[0-9]$")
@@ -490,7 +492,7 @@ async def description(
     await advance(message, state, services, settings, actor, Filing.attachments)
 
 
-@router.message(Filing.description)
+@router.message(Filing.description, NOT_COMMAND)
 async def description_wrong(message: Message) -> None:
     await message.answer(
         _("Please describe the problem in text. Photos, videos and documents can be attached at the next step.")
@@ -545,9 +547,9 @@ async def attachment(message: Message, state: FSMContext, bot: Bot, settings: Se
         await summary()
 
 
-@router.message(Filing.attachments)
+@router.message(Filing.attachments, NOT_COMMAND)
 async def attachment_wrong(message: Message) -> None:
-    if message.text and not message.text.startswith("/"):
+    if message.text:
         await message.answer(_("Send photos, videos or documents, or press «Done» or «Skip» above."))
     else:
         await message.answer(
@@ -590,7 +592,7 @@ async def address(message: Message, state: FSMContext, services: Services, setti
     await advance(message, state, services, settings, actor, Filing.district)
 
 
-@router.message(Filing.location)
+@router.message(Filing.location, NOT_COMMAND)
 async def location_wrong(message: Message) -> None:
     await message.answer(_("Share the location with the button below, or type the address as text."))
 
@@ -611,7 +613,7 @@ async def applicant_name(
     await ask(message, state, Filing.applicant_contact, services, settings, actor.lang)
 
 
-@router.message(Filing.applicant_name)
+@router.message(Filing.applicant_name, NOT_COMMAND)
 async def applicant_name_wrong(message: Message) -> None:
     await message.answer(_("Please type your full name as text."))
 
@@ -648,7 +650,7 @@ async def applicant_contact_typed(
     await ask(message, state, Filing.preview, services, settings, actor.lang)
 
 
-@router.message(Filing.applicant_contact)
+@router.message(Filing.applicant_contact, NOT_COMMAND)
 async def applicant_contact_wrong(message: Message) -> None:
     await message.answer(_("Share your phone number with the button below, or type a phone number or an e-mail."))
 
@@ -660,9 +662,6 @@ async def buttons_expected(
     message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
 ) -> None:
     """Typed input where a choice is expected: say so and ask the question again."""
-    if message.text and message.text.startswith("/"):
-        await message.answer(_("Unknown command. The commands are listed in /help."))
-        return
     await message.answer(_("Please choose one of the buttons."))
     current = await state.get_state()
     step = next((s for s in Filing.__all_states__ if s.state == current), None)

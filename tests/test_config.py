@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_is_valid_once_a_token_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSUR_BOT__TOKEN", "42:SECRET")
+    settings = load_settings(ROOT / "config.example.toml")
+    assert settings.bot.token == "42:SECRET"
+    assert settings.deadlines.appeal_days == 30
+    assert settings.region.timezone == "Europe/Moscow"
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[bot]\ntoken = "1:FILE"\n[intake]\nmax_attachments = 5\n')
+    monkeypatch.setenv("TSUR_INTAKE__MAX_ATTACHMENTS", "7")
+    settings = load_settings(path)
+    assert settings.bot.token == "1:FILE"
+    assert settings.intake.max_attachments == 7
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        ("", "bot.token: missing"),
+        ('[bot]\ntoken = "nonsense"\n', "bot.token"),
+        ('[bot]\ntoken = "1:A"\n[region]\ntimezone = "Mars/Olympus"\n', "region.timezone"),
+        ('[bot]\ntoken = "1:A"\n[intake]\nmax_attachments = 11\n', "intake.max_attachments"),
+        ('[bot]\ntoken = "1:A"\n[bogus]\nx = 1\n', "bogus"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, key: str) -> None:
+    monkeypatch.delenv("TSUR_BOT__TOKEN", raising=False)
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    message = str(error.value)
+    assert key in message
+    assert "\n" not in message
+
+
+def test_cli_stops_with_one_line_naming_the_missing_token(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "TSUR_CONFIG": str(tmp_path / "none.toml")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "bot.token" in lines[0]

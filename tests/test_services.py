@@ -1,0 +1,158 @@
+"""Fast unit tests of the services, without Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.clock import ManualClock
+from bot.services import Services, build_services
+from bot.services.appeals import AppealDraft, DraftAttachment
+from bot.services.errors import ConsentRequired, InvalidInput, NotFound
+from bot.services.users import Actor
+from storage.db import create_engine, create_sessionmaker
+from storage.models import Appeal, Attachment, Consent, StatusHistory
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+async def services(db_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
+    settings = make_settings(db_path)
+    engine = create_engine(settings.database.url)
+    built = build_services(settings, create_sessionmaker(engine), clock)
+    await built.directory.reload()
+    yield built
+    await engine.dispose()
+
+
+async def resident(services: Services, tg_id: int = 1001) -> Actor:
+    actor = await services.users.identify(tg_id)
+    actor = await services.users.set_locale(actor, "ru")
+    return await services.users.answer_consent(actor, True)
+
+
+def draft(services: Services, **changes: object) -> AppealDraft:
+    block = services.directory.blocks()[0]
+    values: dict[str, object] = {
+        "draft_id": "d" * 16,
+        "category_id": services.directory.categories(block.id)[0].id,
+        "district_id": services.directory.districts()[0].id,
+        "kind": "message",
+        "text": "Во дворе третий день нет воды",
+        "attachments": (DraftAttachment("photo", "file-1", "u-1"),),
+        "address": "Грозный, ул. Мира, 1",
+    }
+    values.update(changes)
+    return AppealDraft(**values)  # type: ignore[arg-type]
+
+
+async def count(services: Services, model: type) -> int:
+    async with services.appeals.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_directories_are_loaded_from_the_data_files(services: Services) -> None:
+    blocks = services.directory.blocks()
+    assert [b.code for b in blocks] == ["housing", "energy", "education", "health", "roads", "transport", "social"]
+    assert blocks[0].name("ru") == "ЖКХ и ТКО"
+    for block in blocks:
+        assert 5 <= len(services.directory.categories(block.id)) <= 10
+    districts = services.directory.districts()
+    assert districts[0].code == "grozny"
+    assert len(districts) >= 17
+
+
+async def test_consent_is_versioned_and_stored_with_its_time(services: Services, clock: ManualClock) -> None:
+    actor = await services.users.identify(5)
+    assert not actor.has_consent and not actor.consent_declined
+    await services.users.answer_consent(actor, False)
+    assert (await services.users.identify(5)).consent_declined
+    await services.users.answer_consent(actor, True)
+    assert (await services.users.identify(5)).has_consent
+    async with services.users.sessionmaker() as session:
+        rows = (await session.execute(select(Consent).order_by(Consent.id))).scalars().all()
+    assert [(r.accepted, r.version, r.at) for r in rows] == [
+        (False, "2026-11-01", clock.now()),
+        (True, "2026-11-01", clock.now()),
+    ]
+    # A new version of the text asks again.
+    services.users.consent_version = "2027-01-01"
+    assert not (await services.users.identify(5)).has_consent
+
+
+async def test_filing_stores_appeal_attachments_and_history_in_one_go(services: Services, clock: ManualClock) -> None:
+    actor = await resident(services)
+    filed = await services.appeals.file(actor, draft(services))
+    assert filed.created and filed.status == "moderation"
+    assert filed.number == "2026-000001"
+    async with services.appeals.sessionmaker() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+        history = (await session.execute(select(StatusHistory))).scalars().all()
+        files = (await session.execute(select(Attachment))).scalars().all()
+    assert appeal.user_id == actor.id and appeal.created_at == clock.now()
+    assert [(h.from_status, h.to_status, h.actor_id) for h in history] == [(None, "moderation", actor.id)]
+    assert [(f.kind, f.file_id) for f in files] == [("photo", "file-1")]
+
+
+async def test_numbers_are_sequential_per_year_and_never_reused(services: Services, clock: ManualClock) -> None:
+    actor = await resident(services)
+    numbers = [(await services.appeals.file(actor, draft(services, draft_id=f"{i:016d}"))).number for i in range(3)]
+    assert numbers == ["2026-000001", "2026-000002", "2026-000003"]
+    clock.set(datetime(2026, 12, 31, 21, 30, tzinfo=UTC))  # already 1 January in Moscow
+    assert (await services.appeals.file(actor, draft(services, draft_id="y" * 16))).number == "2027-000001"
+
+
+async def test_the_same_draft_is_filed_once_even_concurrently(services: Services) -> None:
+    actor = await resident(services)
+    results = await asyncio.gather(*(services.appeals.file(actor, draft(services)) for _ in range(5)))
+    assert len({r.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await count(services, Appeal) == 1
+    assert await count(services, StatusHistory) == 1
+
+
+async def test_filing_refuses_without_consent_and_with_bad_values(services: Services) -> None:
+    stranger = await services.users.identify(77)
+    with pytest.raises(ConsentRequired):
+        await services.appeals.file(stranger, draft(services))
+    actor = await resident(services)
+    bad = [
+        {"text": "short"},
+        {"text": "x" * 4001},
+        {"kind": "petition"},
+        {"address": None},
+        {"kind": "appeal"},  # 59-ФЗ needs a name and a contact
+        {"attachments": tuple(DraftAttachment("photo", f"f{i}", f"u{i}") for i in range(11))},
+        {"attachments": (DraftAttachment("sticker", "f", "u"),)},
+        {"category_id": 999_999},
+    ]
+    for changes in bad:
+        with pytest.raises(InvalidInput):
+            await services.appeals.file(actor, draft(services, **changes))
+    assert await count(services, Appeal) == 0
+
+
+async def test_a_resident_sees_only_their_own_appeals(services: Services, clock: ManualClock) -> None:
+    alice = await resident(services, 1)
+    bob = await resident(services, 2)
+    ids = []
+    for i in range(7):
+        clock.advance(timedelta(minutes=1))
+        ids.append((await services.appeals.file(alice, draft(services, draft_id=f"a{i:015d}"))).id)
+    first = await services.appeals.list_mine(alice, 0)
+    assert first.total == 7 and first.pages == 2
+    assert [i.id for i in first.items] == ids[::-1][:5]  # newest first
+    second = await services.appeals.list_mine(alice, 1)
+    assert [i.id for i in second.items] == ids[::-1][5:]
+    assert (await services.appeals.list_mine(bob, 0)).total == 0
+    card = await services.appeals.card_for_resident(alice, ids[0])
+    assert card.number == "2026-000001" and [h.to_status for h in card.history] == ["moderation"]
+    with pytest.raises(NotFound):
+        await services.appeals.card_for_resident(bob, ids[0])
+    with pytest.raises(NotFound):
+        await services.appeals.find_by_draft(bob, "a" + "0" * 15)
