@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher, F, methods
 from aiogram.client.default import DefaultBotProperties
@@ -23,6 +23,8 @@ from bot.config import LOCALES, Settings
 from bot.fsm_storage import SQLStorage
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
+from bot.notifications import make_renderer
+from bot.outbox import OutboxSender
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
 from storage.db import create_engine, create_sessionmaker, upgrade
@@ -40,32 +42,57 @@ COMMANDS = {
 }
 
 
-@dataclass
 class App:
-    settings: Settings
-    clock: Clock
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    services: Services
-    i18n: I18n
-    albums: AlbumDebouncer = field(default_factory=AlbumDebouncer)
+    """Everything a running bot needs, built once from settings."""
+
+    def __init__(
+        self, settings: Settings, clock: Clock, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = engine
+        self.sessionmaker = sessionmaker
+        self.i18n = create_i18n(settings)
+        self.albums = AlbumDebouncer()
+        self.sender: OutboxSender | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        # A service that queued notifications wakes the sender after its commit.
+        self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
+
+    def wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
+
+    async def start_sender(self, bot: Bot) -> None:
+        """The outbox sender lives as long as polling: started at startup, stopped at shutdown."""
+        self.sender = OutboxSender(bot, self.sessionmaker, self.clock, make_renderer(self.i18n, self.settings))
+        self._sender_task = asyncio.create_task(self.sender.run())
+
+    async def stop_sender(self) -> None:
+        if self.sender is not None:
+            await self.sender.stop()
+        if self._sender_task is not None:
+            await asyncio.gather(self._sender_task, return_exceptions=True)
+        self.sender = None
+        self._sender_task = None
 
     async def close(self) -> None:
+        await self.stop_sender()
         await self.albums.close()
         await self.engine.dispose()
 
 
 async def create_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
     """Open the database (migrating it and loading the data files) and build the services."""
-    clock = clock or SystemClock()
     engine = create_engine(settings.database.url, echo=settings.database.echo)
     sessionmaker = create_sessionmaker(engine)
     if migrate:
         await upgrade(engine)
         await load_directories(sessionmaker)
-    services = build_services(settings, sessionmaker, clock)
-    await services.directory.reload()
-    return App(settings, clock, engine, sessionmaker, services, create_i18n(settings))
+    app = App(settings, clock or SystemClock(), engine, sessionmaker)
+    await app.services.directory.reload()
+    await app.services.access.bootstrap_admins(settings.bot.admins)
+    return app
 
 
 # aiogram builds pydantic `Response[T]` classes per call and pydantic caches them weakly: after each
@@ -121,6 +148,8 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp.include_routers(*get_routers())
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
+    dp.startup.register(app.start_sender)
+    dp.shutdown.register(app.stop_sender)
     return dp
 
 

@@ -77,6 +77,20 @@ class IntakeSection(BaseModel):
 class DeadlinesSection(BaseModel):
     message_days: int = Field(default=10, ge=1, le=60)
     appeal_days: int = Field(default=30, ge=1, le=60)
+    # Per-category overrides: category code -> days (for both kinds).
+    category_days: dict[str, int] = {}
+    # Count in working days by the production calendar instead of calendar days.
+    working_days: bool = False
+    # A forwarded обращение must reach the competent body within 7 days of registration (59-ФЗ art. 8).
+    redirect_days: int = Field(default=7, ge=1, le=30)
+
+    @field_validator("category_days")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = [code for code, days in value.items() if not 1 <= days <= 60]
+        if bad:
+            raise ValueError(f"days must be 1..60 for {', '.join(bad)}")
+        return value
 
 
 class ConsentSection(BaseModel):

@@ -25,8 +25,8 @@ class ActorI18nMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         actor: Actor | None = data.get("actor")
-        if actor is not None and actor.locale:
-            return actor.locale
+        if actor is not None:
+            return actor.lang
         user = data.get("event_from_user")
         return guess_locale(user.language_code if user else None)
 

@@ -22,3 +22,16 @@ class Filing(StatesGroup):
     applicant_contact = State()
     preview = State()
     edit_choice = State()
+
+
+class StaffInput(StatesGroup):
+    """Typed input of staff; the FSM data says for which appeal and which action."""
+
+    text = State()
+    answer_files = State()
+
+
+class ResidentReply(StatesGroup):
+    """The resident answers a clarification question: text and/or files, then Send."""
+
+    collecting = State()

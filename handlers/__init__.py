@@ -19,6 +19,6 @@ def join(name: str, *children: Router) -> Router:
 
 
 def get_routers() -> list[Router]:
-    from handlers import common, fallback, resident
+    from handlers import common, fallback, resident, staff
 
-    return [common.get_router(), resident.get_router(), join("fallback", fallback.router)]
+    return [common.get_router(), staff.get_router(), resident.get_router(), join("fallback", fallback.router)]

@@ -17,8 +17,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -166,6 +168,13 @@ class Appeal(Base):
     updated_at: Mapped[datetime]
     deadline_at: Mapped[datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(String(32))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id", name="fk_appeals_duplicate_of"))
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", name="fk_appeals_official"))
+    assigned_at: Mapped[datetime | None]
+    extension_used: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The deadline clock stops while the resident is asked for a clarification (issue: SLA clocks).
+    paused_at: Mapped[datetime | None]
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     category: Mapped[Category] = relationship()
     district: Mapped[District] = relationship()
@@ -187,6 +196,9 @@ class Attachment(Base):
     file_unique_id: Mapped[str] = mapped_column(String(64))
     position: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    # Who added it: the resident at filing, the resident answering a clarification, or an official's answer.
+    source: Mapped[str] = mapped_column(String(16), default="resident", server_default="resident")
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("appeal_messages.id", name="fk_attachments_message"))
 
     appeal: Mapped[Appeal] = relationship(back_populates="attachments")
 
@@ -203,6 +215,130 @@ class StatusHistory(Base):
     at: Mapped[datetime]
 
     appeal: Mapped[Appeal] = relationship(back_populates="history")
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    coordinator = "coordinator"
+    official = "official"
+    supervisor = "supervisor"
+    analyst = "analyst"
+    editor = "editor"
+
+
+AGENCY_ROLES = frozenset({Role.official, Role.supervisor})
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role", name="uq_user_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime]
+
+
+class Invite(Base):
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    used_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Role changes and refusals: who did what to whom, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    details: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+
+class Route(Base):
+    """The routing matrix: category × district → the agency the coordinator is offered."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("category_id", "district_id", name="uq_route"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    edited_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AppealMessage(Base):
+    """What people write on an appeal after filing: questions, replies, interim and final answers."""
+
+    __tablename__ = "appeal_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    # clarification_question | clarification_reply | interim | answer
+    kind: Mapped[str] = mapped_column(String(24))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    # For answers: review | approved | returned; the review comment when returned.
+    status: Mapped[str | None] = mapped_column(String(16))
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AppealRequest(Base):
+    """An official's request the coordinator decides: a redirect to another agency or an extension."""
+
+    __tablename__ = "appeal_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # redirect | extension
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    days: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A notification that must reach a person, written in the transaction of the change that causes it.
+
+    It holds a template code and its parameters, rendered in the recipient's language when sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    template: Mapped[str] = mapped_column(String(48))
+    params: Mapped[dict[str, Any]]
+    # pending | sent | blocked | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    tg_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    # Makes a notification idempotent where the cause may repeat (reminders: one per appeal and point).
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
 
 class Counter(Base):
@@ -233,12 +369,21 @@ __all__ = [
     "Attachment",
     "AttachmentKind",
     "Base",
+    "AGENCY_ROLES",
+    "AppealMessage",
+    "AppealRequest",
+    "AuditEntry",
     "Block",
     "Category",
     "Consent",
     "Counter",
     "District",
     "FsmRecord",
+    "Invite",
+    "Outbox",
+    "Role",
+    "Route",
     "StatusHistory",
     "User",
+    "UserRole",
 ]

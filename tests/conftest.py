@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiogram import Bot, Dispatcher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
 from storage.db import create_engine, create_sessionmaker, upgrade
+from storage.models import Outbox
 from storage.seed import load_directories
 
 if TYPE_CHECKING:
@@ -117,12 +118,28 @@ class Harness:
         await self.start()
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every update sent so far has been handled (and album summaries sent)."""
+        """Wait until every update sent so far has been handled, album summaries sent, and every
+        notification that is due delivered (or given up)."""
         assert self.app is not None
-        await self.emu.wait_confirmed(timeout=timeout)
-        while not self.app.albums.idle:
-            await asyncio.sleep(0.02)
-        await self.emu.wait_confirmed(timeout=timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.emu.wait_confirmed(timeout=timeout)
+            if self.app.albums.idle and (self.app.sender is None or self.app.sender.idle) and not await self.due_notifications():
+                await asyncio.sleep(0.01)
+                if self.emu.updates_pending() == 0 and self.app.albums.idle and not await self.due_notifications():
+                    return
+            if loop.time() > deadline:
+                raise TimeoutError("the bot did not settle")
+            if self.app.sender is not None:
+                self.app.sender.wake()
+            await asyncio.sleep(0.01)
+
+    async def due_notifications(self) -> int:
+        assert self.app is not None
+        async with self.app.sessionmaker() as session:
+            query = select(func.count()).select_from(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= self.clock.now())
+            return int((await session.execute(query)).scalar_one())
 
     async def session(self) -> AsyncSession:
         assert self.app is not None

@@ -46,5 +46,3 @@ async def test_an_album_of_ten_is_never_throttled(harness: Harness) -> None:
     await harness.settle()
     assert "Files attached: 10 of 10" in user.last_message.text
     assert not [m for m in user.messages if "Too many messages" in m.text]
-
-

@@ -15,7 +15,7 @@ PLACEHOLDER = re.compile(r"\{[a-z_]+(?::[^}]*)?\}")
 TAG = re.compile(r"</?[a-z]+>")
 
 
-def catalog(lang: str):  # noqa: ANN201
+def catalog(lang: str):
     with (ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         return read_po(fh, locale=lang)
 
@@ -23,7 +23,21 @@ def catalog(lang: str):  # noqa: ANN201
 def extracted_ids(tmp_path: Path) -> set[str]:
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "pybabel"), "-q", "extract", "-k", "_", "-k", "__", "-k", "N_", "-o", str(pot), "bot", "handlers"],
+        [
+            str(ROOT / ".venv" / "bin" / "pybabel"),
+            "-q",
+            "extract",
+            "-k",
+            "_",
+            "-k",
+            "__",
+            "-k",
+            "N_",
+            "-o",
+            str(pot),
+            "bot",
+            "handlers",
+        ],
         cwd=ROOT,
         check=True,
     )

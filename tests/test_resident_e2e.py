@@ -11,7 +11,7 @@ from storage.models import Appeal, Attachment, Consent, FsmRecord, StatusHistory
 from tests.conftest import Harness
 
 
-async def english_resident(harness: Harness, tg_id: int = 1001, **kwargs: object):  # noqa: ANN201
+async def english_resident(harness: Harness, tg_id: int = 1001, **kwargs: object):
     user = harness.emu.user(tg_id, first_name="Test", language_code="en", **kwargs)
     await user.send_text("/start")
     await harness.settle()
@@ -22,7 +22,7 @@ async def english_resident(harness: Harness, tg_id: int = 1001, **kwargs: object
     return user
 
 
-async def fill_until_preview(harness: Harness, user, text: str = "No water in our building for three days") -> None:  # noqa: ANN001
+async def fill_until_preview(harness: Harness, user, text: str = "No water in our building for three days") -> None:
     """The shortest complete path: a сообщение with a typed address and no files."""
     await user.send_text("📝 File an appeal")
     await harness.settle()
@@ -404,7 +404,13 @@ async def test_forged_callback_for_another_residents_appeal_shows_nothing(harnes
     listing = mallory.last_message
     assert "no appeals yet" in listing.text
     sent = len(mallory.messages)
-    for forged in (f"my:o:{appeal.id}:0", f"my:m:{appeal.id}:0", "my:o:999999:0", "f:ok:deadbeefdeadbeef:0:", "garbage"):
+    for forged in (
+        f"my:o:{appeal.id}:0",
+        f"my:m:{appeal.id}:0",
+        "my:o:999999:0",
+        "f:ok:deadbeefdeadbeef:0:",
+        "garbage",
+    ):
         await mallory.press_callback(listing.message_id, forged)
         await harness.settle()
     assert len(mallory.messages) == sent
@@ -483,7 +489,9 @@ async def test_unknown_commands_and_free_text_get_an_answer(harness: Harness) ->
     assert "did not understand" in user.last_message.text
 
 
-async def test_one_log_line_per_update_without_personal_data(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_one_log_line_per_update_without_personal_data(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger="tsur.updates")
     user = harness.emu.user(4004, first_name="Secretname", language_code="en")
     await user.send_text("/start")

@@ -16,7 +16,16 @@ async def test_migrations_build_the_schema_and_data_loads_idempotently(tmp_path:
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
-    assert {"users", "consents", "appeals", "attachments", "status_history", "categories", "districts", "agencies"} <= tables
+    assert {
+        "users",
+        "consents",
+        "appeals",
+        "attachments",
+        "status_history",
+        "categories",
+        "districts",
+        "agencies",
+    } <= tables
     assert mode == "wal"
     sessionmaker = create_sessionmaker(engine)
     counts = []
@@ -24,7 +33,10 @@ async def test_migrations_build_the_schema_and_data_loads_idempotently(tmp_path:
         await load_directories(sessionmaker)
         async with sessionmaker() as session:
             counts.append(
-                [int((await session.execute(select(func.count()).select_from(m))).scalar_one()) for m in (Block, Category, District, Agency)]
+                [
+                    int((await session.execute(select(func.count()).select_from(m))).scalar_one())
+                    for m in (Block, Category, District, Agency)
+                ]
             )
     assert counts[0] == counts[1]
     blocks, categories, districts, agencies = counts[0]

@@ -21,5 +21,5 @@ class ActorMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         if user is not None and not user.is_bot:
             services: Services = data["services"]
-            data["actor"] = await services.users.identify(user.id)
+            data["actor"] = await services.users.identify(user.id, user.language_code)
         return await handler(event, data)

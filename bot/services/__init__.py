@@ -3,15 +3,18 @@ run one transaction and commit once. They know nothing of aiogram."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.services.access import AccessService
 from bot.services.appeals import AppealService
 from bot.services.directory import DirectoryService
 from bot.services.users import UserService
+from bot.services.workflow import DeadlinePolicy, WorkflowService
 
 
 @dataclass
@@ -19,12 +22,22 @@ class Services:
     users: UserService
     directory: DirectoryService
     appeals: AppealService
+    access: AccessService
+    workflow: WorkflowService
 
 
-def build_services(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> Services:
+def build_services(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    on_commit: Callable[[], None] = lambda: None,
+) -> Services:
+    """`on_commit` is called after a commit that queued notifications (it wakes the outbox sender)."""
     directory = DirectoryService(sessionmaker)
     return Services(
         users=UserService(sessionmaker, clock, consent_version=settings.consent.version),
         directory=directory,
         appeals=AppealService(sessionmaker, clock, directory, settings),
+        access=AccessService(sessionmaker, clock),
+        workflow=WorkflowService(sessionmaker, clock, directory, DeadlinePolicy(settings, directory), on_commit),
     )

@@ -55,5 +55,8 @@ class DirectoryService:
     def district(self, district_id: int) -> Named | None:
         return self._districts.get(district_id)
 
+    def agencies(self) -> list[Named]:
+        return list(self._agencies.values())
+
     def agency(self, agency_id: int) -> Named | None:
         return self._agencies.get(agency_id)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,10 +18,21 @@ class Actor:
     locale: str | None
     has_consent: bool
     consent_declined: bool = False
+    roles: frozenset[str] = frozenset()
+    agency_id: int | None = None  # the agency of an official or a supervisor
+    # Until a language is chosen: the one guessed from Telegram's language_code.
+    fallback_locale: str = "ru"
 
     @property
     def lang(self) -> str:
-        return self.locale or "ru"
+        return self.locale or self.fallback_locale
+
+    def has(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles)
 
 
 def guess_locale(language_code: str | None) -> str:
@@ -36,7 +47,7 @@ class UserService:
         self.clock = clock
         self.consent_version = consent_version
 
-    async def identify(self, tg_id: int) -> Actor:
+    async def identify(self, tg_id: int, language_code: str | None = None) -> Actor:
         """The actor behind a Telegram id; the user row is created on first contact."""
         async with self.sessionmaker() as session:
             repo = UserRepo(session)
@@ -45,6 +56,7 @@ class UserService:
                 user = await repo.add(tg_id, None, self.clock.now())
                 await session.commit()
             consent = await repo.latest_consent(user.id)
+            roles = await repo.roles(user.id)
             current = consent is not None and consent.version == self.consent_version
             return Actor(
                 id=user.id,
@@ -52,6 +64,9 @@ class UserService:
                 locale=user.locale,
                 has_consent=current and bool(consent and consent.accepted),
                 consent_declined=current and not bool(consent and consent.accepted),
+                roles=frozenset(r.role for r in roles),
+                agency_id=next((r.agency_id for r in roles if r.agency_id is not None), None),
+                fallback_locale=guess_locale(language_code),
             )
 
     async def set_locale(self, actor: Actor, locale: str) -> Actor:
@@ -62,11 +77,11 @@ class UserService:
             assert user is not None
             user.locale = locale
             await session.commit()
-        return Actor(actor.id, actor.tg_id, locale, actor.has_consent, actor.consent_declined)
+        return replace(actor, locale=locale)
 
     async def answer_consent(self, actor: Actor, accepted: bool) -> Actor:
         """Store the answer with its time and the version of the text shown, then report it."""
         async with self.sessionmaker() as session:
             await UserRepo(session).add_consent(actor.id, self.consent_version, accepted, self.clock.now())
             await session.commit()
-        return Actor(actor.id, actor.tg_id, actor.locale, accepted, not accepted)
+        return replace(actor, has_consent=accepted, consent_declined=not accepted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -13,7 +13,9 @@ from bot import keyboards as kb
 from bot.callbacks import ConsentAction, ConsentCb, LangCb
 from bot.config import LOCALES, Settings
 from bot.keyboards import MenuButton
+from bot.notifications import ROLES
 from bot.services import Services
+from bot.services.errors import InvalidInput, NotFound
 from bot.services.users import Actor, guess_locale
 from bot.states import Onboarding
 
@@ -44,6 +46,28 @@ async def ask_consent(message: Message, state: FSMContext, settings: Settings) -
 
 async def show_menu(message: Message, text: str) -> None:
     await message.answer(text, reply_markup=kb.main_menu())
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith("inv_")))
+async def start_with_invite(message: Message, command: CommandObject, state: FSMContext, actor: Actor, services: Services) -> None:
+    """An invite link (t.me/<bot>?start=inv_…) grants its role once, before it expires."""
+    await state.clear()
+    token = (command.args or "")[4:]
+    try:
+        role = await services.access.redeem(actor, token)
+    except NotFound:
+        await message.answer(_("This invite link is not valid."))
+        return
+    except InvalidInput as error:
+        if error.detail == "invite_used":
+            await message.answer(_("This invite link has already been used."))
+        else:
+            await message.answer(_("This invite link has expired. Ask the administrator for a new one."))
+        return
+    await message.answer(
+        _("Welcome to the team! Your role: {role}. Send /staff to see what you can do.").format(role=_(ROLES[role])),
+        reply_markup=kb.main_menu(),
+    )
 
 
 @router.message(CommandStart())

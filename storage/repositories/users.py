@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Consent, User
+from storage.models import Consent, User, UserRole
 
 
 class UserRepo:
@@ -33,3 +33,6 @@ class UserRepo:
         self.session.add(consent)
         await self.session.flush()
         return consent
+
+    async def roles(self, user_id: int) -> list[UserRole]:
+        return list((await self.session.execute(select(UserRole).where(UserRole.user_id == user_id))).scalars())

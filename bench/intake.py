@@ -1,0 +1,879 @@
+"""Intake benchmark: many simulated residents file complete appeals at once through the Bot API emulator.
+
+The emulator and the simulated people run in this process; the bot runs in its own process (`python -m bot run`,
+pointed at the emulator by `TSUR_*` environment variables, with a fresh SQLite database), so the bot and the load
+generator do not share one core and the bot's peak memory can be read from /proc. The same load is then sent to a
+bare aiogram echo bot (`bench/echo_bot.py`), also in its own process, against a fresh emulator with the same
+settings: that is the ceiling of this machine, and the bot's figures are reported against it.
+
+Phase 1 "throughput": R residents at once each file a complete appeal (13 updates: /start, language, consent,
+File an appeal, topic, subcategory, description, a photo, Done, typed address, district, kind "Message", Confirm),
+each waiting for the bot's answer to a step before the next. The echo bot gets R people sending the same 13
+updates (the same texts, a photo, the same number of button presses) with the same wait-for-reply discipline.
+
+Phase 2 "latency": updates are sent on a fixed schedule (default 100 updates/s for 10 s), each by the next idle
+person of a large pool (a person never sends before the previous answer came, as in life), for both bots.
+
+Reply latency is the time from the user's update being queued in the emulator to the bot's first message, edit or
+callback answer in that chat after it. Usage:
+
+    .venv/bin/python bench/intake.py [--residents 50] [--rate 100] [--duration 10] [--json] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/intake.py` puts bench/, not the project, on the path
+    sys.path.insert(0, str(ROOT))
+
+from bot.emulator import BotAPIEmulator, EmulatedUser  # noqa: E402
+
+BOT_TOKEN = "123456:BENCH-TSUR"
+ECHO_TOKEN = "654321:BENCH-ECHO"
+ECHO_PRESS = "🔁 Press"  # the echo bot's only button (bench/echo_bot.py)
+FAILURE_MARK = "Something went wrong"  # the bot's answer to an exception in a handler
+
+STEP_TIMEOUT = 15.0  # seconds for one answer; a slower answer is a failure, not a data point
+START_TIMEOUT = 60.0  # seconds for a bot process to migrate its database and start polling
+STOP_TIMEOUT = 10.0  # seconds for a bot process to exit after SIGTERM before it is killed
+
+GOAL_RATIO = 0.5  # the bot's updates/s at least this share of the echo ceiling
+GOAL_P99_MS = 150.0  # p99 reply latency at the paced rate
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One update a person sends, and how they know the bot has answered it."""
+
+    kind: Literal["text", "reply", "click", "click_first", "photo"]
+    arg: str = ""
+    expect: str = ""
+    """The step is answered when a new bot message contains this ("" = any new message)."""
+    appeal: bool = False
+    """The step completes an appeal (the Confirm press)."""
+
+
+ONBOARDING = (
+    Step("text", "/start", expect="Choose your language"),
+    Step("click", "✅ English", expect="Consent to the processing of personal data"),
+    Step("click", "✅ I agree", expect="your consent is recorded"),
+)
+FILING = (
+    Step("reply", "📝 File an appeal", expect="Choose the topic"),
+    Step("click", "Housing, utilities and waste", expect="Choose the subcategory"),
+    Step("click_first", expect="Describe the problem"),
+    Step("text", "No water in our building for three days", expect="Attach photos"),
+    Step("photo", expect="Files attached: 1 of 10"),
+    Step("click", "✅ Done (1)", expect="Where is the problem"),
+    Step("text", "Grozny, Mira street 12", expect="Choose the municipal district"),
+    Step("click", "Grozny", expect="How should it be handled"),
+    Step("click", "⚡ Message (10 days)", expect="Check your appeal"),
+    Step("click", "✅ Confirm", expect="Your appeal is registered", appeal=True),
+)
+APPEAL_STEPS = len(ONBOARDING) + len(FILING)
+
+
+def echo_step(step: Step) -> Step:
+    """The same kind of update for the echo bot: texts stay texts, presses stay presses, the photo stays."""
+    if step.kind in ("click", "click_first"):
+        return Step("click", ECHO_PRESS, appeal=step.appeal)
+    if step.kind in ("text", "reply"):
+        return Step("text", step.arg, appeal=step.appeal)
+    return Step(step.kind, appeal=step.appeal)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What is benchmarked: one bot, the command that runs it and the script its users follow."""
+
+    name: str
+    token: str
+    onboarding: tuple[Step, ...]
+    filing: tuple[Step, ...]
+    command: Callable[[str], list[str]]
+    """The bot's argv, given the emulator's base URL."""
+    database: bool
+    """The bot keeps appeals in SQLite (checked after each phase)."""
+
+    def one_appeal(self) -> list[Step]:
+        return [*self.onboarding, *self.filing]
+
+    def forever(self) -> Iterator[Step]:
+        """Onboarding once, then one appeal after another."""
+        return itertools.chain(self.onboarding, itertools.cycle(self.filing))
+
+
+TSUR = Target(
+    name="tsur-bot",
+    token=BOT_TOKEN,
+    onboarding=ONBOARDING,
+    filing=FILING,
+    command=lambda base: [sys.executable, "-m", "bot", "run"],
+    database=True,
+)
+ECHO = Target(
+    name="echo (aiogram)",
+    token=ECHO_TOKEN,
+    onboarding=tuple(echo_step(s) for s in ONBOARDING),
+    filing=tuple(echo_step(s) for s in FILING),
+    command=lambda base: [
+        sys.executable,
+        str(ROOT / "bench" / "echo_bot.py"),
+        "--api-base",
+        base,
+        "--token",
+        ECHO_TOKEN,
+        "--polling-timeout",
+        "2",
+    ],
+    database=False,
+)
+
+
+# --------------------------------------------------------------------------- measuring one step
+
+
+class BenchError(Exception):
+    """The run itself failed (a bot died, did not answer, or lost an appeal): no figures to trust."""
+
+
+class _FirstChange(asyncio.Future[None]):
+    """A waiter put among a chat's waiters: stamps the moment the bot first changes the chat.
+
+    The emulator wakes a chat's waiters on every message, edit, deletion and callback answer the bot makes there.
+    """
+
+    stamp = 0.0
+
+    def set_result(self, result: None) -> None:
+        self.stamp = time.perf_counter()
+        super().set_result(result)
+
+
+@dataclass
+class Recorder:
+    latencies: list[float] = field(default_factory=list)
+    """Seconds from an update being queued to the bot's first reaction in that chat."""
+    updates: int = 0
+    appeals: int = 0
+
+
+async def _perform(user: EmulatedUser, step: Step) -> None:
+    if step.kind == "text":
+        await user.send_text(step.arg)
+    elif step.kind == "reply":
+        await user.press_reply_button(step.arg)
+    elif step.kind == "click":
+        await user.click(step.arg)
+    elif step.kind == "click_first":
+        last = user.last_message
+        if last is None or not last.inline_keyboard:
+            raise BenchError(f"user {user.id}: no inline keyboard to choose from.\n{user.dump()}")
+        await user.click(last.inline_keyboard[0][0][0])
+    else:
+        await user.send_photo()
+
+
+async def run_step(user: EmulatedUser, step: Step, recorder: Recorder) -> None:
+    """Send one update, wait for the complete answer and record the latency of the first reaction."""
+    before = len(user.messages)
+    probe = _FirstChange()
+    user.chat.waiters.append(probe)
+    sent = time.perf_counter()
+    try:
+        await _perform(user, step)
+
+        def answered() -> bool:
+            new = user.messages[before:]
+            return any(step.expect in (m.text or "") or FAILURE_MARK in (m.text or "") for m in new)
+
+        await user.wait_until(answered, timeout=STEP_TIMEOUT, what=f"the answer to {step.kind} {step.arg!r}")
+    except TimeoutError as error:
+        raise BenchError(str(error)) from None
+    finally:
+        if not probe.done():
+            probe.cancel()
+    if any(FAILURE_MARK in (m.text or "") for m in user.messages[before:]):
+        raise BenchError(f"the bot failed on {step.kind} {step.arg!r} of user {user.id}.\n{user.dump()}")
+    recorder.latencies.append(probe.stamp - sent)
+    recorder.updates += 1
+    if step.appeal:
+        recorder.appeals += 1
+
+
+# --------------------------------------------------------------------------- the bot process
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the benchmark dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+class BotProcess:
+    """One bot in its own process, with its log in a file."""
+
+    def __init__(self, name: str, proc: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.name = name
+        self.proc = proc
+        self.log_path = log_path
+        self.peak_rss_mb = 0.0
+
+    @classmethod
+    async def start(cls, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> BotProcess:
+        with log_path.open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=ROOT,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+        return cls(name, proc, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def read_peak_rss(self) -> float:
+        """VmHWM (the peak resident set size) in MB; kept in peak_rss_mb for after the process is gone."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
+        return self.peak_rss_mb
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+    async def stop(self) -> None:
+        if self.alive():
+            with contextlib.suppress(OSError):
+                self.read_peak_rss()
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+
+
+async def wait_polling(emu: BotAPIEmulator, bot: BotProcess, timeout: float) -> float:
+    """Wait until the bot's first getUpdates; return the seconds it took."""
+    started = time.perf_counter()
+    deadline = started + timeout
+    while not any(call.method == "getUpdates" for call in emu.requests):
+        if not bot.alive():
+            raise BenchError(f"{bot.name} exited with {bot.proc.returncode} before polling:\n{bot.log_tail()}")
+        if time.perf_counter() > deadline:
+            raise BenchError(f"{bot.name} did not start polling within {timeout:.0f} s:\n{bot.log_tail()}")
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def bot_env(base_url: str, db_path: Path, workdir: Path) -> dict[str, str]:
+    """The bot's configuration, from the environment only (no config.toml is read)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TSUR_")}
+    env.update(
+        {
+            "TSUR_CONFIG": str(workdir / "absent-config.toml"),
+            "TSUR_BOT__TOKEN": BOT_TOKEN,
+            "TSUR_BOT__API_BASE": base_url,
+            "TSUR_BOT__POLLING_TIMEOUT": "2",
+            "TSUR_DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
+            "TSUR_LOGGING__LEVEL": "WARNING",
+            # Scripted people are faster than any person; the throttle must not drop their updates.
+            "TSUR_THROTTLE__RATE": "100000",
+            "TSUR_THROTTLE__BURST": "100000",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def count_appeals(db_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)) as db:
+        return int(db.execute("select count(*) from appeals").fetchone()[0])
+
+
+# --------------------------------------------------------------------------- the phases
+
+
+@dataclass
+class PhaseResult:
+    wall_s: float
+    updates: int
+    appeals: int
+    latencies_ms: list[float]
+    bot_cpu_s: float
+    gen_cpu_s: float
+    """CPU time of this process (emulator and simulated people) during the phase."""
+    target_rate: float | None = None
+    send_rate: float | None = None
+    """Phase 2: updates sent per second, as scheduled if the bot keeps up."""
+    max_send_lag_ms: float | None = None
+    planned: int | None = None
+    """Phase 2: updates the schedule had (fewer are sent when the phase hits its time limit)."""
+
+    @property
+    def updates_per_s(self) -> float:
+        return self.updates / self.wall_s
+
+    @property
+    def appeals_per_s(self) -> float:
+        return self.appeals / self.wall_s
+
+    def pct(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+    @property
+    def kept_up(self) -> bool | None:
+        if self.target_rate is None or self.send_rate is None:
+            return None
+        return self.send_rate >= 0.95 * self.target_rate and self.updates == self.planned
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "wall_s": round(self.wall_s, 3),
+            "updates": self.updates,
+            "appeals": self.appeals,
+            "appeals_per_s": round(self.appeals_per_s, 2),
+            "updates_per_s": round(self.updates_per_s, 1),
+            "p50_ms": round(self.pct(50), 1),
+            "p99_ms": round(self.pct(99), 1),
+            "max_ms": round(max(self.latencies_ms, default=0.0), 1),
+            "bot_cpu_ms_per_update": round(1000 * self.bot_cpu_s / max(self.updates, 1), 2),
+            "bot_cpu_pct": round(100 * self.bot_cpu_s / self.wall_s, 1),
+            "generator_cpu_pct": round(100 * self.gen_cpu_s / self.wall_s, 1),
+        }
+        if self.target_rate is not None:
+            out |= {
+                "target_rate": self.target_rate,
+                "planned": self.planned,
+                "send_rate": round(self.send_rate or 0.0, 1),
+                "max_send_lag_ms": round(self.max_send_lag_ms or 0.0, 1),
+                "kept_up": self.kept_up,
+            }
+        return out
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+class _Meter:
+    """Wall and CPU time of a phase, for this process and the bot's."""
+
+    def __init__(self, bot: BotProcess) -> None:
+        self.bot = bot
+        self.wall = time.perf_counter()
+        self.gen_cpu = time.process_time()
+        self.bot_cpu = bot.cpu_seconds()
+
+    def result(self, recorder: Recorder, **extra: Any) -> PhaseResult:
+        return PhaseResult(
+            wall_s=time.perf_counter() - self.wall,
+            updates=recorder.updates,
+            appeals=recorder.appeals,
+            latencies_ms=[1000 * x for x in recorder.latencies],
+            bot_cpu_s=self.bot.cpu_seconds() - self.bot_cpu,
+            gen_cpu_s=time.process_time() - self.gen_cpu,
+            **extra,
+        )
+
+
+async def closed_loop(
+    emu: BotAPIEmulator, bot: BotProcess, target: Target, user_ids: Iterable[int], timeout: float
+) -> PhaseResult:
+    """Everyone at once, each through one complete appeal, each step after the answer to the previous one."""
+    recorder = Recorder()
+    users = [emu.user(uid, first_name="Resident", language_code="en") for uid in user_ids]
+
+    async def one(user: EmulatedUser) -> None:
+        for step in target.one_appeal():
+            await run_step(user, step, recorder)
+
+    meter = _Meter(bot)
+    tasks = [asyncio.create_task(one(user)) for user in users]
+    if not tasks:
+        return meter.result(recorder)
+    try:
+        done, pending = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if pending:
+            raise BenchError(f"{len(pending)} of {len(users)} people had not finished after {timeout:.0f} s")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return meter.result(recorder)
+
+
+async def paced(
+    emu: BotAPIEmulator, bot: BotProcess, target: Target, user_ids: Iterable[int], rate: float, duration: float
+) -> PhaseResult:
+    """Open-loop load: update i goes out at start + i/rate, sent by the person idle for the longest time.
+
+    A person never sends before the answer to their previous update (a button must exist to be pressed), so
+    when nobody of the pool is idle the schedule slips: the send rate then shows the bot did not keep up.
+    """
+    recorder = Recorder()
+    idle: asyncio.Queue[tuple[EmulatedUser, Iterator[Step]]] = asyncio.Queue()
+    for uid in user_ids:
+        idle.put_nowait((emu.user(uid, first_name="Resident", language_code="en"), target.forever()))
+    errors: list[BaseException] = []
+    inflight: set[asyncio.Task[None]] = set()
+
+    async def one(person: tuple[EmulatedUser, Iterator[Step]]) -> None:
+        try:
+            await run_step(person[0], next(person[1]), recorder)
+        except Exception as error:
+            errors.append(error)
+        else:
+            idle.put_nowait(person)
+
+    total = max(1, round(rate * duration))
+    meter = _Meter(bot)
+    start = time.perf_counter()
+    # A bot far below the rate would stretch the phase without end: stop sending at twice its duration.
+    stop_at = start + 2 * duration
+    max_lag = 0.0
+    sent = 0
+    try:
+        for i in range(total):
+            if time.perf_counter() > stop_at:
+                break
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if errors:
+                raise errors[0]
+            try:
+                person = await asyncio.wait_for(idle.get(), STEP_TIMEOUT)
+            except TimeoutError:
+                raise BenchError(f"no idle person for {STEP_TIMEOUT:.0f} s: the bot stopped answering") from None
+            max_lag = max(max_lag, time.perf_counter() - (start + i / rate))
+            task = asyncio.create_task(one(person))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            sent += 1
+        sent_in = time.perf_counter() - start
+        if inflight:
+            await asyncio.wait(set(inflight), timeout=STEP_TIMEOUT + 1)
+        if errors:
+            raise errors[0]
+        if inflight:
+            raise BenchError(f"{len(inflight)} updates still unanswered after the paced phase")
+    finally:
+        for task in list(inflight):
+            task.cancel()
+        await asyncio.gather(*inflight, return_exceptions=True)
+    # Update 0 goes at 0 s and update n-1 at (n-1)/rate: n updates span n/rate seconds of schedule.
+    send_rate = sent / (sent_in + 1 / rate)
+    return meter.result(recorder, target_rate=rate, send_rate=send_rate, max_send_lag_ms=1000 * max_lag, planned=total)
+
+
+# --------------------------------------------------------------------------- one bot, both phases
+
+
+@dataclass
+class BotRun:
+    name: str
+    startup_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    throughput: PhaseResult | None = None
+    latency: PhaseResult | None = None
+    appeals_in_db: int | None = None
+    appeals_expected: int | None = None
+    profile: list[str] = field(default_factory=list)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def bench_bot(target: Target, args: argparse.Namespace, workdir: Path) -> BotRun:
+    run = BotRun(target.name)
+    db_path = workdir / f"{target.token.split(':')[0]}.db"
+    # A fresh emulator per bot: the same settings, no messages or request log left from the other bot.
+    async with BotAPIEmulator(token=target.token, bot_username="bench_bot", host="127.0.0.1", port=0) as emu:
+        env = bot_env(emu.base_url, db_path, workdir)
+        log_path = workdir / f"{target.token.split(':')[0]}.log"
+        bot = await BotProcess.start(target.name, target.command(emu.base_url), env, log_path)
+        profiler: asyncio.subprocess.Process | None = None
+        try:
+            run.startup_s = await wait_polling(emu, bot, START_TIMEOUT)
+            log(f"{target.name}: polling after {run.startup_s:.1f} s (pid {bot.pid})")
+            if args.profile:
+                profiler = await start_profiler(bot, Path(args.profile) / f"{profile_name(target)}.txt")
+
+            warm = await closed_loop(emu, bot, target, range(90_000, 90_000 + args.warmup), timeout=60)
+            log(f"{target.name}: warm-up {warm.appeals} appeals")
+
+            run.throughput = await closed_loop(
+                emu, bot, target, range(100_000, 100_000 + args.residents), timeout=args.phase_timeout
+            )
+            t = run.throughput
+            log(f"{target.name}: phase 1 {t.updates} updates in {t.wall_s:.2f} s")
+            expected = args.warmup + args.residents
+            if target.database:
+                run.appeals_in_db = count_appeals(db_path)
+                run.appeals_expected = expected
+                if run.appeals_in_db != expected:
+                    raise BenchError(
+                        f"{target.name}: the database holds {run.appeals_in_db} appeals after phase 1, "
+                        f"expected {expected} ({args.warmup} warm-up + {args.residents} residents)"
+                    )
+
+            pool = range(200_000, 200_000 + args.pool)
+            run.latency = await paced(emu, bot, target, pool, args.rate, args.duration)
+            lat = run.latency
+            log(f"{target.name}: phase 2 {lat.updates} updates at {lat.send_rate or 0:.1f}/s")
+            if target.database:
+                expected += lat.appeals
+                run.appeals_in_db = count_appeals(db_path)
+                run.appeals_expected = expected
+                if run.appeals_in_db != expected:
+                    raise BenchError(
+                        f"{target.name}: the database holds {run.appeals_in_db} appeals after phase 2, expected "
+                        f"{expected}"
+                    )
+            if not bot.alive():
+                raise BenchError(f"{target.name} exited during the run:\n{bot.log_tail()}")
+            run.peak_rss_mb = bot.read_peak_rss()
+        finally:
+            await bot.stop()
+            if profiler is not None:
+                await stop_profiler(profiler)
+        if args.profile:
+            run.profile = summarize_profile(Path(args.profile) / f"{profile_name(target)}.txt")
+        errors = [line for line in bot.log_tail(200).splitlines() if " ERROR " in line or "Traceback" in line]
+        if errors:
+            log(f"{target.name}: {len(errors)} error lines in its log, e.g. {errors[0]}")
+    return run
+
+
+# --------------------------------------------------------------------------- profiling (optional, py-spy)
+
+
+def profile_name(target: Target) -> str:
+    return "tsur" if target.database else "echo"
+
+
+def find_py_spy() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+async def start_profiler(bot: BotProcess, out: Path) -> asyncio.subprocess.Process:
+    """Sample the bot process until it exits; collapsed stacks go to `out`."""
+    py_spy = find_py_spy()
+    if py_spy is None:
+        raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # --gil: only the thread holding the GIL is sampled, i.e. where the Python side spends its CPU (the bot is
+    # single-threaded Python; aiosqlite's threads release the GIL inside sqlite3). 50 Hz keeps ptrace's cost low.
+    argv = [py_spy, "record", "--pid", str(bot.pid), "--rate", "50", "--gil", "--format", "raw", "--output", str(out)]
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )
+    await asyncio.sleep(0.5)  # let it attach before the load starts
+    return proc
+
+
+async def stop_profiler(proc: asyncio.subprocess.Process) -> None:
+    """py-spy ends by itself when the process it samples exits; SIGINT makes it write its output otherwise."""
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+# Layers of the code, matched as substrings of py-spy's "function (file:line)" frames. A sample belongs to the first
+# layer found walking up from its innermost frame, so the shares add up to 100%.
+PROFILE_LAYERS: dict[str, tuple[str, ...]] = {
+    "aiosqlite (queue hand-off to its thread, sqlite3)": ("aiosqlite/",),
+    "SQLAlchemy (ORM, Core, pool)": ("sqlalchemy/",),
+    "pydantic (aiogram types, validation)": ("pydantic/", "pydantic_core"),
+    "aiohttp (HTTP client)": ("aiohttp/",),
+    "aiogram (dispatch, filters, FSM, API methods)": ("aiogram/",),
+    "gettext and babel": ("gettext.py", "babel/"),
+    "project code (bot/, handlers/, storage/)": ("bot/", "handlers/", "storage/"),
+}
+PROJECT_FRAMES = ("(bot/", "(handlers/", "(storage/")
+ENTRY_FRAMES = ("(bot/__main__.py", "(bot/cli.py")
+
+
+def summarize_profile(path: Path, top: int = 15) -> list[str]:
+    """Lines summing py-spy's collapsed stacks: the share of samples per layer, then per project function."""
+    if not path.exists():
+        return [f"(no profile at {path})"]
+    stacks: list[tuple[list[str], int]] = []
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if count.isdigit():
+            stacks.append((stack.split(";") if stack else [], int(count)))
+    total = sum(count for _, count in stacks)
+    if not total:
+        return ["(the profile is empty)"]
+    layers: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for frames, count in stacks:
+        layer = next(
+            (
+                name
+                for f in reversed(frames)
+                for name, needles in PROFILE_LAYERS.items()
+                if any(n in f for n in needles)
+            ),
+            "asyncio event loop, stdlib, no Python frame",
+        )
+        layers[layer] += count
+        functions = {
+            _short_frame(f).rsplit(":", 1)[0] + ")"
+            for f in frames
+            if any(p in f for p in PROJECT_FRAMES) and not any(e in f for e in ENTRY_FRAMES)
+        }
+        for function in functions:
+            inclusive[function] += count
+    lines = [f"{total} samples of the thread holding the GIL ({path})", "  by layer (innermost frame that matches):"]
+    lines += [f"  {100 * count / total:5.1f}%  {layer}" for layer, count in layers.most_common()]
+    lines.append("  project functions, inclusive (SQLAlchemy's greenlet stacks are not attributed to their callers):")
+    lines += [f"  {100 * count / total:5.1f}%  {function}" for function, count in inclusive.most_common(top)]
+    return lines
+
+
+def _short_frame(frame: str) -> str:
+    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        if marker in frame:
+            head, _, tail = frame.partition("(")
+            return f"{head}({tail.split(marker, 1)[1]}" if marker in tail else frame
+    return frame
+
+
+# --------------------------------------------------------------------------- report
+
+
+def goals(bot: BotRun, echo: BotRun) -> dict[str, Any]:
+    assert bot.throughput and echo.throughput and bot.latency
+    ratio = bot.throughput.updates_per_s / echo.throughput.updates_per_s
+    p99 = bot.latency.pct(99)
+    return {
+        "updates_ratio": round(ratio, 3),
+        "ratio_goal": GOAL_RATIO,
+        "ratio_pass": ratio >= GOAL_RATIO,
+        "p99_ms_at_rate": round(p99, 1),
+        "p99_goal_ms": GOAL_P99_MS,
+        "p99_pass": p99 < GOAL_P99_MS and bool(bot.latency.kept_up),
+    }
+
+
+def render(runs: list[BotRun], args: argparse.Namespace) -> str:
+    bot, echo = runs
+    assert bot.throughput and echo.throughput and bot.latency and echo.latency
+    g = goals(bot, echo)
+    out = [
+        f"intake benchmark: {os.cpu_count()} cores; emulator and simulated people in this process (gen), each bot "
+        "in its own process against a fresh emulator",
+        "",
+        f"phase 1, throughput: {args.residents} residents at once, {APPEAL_STEPS} updates each "
+        "(every step waits for the answer)",
+        f"{'':16}{'appeals/s':>10}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'CPU ms/upd':>12}{'bot CPU':>9}{'gen CPU':>9}",
+    ]
+    for run in runs:
+        t = run.throughput
+        assert t is not None
+        s = t.summary()
+        out.append(
+            f"{run.name:16}{s['appeals_per_s']:>10.2f}{s['updates_per_s']:>11.1f}{s['p50_ms']:>9.1f}"
+            f"{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}{s['bot_cpu_ms_per_update']:>12.2f}"
+            f"{s['bot_cpu_pct']:>8.0f}%{s['generator_cpu_pct']:>8.0f}%"
+        )
+    out.append(f"{'ratio bot/echo':16}{'':10}{g['updates_ratio']:>11.2f}")
+    out += [
+        "",
+        f"phase 2, latency: {args.rate:g} updates/s for {args.duration:g} s, a pool of {args.pool} people",
+        f"{'':16}{'updates':>10}{'sent/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'send lag':>10}"
+        f"{'bot CPU':>9}{'kept up':>9}",
+    ]
+    for run in runs:
+        lat = run.latency
+        assert lat is not None
+        s = lat.summary()
+        out.append(
+            f"{run.name:16}{s['updates']:>10}{s['send_rate']:>9.1f}{s['p50_ms']:>9.1f}{s['p99_ms']:>9.1f}"
+            f"{s['max_ms']:>9.1f}{s['max_send_lag_ms']:>8.1f}ms{s['bot_cpu_pct']:>8.0f}%"
+            f"{'yes' if s['kept_up'] else 'NO':>9}"
+        )
+    out += ["", f"{'process':16}{'peak RSS MB':>12}{'startup s':>11}"]
+    out += [f"{run.name:16}{run.peak_rss_mb:>12.1f}{run.startup_s:>11.1f}" for run in runs]
+    out += [
+        "",
+        f"database: {bot.appeals_in_db} appeals (expected {bot.appeals_expected}: {args.warmup} warm-up, "
+        f"{args.residents} in phase 1, {bot.latency.appeals} in phase 2) OK",
+        "",
+        "goals",
+        f"  updates/s >= {GOAL_RATIO:g} x echo ceiling      {g['updates_ratio']:>6.2f}     "
+        f"{'PASS' if g['ratio_pass'] else 'FAIL'}",
+        f"  p99 < {GOAL_P99_MS:g} ms at {args.rate:g} updates/s      {g['p99_ms_at_rate']:>6.1f} ms  "
+        f"{'PASS' if g['p99_pass'] else 'FAIL'}",
+    ]
+    for run in runs:
+        if run.profile:
+            out += ["", f"profile of {run.name}:", *run.profile]
+    return "\n".join(out)
+
+
+def run_summary(run: BotRun) -> dict[str, Any]:
+    return {
+        "throughput": run.throughput.summary() if run.throughput else None,
+        "latency": run.latency.summary() if run.latency else None,
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "startup_s": round(run.startup_s, 2),
+        "appeals_in_db": run.appeals_in_db,
+        "appeals_expected": run.appeals_expected,
+        **({"profile": run.profile} if run.profile else {}),
+    }
+
+
+def as_json(runs: list[BotRun], args: argparse.Namespace) -> str:
+    payload: dict[str, Any] = {
+        "config": {
+            "residents": args.residents,
+            "updates_per_appeal": APPEAL_STEPS,
+            "rate": args.rate,
+            "duration": args.duration,
+            "pool": args.pool,
+            "warmup": args.warmup,
+            "cores": os.cpu_count(),
+        },
+        "bots": {run.name: run_summary(run) for run in runs},
+    }
+    if len(runs) == 2:
+        payload["goals"] = goals(*runs)
+    return json.dumps(payload, indent=2)
+
+
+def render_single(run: BotRun) -> str:
+    lines = [f"{run.name}: peak RSS {run.peak_rss_mb:.1f} MB, startup {run.startup_s:.1f} s"]
+    for label, phase in (("throughput", run.throughput), ("latency", run.latency)):
+        if phase is not None:
+            lines.append(f"  {label}: {json.dumps(phase.summary())}")
+    if run.profile:
+        lines += ["", f"profile of {run.name}:", *run.profile]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--residents", type=int, default=50, help="people filing at once in phase 1 (default 50)")
+    parser.add_argument("--rate", type=float, default=100.0, help="updates/s in phase 2 (default 100)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of phase 2 (default 10)")
+    parser.add_argument(
+        "--pool", type=int, default=0, help="people taking turns in phase 2 (default: half the rate, at least 10)"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="people filing once before phase 1 (default 2)")
+    parser.add_argument("--phase-timeout", type=float, default=60.0, help="seconds phase 1 may take (default 60)")
+    parser.add_argument("--only", choices=["bot", "echo"], help="run one bot only (no ratio, no goals)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+    parser.add_argument("--profile", metavar="DIR", help="sample each bot with py-spy into DIR and summarise")
+    parser.add_argument("--strict", action="store_true", help="exit 3 when a goal is not met")
+    args = parser.parse_args(argv)
+    if args.residents < 1 or args.rate <= 0 or args.duration <= 0 or args.warmup < 0:
+        parser.error("--residents, --rate and --duration must be positive, --warmup not negative")
+    # Half the rate: each person sends about every 0.5 s, so phase 2 includes whole appeals (the Confirm step).
+    args.pool = args.pool or max(10, round(args.rate / 2))
+    return args
+
+
+async def amain(args: argparse.Namespace) -> int:
+    # SIGTERM ends the run like Ctrl-C does: the current task is cancelled and every bot process is stopped.
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    targets = {"bot": [TSUR], "echo": [ECHO]}.get(args.only or "", [TSUR, ECHO])
+    with tempfile.TemporaryDirectory(prefix="tsur-bench-") as tmp:
+        runs = [await bench_bot(target, args, Path(tmp)) for target in targets]
+    if args.json:
+        print(as_json(runs, args))
+    else:
+        print(render(runs, args) if len(runs) == 2 else render_single(runs[0]))
+    if len(runs) < 2:
+        return 0
+    g = goals(*runs)
+    return 3 if args.strict and not (g["ratio_pass"] and g["p99_pass"]) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return asyncio.run(amain(args))
+    except BenchError as error:
+        log(f"BENCH FAILED: {error}")
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted; the bot processes were stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

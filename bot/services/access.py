@@ -1,0 +1,160 @@
+"""People and roles: bootstrap admins, single-use invites, listing and revoking roles. Every change is audited."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.services.errors import Forbidden, InvalidInput, NotFound
+from bot.services.users import Actor
+from storage.models import AGENCY_ROLES, Agency, AuditEntry, Invite, Role, User, UserRole
+
+logger = logging.getLogger("tsur.access")
+INVITE_TTL = timedelta(hours=72)
+
+
+@dataclass(frozen=True, slots=True)
+class InviteLink:
+    token: str
+    role: str
+    agency_id: int | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    user_id: int
+    tg_id: int
+    role: str
+    agency_id: int | None
+
+
+def audit(
+    session: AsyncSession,
+    actor_id: int | None,
+    action: str,
+    now: datetime,
+    target: int | None = None,
+    **details: object,
+) -> None:
+    session.add(AuditEntry(actor_id=actor_id, action=action, target_user_id=target, details=details, at=now))
+
+
+async def refuse(
+    sessionmaker: async_sessionmaker[AsyncSession], actor: Actor, action: str, now: datetime, **details: object
+) -> Forbidden:
+    """Log and audit a refused action, and return the error to raise."""
+    logger.warning("refused action=%s actor=%s", action, actor.id)
+    async with sessionmaker() as session:
+        audit(session, actor.id, "refused", now, refused=action, **details)
+        await session.commit()
+    return Forbidden(action)
+
+
+class AccessService:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+
+    async def bootstrap_admins(self, tg_ids: list[int]) -> None:
+        """The admins listed in the config get the role on start-up (once; audited)."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            for tg_id in tg_ids:
+                user = (await session.execute(select(User).where(User.tg_id == tg_id))).scalar_one_or_none()
+                if user is None:
+                    user = User(tg_id=tg_id, locale=None, is_active=True, created_at=now)
+                    session.add(user)
+                    await session.flush()
+                has = await session.execute(
+                    select(UserRole).where(UserRole.user_id == user.id, UserRole.role == Role.admin)
+                )
+                if has.scalar_one_or_none() is None:
+                    session.add(UserRole(user_id=user.id, role=Role.admin, granted_at=now))
+                    audit(session, None, "role_granted", now, target=user.id, role="admin", via="config")
+            await session.commit()
+
+    async def create_invite(self, actor: Actor, role: str, agency_id: int | None) -> InviteLink:
+        now = self.clock.now()
+        if not actor.has(Role.admin):
+            raise await refuse(self.sessionmaker, actor, "create_invite", now)
+        if role not in Role.__members__:
+            raise InvalidInput("role")
+        if (role in AGENCY_ROLES) != (agency_id is not None):
+            raise InvalidInput("agency")
+        async with self.sessionmaker() as session:
+            if agency_id is not None and await session.get(Agency, agency_id) is None:
+                raise InvalidInput("agency")
+            invite = Invite(
+                token=secrets.token_urlsafe(18),
+                role=role,
+                agency_id=agency_id,
+                created_by=actor.id,
+                created_at=now,
+                expires_at=now + INVITE_TTL,
+            )
+            session.add(invite)
+            audit(session, actor.id, "invite_created", now, role=role, agency_id=agency_id)
+            await session.commit()
+            return InviteLink(invite.token, role, agency_id, invite.expires_at)
+
+    async def redeem(self, actor: Actor, token: str) -> str:
+        """Grant the invite's role to the person who opened it; single use, before it expires."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            claimed = await session.execute(
+                update(Invite)
+                .where(Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now)
+                .values(used_by=actor.id, used_at=now)
+                .returning(Invite.role, Invite.agency_id)
+            )
+            row = claimed.first()
+            if row is None:
+                known = (await session.execute(select(Invite.used_by).where(Invite.token == token))).first()
+                await session.rollback()
+                if known is None:
+                    raise NotFound("invite")
+                raise InvalidInput("invite_used" if known[0] is not None else "invite_expired")
+            role, agency_id = row
+            # One agency per person: an agency role replaces any agency role they had.
+            if role in AGENCY_ROLES:
+                await session.execute(
+                    delete(UserRole).where(UserRole.user_id == actor.id, UserRole.role.in_(list(AGENCY_ROLES)))
+                )
+            await session.execute(delete(UserRole).where(UserRole.user_id == actor.id, UserRole.role == role))
+            session.add(UserRole(user_id=actor.id, role=role, agency_id=agency_id, granted_at=now))
+            audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
+            await session.commit()
+            return role
+
+    async def people(self, actor: Actor, role: str | None = None) -> list[Person]:
+        if not actor.has(Role.admin):
+            raise await refuse(self.sessionmaker, actor, "list_people", self.clock.now())
+        async with self.sessionmaker() as session:
+            query = (
+                select(UserRole, User.tg_id)
+                .join(User, User.id == UserRole.user_id)
+                .order_by(UserRole.role, UserRole.id)
+            )
+            if role:
+                query = query.where(UserRole.role == role)
+            return [Person(r.user_id, tg_id, r.role, r.agency_id) for r, tg_id in (await session.execute(query)).all()]
+
+    async def revoke(self, actor: Actor, user_id: int, role: str) -> None:
+        now = self.clock.now()
+        if not actor.has(Role.admin):
+            raise await refuse(self.sessionmaker, actor, "revoke_role", now, user_id=user_id)
+        if user_id == actor.id and role == Role.admin:
+            raise InvalidInput("self_admin")  # nobody locks the last door behind themselves
+        async with self.sessionmaker() as session:
+            result = await session.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role))
+            if result.rowcount == 0:
+                raise NotFound("role")
+            audit(session, actor.id, "role_revoked", now, target=user_id, role=role)
+            await session.commit()

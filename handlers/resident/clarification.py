@@ -1,0 +1,106 @@
+"""The resident answers an official's clarification question: text and/or files, then Send."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot import keyboards as kb
+from bot.callbacks import ReplyCb
+from bot.services import Services
+from bot.services.appeals import DraftAttachment
+from bot.services.errors import InvalidInput, NotFound
+from bot.services.users import Actor
+from bot.states import ResidentReply
+from handlers.media import extract_media
+
+router = Router(name=__name__)
+SEND = "send"
+
+
+def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("📤 Send the reply"), callback_data=f"rps:{appeal_id}")]]
+    )
+
+
+@router.callback_query(ReplyCb.filter())
+async def start_reply(
+    callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
+) -> None:
+    waiting = dict(await services.workflow.waiting_clarification(actor))
+    if callback_data.id not in waiting:
+        await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)
+        return
+    await state.set_state(ResidentReply.collecting)
+    await state.set_data({"appeal_id": callback_data.id, "text": "", "files": []})
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(
+            _(
+                "Reply on appeal № {number}: type the text and/or send photos or documents, then press «Send the reply». /cancel to stop."
+            ).format(number=waiting[callback_data.id])
+        )
+
+
+@router.message(ResidentReply.collecting, F.text, ~F.text.startswith("/"))
+async def reply_text(message: Message, state: FSMContext) -> None:
+    text = (message.text or "").strip()
+    if len(text) > 4000:
+        await message.answer(
+            _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
+                count=len(text), max=4000
+            )
+        )
+        return
+    data = await state.get_data()
+    await state.update_data(text=text)
+    await message.answer(
+        _("Text saved. Add files or press «Send the reply»."), reply_markup=send_keyboard(int(data["appeal_id"]))
+    )
+
+
+@router.message(ResidentReply.collecting, F.photo | F.video | F.document)
+async def reply_file(message: Message, state: FSMContext) -> None:
+    media = extract_media(message)
+    data = await state.get_data()
+    files = list(data.get("files", []))
+    if media is None or len(files) >= 10:
+        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=10))
+        return
+    files.append([media.kind, media.file_id, media.file_unique_id])
+    await state.update_data(files=files)
+    if not message.media_group_id or len(files) == 1:
+        await message.answer(
+            _("📎 Files attached: {count} of {max}.").format(count=len(files), max=10),
+            reply_markup=send_keyboard(int(data["appeal_id"])),
+        )
+
+
+@router.message(ResidentReply.collecting, ~F.text.startswith("/"))
+async def reply_wrong(message: Message) -> None:
+    await message.answer(
+        _("This kind of message cannot be attached. Send a photo, a video or a document (PDF, DOC, …).")
+    )
+
+
+@router.callback_query(ResidentReply.collecting, F.data.startswith("rps:"))
+async def send_reply(callback: CallbackQuery, state: FSMContext, actor: Actor, services: Services) -> None:
+    data = await state.get_data()
+    if callback.data != f"rps:{data.get('appeal_id')}":
+        await callback.answer(_("This button is no longer active."), show_alert=True)
+        return
+    files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]
+    try:
+        await services.workflow.reply_clarification(actor, int(data["appeal_id"]), data.get("text", ""), files)
+    except (InvalidInput, NotFound):
+        await state.clear()
+        await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)
+        return
+    await state.clear()
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_reply_markup(reply_markup=None)
+        await callback.message.answer(_("Your reply is sent to the responsible body."), reply_markup=kb.main_menu())

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Outbox, User
+
+
+@dataclass(frozen=True)
+class DueOutbox:
+    """A row that looked due when the batch was listed; it still has to be claimed."""
+
+    id: int
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class ClaimedOutbox:
+    """A row this sender holds the lease on, with what it needs to render and address it."""
+
+    id: int
+    user_id: int
+    template: str
+    params: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    locked_until: datetime
+    chat_id: int
+    locale: str | None
+    user_active: bool
+
+
+class OutboxRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(
+        self, user_id: int, template: str, params: dict[str, Any], now: datetime, dedupe_key: str | None = None
+    ) -> Outbox:
+        """Queue a notification in the caller's transaction; it is sent only if that transaction commits."""
+        row = Outbox(
+            user_id=user_id,
+            template=template,
+            params=params,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            dedupe_key=dedupe_key,
+        )
+        self.session.add(row)
+        return row
+
+    # --- the sender's side (bot/outbox.py) ---------------------------------------------------------
+    # Plain conditional UPDATEs only: they behave the same on SQLite and PostgreSQL, so two bot instances
+    # racing for a row are arbitrated by the database (exactly one UPDATE matches), not by a process lock.
+
+    @staticmethod
+    def _claimable(now: datetime) -> Any:
+        return (
+            (Outbox.status == "pending")
+            & (Outbox.next_attempt_at <= now)
+            & or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now)
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[DueOutbox]:
+        """Rows that are due and not leased, oldest first; only a hint, the claim decides."""
+        query = (
+            select(Outbox.id, User.tg_id)
+            .join(User, User.id == Outbox.user_id)
+            .where(self._claimable(now))
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit)
+        )
+        return [DueOutbox(id=row_id, chat_id=tg_id) for row_id, tg_id in (await self.session.execute(query)).all()]
+
+    async def claim(self, outbox_id: int, now: datetime, lease_until: datetime) -> ClaimedOutbox | None:
+        """Take the lease on one row; None when another sender (or an earlier outcome) got there first.
+
+        The UPDATE runs first so that on SQLite the transaction holds the write lock before it reads."""
+        stmt = (
+            update(Outbox)
+            .where(Outbox.id == outbox_id, self._claimable(now))
+            .values(locked_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        if not isinstance(result, CursorResult) or result.rowcount != 1:
+            return None
+        query = (
+            select(
+                Outbox.user_id,
+                Outbox.template,
+                Outbox.params,
+                Outbox.attempts,
+                Outbox.created_at,
+                User.tg_id,
+                User.locale,
+                User.is_active,
+            )
+            .join(User, User.id == Outbox.user_id)
+            .where(Outbox.id == outbox_id)
+        )
+        row = (await self.session.execute(query)).one()
+        return ClaimedOutbox(
+            id=outbox_id,
+            user_id=row.user_id,
+            template=row.template,
+            params=dict(row.params or {}),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            locked_until=lease_until,
+            chat_id=row.tg_id,
+            locale=row.locale,
+            user_active=bool(row.is_active),
+        )
+
+    async def _finish(self, outbox_id: int, attempted: bool, **values: Any) -> bool:
+        """Record an outcome and drop the lease. False when the row is no longer pending (already settled)."""
+        stmt = (
+            update(Outbox)
+            .where(Outbox.id == outbox_id, Outbox.status == "pending")
+            .values(locked_until=None, attempts=Outbox.attempts + (1 if attempted else 0), **values)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        return isinstance(result, CursorResult) and result.rowcount == 1
+
+    async def mark_sent(
+        self, outbox_id: int, now: datetime, tg_message_id: int | None, note: str | None = None
+    ) -> bool:
+        """Telegram accepted the call (or there was nothing to send: tg_message_id None and a note)."""
+        return await self._finish(
+            outbox_id,
+            tg_message_id is not None,
+            status="sent",
+            sent_at=now,
+            tg_message_id=tg_message_id,
+            last_error=note,
+        )
+
+    async def reschedule(
+        self, outbox_id: int, next_attempt_at: datetime, error: str | None, attempted: bool = True
+    ) -> bool:
+        """Leave the row pending for a later attempt."""
+        values: dict[str, Any] = {"next_attempt_at": next_attempt_at}
+        if error is not None:
+            values["last_error"] = error[:255]
+        return await self._finish(outbox_id, attempted, **values)
+
+    async def mark_failed(self, outbox_id: int, error: str, attempted: bool = True) -> bool:
+        return await self._finish(outbox_id, attempted, status="failed", last_error=error[:255])
+
+    async def mark_blocked(self, outbox_id: int, user_id: int, error: str, attempted: bool = True) -> bool:
+        """The person blocked the bot (or is gone): the row and the user, in the caller's one transaction."""
+        done = await self._finish(outbox_id, attempted, status="blocked", last_error=error[:255])
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(is_active=False).execution_options(synchronize_session=False)
+        )
+        return done

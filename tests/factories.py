@@ -1,0 +1,217 @@
+"""Reusable builders for service-level tests: people with roles set up through the real services
+(bootstrap admin, invites, consent), appeals driven to a given status through the workflow, and readers
+of the rows the services write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.services import Services
+from bot.services.appeals import AppealDraft, DraftAttachment
+from bot.services.users import Actor
+from bot.services.workflow import WorkflowService
+from storage.models import (
+    Appeal,
+    AppealMessage,
+    AppealRequest,
+    Attachment,
+    AuditEntry,
+    Invite,
+    Outbox,
+    StatusHistory,
+    UserRole,
+)
+
+# Telegram ids of the people of a world.
+TG = {
+    "admin": 1,
+    "coordinator": 2,
+    "official": 3,  # of the appeal's agency
+    "official_b": 4,  # of another agency
+    "supervisor": 5,
+    "supervisor_b": 6,
+    "analyst": 7,
+    "editor": 8,
+    "owner": 1001,  # the resident who files the appeal
+    "other": 1002,  # another resident
+}
+ROLE_NAMES = tuple(TG)
+
+# Tables whose rows a service call may write; a refused call must leave them as they were.
+WRITTEN = (Appeal, StatusHistory, Outbox, AppealMessage, AppealRequest, Attachment, Invite, UserRole, AuditEntry)
+
+
+async def resident(services: Services, tg_id: int) -> Actor:
+    """A resident who chose a language and accepted the consent."""
+    actor = await services.users.identify(tg_id)
+    actor = await services.users.set_locale(actor, "ru")
+    return await services.users.answer_consent(actor, True)
+
+
+async def admin(services: Services, tg_id: int = TG["admin"]) -> Actor:
+    await services.access.bootstrap_admins([tg_id])
+    return await services.users.identify(tg_id)
+
+
+async def staff(services: Services, by: Actor, tg_id: int, role: str, agency_id: int | None = None) -> Actor:
+    """A person given `role` by the admin's invite; re-identified so the Actor carries the role."""
+    link = await services.access.create_invite(by, role, agency_id)
+    person = await services.users.identify(tg_id)
+    assert await services.access.redeem(person, link.token) == role
+    return await services.users.identify(tg_id)
+
+
+def draft(services: Services, **changes: object) -> AppealDraft:
+    """The first category of the first block in the first district (Grozny), a сообщение by default."""
+    block = services.directory.blocks()[0]
+    values: dict[str, object] = {
+        "draft_id": "d" * 16,
+        "category_id": services.directory.categories(block.id)[0].id,
+        "district_id": services.directory.districts()[0].id,
+        "kind": "message",
+        "text": "Во дворе третий день нет воды",
+        "attachments": (DraftAttachment("photo", "file-1", "u-1"),),
+        "address": "Грозный, ул. Мира, 1",
+    }
+    values.update(changes)
+    return AppealDraft(**values)  # type: ignore[arg-type]
+
+
+async def agencies(services: Services) -> tuple[int, int]:
+    """The agency the routing matrix suggests for the default draft, and another one."""
+    d = draft(services)
+    main = await services.workflow.suggest(d.category_id, d.district_id)
+    assert main is not None
+    for block in services.directory.blocks():
+        for category in services.directory.categories(block.id):
+            other = await services.workflow.suggest(category.id, d.district_id)
+            if other is not None and other != main:
+                return main, other
+    raise AssertionError("the routing matrix has a single agency")
+
+
+@dataclass
+class World:
+    services: Services
+    clock: ManualClock
+    people: dict[str, Actor]
+    agency: int  # the agency the appeal is routed to
+    agency_b: int  # another agency
+
+    def __getitem__(self, name: str) -> Actor:
+        return self.people[name]
+
+    @property
+    def wf(self) -> WorkflowService:
+        return self.services.workflow
+
+    async def file(self, owner: str = "owner", draft_id: str | None = None, **changes: object) -> Appeal:
+        """File an appeal (moderation) and return its row."""
+        n = await count(self.services, Appeal)
+        filed = await self.services.appeals.file(
+            self[owner], draft(self.services, draft_id=draft_id or f"draft-{n:010d}", **changes)
+        )
+        return await appeal(self.services, filed.id)
+
+    async def assigned(self, **changes: object) -> Appeal:
+        row = await self.file(**changes)
+        await self.wf.route(self["coordinator"], row.id)
+        return await appeal(self.services, row.id)
+
+    async def in_progress(self, **changes: object) -> Appeal:
+        row = await self.assigned(**changes)
+        await self.wf.take(self["official"], row.id)
+        return await appeal(self.services, row.id)
+
+    async def clarification(self, question: str = "Уточните номер дома", **changes: object) -> Appeal:
+        row = await self.in_progress(**changes)
+        await self.wf.ask_clarification(self["official"], row.id, question)
+        return await appeal(self.services, row.id)
+
+    async def answer_review(self, text: str = "Водоснабжение восстановлено", **changes: object) -> Appeal:
+        row = await self.in_progress(**changes)
+        await self.wf.answer(self["official"], row.id, text)
+        return await appeal(self.services, row.id)
+
+
+async def make_world(services: Services, clock: ManualClock) -> World:
+    """Everyone of TG, set up through the real services: the config admin, invites for the staff, consent
+    for the residents."""
+    agency, agency_b = await agencies(services)
+    boss = await admin(services)
+    people: dict[str, Actor] = {"admin": boss}
+    people["coordinator"] = await staff(services, boss, TG["coordinator"], "coordinator")
+    people["official"] = await staff(services, boss, TG["official"], "official", agency)
+    people["official_b"] = await staff(services, boss, TG["official_b"], "official", agency_b)
+    people["supervisor"] = await staff(services, boss, TG["supervisor"], "supervisor", agency)
+    people["supervisor_b"] = await staff(services, boss, TG["supervisor_b"], "supervisor", agency_b)
+    people["analyst"] = await staff(services, boss, TG["analyst"], "analyst")
+    people["editor"] = await staff(services, boss, TG["editor"], "editor")
+    people["owner"] = await resident(services, TG["owner"])
+    people["other"] = await resident(services, TG["other"])
+    return World(services, clock, people, agency, agency_b)
+
+
+async def load_world(services: Services, clock: ManualClock) -> World:
+    """The World of a database copied from one make_world() built: the same people, looked up again."""
+    agency, agency_b = await agencies(services)
+    people = {name: await services.users.identify(tg_id) for name, tg_id in TG.items()}
+    return World(services, clock, people, agency, agency_b)
+
+
+# --- reading rows --------------------------------------------------------------------------------
+
+
+async def rows(services: Services, model: type[Any], *where: Any) -> list[Any]:
+    async with services.appeals.sessionmaker() as session:
+        query = select(model).where(*where).order_by(model.id)
+        return list((await session.execute(query)).scalars().all())
+
+
+async def count(services: Services, model: type[Any], *where: Any) -> int:
+    return len(await rows(services, model, *where))
+
+
+async def appeal(services: Services, appeal_id: int) -> Appeal:
+    found = await rows(services, Appeal, Appeal.id == appeal_id)
+    assert found, appeal_id
+    return found[0]
+
+
+async def history(services: Services, appeal_id: int) -> list[tuple[str | None, str, int | None, str | None]]:
+    """(from, to, actor id, comment) of an appeal, oldest first."""
+    return [
+        (h.from_status, h.to_status, h.actor_id, h.comment)
+        for h in await rows(services, StatusHistory, StatusHistory.appeal_id == appeal_id)
+    ]
+
+
+async def outbox(services: Services, after: int = 0) -> list[tuple[int, str, dict[str, Any]]]:
+    """(user id, template, params) of the notifications queued after outbox row `after`, in order."""
+    return [(o.user_id, o.template, dict(o.params)) for o in await rows(services, Outbox, Outbox.id > after)]
+
+
+async def last_id(services: Services, model: type[Any]) -> int:
+    found = await rows(services, model)
+    return found[-1].id if found else 0
+
+
+async def audits(services: Services, after: int = 0) -> list[tuple[int | None, str, int | None, dict[str, Any]]]:
+    """(actor id, action, target user id, details) of the audit rows after row `after`."""
+    return [
+        (a.actor_id, a.action, a.target_user_id, dict(a.details))
+        for a in await rows(services, AuditEntry, AuditEntry.id > after)
+    ]
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    return tuple(getattr(row, c.key) for c in row.__table__.columns)
+
+
+async def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table a workflow or access call writes."""
+    return {model.__tablename__: [_values(r) for r in await rows(services, model)] for model in WRITTEN}

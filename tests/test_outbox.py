@@ -1,0 +1,598 @@
+"""The outbox sender against the Bot API emulator: delivery, faults, restarts, two instances, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import ManualClock
+from bot.outbox import OutboxSender, Rendered
+from storage.db import create_engine, create_sessionmaker
+from storage.models import Outbox, User
+from storage.repositories.outbox import OutboxRepo
+
+if TYPE_CHECKING:
+    from bot.emulator import BotAPIEmulator
+
+Maker = async_sessionmaker[AsyncSession]
+FAST: dict[str, Any] = {"global_rate": 1000.0, "per_chat_rate": 1000.0, "per_chat_burst": 100}
+
+
+# --- fixtures and helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def engines(db_path: Path) -> AsyncIterator[list[AsyncEngine]]:
+    """Engines on the test's database; each extra one plays another bot instance (process)."""
+    made: list[AsyncEngine] = []
+    yield made
+    for engine in made:
+        await engine.dispose()
+
+
+def new_maker(engines: list[AsyncEngine], db_path: Path) -> Maker:
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    engines.append(engine)
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+def db(engines: list[AsyncEngine], db_path: Path) -> Maker:
+    return new_maker(engines, db_path)
+
+
+@pytest.fixture
+async def bots(emu: BotAPIEmulator) -> AsyncIterator[list[Bot]]:
+    made: list[Bot] = []
+    yield made
+    for bot in made:
+        await bot.session.close()
+
+
+def new_bot(emu: BotAPIEmulator, bots: list[Bot]) -> Bot:
+    # The same defaults as bot.app.create_bot: HTML parse mode.
+    bot = emu.create_bot(default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    bots.append(bot)
+    return bot
+
+
+@pytest.fixture
+def bot(emu: BotAPIEmulator, bots: list[Bot]) -> Bot:
+    return new_bot(emu, bots)
+
+
+class Renderer:
+    """Templates: "note" (text with the locale), "none" (nothing to send), "media", "raw" (params["html"])."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], str, int]] = []
+
+    async def __call__(self, template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
+        self.calls.append((template, params, locale, user_id))
+        if template == "none":
+            return None
+        if template == "media":
+            markup = None
+            if params.get("button"):
+                markup = InlineKeyboardMarkup(
+                    inline_keyboard=[[InlineKeyboardButton(text="Open", callback_data="open:1")]]
+                )
+            return Rendered(text=params.get("caption"), reply_markup=markup, media=[(k, f) for k, f in params["media"]])
+        if template == "raw":
+            return Rendered(text=params["html"])
+        return Rendered(text=f"<b>{html.escape(str(params['n']))}</b> [{locale}]")
+
+
+async def add_users(
+    db: Maker,
+    emu: BotAPIEmulator,
+    tg_ids: Iterable[int],
+    clock: ManualClock,
+    locale: str | None = "ru",
+    open_chat: bool = True,
+) -> dict[int, int]:
+    """users rows (tg_id -> users.id); the emulated people opened the chat so the bot may write."""
+    ids: dict[int, int] = {}
+    async with db() as session, session.begin():
+        for tg_id in tg_ids:
+            user = User(tg_id=tg_id, locale=locale, is_active=True, created_at=clock.now())
+            session.add(user)
+            await session.flush()
+            ids[tg_id] = user.id
+            if open_chat:
+                emu.user(tg_id).open_chat()
+    return ids
+
+
+async def queue(db: Maker, clock: ManualClock, items: Iterable[tuple[int, str, dict[str, Any]]]) -> list[int]:
+    async with db() as session, session.begin():
+        repo = OutboxRepo(session)
+        rows = [repo.add(user_id, template, params, clock.now()) for user_id, template, params in items]
+        await session.flush()
+        return [row.id for row in rows]
+
+
+async def rows(db: Maker) -> dict[int, Outbox]:
+    async with db() as session:
+        return {row.id: row for row in (await session.execute(select(Outbox))).scalars()}
+
+
+async def user_row(db: Maker, user_id: int) -> User:
+    async with db() as session:
+        user = await session.get(User, user_id)
+        assert user is not None
+        return user
+
+
+async def drain_all(sender: OutboxSender, db: Maker, clock: ManualClock, max_rounds: int = 500) -> int:
+    """Drain, and when nothing more goes out now, travel to the next due moment, until no row is pending."""
+    total = 0
+    for _ in range(max_rounds):
+        attempted = await sender.drain_once()
+        total += attempted
+        async with db() as session:
+            next_due = (
+                await session.execute(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "pending"))
+            ).scalar_one_or_none()
+        if next_due is None:
+            return total
+        if attempted == 0:
+            # Nothing could go out now (backoff, lease or flood pause): move the clock on.
+            clock.set(max(next_due, clock.now() + timedelta(seconds=1)))
+    raise AssertionError("the outbox never emptied")
+
+
+def texts(emu: BotAPIEmulator, chat_id: int) -> list[str]:
+    return [m.text for m in emu.sent_messages(chat_id)]
+
+
+def make_sender(bot: Bot, db: Maker, clock: ManualClock, render: Renderer | None = None, **kwargs: Any) -> OutboxSender:
+    return OutboxSender(bot, db, clock, render or Renderer(), **{**FAST, **kwargs})
+
+
+# --- delivery -------------------------------------------------------------------------------------------
+
+
+async def test_plain_delivery_with_locale(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [1001], clock)
+    en = await add_users(db, emu, [1002], clock, locale="en")
+    unset = await add_users(db, emu, [1003], clock, locale=None)
+    ids = await queue(
+        db,
+        clock,
+        [(users[1001], "note", {"n": "a & b"}), (en[1002], "note", {"n": 2}), (unset[1003], "note", {"n": 3})],
+    )
+    render = Renderer()
+    sender = make_sender(bot, db, clock, render)
+
+    assert await sender.drain_once() == 3
+    assert await sender.drain_once() == 0
+
+    assert texts(emu, 1001) == ["a & b [ru]"]
+    assert emu.sent_messages(1001)[0].html == "<b>a &amp; b</b> [ru]"
+    assert emu.sent_messages(1001)[0].parse_mode == "HTML"
+    assert texts(emu, 1002) == ["2 [en]"]
+    assert texts(emu, 1003) == ["3 [ru]"]  # no locale yet: the default
+    assert [(c[2], c[3]) for c in render.calls] == [("ru", users[1001]), ("en", en[1002]), ("ru", unset[1003])]
+    stored = await rows(db)
+    for row_id, chat in zip(ids, [1001, 1002, 1003], strict=True):
+        row = stored[row_id]
+        assert (row.status, row.attempts, row.locked_until, row.last_error) == ("sent", 1, None, None)
+        assert row.sent_at == clock.now()
+        assert row.tg_message_id == emu.sent_messages(chat)[0].message_id
+
+
+async def test_none_render_is_skipped_without_a_call(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock
+) -> None:
+    users = await add_users(db, emu, [1001], clock)
+    [row_id] = await queue(db, clock, [(users[1001], "none", {})])
+    assert await make_sender(bot, db, clock).drain_once() == 1
+    assert emu.calls("sendMessage") == []
+    row = (await rows(db))[row_id]
+    assert (row.status, row.last_error, row.tg_message_id, row.attempts) == ("sent", "skipped", None, 0)
+
+
+async def test_media_single_and_album(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    person = emu.user(1001)
+    photo = (await person.send_photo())["photo"][-1]["file_id"]  # writing first also opens the chat
+    video = (await person.send_video())["video"]["file_id"]
+    document = (await person.send_document())["document"]["file_id"]
+    users = await add_users(db, emu, [1001], clock)
+    uid = users[1001]
+    ids = await queue(
+        db,
+        clock,
+        [
+            (uid, "media", {"media": [["photo", photo]], "caption": "<i>one</i>", "button": True}),
+            (uid, "media", {"media": [["document", document]]}),
+            (uid, "media", {"media": [["photo", photo], ["video", video]], "caption": "album"}),
+        ],
+    )
+    sender = make_sender(bot, db, clock)
+    assert await sender.drain_once() == 3
+
+    sent = emu.sent_messages(1001)
+    assert [m.kind for m in sent] == ["photo", "document", "photo", "video"]
+    assert sent[0].text == "one" and sent[0].buttons == ["Open"]
+    assert sent[2].media_group_id is not None and sent[2].media_group_id == sent[3].media_group_id
+    assert sent[2].text == "album"
+    # One Telegram call per row, the album included.
+    assert [c.method.lower() for c in emu.requests if c.ok] == ["sendphoto", "senddocument", "sendmediagroup"]
+    stored = await rows(db)
+    assert [stored[i].tg_message_id for i in ids] == [sent[0].message_id, sent[1].message_id, sent[2].message_id]
+    assert all(stored[i].status == "sent" for i in ids)
+
+
+async def test_album_with_keyboard_is_refused(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    person = emu.user(1001)
+    photo = (await person.send_photo())["photo"][-1]["file_id"]
+    users = await add_users(db, emu, [1001], clock)
+    [row_id] = await queue(db, clock, [(users[1001], "media", {"media": [["photo", photo]] * 2, "button": True})])
+    assert await make_sender(bot, db, clock).drain_once() == 1
+    assert emu.calls("sendMediaGroup") == [] and emu.calls("sendPhoto") == []
+    row = (await rows(db))[row_id]
+    assert row.status == "failed" and "keyboard" in (row.last_error or "")
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+
+async def test_faults_deliver_every_notification_exactly_once(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock
+) -> None:
+    chats = [2001, 2002, 2003, 2004, 2005]
+    users = await add_users(db, emu, chats, clock)
+    items = [(users[chats[i % 5]], "note", {"n": f"n{i}"}) for i in range(30)]
+    ids = await queue(db, clock, items)
+    faults = [
+        emu.inject("sendMessage", kind="429", count=2, retry_after=3),
+        emu.inject("sendMessage", kind="500", count=5),
+        emu.inject("sendMessage", kind="drop", count=4),
+        emu.inject("sendMessage", kind="500", count=3, chat_id=2003),
+        emu.inject("sendMessage", kind="429", count=1, retry_after=1, chat_id=2005),
+    ]
+    sender = make_sender(bot, db, clock)
+
+    await drain_all(sender, db, clock)
+
+    assert [f.hits for f in faults] == [2, 5, 4, 3, 1]
+    for index, chat in enumerate(chats):
+        expected = sorted(f"n{i} [ru]" for i in range(index, 30, 5))
+        got = texts(emu, chat)
+        assert sorted(got) == expected, emu.user(chat).dump()  # each exactly once: no loss, no duplicate
+    calls = emu.calls("sendMessage")
+    failed_per_chat = Counter(c.params["chat_id"] for c in calls if not c.ok)
+    assert sum(failed_per_chat.values()) == 15
+    stored = await rows(db)
+    assert all(stored[i].status == "sent" and stored[i].locked_until is None for i in ids)
+    # attempts = the calls made: one success per row plus every failure.
+    assert sum(stored[i].attempts for i in ids) == len(calls) == 30 + 15
+    for chat in chats:
+        chat_rows = [stored[i] for i in ids if stored[i].user_id == users[chat]]
+        assert sum(r.attempts for r in chat_rows) == len(chat_rows) + failed_per_chat[chat]
+    # Message ids count per chat, as in Telegram's private chats.
+    by_message = {(users[chat], m.message_id): m.text for chat in chats for m in emu.sent_messages(chat)}
+    for i, row_id in enumerate(ids):
+        assert by_message[(stored[row_id].user_id, stored[row_id].tg_message_id)] == f"n{i} [ru]"
+    failed_rows = [stored[i] for i in ids if stored[i].attempts > 1]
+    assert {r.last_error.split(":")[0] for r in failed_rows if r.last_error} <= {
+        "TelegramRetryAfter",
+        "TelegramServerError",
+        "TelegramNetworkError",
+    }
+
+
+async def test_retry_after_pauses_all_sending(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [2001, 2002], clock)
+    ids = await queue(db, clock, [(users[2001], "note", {"n": 1}), (users[2002], "note", {"n": 2})])
+    emu.inject("sendMessage", kind="429", count=1, retry_after=5)
+    sender = make_sender(bot, db, clock)
+    start = clock.now()
+
+    assert await sender.drain_once() == 1  # the 429 stops the round
+    row = (await rows(db))[ids[0]]
+    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 1, start + timedelta(seconds=5))
+    assert row.last_error is not None and row.last_error.startswith("TelegramRetryAfter")
+    # The other chat's row is due, but the bot as a whole waits out the flood control.
+    clock.advance(seconds=4)
+    assert await sender.drain_once() == 0
+    assert len(emu.calls("sendMessage")) == 1
+    clock.advance(seconds=1)
+    assert await sender.drain_once() == 2
+    assert texts(emu, 2001) == ["1 [ru]"] and texts(emu, 2002) == ["2 [ru]"]
+
+
+async def test_backoff_is_exponential_and_capped(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [2001], clock)
+    [row_id] = await queue(db, clock, [(users[2001], "note", {"n": 1})])
+    emu.inject("sendMessage", kind="500", count=None)
+    sender = make_sender(bot, db, clock)
+    delays = []
+    for _ in range(11):
+        before = clock.now()
+        assert await sender.drain_once() == 1
+        row = (await rows(db))[row_id]
+        delays.append((row.next_attempt_at - before).total_seconds())
+        assert await sender.drain_once() == 0  # not due yet
+        clock.set(row.next_attempt_at)
+    for attempt, delay in enumerate(delays, start=1):
+        base = min(2**attempt, 300)
+        assert base <= delay <= min(base * 1.1, 300) + 1e-6, (attempt, delay)
+    assert delays[-1] == pytest.approx(300)
+    assert row.attempts == 11 and row.status == "pending"
+    assert row.last_error == "TelegramServerError: Internal Server Error"
+
+
+async def test_blocked_user(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [3001, 3002], clock)
+    emu.user(3001).block(notify=False)
+    ids = await queue(
+        db,
+        clock,
+        [(users[3001], "note", {"n": 1}), (users[3002], "note", {"n": 2}), (users[3001], "note", {"n": 3})],
+    )
+    sender = make_sender(bot, db, clock)
+    assert await sender.drain_once() == 3
+
+    stored = await rows(db)
+    assert stored[ids[0]].status == "blocked" and stored[ids[0]].attempts == 1
+    assert stored[ids[0]].last_error == "TelegramForbiddenError: Forbidden: bot was blocked by the user"
+    assert stored[ids[1]].status == "sent"
+    assert (stored[ids[2]].status, stored[ids[2]].attempts) == ("blocked", 0)
+    assert not (await user_row(db, users[3001])).is_active
+    assert (await user_row(db, users[3002])).is_active
+    assert len([c for c in emu.calls("sendMessage") if c.params["chat_id"] == 3001]) == 1
+
+    # Later notifications for them are settled without calling Telegram.
+    [later] = await queue(db, clock, [(users[3001], "note", {"n": 4})])
+    assert await sender.drain_once() == 1
+    assert (await rows(db))[later].status == "blocked"
+    assert len([c for c in emu.calls("sendMessage") if c.params["chat_id"] == 3001]) == 1
+
+
+async def test_bad_request_fails_without_logging_the_text(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = await add_users(db, emu, [3001], clock)
+    stranger = await add_users(db, emu, [3002], clock, open_chat=False)  # never wrote: "chat not found"
+    secret = "Ivan Petrov +79991234567"
+    ids = await queue(
+        db,
+        clock,
+        [(users[3001], "raw", {"html": f"<foo>{secret}</foo>"}), (stranger[3002], "note", {"n": secret})],
+    )
+    caplog.set_level(logging.DEBUG, logger="bot.outbox")
+    assert await make_sender(bot, db, clock).drain_once() == 2
+
+    stored = await rows(db)
+    assert stored[ids[0]].status == "failed" and stored[ids[0]].attempts == 1
+    assert stored[ids[0]].last_error is not None
+    assert stored[ids[0]].last_error.startswith("TelegramBadRequest: Bad Request: can't parse entities")
+    assert stored[ids[1]].status == "failed"
+    assert stored[ids[1]].last_error == "TelegramBadRequest: Bad Request: chat not found"
+    assert all(secret not in (r.last_error or "") for r in stored.values())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and all(str(i) in w.getMessage() for i, w in zip(ids, warnings, strict=True))
+    assert all("raw" in w.getMessage() or "note" in w.getMessage() for w in warnings)  # the template is there
+    assert any(r.levelno == logging.DEBUG and "attempt 1" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        message = record.getMessage()
+        assert "Ivan" not in message and "+7999" not in message
+
+
+async def test_gives_up_after_the_time_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [3001, 3002], clock)
+    [stuck] = await queue(db, clock, [(users[3001], "note", {"n": 1})])
+    emu.inject("sendMessage", kind="500", count=None, chat_id=3001)
+    sender = make_sender(bot, db, clock, give_up_after=timedelta(hours=1))
+    start = clock.now()
+
+    await drain_all(sender, db, clock)
+
+    row = (await rows(db))[stuck]
+    assert row.status == "failed" and row.last_error == "gave up: TelegramServerError: Internal Server Error"
+    assert clock.now() - start >= timedelta(hours=1)
+    assert clock.now() - start < timedelta(hours=1, minutes=6)  # not later than one capped backoff
+    assert row.attempts == len(emu.calls("sendMessage")) > 5
+    # Old rows that never failed are still delivered: an outage delays, it does not drop.
+    [late] = await queue(db, clock, [(users[3002], "note", {"n": 2})])
+    clock.advance(hours=5)
+    assert await sender.drain_once() == 1
+    assert (await rows(db))[late].status == "sent"
+
+
+# --- leases, restarts, two instances -------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """Stands for the process dying: nothing in the sender catches it."""
+
+
+async def test_crash_after_claim_resends_after_the_lease(
+    emu: BotAPIEmulator,
+    db: Maker,
+    bot: Bot,
+    clock: ManualClock,
+    engines: list[AsyncEngine],
+    db_path: Path,
+    bots: list[Bot],
+) -> None:
+    chats = [4001, 4002, 4003]
+    users = await add_users(db, emu, chats, clock)
+    ids = await queue(db, clock, [(users[chats[i % 3]], "note", {"n": f"n{i}"}) for i in range(10)])
+
+    class CrashingRenderer(Renderer):
+        async def __call__(self, *args: Any) -> Rendered | None:
+            if len(self.calls) == 4:
+                raise Crash  # the fifth row is claimed, then the process dies
+            return await super().__call__(*args)
+
+    first = make_sender(bot, db, clock, CrashingRenderer(), lease=timedelta(seconds=60))
+    with pytest.raises(Crash):
+        await first.drain_once()
+    stored = await rows(db)
+    leased = [i for i in ids if stored[i].locked_until is not None]
+    assert len(leased) == 1 and stored[leased[0]].status == "pending"
+    assert len([i for i in ids if stored[i].status == "sent"]) == 4
+
+    # A new process: its own engine and bot. The leased row waits until its lease runs out.
+    second = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock)
+    assert await second.drain_once() == 5
+    assert (await rows(db))[leased[0]].status == "pending"
+    clock.advance(seconds=59)
+    assert await second.drain_once() == 0
+    clock.advance(seconds=1)
+    assert await second.drain_once() == 1
+
+    stored = await rows(db)
+    assert all(stored[i].status == "sent" for i in ids)
+    every = [t for chat in chats for t in texts(emu, chat)]
+    assert sorted(every) == sorted(f"n{i} [ru]" for i in range(10))  # none lost, none twice
+
+
+async def test_stop_then_a_new_instance_finishes(
+    emu: BotAPIEmulator,
+    db: Maker,
+    bot: Bot,
+    clock: ManualClock,
+    engines: list[AsyncEngine],
+    db_path: Path,
+    bots: list[Bot],
+) -> None:
+    chats = [4001, 4002]
+    users = await add_users(db, emu, chats, clock)
+    ids = await queue(db, clock, [(users[chats[i % 2]], "note", {"n": f"n{i}"}) for i in range(20)])
+    # Slow enough (20 calls/s) to stop it mid-way.
+    first = OutboxSender(bot, db, clock, Renderer(), global_rate=20, per_chat_rate=100, per_chat_burst=100)
+    task = asyncio.create_task(first.run())
+    await emu.user(4001).wait_until(lambda: len(emu.sent_messages()) >= 4, timeout=5, what="4 messages")
+    await asyncio.wait_for(first.stop(), 2)
+    await asyncio.wait_for(task, 1)
+    await first.stop()  # idempotent
+    assert first.idle
+
+    stored = await rows(db)
+    sent_before = [i for i in ids if stored[i].status == "sent"]
+    assert 4 <= len(sent_before) < 20
+    assert all(stored[i].locked_until is None for i in ids)  # the row in flight was finished, not abandoned
+    assert len(emu.sent_messages()) == len(sent_before)
+    assert await first.drain_once() == 0  # a stopped sender stays stopped
+
+    second = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock)
+    await drain_all(second, db, clock)
+    every = [t for chat in chats for t in texts(emu, chat)]
+    assert sorted(every) == sorted(f"n{i} [ru]" for i in range(20))
+    assert len(emu.calls("sendMessage")) == 20
+
+
+async def test_two_instances_draining_concurrently(
+    emu: BotAPIEmulator, db: Maker, clock: ManualClock, engines: list[AsyncEngine], db_path: Path, bots: list[Bot]
+) -> None:
+    chats = [5001, 5002, 5003, 5004]
+    users = await add_users(db, emu, chats, clock)
+    ids = await queue(db, clock, [(users[chats[i % 4]], "note", {"n": f"n{i}"}) for i in range(40)])
+    one = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock)
+    two = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock)
+
+    done = await asyncio.gather(one.drain_once(), two.drain_once())
+
+    assert sum(done) == 40 and min(done) > 0, done  # both worked, and no row was settled twice
+    assert len(emu.calls("sendMessage")) == 40
+    every = [t for chat in chats for t in texts(emu, chat)]
+    assert sorted(every) == sorted(f"n{i} [ru]" for i in range(40))
+    stored = await rows(db)
+    assert all(stored[i].status == "sent" and stored[i].attempts == 1 for i in ids)
+
+
+async def test_claim_is_exclusive_until_the_lease_expires(db: Maker, emu: BotAPIEmulator, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [6001], clock)
+    [row_id] = await queue(db, clock, [(users[6001], "note", {"n": 1})])
+    lease = clock.now() + timedelta(seconds=60)
+    async with db() as session, session.begin():
+        claimed = await OutboxRepo(session).claim(row_id, clock.now(), lease)
+    assert claimed is not None and claimed.chat_id == 6001 and claimed.locale == "ru" and claimed.user_active
+    async with db() as session, session.begin():
+        assert await OutboxRepo(session).claim(row_id, clock.now(), lease) is None
+        assert await OutboxRepo(session).due(clock.now(), 10) == []
+    async with db() as session, session.begin():
+        assert await OutboxRepo(session).claim(row_id, lease, lease + timedelta(seconds=60)) is not None
+
+
+# --- rate limits ------------------------------------------------------------------------------------------
+
+
+async def test_per_chat_rate_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [7001, 7002], clock)
+    await queue(db, clock, [(users[7001], "note", {"n": i}) for i in range(6)] + [(users[7002], "note", {"n": 9})])
+    sender = OutboxSender(bot, db, clock, Renderer(), global_rate=1000, per_chat_rate=10, per_chat_burst=2)
+    started = time.monotonic()
+    assert await sender.drain_once() == 7
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.35  # 2 at once, then 4 more at 10/s
+    times = [c.time for c in emu.calls("sendMessage") if c.params["chat_id"] == 7001]
+    assert times[-1] - times[0] >= 0.35
+    # The other chat was not held up behind the busy one.
+    other = next(c.time for c in emu.calls("sendMessage") if c.params["chat_id"] == 7002)
+    assert other - times[0] < 0.2
+
+
+async def test_global_rate_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    chats = list(range(7101, 7111))
+    users = await add_users(db, emu, chats, clock)
+    await queue(db, clock, [(users[c], "note", {"n": c}) for c in chats])
+    sender = OutboxSender(bot, db, clock, Renderer(), global_rate=20, per_chat_rate=1, per_chat_burst=3)
+    started = time.monotonic()
+    assert await sender.drain_once() == 10
+    assert time.monotonic() - started >= 0.4  # 10 calls at 20/s, spread evenly
+
+
+# --- run() and wake() --------------------------------------------------------------------------------------
+
+
+async def test_run_sends_promptly_on_wake_and_stops(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock
+) -> None:
+    users = await add_users(db, emu, [8001], clock)
+    sender = make_sender(bot, db, clock, poll_interval=30.0)
+    task = asyncio.create_task(sender.run())
+    await asyncio.sleep(0.05)  # let it drain the empty table and start waiting
+    assert sender.idle
+
+    await queue(db, clock, [(users[8001], "note", {"n": "woken"})])
+    started = time.monotonic()
+    sender.wake()
+    message = await emu.user(8001).next_message(timeout=1.0)
+    assert message.text == "woken [ru]"
+    assert time.monotonic() - started < 1.0  # not the 30 s poll
+
+    await asyncio.wait_for(sender.stop(), 1.0)
+    await asyncio.wait_for(task, 1.0)
+    assert task.done() and sender.idle
+
+
+async def test_run_polls_without_wake(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
+    users = await add_users(db, emu, [8001], clock)
+    sender = make_sender(bot, db, clock, poll_interval=0.1)
+    task = asyncio.create_task(sender.run())
+    try:
+        await queue(db, clock, [(users[8001], "note", {"n": "polled"})])
+        assert (await emu.user(8001).next_message(timeout=2.0)).text == "polled [ru]"
+    finally:
+        await asyncio.wait_for(sender.stop(), 1.0)
+        await task

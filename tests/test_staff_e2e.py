@@ -1,0 +1,389 @@
+"""Coordinators, officials, supervisors and admins, end to end: an appeal lives its whole life in Telegram."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.emulator import EmulatedUser
+from storage.models import Agency, Appeal, AppealMessage, AppealRequest, Attachment, Invite, Outbox, Route, StatusHistory, UserRole
+from tests.conftest import Harness
+from tests.test_resident_e2e import english_resident, fill_until_preview
+
+ADMIN = 9000
+
+
+@pytest.fixture
+def sections() -> dict[str, dict[str, Any]]:
+    return {"bot": {"admins": [ADMIN]}}
+
+
+async def agency_names(harness: Harness) -> dict[int, str]:
+    assert harness.app is not None
+    return {a.id: a.name("en") for a in harness.app.services.directory.agencies()}
+
+
+async def invite(harness: Harness, role_label: str, agency: str | None = None) -> str:
+    """The admin makes an invite link through the bot and returns its start argument."""
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await admin.send_text("/staff")
+    await harness.settle()
+    await admin.click("🔗 Invite")
+    await harness.settle()
+    await admin.click(role_label)
+    await harness.settle()
+    if agency is not None:
+        await admin.click(agency)
+        await harness.settle()
+    text = admin.last_message.text
+    assert "Single use" in text
+    return text.split("?start=")[1].split()[0]
+
+
+async def join(harness: Harness, tg_id: int, role_label: str, agency: str | None = None) -> EmulatedUser:
+    argument = await invite(harness, role_label, agency)
+    person = harness.emu.user(tg_id, language_code="en")
+    await person.send_text(f"/start {argument}")
+    await harness.settle()
+    assert "Welcome to the team" in person.last_message.text
+    return person
+
+
+async def filed_appeal(harness: Harness, resident: EmulatedUser) -> Appeal:
+    await fill_until_preview(harness, resident)
+    await resident.click("✅ Confirm")
+    await harness.settle()
+    return (await harness.rows(Appeal))[-1]
+
+
+async def suggested_agency(harness: Harness, appeal: Appeal) -> tuple[int, str]:
+    [route] = await harness.rows(Route, Route.category_id == appeal.category_id, Route.district_id == appeal.district_id)
+    return route.agency_id, (await agency_names(harness))[route.agency_id]
+
+
+async def open_from_queue(harness: Harness, coordinator: EmulatedUser, number: str) -> None:
+    await coordinator.send_text("/staff")
+    await harness.settle()
+    await coordinator.click("📥 Queue")
+    await harness.settle()
+    await coordinator.click(next(b for b in coordinator.last_message.buttons if number in b))
+    await harness.settle()
+
+
+async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
+    resident = await english_resident(harness, 1001)
+    appeal = await filed_appeal(harness, resident)
+    agency_id, agency_name = await suggested_agency(harness, appeal)
+    other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if i != agency_id)
+
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    official = await join(harness, 3001, "official", agency_name)
+    stranger = await join(harness, 3002, "official", other_name)
+    supervisor = await join(harness, 3003, "head of agency", agency_name)
+    roles = {(r.user_id, r.role, r.agency_id) for r in await harness.rows(UserRole)}
+    assert len(roles) == 5  # the admin and four invited
+
+    # Triage: the queue shows the new appeal with counts; route to the suggested agency.
+    await open_from_queue(harness, coordinator, appeal.number)
+    card = coordinator.last_message
+    assert f"Appeal № {appeal.number}" in card.text and "On moderation" in card.text
+    await coordinator.click(f"➡️ Route to {agency_name}")
+    await harness.settle()
+    assert "Sent to the responsible body" in resident.last_message.text
+    for person in (official, supervisor):
+        assert f"New appeal № {appeal.number}" in person.last_message.text
+    assert not any(appeal.number in m.text for m in stranger.messages[1:])
+    [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
+    assert row.status == "assigned" and row.agency_id == agency_id and row.deadline_at is not None
+
+    # The official takes it and asks the resident.
+    await official.click("Open")
+    await harness.settle()
+    assert "Due:" in official.messages[-1].text or "Due:" in official.messages[-2].text
+    await official.click("🛠 Take in work")
+    await harness.settle()
+    assert "In progress" in resident.last_message.text
+    await official.click("❓ Ask the resident")
+    await harness.settle()
+    await official.send_text("Which entrance of the building has no water?")
+    await harness.settle()
+    question = resident.last_message
+    assert "Which entrance of the building has no water?" in question.text and "paused" in question.text
+    [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
+    assert row.status == "clarification" and row.paused_at is not None
+
+    # The resident replies with text and a photo; both reach the official.
+    harness.clock.advance(days=1)
+    await resident.click("✍️ Reply")
+    await harness.settle()
+    await resident.send_text("Entrance 3, since Monday")
+    await resident.send_photo()
+    await harness.settle()
+    await resident.click("📤 Send the reply")
+    await harness.settle()
+    assert "Your reply is sent" in resident.last_message.text
+    reply_note = next(m for m in official.messages if "The resident replied" in m.text)
+    assert "Entrance 3, since Monday" in reply_note.text
+    assert official.last_message.kind == "photo"
+    [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
+    assert row.status == "in_progress" and row.paused_seconds == 86400
+    assert len(await harness.rows(Attachment, Attachment.source == "clarification")) == 1
+
+    # The official answers; the coordinator returns it; the official answers again; approved.
+    await official.click("Open")
+    await harness.settle()
+    await official.click("✅ Final answer")
+    await harness.settle()
+    await official.send_text("Water will be back tomorrow.")
+    await harness.settle()
+    await official.click("📤 Send")
+    await harness.settle()
+    assert "answer went to the ЦУР" in " ".join(a["text"] or "" for a in official.callback_answers[-1:])
+    assert f"An answer on appeal № {appeal.number} waits for your check" in coordinator.last_message.text
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("↩️ Return for rework")
+    await harness.settle()
+    await coordinator.send_text("Give the exact time and who is responsible.")
+    await harness.settle()
+    assert "returned for rework" in official.last_message.text and "exact time" in official.last_message.text
+    await official.click("Open")
+    await harness.settle()
+    await official.click("✅ Final answer")
+    await harness.settle()
+    await official.send_text("Water supply in entrance 3 is restored on 4 November by 10:00; the vodokanal is responsible.")
+    await harness.settle()
+    await official.send_document(file_name="act.pdf")
+    await harness.settle()
+    await official.click("📤 Send")
+    await harness.settle()
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("✅ Approve the answer")
+    await harness.settle()
+
+    answer = next(m for m in resident.messages if "Answer to your appeal" in (m.text or ""))
+    assert "restored on 4 November" in answer.text
+    assert resident.last_message.kind == "document"  # the answer's file follows it
+    assert not any("Water will be back tomorrow" in (m.text or "") for m in resident.messages)  # the returned one never reached them
+
+    # The resident sees the whole history.
+    await resident.send_text("/my")
+    await harness.settle()
+    await resident.click(next(b for b in resident.last_message.buttons if appeal.number in b))
+    await harness.settle()
+    history = resident.last_message.text.split("History:")[1]
+    for status in ("On moderation", "Sent to the responsible body", "In progress", "Clarification requested", "Answer under review", "Answered"):
+        assert status in history
+    steps = [(h.from_status, h.to_status) for h in await harness.rows(StatusHistory, StatusHistory.appeal_id == appeal.id)]
+    assert steps == [
+        (None, "moderation"),
+        ("moderation", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "clarification"),
+        ("clarification", "in_progress"),
+        ("in_progress", "answer_review"),
+        ("answer_review", "in_progress"),
+        ("in_progress", "answer_review"),
+        ("answer_review", "answered"),
+    ]
+    # Every notification was delivered, none twice.
+    outbox = await harness.rows(Outbox)
+    assert outbox and all(o.status == "sent" for o in outbox)
+
+    # Another agency's official forging a button for this appeal gets nothing.
+    sent = len(stranger.messages)
+    for action in ("o", "t", "an", "cl", "f"):
+        await stranger.press_callback(stranger.last_message.message_id, f"st:{action}:{appeal.id}:0:")
+        await harness.settle()
+    assert len(stranger.messages) == sent
+    assert all(a["text"] == "Appeal not found." for a in stranger.callback_answers[-5:])
+    # And a resident forging a staff button gets nothing either.
+    before = len(resident.messages)
+    await resident.press_callback(resident.last_message.message_id, f"st:o:{appeal.id}:0:")
+    await harness.settle()
+    assert len(resident.messages) == before
+
+
+async def test_reject_with_a_reason_the_resident_reads(harness: Harness) -> None:
+    resident = await english_resident(harness, 1001)
+    appeal = await filed_appeal(harness, resident)
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await open_from_queue(harness, coordinator, appeal.number)
+    await coordinator.click("⛔ Reject")
+    await harness.settle()
+    await coordinator.click(next(b for b in coordinator.last_message.buttons if "spam" in b))
+    await harness.settle()
+    assert "left without consideration" in resident.last_message.text and "spam or advertising" in resident.last_message.text
+    [row] = await harness.rows(Appeal)
+    assert row.status == "rejected" and row.reject_reason == "spam"
+
+
+async def test_duplicate_follows_the_original(harness: Harness) -> None:
+    first = await english_resident(harness, 1001)
+    original = await filed_appeal(harness, first)
+    second = await english_resident(harness, 1002)
+    duplicate = await filed_appeal(harness, second)
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await open_from_queue(harness, coordinator, duplicate.number)
+    await coordinator.click("🔗 Duplicate of…")
+    await harness.settle()
+    await coordinator.send_text("2099-000001")
+    await harness.settle()
+    assert "No such appeal" in coordinator.last_message.text
+    await coordinator.send_text(original.number)
+    await harness.settle()
+    assert f"same problem as appeal № {original.number}" in second.last_message.text
+    # The original moves on: the duplicate's resident is told too.
+    await open_from_queue(harness, coordinator, original.number)
+    await coordinator.click(next(b for b in coordinator.last_message.buttons if b.startswith("➡️ Route to")))
+    await harness.settle()
+    assert f"№ {original.number}" in second.last_message.text and "Sent to the responsible body" in second.last_message.text
+
+
+async def staffed_appeal(harness: Harness) -> tuple[EmulatedUser, EmulatedUser, EmulatedUser, Appeal, str]:
+    resident = await english_resident(harness, 1001)
+    appeal = await filed_appeal(harness, resident)
+    _agency_id, agency_name = await suggested_agency(harness, appeal)
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    official = await join(harness, 3001, "official", agency_name)
+    await open_from_queue(harness, coordinator, appeal.number)
+    await coordinator.click(f"➡️ Route to {agency_name}")
+    await harness.settle()
+    await official.click("Open")
+    await harness.settle()
+    await official.click("🛠 Take in work")
+    await harness.settle()
+    return resident, coordinator, official, appeal, agency_name
+
+
+async def test_redirect_requested_by_the_official_and_approved(harness: Harness) -> None:
+    _resident, coordinator, official, appeal, agency_name = await staffed_appeal(harness)
+    other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if n != agency_name)
+    other_official = await join(harness, 3010, "official", other_name)
+    await official.click("↪️ Redirect")
+    await harness.settle()
+    await official.click(other_name)
+    await harness.settle()
+    await official.send_text("The road belongs to the republic, not to the district")
+    await harness.settle()
+    assert f"asks for a redirect on appeal № {appeal.number}" in coordinator.last_message.text
+    await coordinator.click("Open")
+    await harness.settle()
+    assert "Redirect requested" in coordinator.last_message.text or "Redirect requested" in coordinator.messages[-2].text
+    await coordinator.click("✅ Approve redirect")
+    await harness.settle()
+    assert "redirect request on appeal" in official.last_message.text and "approved" in official.last_message.text
+    assert f"New appeal № {appeal.number}" in other_official.last_message.text
+    [row] = await harness.rows(Appeal)
+    assert row.agency_id == other_id and row.status == "assigned"
+    [request] = await harness.rows(AppealRequest)
+    assert request.status == "approved"
+
+
+async def test_extension_once_and_the_resident_learns_the_new_date(harness: Harness) -> None:
+    resident, coordinator, official, appeal, _name = await staffed_appeal(harness)
+    [before] = await harness.rows(Appeal)
+    await official.click("⏳ Ask for an extension")
+    await harness.settle()
+    await official.send_text("45")
+    await harness.settle()
+    assert "number from 1 to 30" in official.last_message.text
+    await official.send_text("20")
+    await harness.settle()
+    await official.send_text("Waiting for the results of a laboratory test")
+    await harness.settle()
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("✅ Approve extension")
+    await harness.settle()
+    [after] = await harness.rows(Appeal)
+    assert after.extension_used and after.deadline_at - before.deadline_at >= timedelta(days=20)
+    assert "is extended to" in resident.last_message.text
+    # Once per appeal: the button is gone, and a forged one is refused.
+    await official.click("Open")
+    await harness.settle()
+    card = official.messages[-1] if official.messages[-1].buttons else official.messages[-2]
+    assert "⏳ Ask for an extension" not in card.buttons
+    await official.press_callback(card.message_id, f"st:ex:{appeal.id}:0:")
+    await harness.settle()
+    await official.send_text("10")
+    await harness.settle()
+    await official.send_text("Once more please")
+    await harness.settle()
+    assert "not possible" in official.last_message.text
+    assert len(await harness.rows(AppealRequest)) == 1
+
+
+async def test_invites_used_expired_and_reused(harness: Harness) -> None:
+    argument = await invite(harness, "analyst")
+    first = harness.emu.user(5001, language_code="en")
+    await first.send_text(f"/start {argument}")
+    await harness.settle()
+    assert "Welcome to the team" in first.last_message.text
+    second = harness.emu.user(5002, language_code="en")
+    await second.send_text(f"/start {argument}")
+    await harness.settle()
+    assert "already been used" in second.last_message.text
+    late = await invite(harness, "editor")
+    harness.clock.advance(hours=73)
+    await second.send_text(f"/start {late}")
+    await harness.settle()
+    assert "has expired" in second.last_message.text
+    await second.send_text("/start inv_forged")
+    await harness.settle()
+    assert "not valid" in second.last_message.text
+    roles = await harness.rows(UserRole)
+    assert sorted(r.role for r in roles) == ["admin", "analyst"]
+    invites = await harness.rows(Invite)
+    assert [i.used_by is not None for i in invites] == [True, False]
+
+
+async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) -> None:
+    await join(harness, 2001, "ЦУР coordinator")
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await admin.click("👥 People", message_id=next(m.message_id for m in admin.messages if "👥 People" in m.buttons))
+    await harness.settle()
+    assert "2001" in admin.last_message.text
+    await admin.click(next(b for b in admin.last_message.buttons if "2001" in b))
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "Role revoked."
+    assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+
+    await admin.send_text("/staff")
+    await harness.settle()
+    await admin.click("🗺 Routing")
+    await harness.settle()
+    await admin.click("Roads")
+    await harness.settle()
+    await admin.click(admin.last_message.inline_keyboard[0][0][0])
+    await harness.settle()
+    assert "Grozny →" in admin.last_message.text
+    await admin.click("Argun")
+    await harness.settle()
+    target = admin.last_message.inline_keyboard[0][0]
+    await admin.click(target[0])
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "Saved."
+    async with await harness.session() as session:
+        agency = (await session.execute(select(Agency).where(Agency.id == int(target[1].split(":")[2])))).scalar_one()
+        routes = (await session.execute(select(Route).where(Route.agency_id == agency.id, Route.edited_by.is_not(None)))).scalars().all()
+    assert len(routes) == 1
+
+
+async def test_staff_menu_is_refused_to_residents_and_forged_admin_buttons_do_nothing(harness: Harness) -> None:
+    resident = await english_resident(harness, 1001)
+    await resident.send_text("/staff")
+    await harness.settle()
+    assert "for the staff" in resident.last_message.text
+    sent = len(resident.messages)
+    for forged in ("ad:i:0:", "ad:ir:0:coordinator", "ad:ia:1:official", "ad:p:0:", "ad:rv:1:admin", "ad:rs:1:1.1", "st:o:0:1:", "st:r:1:0:"):
+        await resident.press_callback(resident.last_message.message_id, forged)
+        await harness.settle()
+    assert len(resident.messages) == sent
+    assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+    assert await harness.rows(Invite) == []
+    assert await harness.rows(AppealMessage) == []
