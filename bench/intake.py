@@ -12,7 +12,7 @@ each waiting for the bot's answer to a step before the next. The echo bot gets R
 updates (the same texts, a photo, the same number of button presses) with the same wait-for-reply discipline.
 
 Phase 2 "latency": updates are sent on a fixed schedule (default 100 updates/s for 10 s), each by the next idle
-person of a large pool (a person never sends before the previous answer came, as in life), for both bots.
+person of a pool (a person never sends before the previous answer came, as in life), for both bots.
 
 Reply latency is the time from the user's update being queued in the emulator to the bot's first message, edit or
 callback answer in that chat after it. Usage:
@@ -74,6 +74,10 @@ class Step:
     appeal: bool = False
     """The step completes an appeal (the Confirm press)."""
 
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.arg}".strip()
+
 
 ONBOARDING = (
     Step("text", "/start", expect="Choose your language"),
@@ -120,9 +124,10 @@ class Target:
     def one_appeal(self) -> list[Step]:
         return [*self.onboarding, *self.filing]
 
-    def forever(self) -> Iterator[Step]:
-        """Onboarding once, then one appeal after another."""
-        return itertools.chain(self.onboarding, itertools.cycle(self.filing))
+    def forever(self) -> Iterator[tuple[int, Step]]:
+        """Onboarding once, then one appeal after another; each step with its index in one_appeal()."""
+        filing = list(enumerate(self.filing, start=len(self.onboarding)))
+        return itertools.chain(enumerate(self.onboarding), itertools.cycle(filing))
 
 
 TSUR = Target(
@@ -176,6 +181,8 @@ class _FirstChange(asyncio.Future[None]):
 class Recorder:
     latencies: list[float] = field(default_factory=list)
     """Seconds from an update being queued to the bot's first reaction in that chat."""
+    by_step: dict[int, list[float]] = field(default_factory=dict)
+    """The same, per step of the script (by its index in Target.one_appeal())."""
     updates: int = 0
     appeals: int = 0
 
@@ -196,7 +203,7 @@ async def _perform(user: EmulatedUser, step: Step) -> None:
         await user.send_photo()
 
 
-async def run_step(user: EmulatedUser, step: Step, recorder: Recorder) -> None:
+async def run_step(user: EmulatedUser, step: Step, recorder: Recorder, index: int) -> None:
     """Send one update, wait for the complete answer and record the latency of the first reaction."""
     before = len(user.messages)
     probe = _FirstChange()
@@ -218,6 +225,7 @@ async def run_step(user: EmulatedUser, step: Step, recorder: Recorder) -> None:
     if any(FAILURE_MARK in (m.text or "") for m in user.messages[before:]):
         raise BenchError(f"the bot failed on {step.kind} {step.arg!r} of user {user.id}.\n{user.dump()}")
     recorder.latencies.append(probe.stamp - sent)
+    recorder.by_step.setdefault(index, []).append(probe.stamp - sent)
     recorder.updates += 1
     if step.appeal:
         recorder.appeals += 1
@@ -308,13 +316,13 @@ async def wait_polling(emu: BotAPIEmulator, bot: BotProcess, timeout: float) -> 
     return time.perf_counter() - started
 
 
-def bot_env(base_url: str, db_path: Path, workdir: Path) -> dict[str, str]:
+def bot_env(token: str, base_url: str, db_path: Path, workdir: Path) -> dict[str, str]:
     """The bot's configuration, from the environment only (no config.toml is read)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSUR_")}
     env.update(
         {
             "TSUR_CONFIG": str(workdir / "absent-config.toml"),
-            "TSUR_BOT__TOKEN": BOT_TOKEN,
+            "TSUR_BOT__TOKEN": token,
             "TSUR_BOT__API_BASE": base_url,
             "TSUR_BOT__POLLING_TIMEOUT": "2",
             "TSUR_DATABASE__URL": f"sqlite+aiosqlite:///{db_path}",
@@ -342,6 +350,8 @@ class PhaseResult:
     updates: int
     appeals: int
     latencies_ms: list[float]
+    steps_ms: dict[int, list[float]]
+    """Latencies per step of the script, in the script's order."""
     bot_cpu_s: float
     gen_cpu_s: float
     """CPU time of this process (emulator and simulated people) during the phase."""
@@ -382,6 +392,14 @@ class PhaseResult:
             "bot_cpu_ms_per_update": round(1000 * self.bot_cpu_s / max(self.updates, 1), 2),
             "bot_cpu_pct": round(100 * self.bot_cpu_s / self.wall_s, 1),
             "generator_cpu_pct": round(100 * self.gen_cpu_s / self.wall_s, 1),
+            "steps": {
+                str(index): {
+                    "n": len(values),
+                    "p50_ms": round(percentile(values, 50), 1),
+                    "p99_ms": round(percentile(values, 99), 1),
+                }
+                for index, values in self.steps_ms.items()
+            },
         }
         if self.target_rate is not None:
             out |= {
@@ -418,6 +436,7 @@ class _Meter:
             updates=recorder.updates,
             appeals=recorder.appeals,
             latencies_ms=[1000 * x for x in recorder.latencies],
+            steps_ms={index: [1000 * x for x in values] for index, values in sorted(recorder.by_step.items())},
             bot_cpu_s=self.bot.cpu_seconds() - self.bot_cpu,
             gen_cpu_s=time.process_time() - self.gen_cpu,
             **extra,
@@ -432,8 +451,8 @@ async def closed_loop(
     users = [emu.user(uid, first_name="Resident", language_code="en") for uid in user_ids]
 
     async def one(user: EmulatedUser) -> None:
-        for step in target.one_appeal():
-            await run_step(user, step, recorder)
+        for index, step in enumerate(target.one_appeal()):
+            await run_step(user, step, recorder, index)
 
     meter = _Meter(bot)
     tasks = [asyncio.create_task(one(user)) for user in users]
@@ -462,15 +481,16 @@ async def paced(
     when nobody of the pool is idle the schedule slips: the send rate then shows the bot did not keep up.
     """
     recorder = Recorder()
-    idle: asyncio.Queue[tuple[EmulatedUser, Iterator[Step]]] = asyncio.Queue()
+    idle: asyncio.Queue[tuple[EmulatedUser, Iterator[tuple[int, Step]]]] = asyncio.Queue()
     for uid in user_ids:
         idle.put_nowait((emu.user(uid, first_name="Resident", language_code="en"), target.forever()))
     errors: list[BaseException] = []
     inflight: set[asyncio.Task[None]] = set()
 
-    async def one(person: tuple[EmulatedUser, Iterator[Step]]) -> None:
+    async def one(person: tuple[EmulatedUser, Iterator[tuple[int, Step]]]) -> None:
+        index, step = next(person[1])
         try:
-            await run_step(person[0], next(person[1]), recorder)
+            await run_step(person[0], step, recorder, index)
         except Exception as error:
             errors.append(error)
         else:
@@ -541,7 +561,7 @@ async def bench_bot(target: Target, args: argparse.Namespace, workdir: Path) -> 
     db_path = workdir / f"{target.token.split(':')[0]}.db"
     # A fresh emulator per bot: the same settings, no messages or request log left from the other bot.
     async with BotAPIEmulator(token=target.token, bot_username="bench_bot", host="127.0.0.1", port=0) as emu:
-        env = bot_env(emu.base_url, db_path, workdir)
+        env = bot_env(target.token, emu.base_url, db_path, workdir)
         log_path = workdir / f"{target.token.split(':')[0]}.log"
         bot = await BotProcess.start(target.name, target.command(emu.base_url), env, log_path)
         profiler: asyncio.subprocess.Process | None = None
@@ -773,10 +793,29 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
         f"  p99 < {GOAL_P99_MS:g} ms at {args.rate:g} updates/s      {g['p99_ms_at_rate']:>6.1f} ms  "
         f"{'PASS' if g['p99_pass'] else 'FAIL'}",
     ]
+    if args.steps:
+        out += render_steps(runs)
     for run in runs:
         if run.profile:
             out += ["", f"profile of {run.name}:", *run.profile]
     return "\n".join(out)
+
+
+def render_steps(runs: list[BotRun]) -> list[str]:
+    """p50/p99 per step of the script, per bot and phase (the echo bot's steps mirror the bot's by position)."""
+    columns = [
+        (f"{run.name} {tag}", phase) for run in runs for tag, phase in (("ph1", run.throughput), ("ph2", run.latency))
+    ]
+    out = ["", "per step, p50/p99 ms", f"{'#':>2}  {'step':38}" + "".join(f"{name:>22}" for name, _ in columns)]
+    for index, step in enumerate(TSUR.one_appeal()):
+        cells = []
+        for _, phase in columns:
+            values = phase.steps_ms.get(index, []) if phase else []
+            cells.append(
+                f"{percentile(values, 50):.0f}/{percentile(values, 99):.0f} (n={len(values)})" if values else "-"
+            )
+        out.append(f"{index:>2}  {step.label[:38]:38}" + "".join(f"{cell:>22}" for cell in cells))
+    return out
 
 
 def run_summary(run: BotRun) -> dict[str, Any]:
@@ -809,11 +848,14 @@ def as_json(runs: list[BotRun], args: argparse.Namespace) -> str:
     return json.dumps(payload, indent=2)
 
 
-def render_single(run: BotRun) -> str:
+def render_single(run: BotRun, args: argparse.Namespace) -> str:
     lines = [f"{run.name}: peak RSS {run.peak_rss_mb:.1f} MB, startup {run.startup_s:.1f} s"]
     for label, phase in (("throughput", run.throughput), ("latency", run.latency)):
         if phase is not None:
-            lines.append(f"  {label}: {json.dumps(phase.summary())}")
+            summary = {k: v for k, v in phase.summary().items() if k != "steps"}
+            lines.append(f"  {label}: {json.dumps(summary)}")
+    if args.steps:
+        lines += render_steps([run])
     if run.profile:
         lines += ["", f"profile of {run.name}:", *run.profile]
     return "\n".join(lines)
@@ -834,6 +876,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--phase-timeout", type=float, default=60.0, help="seconds phase 1 may take (default 60)")
     parser.add_argument("--only", choices=["bot", "echo"], help="run one bot only (no ratio, no goals)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+    parser.add_argument("--steps", action="store_true", help="also print p50/p99 per step of the script")
     parser.add_argument("--profile", metavar="DIR", help="sample each bot with py-spy into DIR and summarise")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a goal is not met")
     args = parser.parse_args(argv)
@@ -856,7 +899,7 @@ async def amain(args: argparse.Namespace) -> int:
     if args.json:
         print(as_json(runs, args))
     else:
-        print(render(runs, args) if len(runs) == 2 else render_single(runs[0]))
+        print(render(runs, args) if len(runs) == 2 else render_single(runs[0], args))
     if len(runs) < 2:
         return 0
     g = goals(*runs)

@@ -15,6 +15,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.albums import AlbumDebouncer
@@ -25,6 +26,7 @@ from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.notifications import make_renderer
 from bot.outbox import OutboxSender
+from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
 from storage.db import create_engine, create_sessionmaker, upgrade
@@ -56,6 +58,7 @@ class App:
         self.albums = AlbumDebouncer()
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
 
@@ -63,10 +66,20 @@ class App:
         if self.sender is not None:
             self.sender.wake()
 
-    async def start_sender(self, bot: Bot) -> None:
-        """The outbox sender lives as long as polling: started at startup, stopped at shutdown."""
-        self.sender = OutboxSender(bot, self.sessionmaker, self.clock, make_renderer(self.i18n, self.settings))
+    async def start_background(self, bot: Bot) -> None:
+        """The outbox sender and the scheduler live as long as polling: started at startup, stopped at shutdown."""
+        self.sender = OutboxSender(
+            bot, self.sessionmaker, self.clock, make_renderer(self.i18n, self.settings, self.services.directory)
+        )
         self._sender_task = asyncio.create_task(self.sender.run())
+        self.scheduler = create_scheduler(self.settings, self.services.reminders)
+        self.scheduler.start()
+
+    async def stop_background(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        await self.stop_sender()
 
     async def stop_sender(self) -> None:
         if self.sender is not None:
@@ -77,7 +90,7 @@ class App:
         self._sender_task = None
 
     async def close(self) -> None:
-        await self.stop_sender()
+        await self.stop_background()
         await self.albums.close()
         await self.engine.dispose()
 
@@ -148,8 +161,8 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp.include_routers(*get_routers())
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
-    dp.startup.register(app.start_sender)
-    dp.shutdown.register(app.stop_sender)
+    dp.startup.register(app.start_background)
+    dp.shutdown.register(app.stop_background)
     return dp
 
 

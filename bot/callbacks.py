@@ -89,9 +89,10 @@ class StaffCb(CallbackData, prefix="st"):
 
 
 class ReplyCb(CallbackData, prefix="rp"):
-    """The resident answers an official's clarification question."""
+    """The resident answers an official's clarification question (send=True: the reply is complete)."""
 
     id: int
+    send: bool = False
 
 
 class AdminAction(StrEnum):

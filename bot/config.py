@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +94,28 @@ class DeadlinesSection(BaseModel):
         return value
 
 
+class SchedulerSection(BaseModel):
+    # How often due reminders are claimed and sent.
+    sweep_seconds: int = Field(default=60, ge=5, le=3600)
+    # Pings are held during quiet hours (region time) until quiet_end.
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(9, 0)
+    # The daily digest (region time) and the weekly summary's day.
+    digest_time: time = time(9, 0)
+    weekly_day: str = "mon"
+    # Coordinators are reminded this many days after registration if an appeal is not yet forwarded
+    # (it must be within deadlines.redirect_days).
+    forward_remind_days: int = Field(default=5, ge=1, le=30)
+
+    @field_validator("weekly_day")
+    @classmethod
+    def _day(cls, value: str) -> str:
+        value = value.lower()[:3]
+        if value not in {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}:
+            raise ValueError("must be mon, tue, wed, thu, fri, sat or sun")
+        return value
+
+
 class ConsentSection(BaseModel):
     # Bump it whenever the consent text changes: everyone is asked again.
     version: str = Field(default="2026-11-01", min_length=1)
@@ -126,6 +149,7 @@ class Settings(BaseSettings):
     region: RegionSection = RegionSection()
     intake: IntakeSection = IntakeSection()
     deadlines: DeadlinesSection = DeadlinesSection()
+    scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()

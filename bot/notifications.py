@@ -14,6 +14,7 @@ from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
 from bot.i18n import N_
 from bot.outbox import Rendered
+from bot.services.directory import DirectoryService
 from bot.texts import local_date, status_name
 
 REASONS = {
@@ -39,13 +40,64 @@ def button(text: str, data: str) -> InlineKeyboardMarkup:
 
 
 def make_renderer(
-    i18n: I18n, settings: Settings
+    i18n: I18n, settings: Settings, directory: DirectoryService
 ) -> Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]:
     async def render(template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
         with i18n.use_locale(locale):
-            return _render(template, params, i18n.gettext, settings)
+            return _render(template, params, i18n.gettext, settings) or _render_deadlines(
+                template, params, i18n.gettext, settings, directory, locale
+            )
 
     return render
+
+
+def _when(value: str | None, settings: Settings) -> str:
+    return local_date(datetime.fromisoformat(value), settings.tz) if value else "—"
+
+
+def _render_deadlines(
+    template: str, p: dict[str, Any], _: Callable[[str], str], settings: Settings, directory: DirectoryService, lang: str
+) -> Rendered | None:
+    """Reminders, escalations and digests."""
+    number = escape(str(p.get("number", "")))
+    staff = StaffCb(action=StaffAction.open, id=int(p.get("appeal_id", 0))).pack()
+    due = _when(p.get("deadline"), settings)
+    if template == "reminder_half":
+        text = _("⏳ Half of the time for appeal № {number} is used; the answer is due {date}.")
+        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
+    if template == "reminder_day_before":
+        text = _("⏳ Appeal № {number}: the answer is due tomorrow, {date}.")
+        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
+    if template == "reminder_deadline":
+        text = _("⏰ Appeal № {number}: today, {date}, is the last day for the answer.")
+        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
+    if template == "escalation":
+        text = _("🚨 Appeal № {number} is overdue ({days} d.): the answer was due {date}.")
+        return Rendered(text.format(number=number, days=p.get("days", 1), date=due), button(_("Open"), staff))
+    if template == "forward_due":
+        text = _("📮 Appeal № {number} is not yet with the competent body; under 59-FZ it must be forwarded by {date}.")
+        return Rendered(text.format(number=number, date=_when(p.get("due"), settings)), button(_("Open"), staff))
+    if template == "digest_official":
+        text = _("📋 Your agency today: due today {due_today}, overdue {overdue}, new {new}. /staff to open the inbox.")
+        return Rendered(text.format(due_today=p.get("due_today", 0), overdue=p.get("overdue", 0), new=p.get("new", 0)))
+    if template == "digest_coordinator":
+        rows = p.get("overdue", [])
+        if not rows:
+            return Rendered(_("📋 No overdue appeals today."))
+        lines = [_("📋 Overdue appeals by agency:")]
+        for agency_id, count in rows:
+            agency = directory.agency(int(agency_id)) if agency_id else None
+            lines.append(f"• {escape(agency.name(lang)) if agency else '—'}: {count}")
+        return Rendered("\n".join(lines))
+    if template == "weekly_summary":
+        lines = [_("📊 Week {week}: appeals by status").format(week=escape(str(p.get("week", ""))))]
+        lines += [f"• {status_name(code)}: {count}" for code, count in sorted(p.get("statuses", {}).items())]
+        lines.append(_("By agency:"))
+        for agency_id, count in p.get("agencies", []):
+            agency = directory.agency(int(agency_id))
+            lines.append(f"• {escape(agency.name(lang)) if agency else '—'}: {count}")
+        return Rendered("\n".join(lines))
+    return None
 
 
 def _render(template: str, p: dict[str, Any], _: Callable[[str], str], settings: Settings) -> Rendered | None:

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOCALE = "ru"
 MEDIA_KINDS = frozenset({"photo", "video", "document"})
 MAX_BACKOFF = timedelta(minutes=5)
-# Telegram cuts captions at 1024 characters; the renderer is expected to keep media captions short.
+# sendMediaGroup takes 2-10 items; more would need a second call, which "one row = one call" forbids.
 MAX_ALBUM = 10
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false, text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -145,6 +145,7 @@ class Appeal(Base):
     __table_args__ = (
         Index("ix_appeals_user_created", "user_id", "created_at"),
         Index("ix_appeals_status_created", "status", "created_at"),
+        Index("ix_appeals_agency_status_deadline", "agency_id", "status", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -341,6 +342,28 @@ class Outbox(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
 
+class Reminder(Base):
+    """A reminder or escalation that falls due at `due_at` (already moved out of quiet hours).
+
+    The scheduler's sweep claims due rows by setting `sent_at` in the same transaction that writes their
+    outbox rows, so each is sent once and none is skipped, whatever restarts happen."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("appeal_id", "kind", "seq", name="uq_reminder"),
+        # Only the pending ones are ever searched: the sweep's cost follows what is due, not the table's size.
+        Index("ix_reminders_pending", "due_at", sqlite_where=text("sent_at IS NULL"), postgresql_where=text("sent_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    # half | day_before | deadline | escalation | forward_due
+    kind: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # escalations repeat daily: 0, 1, 2…
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
 class Counter(Base):
     """Monotonic counters (e.g. the registration number of a year): incremented, never reused."""
 
@@ -362,17 +385,17 @@ class FsmRecord(Base):
 
 
 __all__ = [
+    "AGENCY_ROLES",
     "Agency",
     "Appeal",
     "AppealKind",
+    "AppealMessage",
+    "AppealRequest",
     "AppealStatus",
     "Attachment",
     "AttachmentKind",
-    "Base",
-    "AGENCY_ROLES",
-    "AppealMessage",
-    "AppealRequest",
     "AuditEntry",
+    "Base",
     "Block",
     "Category",
     "Consent",
@@ -381,6 +404,7 @@ __all__ = [
     "FsmRecord",
     "Invite",
     "Outbox",
+    "Reminder",
     "Role",
     "Route",
     "StatusHistory",

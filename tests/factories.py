@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.clock import ManualClock
 from bot.services import Services
@@ -196,8 +196,9 @@ async def outbox(services: Services, after: int = 0) -> list[tuple[int, str, dic
 
 
 async def last_id(services: Services, model: type[Any]) -> int:
-    found = await rows(services, model)
-    return found[-1].id if found else 0
+    """The id of the newest row (0 if none): what came after it is what a call wrote."""
+    async with services.appeals.sessionmaker() as session:
+        return int((await session.execute(select(func.max(model.id)))).scalar_one() or 0)
 
 
 async def audits(services: Services, after: int = 0) -> list[tuple[int | None, str, int | None, dict[str, Any]]]:
@@ -208,10 +209,12 @@ async def audits(services: Services, after: int = 0) -> list[tuple[int | None, s
     ]
 
 
-def _values(row: Any) -> tuple[Any, ...]:
-    return tuple(getattr(row, c.key) for c in row.__table__.columns)
-
-
 async def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table a workflow or access call writes."""
-    return {model.__tablename__: [_values(r) for r in await rows(services, model)] for model in WRITTEN}
+    """Every row of every table a workflow or access call writes (read in one transaction)."""
+    async with services.appeals.sessionmaker() as session:
+        return {
+            model.__tablename__: [
+                tuple(r) for r in await session.execute(select(model.__table__).order_by(model.__table__.c.id))
+            ]
+            for model in WRITTEN
+        }

@@ -9,7 +9,18 @@ import pytest
 from sqlalchemy import select
 
 from bot.emulator import EmulatedUser
-from storage.models import Agency, Appeal, AppealMessage, AppealRequest, Attachment, Invite, Outbox, Route, StatusHistory, UserRole
+from storage.models import (
+    Agency,
+    Appeal,
+    AppealMessage,
+    AppealRequest,
+    Attachment,
+    Invite,
+    Outbox,
+    Route,
+    StatusHistory,
+    UserRole,
+)
 from tests.conftest import Harness
 from tests.test_resident_e2e import english_resident, fill_until_preview
 
@@ -77,7 +88,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
     agency_id, agency_name = await suggested_agency(harness, appeal)
-    other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if i != agency_id)
+    _other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if i != agency_id)
 
     coordinator = await join(harness, 2001, "ЦУР coordinator")
     official = await join(harness, 3001, "official", agency_name)

@@ -12,6 +12,8 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.services.access import AccessService
 from bot.services.appeals import AppealService
+from bot.services.calendar import ProductionCalendar
+from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.users import UserService
 from bot.services.workflow import DeadlinePolicy, WorkflowService
@@ -24,6 +26,7 @@ class Services:
     appeals: AppealService
     access: AccessService
     workflow: WorkflowService
+    reminders: ReminderService
 
 
 def build_services(
@@ -34,10 +37,15 @@ def build_services(
 ) -> Services:
     """`on_commit` is called after a commit that queued notifications (it wakes the outbox sender)."""
     directory = DirectoryService(sessionmaker)
+    calendar = ProductionCalendar.load()
+    reminders = ReminderService(sessionmaker, clock, settings, calendar, on_commit)
     return Services(
         users=UserService(sessionmaker, clock, consent_version=settings.consent.version),
         directory=directory,
-        appeals=AppealService(sessionmaker, clock, directory, settings),
+        appeals=AppealService(sessionmaker, clock, directory, settings, reminders),
         access=AccessService(sessionmaker, clock),
-        workflow=WorkflowService(sessionmaker, clock, directory, DeadlinePolicy(settings, directory), on_commit),
+        workflow=WorkflowService(
+            sessionmaker, clock, directory, DeadlinePolicy(settings, directory, calendar), reminders, on_commit
+        ),
+        reminders=reminders,
     )

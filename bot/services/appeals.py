@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
@@ -100,11 +101,13 @@ class AppealService:
         clock: Clock,
         directory: DirectoryService,
         settings: Settings,
+        reminders: ReminderService,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.directory = directory
         self.settings = settings
+        self.reminders = reminders
 
     def validate_text(self, text: str) -> str:
         """The description rule, shared by the dialog (as it is typed) and by filing."""
@@ -175,6 +178,8 @@ class AppealService:
             ]
             session.add(appeal)
             try:
+                await session.flush()
+                await self.reminders.schedule_forward(session, appeal)
                 await session.commit()
             except IntegrityError:
                 # Two Confirms raced: the other one committed first; answer with its appeal.

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.services.access import audit, refuse
 from bot.services.appeals import DraftAttachment
 from bot.services.calendar import ProductionCalendar, compute_deadline, extend
+from bot.services.deadlines import AGENCY_KINDS, ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import Forbidden, InvalidInput, NotFound
 from bot.services.users import Actor
@@ -169,12 +170,14 @@ class WorkflowService:
         clock: Clock,
         directory: DirectoryService,
         deadlines: DeadlinePolicy,
+        reminders: ReminderService,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.directory = directory
         self.deadlines = deadlines
+        self.reminders = reminders
         # Wakes the outbox sender after a commit that queued notifications.
         self.on_commit = on_commit
 
@@ -205,6 +208,10 @@ class WorkflowService:
         )
         appeal.status = to
         appeal.updated_at = now
+        if to in (S.answered, S.closed, S.rejected):
+            await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation", "forward_due"))
+        elif to == S.clarification:
+            await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation"))
         if notify_resident:
             params = {"appeal_id": appeal.id, "number": appeal.number, "status": to}
             for user_id in await self._residents(session, appeal):
@@ -448,6 +455,7 @@ class WorkflowService:
             appeal.official_id = None
             if appeal.deadline_at is None:
                 appeal.deadline_at = self.deadlines.initial(appeal)
+            await self.reminders.schedule(session, appeal, now)
             self._notify(
                 session,
                 await self._staff_of(session, agency_id, [Role.official, Role.supervisor]),
@@ -580,6 +588,7 @@ class WorkflowService:
                 await self.transition(
                     session, appeal, S.in_progress, actor, now, comment=comment, notify_resident=False
                 )
+                await self.reminders.schedule(session, appeal, now)
                 self._notify(
                     session,
                     [answer.author_id],
@@ -611,6 +620,7 @@ class WorkflowService:
                 appeal.agency_id = request.agency_id
                 appeal.official_id = None
                 appeal.assigned_at = now
+                await self.reminders.schedule(session, appeal, now)
                 staff = await self._staff_of(session, request.agency_id or 0, [Role.official, Role.supervisor])
                 self._notify(session, staff, "assigned", now, appeal_id=appeal.id, number=appeal.number)
                 audit(session, actor.id, "redirected", now, appeal_id=appeal.id, old=old_agency, new=request.agency_id)
@@ -619,6 +629,7 @@ class WorkflowService:
                     raise IllegalTransition("extension used")
                 appeal.deadline_at = self.deadlines.extended(appeal.deadline_at, request.days or 0)
                 appeal.extension_used = True
+                await self.reminders.schedule(session, appeal, now)
                 session.add(
                     StatusHistory(
                         appeal_id=appeal.id,
@@ -668,6 +679,9 @@ class WorkflowService:
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._agency_action(session, actor, appeal_id, "take")
+            if appeal.status != S.assigned:
+                # clarification → in_progress exists for the resident's reply, not for taking.
+                raise IllegalTransition("take")
             await self.transition(session, appeal, S.in_progress, actor, now)
             appeal.official_id = actor.id
             await self._commit(session)
@@ -870,6 +884,7 @@ class WorkflowService:
                 if appeal.deadline_at is not None:
                     appeal.deadline_at += paused  # the paused time is added back
                 appeal.paused_at = None
+            await self.reminders.schedule(session, appeal, now)
             note = AppealMessage(
                 appeal_id=appeal.id, kind="clarification_reply", author_id=actor.id, text=text, created_at=now
             )

@@ -49,7 +49,9 @@ async def show_menu(message: Message, text: str) -> None:
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith("inv_")))
-async def start_with_invite(message: Message, command: CommandObject, state: FSMContext, actor: Actor, services: Services) -> None:
+async def start_with_invite(
+    message: Message, command: CommandObject, state: FSMContext, actor: Actor, services: Services
+) -> None:
     """An invite link (t.me/<bot>?start=inv_…) grants its role once, before it expires."""
     await state.clear()
     token = (command.args or "")[4:]

@@ -17,16 +17,17 @@ from bot.states import ResidentReply
 from handlers.media import extract_media
 
 router = Router(name=__name__)
-SEND = "send"
 
 
 def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=_("📤 Send the reply"), callback_data=f"rps:{appeal_id}")]]
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("📤 Send the reply"), callback_data=ReplyCb(id=appeal_id, send=True).pack())]
+        ]
     )
 
 
-@router.callback_query(ReplyCb.filter())
+@router.callback_query(ReplyCb.filter(~F.send))
 async def start_reply(
     callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
 ) -> None:
@@ -86,10 +87,12 @@ async def reply_wrong(message: Message) -> None:
     )
 
 
-@router.callback_query(ResidentReply.collecting, F.data.startswith("rps:"))
-async def send_reply(callback: CallbackQuery, state: FSMContext, actor: Actor, services: Services) -> None:
+@router.callback_query(ResidentReply.collecting, ReplyCb.filter(F.send))
+async def send_reply(
+    callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
+) -> None:
     data = await state.get_data()
-    if callback.data != f"rps:{data.get('appeal_id')}":
+    if callback_data.id != data.get("appeal_id"):
         await callback.answer(_("This button is no longer active."), show_alert=True)
         return
     files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]

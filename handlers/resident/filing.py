@@ -26,6 +26,7 @@ from bot.services.errors import ConsentRequired, InvalidInput, ServiceError
 from bot.services.users import Actor
 from bot.states import Filing
 from bot.texts import kind_name, status_name
+from handlers.media import extract_media
 from handlers.resident import render
 
 router = Router(name=__name__)
@@ -499,20 +500,9 @@ async def description_wrong(message: Message) -> None:
     )
 
 
-def _media(message: Message) -> tuple[str, str, str] | None:
-    if message.photo:
-        size = message.photo[-1]
-        return "photo", size.file_id, size.file_unique_id
-    if message.video:
-        return "video", message.video.file_id, message.video.file_unique_id
-    if message.document and not message.animation:
-        return "document", message.document.file_id, message.document.file_unique_id
-    return None
-
-
 @router.message(Filing.attachments, F.photo | F.video | F.document)
 async def attachment(message: Message, state: FSMContext, bot: Bot, settings: Settings, albums: AlbumDebouncer) -> None:
-    media = _media(message)
+    media = extract_media(message)
     if media is None:
         await attachment_wrong(message)
         return

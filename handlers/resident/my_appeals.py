@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputMediaDocument,
-    InputMediaPhoto,
-    InputMediaVideo,
-    Message,
-)
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import MyAction, MyCb
+from bot.clock import Clock
 from bot.config import Settings
 from bot.keyboards import MenuButton
 from bot.services import Services
@@ -24,6 +17,7 @@ from bot.services.appeals import AppealPage
 from bot.services.errors import NotFound
 from bot.services.users import Actor
 from bot.texts import local_date, status_name
+from handlers.media import send_files
 from handlers.resident import render
 
 router = Router(name=__name__)
@@ -71,7 +65,7 @@ async def turn_page(
 
 @router.callback_query(MyCb.filter(F.action == MyAction.open))
 async def open_card(
-    callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings
+    callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
     try:
         appeal = await services.appeals.card_for_resident(actor, callback_data.id)
@@ -89,7 +83,8 @@ async def open_card(
     builder.adjust(1)
     if isinstance(callback.message, Message):
         await callback.message.answer(
-            render.card(appeal, services.directory, actor.lang, settings.tz), reply_markup=builder.as_markup()
+            render.card(appeal, services.directory, actor.lang, settings.tz, clock.now()),
+            reply_markup=builder.as_markup(),
         )
 
 
@@ -103,21 +98,4 @@ async def show_media(callback: CallbackQuery, callback_data: MyCb, actor: Actor,
     await callback.answer()
     if not isinstance(callback.message, Message):
         return
-    # Telegram groups photos with videos, and documents only with documents.
-    visual = [
-        InputMediaPhoto(media=a.file_id) if a.kind == "photo" else InputMediaVideo(media=a.file_id)
-        for a in appeal.attachments
-        if a.kind in ("photo", "video")
-    ]
-    documents = [InputMediaDocument(media=a.file_id) for a in appeal.attachments if a.kind == "document"]
-    for group in (visual, documents):
-        if len(group) == 1:
-            item = group[0]
-            if isinstance(item, InputMediaPhoto):
-                await callback.message.answer_photo(item.media)
-            elif isinstance(item, InputMediaVideo):
-                await callback.message.answer_video(item.media)
-            else:
-                await callback.message.answer_document(item.media)
-        elif group:
-            await callback.message.answer_media_group(group)  # type: ignore[arg-type]
+    await send_files(callback.message, appeal.attachments)

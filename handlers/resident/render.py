@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -55,7 +56,7 @@ def preview(data: dict[str, Any], directory: DirectoryService, lang: str) -> str
     return "\n".join(lines)
 
 
-def card(appeal: AppealCard, directory: DirectoryService, lang: str, tz: ZoneInfo) -> str:
+def card(appeal: AppealCard, directory: DirectoryService, lang: str, tz: ZoneInfo, now: datetime | None = None) -> str:
     district = directory.district(appeal.district_id)
     lines = [
         _("<b>Appeal № {number}</b>").format(number=appeal.number),
@@ -67,7 +68,10 @@ def card(appeal: AppealCard, directory: DirectoryService, lang: str, tz: ZoneInf
         _("<b>Place:</b> {place}").format(place=place(appeal.address, appeal.latitude, appeal.longitude)),
     ]
     if appeal.deadline_at is not None:
-        lines.append(_("<b>Answer due by:</b> {date}").format(date=local_date(appeal.deadline_at, tz)))
+        due = _("<b>Answer due by:</b> {date}").format(date=local_date(appeal.deadline_at, tz))
+        if now is not None and appeal.deadline_at < now and appeal.status not in ("answered", "closed", "rejected"):
+            due += " " + _("⚠️ overdue")
+        lines.append(due)
     if appeal.attachments:
         lines.append(_("<b>Attachments:</b> {count}").format(count=len(appeal.attachments)))
     lines += ["", _("<b>Description:</b>"), clip(appeal.text, CARD_TEXT_LIMIT), "", _("<b>History:</b>")]

@@ -1,0 +1,64 @@
+"""APScheduler 3: a short sweep of due reminders, the daily digest and the weekly summary.
+
+Jobs hold no state of their own: what is due lives in the database, so rebuilding the scheduler
+(a restart) neither repeats nor skips anything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Settings
+from bot.services.deadlines import ReminderService
+
+logger = logging.getLogger("tsur.scheduler")
+
+
+def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            count = await job()
+            if count:
+                logger.info("job=%s handled=%d", name, count)
+        except Exception:  # a failed tick is retried by the next one; the scheduler must live on
+            logger.exception("job=%s failed", name)
+
+    return run
+
+
+def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOScheduler:
+    config = settings.scheduler
+    scheduler = AsyncIOScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        _guarded("sweep", reminders.sweep),
+        IntervalTrigger(seconds=config.sweep_seconds),
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _guarded("daily_digest", reminders.daily_digest),
+        CronTrigger(hour=config.digest_time.hour, minute=config.digest_time.minute, timezone=settings.tz),
+        id="daily_digest",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        _guarded("weekly_summary", reminders.weekly_summary),
+        CronTrigger(
+            day_of_week=config.weekly_day,
+            hour=config.digest_time.hour,
+            minute=config.digest_time.minute,
+            timezone=settings.tz,
+        ),
+        id="weekly_summary",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+    )
+    return scheduler

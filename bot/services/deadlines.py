@@ -1,0 +1,301 @@
+"""SLA clocks: the reminders of each appeal, the sweep that sends those due, and the digests.
+
+Reminders are rows, not scheduler jobs: a short periodic sweep claims the due ones over an index
+(`UPDATE … SET sent_at … WHERE sent_at IS NULL AND due_at <= now RETURNING`) in the transaction that
+writes their notifications, so a restart neither repeats nor skips one, and two bot instances on
+PostgreSQL never send one twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.calendar import ProductionCalendar, next_allowed_time
+from storage.models import Appeal, AppealRequest, AppealStatus, Outbox, Reminder, Role, UserRole
+from storage.repositories.outbox import OutboxRepo
+
+logger = logging.getLogger("tsur.deadlines")
+S = AppealStatus
+# The clock runs only while the agency works on the appeal (a clarification pauses it).
+RUNNING = (S.assigned, S.in_progress)
+AGENCY_KINDS = ("half", "day_before", "deadline")
+
+
+class ReminderService:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: Settings,
+        calendar: ProductionCalendar,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.settings = settings
+        self.calendar = calendar
+        self.on_commit = on_commit
+
+    # --- planning ----------------------------------------------------------------------------------
+
+    def _allowed(self, moment: datetime) -> datetime:
+        config = self.settings.scheduler
+        return next_allowed_time(
+            moment, quiet_start=config.quiet_start, quiet_end=config.quiet_end, tz=self.settings.tz
+        )
+
+    def _morning_of(self, day: datetime) -> datetime:
+        local = day.astimezone(self.settings.tz).date()
+        return datetime.combine(local, self.settings.scheduler.quiet_end, tzinfo=self.settings.tz)
+
+    def points(self, start: datetime, deadline: datetime) -> dict[str, datetime]:
+        """When each reminder falls due (in UTC, outside quiet hours).
+
+        half: half of the term used; day_before: the morning of the last working day before the
+        deadline's day; deadline: the morning of the last day; escalation: when the term has ended."""
+        tz = self.settings.tz
+        last_day = deadline.astimezone(tz).date()
+        before = self.calendar.previous_working_day(last_day)
+        return {
+            "half": self._allowed(start + (deadline - start) / 2),
+            "day_before": self._allowed(datetime.combine(before, self.settings.scheduler.quiet_end, tzinfo=tz)),
+            "deadline": self._allowed(self._morning_of(deadline)),
+            "escalation": self._allowed(deadline + timedelta(microseconds=1)),
+        }
+
+    async def schedule(self, session: AsyncSession, appeal: Appeal, now: datetime) -> None:
+        """(Re)plan the reminders of an appeal whose deadline was set or moved; sent ones stay sent."""
+        await self.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation"))
+        if appeal.deadline_at is None or appeal.status not in RUNNING:
+            return
+        sent = {
+            kind
+            for (kind,) in (
+                await session.execute(
+                    select(Reminder.kind).where(Reminder.appeal_id == appeal.id, Reminder.sent_at.is_not(None))
+                )
+            ).all()
+        }
+        start = appeal.assigned_at or appeal.created_at
+        for kind, due in self.points(start, appeal.deadline_at).items():
+            if kind in sent or (kind != "escalation" and due <= now and kind != "deadline"):
+                # A point already behind us when the term is planned is not worth a late ping,
+                # except that the last day is always announced.
+                continue
+            session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=0, due_at=max(due, now)))
+
+    async def schedule_forward(self, session: AsyncSession, appeal: Appeal) -> None:
+        """59-ФЗ: an appeal for another body must be forwarded within 7 days; remind the coordinators before."""
+        due = self._allowed(appeal.created_at + timedelta(days=self.settings.scheduler.forward_remind_days))
+        session.add(Reminder(appeal_id=appeal.id, kind="forward_due", seq=0, due_at=due))
+
+    async def unschedule(self, session: AsyncSession, appeal_id: int, kinds: tuple[str, ...]) -> None:
+        await session.execute(
+            delete(Reminder).where(
+                Reminder.appeal_id == appeal_id, Reminder.kind.in_(kinds), Reminder.sent_at.is_(None)
+            )
+        )
+
+    # --- the sweep ---------------------------------------------------------------------------------
+
+    async def sweep(self, limit: int = 500) -> int:
+        """Claim the reminders that are due and write their notifications, in one transaction."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            due = (
+                select(Reminder.id)
+                .where(Reminder.sent_at.is_(None), Reminder.due_at <= now)
+                .order_by(Reminder.due_at)
+                .limit(limit)
+                .scalar_subquery()
+            )
+            claimed = (
+                await session.execute(
+                    update(Reminder)
+                    # sent_at IS NULL again: a concurrent sweep that claimed the row first wins.
+                    .where(Reminder.id.in_(due), Reminder.sent_at.is_(None))
+                    .values(sent_at=now)
+                    .returning(Reminder.id, Reminder.appeal_id, Reminder.kind, Reminder.seq)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+            if not claimed:
+                return 0
+            appeals = {
+                a.id: a
+                for a in (
+                    await session.execute(select(Appeal).where(Appeal.id.in_({c.appeal_id for c in claimed})))
+                ).scalars()
+            }
+            outbox = OutboxRepo(session)
+            for _id, appeal_id, kind, seq in claimed:
+                appeal = appeals.get(appeal_id)
+                if appeal is not None:
+                    await self._fire(session, outbox, appeal, kind, seq, now)
+            await session.commit()
+        self.on_commit()
+        return len(claimed)
+
+    async def _fire(
+        self, session: AsyncSession, outbox: OutboxRepo, appeal: Appeal, kind: str, seq: int, now: datetime
+    ) -> None:
+        params = {
+            "appeal_id": appeal.id,
+            "number": appeal.number,
+            "deadline": appeal.deadline_at.isoformat() if appeal.deadline_at else None,
+        }
+        if kind == "forward_due":
+            pending_redirect = (
+                await session.execute(
+                    select(AppealRequest.id).where(
+                        AppealRequest.appeal_id == appeal.id,
+                        AppealRequest.kind == "redirect",
+                        AppealRequest.status == "pending",
+                    )
+                )
+            ).first()
+            if appeal.status in (S.moderation, S.reopened) or pending_redirect:
+                due = appeal.created_at + timedelta(days=self.settings.deadlines.redirect_days)
+                for user_id in await self._role_holders(session, Role.coordinator, fallback=Role.admin):
+                    outbox.add(user_id, "forward_due", {**params, "due": due.isoformat()}, now)
+            return
+        if appeal.status not in RUNNING or appeal.deadline_at is None:
+            return  # answered, paused or closed since it was planned: nothing to remind of
+        if kind in AGENCY_KINDS:
+            recipients = (
+                [appeal.official_id]
+                if appeal.official_id
+                else await self._agency(session, appeal.agency_id, Role.official)
+            )
+            for user_id in recipients:
+                outbox.add(user_id, f"reminder_{kind}", params, now)
+            return
+        if kind == "escalation":
+            days_over = max(1, (now - appeal.deadline_at).days + 1)
+            recipients = [
+                *await self._agency(session, appeal.agency_id, Role.supervisor),
+                *await self._role_holders(session, Role.coordinator, fallback=Role.admin),
+            ]
+            for user_id in dict.fromkeys(recipients):
+                outbox.add(user_id, "escalation", {**params, "days": days_over}, now)
+            # Daily until it is answered: plan tomorrow's, one row at a time.
+            session.add(
+                Reminder(
+                    appeal_id=appeal.id, kind="escalation", seq=seq + 1, due_at=self._allowed(now + timedelta(days=1))
+                )
+            )
+
+    async def _agency(self, session: AsyncSession, agency_id: int | None, role: str) -> list[int]:
+        if agency_id is None:
+            return []
+        rows = await session.execute(
+            select(UserRole.user_id).where(UserRole.agency_id == agency_id, UserRole.role == role)
+        )
+        return list(dict.fromkeys(rows.scalars()))
+
+    async def _role_holders(self, session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
+        ids = list(
+            dict.fromkeys((await session.execute(select(UserRole.user_id).where(UserRole.role == role))).scalars())
+        )
+        if not ids and fallback:
+            ids = list(
+                dict.fromkeys(
+                    (await session.execute(select(UserRole.user_id).where(UserRole.role == fallback))).scalars()
+                )
+            )
+        return ids
+
+    # --- digests -----------------------------------------------------------------------------------
+
+    async def daily_digest(self) -> int:
+        """Each official: their agency's queue (due today, overdue, new); coordinators: overdue by agency.
+        Once per person and day, whatever restarts happen (a dedupe key per person and date)."""
+        now = self.clock.now()
+        tz = self.settings.tz
+        today = now.astimezone(tz).date()
+        day_end = datetime.combine(today, time.max, tzinfo=tz)
+        sent = 0
+        async with self.sessionmaker() as session:
+            officials = (
+                await session.execute(
+                    select(UserRole.user_id, UserRole.agency_id).where(UserRole.role == Role.official)
+                )
+            ).all()
+            open_by_agency = and_(Appeal.status.in_(list(RUNNING)), Appeal.deadline_at.is_not(None))
+            stats: dict[int, dict[str, int]] = {}
+            for agency_id in {a for _u, a in officials if a is not None}:
+                row = (
+                    await session.execute(
+                        select(
+                            func.count().filter(Appeal.deadline_at < now),
+                            func.count().filter(Appeal.deadline_at >= now, Appeal.deadline_at <= day_end),
+                            func.count().filter(Appeal.assigned_at > now - timedelta(days=1)),
+                        ).where(Appeal.agency_id == agency_id, open_by_agency)
+                    )
+                ).one()
+                stats[agency_id] = {"overdue": row[0], "due_today": row[1], "new": row[2]}
+            for user_id, agency_id in officials:
+                if agency_id is not None and await self._once(
+                    session, user_id, "digest_official", f"digest:{user_id}:{today}", stats[agency_id], now
+                ):
+                    sent += 1
+            overdue = (
+                await session.execute(
+                    select(Appeal.agency_id, func.count())
+                    .where(open_by_agency, Appeal.deadline_at < now)
+                    .group_by(Appeal.agency_id)
+                    .order_by(func.count().desc())
+                )
+            ).all()
+            by_agency = [[agency_id, count] for agency_id, count in overdue]
+            for user_id in await self._role_holders(session, Role.coordinator):
+                if await self._once(
+                    session, user_id, "digest_coordinator", f"digest:{user_id}:{today}", {"overdue": by_agency}, now
+                ):
+                    sent += 1
+            await session.commit()
+        self.on_commit()
+        return sent
+
+    async def weekly_summary(self) -> int:
+        """Admins: counts per status and per agency, once per ISO week."""
+        now = self.clock.now()
+        year, week, _ = now.astimezone(self.settings.tz).isocalendar()
+        async with self.sessionmaker() as session:
+            per_status = dict(
+                (await session.execute(select(Appeal.status, func.count()).group_by(Appeal.status))).all()
+            )
+            per_agency = (
+                await session.execute(
+                    select(Appeal.agency_id, func.count())
+                    .where(Appeal.agency_id.is_not(None))
+                    .group_by(Appeal.agency_id)
+                )
+            ).all()
+            params = {
+                "statuses": per_status,
+                "agencies": [[a, c] for a, c in per_agency],
+                "week": f"{year}-W{week:02d}",
+            }
+            sent = 0
+            for user_id in await self._role_holders(session, Role.admin):
+                if await self._once(session, user_id, "weekly_summary", f"weekly:{user_id}:{year}-{week}", params, now):
+                    sent += 1
+            await session.commit()
+        self.on_commit()
+        return sent
+
+    async def _once(
+        self, session: AsyncSession, user_id: int, template: str, key: str, params: dict[str, object], now: datetime
+    ) -> bool:
+        exists = (await session.execute(select(Outbox.id).where(Outbox.dedupe_key == key))).first()
+        if exists is not None:
+            return False
+        OutboxRepo(session).add(user_id, template, params, now, dedupe_key=key)
+        return True
