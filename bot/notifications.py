@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.i18n import N_
 from bot.outbox import Rendered
 from bot.services.directory import DirectoryService
-from bot.texts import local_date, status_name
+from bot.texts import clip, local_date, place, status_name, topic
 
 REASONS = {
     "obscene": N_("the appeal contains obscene language or threats (59-FZ, art. 11 part 3)"),
@@ -62,6 +62,29 @@ def _render_deadlines(
     number = escape(str(p.get("number", "")))
     staff = StaffCb(action=StaffAction.open, id=int(p.get("appeal_id", 0))).pack()
     due = _when(p.get("deadline"), settings)
+    if template == "assigned":
+        district = directory.district(int(p.get("district_id") or 0))
+        lines = [
+            _("New appeal № {number} for your agency.").format(number=number),
+            _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, int(p.get("category_id") or 0), lang))),
+            _("<b>District:</b> {district}").format(district=escape(district.name(lang)) if district else "—"),
+            _("<b>Place:</b> {place}").format(place=place(p.get("address"), p.get("lat"), p.get("lon"))),
+            _("<b>Due:</b> {date}").format(date=due),
+            "",
+            clip(str(p.get("text", "")), 700),
+        ]
+        appeal_id = int(p.get("appeal_id", 0))
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=_("Open"), callback_data=staff)],
+                [
+                    InlineKeyboardButton(
+                        text=_("🛠 Take in work"), callback_data=StaffCb(action=StaffAction.take, id=appeal_id).pack()
+                    )
+                ],
+            ]
+        )
+        return Rendered("\n".join(lines), markup)
     if template == "reminder_half":
         text = _("⏳ Half of the time for appeal № {number} is used; the answer is due {date}.")
         return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
@@ -151,7 +174,7 @@ def _render(template: str, p: dict[str, Any], _: Callable[[str], str], settings:
         files = [(kind, file_id) for kind, file_id in p.get("files", [])]
         return Rendered(media=files) if files else None
     if template == "assigned":
-        return Rendered(_("New appeal № {number} for your agency.").format(number=number), button(_("Open"), staff))
+        return None  # rendered with the directory, in _render_deadlines
     if template == "clarification_reply":
         return Rendered(
             _("The resident replied on appeal № {number}:\n\n{text}").format(number=number, text=text or "📎"),

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import N_
+from bot.services.directory import DirectoryService
 
 STATUS_NAMES = {
     "moderation": N_("On moderation"),
@@ -51,3 +52,20 @@ def clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return escape(text)
     return escape(text[:limit].rstrip()) + "… " + _("({count} characters in all)").format(count=len(text))
+
+
+def topic(directory: DirectoryService, category_id: int, lang: str) -> str:
+    category = directory.category(category_id)
+    if category is None:
+        return "—"
+    block = directory.block(category.parent_id or 0)
+    return f"{block.name(lang) if block else '—'} → {category.name(lang)}"
+
+
+def place(address: str | None, latitude: float | None, longitude: float | None) -> str:
+    parts = []
+    if address:
+        parts.append(escape(address))
+    if latitude is not None and longitude is not None:
+        parts.append(_("📍 location {lat:.5f}, {lon:.5f}").format(lat=latitude, lon=longitude))
+    return "; ".join(parts) or "—"

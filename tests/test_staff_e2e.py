@@ -105,7 +105,12 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     await harness.settle()
     assert "Sent to the responsible body" in resident.last_message.text
     for person in (official, supervisor):
-        assert f"New appeal № {appeal.number}" in person.last_message.text
+        assignment = person.last_message
+        assert f"New appeal № {appeal.number}" in assignment.text
+        # The assignment carries the card (topic, place, deadline, text) and the action buttons.
+        assert "Due:" in assignment.text and "Grozny, Mira street 12" in assignment.text
+        assert "No water in our building" in assignment.text
+        assert assignment.buttons == ["Open", "🛠 Take in work"]
     assert not any(appeal.number in m.text for m in stranger.messages[1:])
     [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
     assert row.status == "assigned" and row.agency_id == agency_id and row.deadline_at is not None

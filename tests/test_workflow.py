@@ -539,6 +539,27 @@ async def test_taking_an_appeal_still_in_moderation_is_refused(world: World) -> 
     assert (await appeal(s, row.id)).status == "moderation"
 
 
+async def test_returning_an_answer_needs_a_comment(world: World) -> None:
+    row = await world.answer_review()
+    before = await snapshot(world.services)
+    for comment in (None, "", " x "):
+        with pytest.raises(InvalidInput):
+            await world.wf.review(world["coordinator"], row.id, approve=False, comment=comment)
+    assert await snapshot(world.services) == before
+
+
+async def test_with_no_coordinator_the_admins_review_and_decide(world: World) -> None:
+    s, boss, official = world.services, world["admin"], world["official"]
+    await s.access.revoke(boss, world["coordinator"].id, "coordinator")
+    row = await world.in_progress()
+    mark = await last_id(s, Outbox)
+    await world.wf.request_extension(official, row.id, 5, "Нужна экспертиза")
+    await world.wf.answer(official, row.id, "Сделано")
+    assert [(u, t) for u, t, _ in await outbox(s, mark)] == [(boss.id, "request_pending"), (boss.id, "answer_review")]
+    await world.wf.review(boss, row.id, approve=True)
+    assert (await appeal(s, row.id)).status == "answered"
+
+
 # --- 3. redirects and extensions -----------------------------------------------------------------
 
 

@@ -283,6 +283,21 @@ class WorkflowService:
         if files:
             self._notify(session, user_ids, "files", now, files=files)
 
+    @staticmethod
+    def _assignment(appeal: Appeal) -> dict[str, object]:
+        """The assignment message carries the card: what, where, by when; the files come with «Open»."""
+        return {
+            "appeal_id": appeal.id,
+            "number": appeal.number,
+            "category_id": appeal.category_id,
+            "district_id": appeal.district_id,
+            "deadline": appeal.deadline_at.isoformat() if appeal.deadline_at else None,
+            "text": appeal.text[:700],
+            "address": appeal.address,
+            "lat": appeal.latitude,
+            "lon": appeal.longitude,
+        }
+
     async def _commit(self, session: AsyncSession) -> None:
         await session.commit()
         self.on_commit()
@@ -461,8 +476,7 @@ class WorkflowService:
                 await self._staff_of(session, agency_id, [Role.official, Role.supervisor]),
                 "assigned",
                 now,
-                appeal_id=appeal.id,
-                number=appeal.number,
+                **self._assignment(appeal),
             )
             await self._commit(session)
             return agency_id
@@ -622,7 +636,7 @@ class WorkflowService:
                 appeal.assigned_at = now
                 await self.reminders.schedule(session, appeal, now)
                 staff = await self._staff_of(session, request.agency_id or 0, [Role.official, Role.supervisor])
-                self._notify(session, staff, "assigned", now, appeal_id=appeal.id, number=appeal.number)
+                self._notify(session, staff, "assigned", now, **self._assignment(appeal))
                 audit(session, actor.id, "redirected", now, appeal_id=appeal.id, old=old_agency, new=request.agency_id)
             elif approve and request.kind == "extension":
                 if appeal.extension_used or appeal.deadline_at is None:

@@ -11,28 +11,11 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.services.appeals import AppealCard
 from bot.services.directory import DirectoryService
-from bot.texts import clip, kind_name, local_date, local_time, status_name
+from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
 
 # Telegram allows 4096 characters; the description is clipped so labels and history always fit.
 PREVIEW_TEXT_LIMIT = 2500
 CARD_TEXT_LIMIT = 1500
-
-
-def topic(directory: DirectoryService, category_id: int, lang: str) -> str:
-    category = directory.category(category_id)
-    if category is None:
-        return "—"
-    block = directory.block(category.parent_id or 0)
-    return f"{block.name(lang) if block else '—'} → {category.name(lang)}"
-
-
-def place(address: str | None, latitude: float | None, longitude: float | None) -> str:
-    parts = []
-    if address:
-        parts.append(escape(address))
-    if latitude is not None and longitude is not None:
-        parts.append(_("📍 location {lat:.5f}, {lon:.5f}").format(lat=latitude, lon=longitude))
-    return "; ".join(parts) or "—"
 
 
 def preview(data: dict[str, Any], directory: DirectoryService, lang: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -107,6 +107,17 @@ async def people(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, 
         await denied(callback)
         return
     b = InlineKeyboardBuilder()
+    # Filter by role: one button per role, the current one marked.
+    b.row(
+        *(
+            InlineKeyboardButton(
+                text=("• " if role == callback_data.s else "") + _(ROLES[role]),
+                callback_data=AdminCb(action=AdminAction.people, s=role).pack(),
+            )
+            for role in Role
+        ),
+        width=3,
+    )
     lines = [_("<b>People with roles</b>: {count}").format(count=len(found))]
     for person in found:
         agency = services.directory.agency(person.agency_id or 0)

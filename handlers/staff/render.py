@@ -14,8 +14,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.services.directory import DirectoryService
 from bot.services.users import Actor
 from bot.services.workflow import StaffCard
-from bot.texts import clip, kind_name, local_date, local_time, status_name
-from handlers.resident.render import place, topic
+from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
 from storage.models import AppealStatus, Role
 
 S = AppealStatus
