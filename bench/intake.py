@@ -355,6 +355,8 @@ class PhaseResult:
     bot_cpu_s: float
     gen_cpu_s: float
     """CPU time of this process (emulator and simulated people) during the phase."""
+    other_cpu_s: float
+    """CPU time of every other process on the machine during the phase (noise: it competes for the 2 cores)."""
     target_rate: float | None = None
     send_rate: float | None = None
     """Phase 2: updates sent per second, as scheduled if the bot keeps up."""
@@ -392,6 +394,7 @@ class PhaseResult:
             "bot_cpu_ms_per_update": round(1000 * self.bot_cpu_s / max(self.updates, 1), 2),
             "bot_cpu_pct": round(100 * self.bot_cpu_s / self.wall_s, 1),
             "generator_cpu_pct": round(100 * self.gen_cpu_s / self.wall_s, 1),
+            "other_cpu_pct": round(100 * self.other_cpu_s / self.wall_s, 1),
             "steps": {
                 str(index): {
                     "n": len(values),
@@ -421,14 +424,22 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy since boot (/proc/stat), to tell what other processes took."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class _Meter:
-    """Wall and CPU time of a phase, for this process and the bot's."""
+    """Wall and CPU time of a phase: this process's, the bot's and everything else's on the machine."""
 
     def __init__(self, bot: BotProcess) -> None:
         self.bot = bot
         self.wall = time.perf_counter()
         self.gen_cpu = time.process_time()
         self.bot_cpu = bot.cpu_seconds()
+        self.busy = machine_busy_seconds()
 
     def result(self, recorder: Recorder, **extra: Any) -> PhaseResult:
         return PhaseResult(
@@ -437,8 +448,9 @@ class _Meter:
             appeals=recorder.appeals,
             latencies_ms=[1000 * x for x in recorder.latencies],
             steps_ms={index: [1000 * x for x in values] for index, values in sorted(recorder.by_step.items())},
-            bot_cpu_s=self.bot.cpu_seconds() - self.bot_cpu,
-            gen_cpu_s=time.process_time() - self.gen_cpu,
+            bot_cpu_s=(bot_cpu := self.bot.cpu_seconds() - self.bot_cpu),
+            gen_cpu_s=(gen_cpu := time.process_time() - self.gen_cpu),
+            other_cpu_s=max(0.0, machine_busy_seconds() - self.busy - bot_cpu - gen_cpu),
             **extra,
         )
 
@@ -753,7 +765,7 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
         f"phase 1, throughput: {args.residents} residents at once, {APPEAL_STEPS} updates each "
         "(every step waits for the answer)",
         f"{'':16}{'appeals/s':>10}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-        f"{'CPU ms/upd':>12}{'bot CPU':>9}{'gen CPU':>9}",
+        f"{'CPU ms/upd':>12}{'bot CPU':>9}{'gen CPU':>9}{'other':>7}",
     ]
     for run in runs:
         t = run.throughput
@@ -762,14 +774,14 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
         out.append(
             f"{run.name:16}{s['appeals_per_s']:>10.2f}{s['updates_per_s']:>11.1f}{s['p50_ms']:>9.1f}"
             f"{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}{s['bot_cpu_ms_per_update']:>12.2f}"
-            f"{s['bot_cpu_pct']:>8.0f}%{s['generator_cpu_pct']:>8.0f}%"
+            f"{s['bot_cpu_pct']:>8.0f}%{s['generator_cpu_pct']:>8.0f}%{s['other_cpu_pct']:>6.0f}%"
         )
     out.append(f"{'ratio bot/echo':16}{'':10}{g['updates_ratio']:>11.2f}")
     out += [
         "",
         f"phase 2, latency: {args.rate:g} updates/s for {args.duration:g} s, a pool of {args.pool} people",
         f"{'':16}{'updates':>10}{'sent/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'send lag':>10}"
-        f"{'bot CPU':>9}{'kept up':>9}",
+        f"{'bot CPU':>9}{'other':>7}{'kept up':>9}",
     ]
     for run in runs:
         lat = run.latency
@@ -777,9 +789,17 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
         s = lat.summary()
         out.append(
             f"{run.name:16}{s['updates']:>10}{s['send_rate']:>9.1f}{s['p50_ms']:>9.1f}{s['p99_ms']:>9.1f}"
-            f"{s['max_ms']:>9.1f}{s['max_send_lag_ms']:>8.1f}ms{s['bot_cpu_pct']:>8.0f}%"
+            f"{s['max_ms']:>9.1f}{s['max_send_lag_ms']:>8.1f}ms{s['bot_cpu_pct']:>8.0f}%{s['other_cpu_pct']:>6.0f}%"
             f"{'yes' if s['kept_up'] else 'NO':>9}"
         )
+    out += [
+        "CPU columns: % of one core used by the bot process, by this process (gen: emulator and people) and by all",
+        "other processes (noise). CPU ms/upd: the bot's CPU time per update. send lag: the latest an update went out.",
+    ]
+    phases = [phase for run in runs for phase in (run.throughput, run.latency) if phase is not None]
+    noise = max(100 * phase.other_cpu_s / phase.wall_s for phase in phases)
+    if noise > 10:
+        out.append(f"WARNING: other processes used up to {noise:.0f}% of a core during a phase: the figures are noisy.")
     out += ["", f"{'process':16}{'peak RSS MB':>12}{'startup s':>11}"]
     out += [f"{run.name:16}{run.peak_rss_mb:>12.1f}{run.startup_s:>11.1f}" for run in runs]
     out += [

@@ -22,6 +22,7 @@ from storage.models import (
     AuditEntry,
     Invite,
     Outbox,
+    Reminder,
     StatusHistory,
     UserRole,
 )
@@ -42,7 +43,18 @@ TG = {
 ROLE_NAMES = tuple(TG)
 
 # Tables whose rows a service call may write; a refused call must leave them as they were.
-WRITTEN = (Appeal, StatusHistory, Outbox, AppealMessage, AppealRequest, Attachment, Invite, UserRole, AuditEntry)
+WRITTEN = (
+    Appeal,
+    StatusHistory,
+    Outbox,
+    Reminder,
+    AppealMessage,
+    AppealRequest,
+    Attachment,
+    Invite,
+    UserRole,
+    AuditEntry,
+)
 
 
 async def resident(services: Services, tg_id: int) -> Actor:

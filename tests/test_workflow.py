@@ -68,6 +68,22 @@ def by_recipient(sent: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int,
     return sorted(sent, key=lambda n: (n[1], n[0]))
 
 
+def assignment(a: Appeal) -> dict[str, Any]:
+    """What the "assigned" notification tells the agency's staff: the card, what, where and by when."""
+    assert a.deadline_at is not None
+    return {
+        "appeal_id": a.id,
+        "number": a.number,
+        "category_id": a.category_id,
+        "district_id": a.district_id,
+        "deadline": a.deadline_at.isoformat(),
+        "text": a.text,
+        "address": a.address,
+        "lat": a.latitude,
+        "lon": a.longitude,
+    }
+
+
 def without_audit(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
     return {table: values for table, values in snap.items() if table != AuditEntry.__tablename__}
 
@@ -191,8 +207,8 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     routed_deadline = a.deadline_at
     assert by_recipient(await outbox(s, mark)) == by_recipient(
         [
-            (official.id, "assigned", ref),
-            (supervisor.id, "assigned", ref),
+            (official.id, "assigned", assignment(a)),
+            (supervisor.id, "assigned", assignment(a)),
             (owner.id, "status_changed", {**ref, "status": "assigned"}),
         ]
     )
@@ -621,8 +637,8 @@ async def test_a_redirect_approved_moves_the_appeal_to_the_other_agency(world: W
     assert by_recipient(await outbox(s, mark)) == by_recipient(
         [
             (owner.id, "status_changed", {**ref, "status": "assigned"}),
-            (world["official_b"].id, "assigned", ref),
-            (world["supervisor_b"].id, "assigned", ref),
+            (world["official_b"].id, "assigned", assignment(a)),
+            (world["supervisor_b"].id, "assigned", assignment(a)),
             (official.id, "request_decided", {**ref, "kind": "redirect", "approved": True}),
         ]
     )
@@ -908,7 +924,7 @@ def matrix() -> list[Any]:
                     pytest.mark.xfail(
                         strict=True,
                         raises=Forbidden,
-                        reason="bot/services/workflow.py note() (~line 900) answers another resident's note with "
+                        reason="bot/services/workflow.py note() (line ~937) answers another resident's note with "
                         "Forbidden, but a missing one with NotFound: the two differ, so a resident learns which "
                         "ids exist (errors.NotFound: 'the two look the same so nothing leaks')",
                     )
@@ -1021,7 +1037,7 @@ async def test_roles_are_granted_by_config_and_invites_and_audited(services: Ser
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bot/services/access.py redeem() (~line 132) adds UserRole without granted_by: the column "
+    reason="bot/services/access.py redeem() (line ~131) adds UserRole without granted_by: the column "
     "(storage/models.py UserRole.granted_by) is never written, so who granted a role is not kept on it",
 )
 async def test_a_role_row_records_who_granted_it(world: World) -> None:

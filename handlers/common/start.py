@@ -66,6 +66,9 @@ async def start_with_invite(
         else:
             await message.answer(_("This invite link has expired. Ask the administrator for a new one."))
         return
+    if actor.locale is None:
+        # Staff skip the resident's onboarding: keep the language their Telegram uses for notifications too.
+        await services.users.set_locale(actor, actor.lang)
     await message.answer(
         _("Welcome to the team! Your role: {role}. Send /staff to see what you can do.").format(role=_(ROLES[role])),
         reply_markup=kb.main_menu(),
