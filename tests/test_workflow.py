@@ -897,7 +897,7 @@ async def act(w: World, role: str, action: str, t: Target) -> object:
     raise AssertionError(action)
 
 
-def check_read(w: World, role: str, action: str, t: Target, result: object) -> None:
+def check_read(role: str, action: str, t: Target, result: object) -> None:
     """An allowed read returns the data it should, and nothing of another agency."""
     if action == "queue":
         assert isinstance(result, Queue) and t.appeal_id in [i.id for i in result.items]
@@ -945,7 +945,7 @@ async def test_authorization_matrix(matrix_world: World, matrix_db: Template, ro
         result = await act(world, role, action, t)
         assert all(a[1] != "refused" for a in await audits(s, audit_mark))
         if action in READS:
-            check_read(world, role, action, t, result)
+            check_read(role, action, t, result)
             assert await snapshot(s) == before
         else:
             assert without_audit(await snapshot(s)) != without_audit(before), "an allowed change wrote nothing"
