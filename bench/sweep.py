@@ -26,6 +26,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,7 @@ class Statement:
     plan: list[str] = field(default_factory=list)
     scans: list[str] = field(default_factory=list)
     indexes: list[str] = field(default_factory=list)
+    ms: float | None = None  # the statement alone, re-run with its parameters in a rolled-back transaction
 
 
 def _caller() -> str:
@@ -121,13 +124,29 @@ async def explain(engine: AsyncEngine, statement: Statement) -> None:
         if detail.startswith("SCAN ") and not detail.startswith("SCAN CONSTANT ROW"):
             kind = "FULL INDEX SCAN" if " USING " in detail else "FULL TABLE SCAN"
             statement.scans.append(f"{kind}: {detail}")
-        for marker in (" USING COVERING INDEX ", " USING INDEX ", " USING INTEGER PRIMARY KEY", " USING PRIMARY KEY"):
+        for marker in (" USING COVERING INDEX ", " USING INDEX "):
             if marker in detail:
-                statement.indexes.append(detail.split(marker, 1)[1].split(" ")[0] or marker.strip().lower())
+                statement.indexes.append(detail.split(marker, 1)[1].split(" ")[0])
+        if " USING INTEGER PRIMARY KEY" in detail:
+            statement.indexes.append("rowid (INTEGER PRIMARY KEY)")
+
+
+async def time_alone(engine: AsyncEngine, statement: Statement, repeats: int = 3) -> None:
+    """Run the statement by itself (rolled back, so an UPDATE changes nothing): what it costs in the database."""
+    times = []
+    async with engine.connect() as conn:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            trans = await conn.begin()
+            (await conn.exec_driver_sql(statement.sql, statement.params)).all()
+            await trans.rollback()
+            times.append((time.perf_counter() - started) * 1000)
+    statement.ms = statistics.median(times)
 
 
 def _plannable(sql: str) -> bool:
     return sql.lstrip().split(" ", 1)[0].upper() in {"SELECT", "UPDATE", "DELETE", "WITH"}
+
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -137,11 +156,12 @@ def _plannable(sql: str) -> bool:
 class Tick:
     k: int
     due: int  # reminders actually due at the moment chosen
-    claimed: int  # what the sweep returned
-    outbox: int  # outbox rows the tick wrote
-    escalations: int  # reminders the tick planned (tomorrow's escalation)
-    kinds: dict[str, int]
-    ms: list[float]
+    kinds: dict[str, int]  # of the due ones the tick claims
+    claimed: int = 0  # what the sweep returned
+    outbox: int = 0  # outbox rows the tick wrote
+    escalations: int = 0  # reminders the tick planned (tomorrow's escalations)
+    ms: list[float] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list, repr=False)
 
     @property
     def median(self) -> float:
@@ -164,227 +184,307 @@ class SizeResult:
         return next(t for t in self.ticks if t.k == k)
 
 
-async def _scalar(engine: AsyncEngine, sql: str, *params: Any) -> Any:
-    async with engine.connect() as conn:
-        return (await conn.exec_driver_sql(sql, params)).scalar()
+def _stored(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-async def _moment_for(engine: AsyncEngine, k: int) -> datetime:
-    """The due time of the K-th earliest pending reminder (just before the first one for K = 0)."""
-    if k == 0:
-        first = await _scalar(engine, "SELECT min(due_at) FROM reminders WHERE sent_at IS NULL")
-        return parse(first) - timedelta(seconds=1)
-    value = await _scalar(
-        engine, "SELECT due_at FROM reminders WHERE sent_at IS NULL ORDER BY due_at LIMIT 1 OFFSET ?", k - 1
-    )
-    return parse(value)
+class Bench:
+    """One size: a private copy of its cached data set and the real services over it."""
 
+    def __init__(self, size: Size, cached: Path, build_s: float | None, workdir: Path) -> None:
+        self.work = workdir / f"work-{size.appeals}-{size.open}.db"
+        shutil.copyfile(cached, self.work)
+        self.result = SizeResult(size, str(cached), build_s, table_counts(self.work))
+        settings = make_settings(self.work)
+        self.tz = settings.tz
+        self.engine = create_engine(settings.database.url)
+        self.clock = ManualClock(T0)
+        self.services = build_services(settings, create_sessionmaker(self.engine), self.clock)
+        self.recorder = Recorder(self.engine)
+        self.last_reminder = 0
+        self.pending = 0
 
-async def _due(engine: AsyncEngine, moment: datetime) -> list[tuple[int, str]]:
-    async with engine.connect() as conn:
-        rows = await conn.exec_driver_sql(
-            "SELECT id, kind FROM reminders WHERE sent_at IS NULL AND due_at <= ? ORDER BY due_at",
-            (moment.replace(tzinfo=None).isoformat(" ", "microseconds"),),
-        )
-        return [(r[0], r[1]) for r in rows.all()]
+    async def open(self) -> None:
+        self.last_reminder = await self._scalar("SELECT max(id) FROM reminders")
+        self.pending = await self._pending()
+        if await self._scalar("SELECT count(*) FROM outbox"):
+            raise RuntimeError(f"{self.work}: the data set has outbox rows")
+        self.clock.set(await self._moment_for(0))
+        if await self.services.reminders.sweep() != 0:  # untimed: opens the pooled connection
+            raise RuntimeError("a reminder was due before the first one")
 
-
-async def _undo_tick(engine: AsyncEngine, claimed: list[int], last_reminder: int) -> tuple[int, int]:
-    """Put the database back as it was before the tick; returns (outbox rows, reminders) the tick had written."""
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(
-            "UPDATE reminders SET sent_at = NULL WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(claimed),)
-        )
-        planned = (await conn.exec_driver_sql("DELETE FROM reminders WHERE id > ?", (last_reminder,))).rowcount
-        outbox = (await conn.exec_driver_sql("DELETE FROM outbox")).rowcount
-    return outbox, planned
-
-
-async def measure(size: Size, cached: Path, build_s: float | None, args: argparse.Namespace, workdir: Path) -> SizeResult:
-    work = workdir / f"work-{size.appeals}-{size.open}.db"
-    shutil.copyfile(cached, work)
-    result = SizeResult(size, str(cached), build_s, table_counts(work))
-    settings = make_settings(work)
-    engine = create_engine(settings.database.url)
-    clock = ManualClock(T0)
-    services = build_services(settings, create_sessionmaker(engine), clock)
-    recorder = Recorder(engine)
-    try:
-        last_reminder = await _scalar(engine, "SELECT max(id) FROM reminders")
-        pending = await _scalar(engine, "SELECT count(*) FROM reminders WHERE sent_at IS NULL")
-        assert await _scalar(engine, "SELECT count(*) FROM outbox") == 0
-        clock.set(await _moment_for(engine, 0))
-        assert await services.reminders.sweep() == 0  # untimed: opens the pooled connection
-        for k in args.ks:
-            moment = await _moment_for(engine, k)
-            clock.set(moment)
-            due = await _due(engine, moment)
-            ids = [i for i, _kind in due]
-            kinds: dict[str, int] = {}
-            for _id, kind in due[:500]:
-                kinds[kind] = kinds.get(kind, 0) + 1
-            tick = Tick(k, len(due), 0, 0, 0, kinds, [])
-            for _ in range(args.runs):
-                started = time.perf_counter()
-                tick.claimed = await services.reminders.sweep()
-                tick.ms.append((time.perf_counter() - started) * 1000)
-                tick.outbox, tick.escalations = await _undo_tick(engine, ids, last_reminder)
-            result.ticks.append(tick)
-            if await _scalar(engine, "SELECT count(*) FROM reminders WHERE sent_at IS NULL") != pending:
-                raise RuntimeError("undoing the tick did not restore the pending reminders")
-        # The statements of the biggest tick and of the digest, captured in untimed runs.
-        biggest = max(args.ks)
-        clock.set(await _moment_for(engine, biggest))
-        ids = [i for i, _kind in await _due(engine, clock.now())]
-        recorder.active = True
-        await services.reminders.sweep()
-        recorder.active = False
-        await _undo_tick(engine, ids, last_reminder)
-        result.sweep_statements = recorder.take()
-
-        clock.set(DIGEST_AT)
-        for _ in range(args.digest_runs):
-            started = time.perf_counter()
-            result.digest_sent = await services.reminders.daily_digest()
-            result.digest_ms.append((time.perf_counter() - started) * 1000)
-            await _undo_tick(engine, [], last_reminder)
-        recorder.active = True
-        await services.reminders.daily_digest()
-        recorder.active = False
-        await _undo_tick(engine, [], last_reminder)
-        result.digest_statements = recorder.take()
-        for statement in (*result.sweep_statements, *result.digest_statements):
-            if _plannable(statement.sql):
-                await explain(engine, statement)
-    finally:
-        await engine.dispose()
-        for path in (work, Path(f"{work}-wal"), Path(f"{work}-shm")):
+    async def close(self) -> None:
+        await self.engine.dispose()
+        for path in (self.work, Path(f"{self.work}-wal"), Path(f"{self.work}-shm")):
             path.unlink(missing_ok=True)
-    return result
+
+    async def _scalar(self, sql: str, *params: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.exec_driver_sql(sql, params)).scalar()
+
+    async def _pending(self) -> int:
+        return int(await self._scalar("SELECT count(*) FROM reminders WHERE sent_at IS NULL"))
+
+    async def _moment_for(self, k: int) -> datetime:
+        """The due time of the K-th earliest pending reminder (a second before the first one for K = 0)."""
+        if k == 0:
+            return parse(await self._scalar("SELECT min(due_at) FROM reminders WHERE sent_at IS NULL")) - timedelta(
+                seconds=1
+            )
+        sql = "SELECT due_at FROM reminders WHERE sent_at IS NULL ORDER BY due_at LIMIT 1 OFFSET ?"
+        return parse(await self._scalar(sql, k - 1))
+
+    async def _due(self) -> list[tuple[int, str]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.exec_driver_sql(
+                "SELECT id, kind FROM reminders WHERE sent_at IS NULL AND due_at <= ? ORDER BY due_at",
+                (_stored(self.clock.now()),),
+            )
+            return [(r[0], r[1]) for r in rows.all()]
+
+    async def _undo(self, claimed: list[int]) -> tuple[int, int]:
+        """Put the database back as it was; returns the (outbox rows, reminders) the tick or digest had written."""
+        async with self.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "UPDATE reminders SET sent_at = NULL WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(claimed),),
+            )
+            planned = (await conn.exec_driver_sql("DELETE FROM reminders WHERE id > ?", (self.last_reminder,))).rowcount
+            outbox = (await conn.exec_driver_sql("DELETE FROM outbox")).rowcount
+        return outbox, planned
+
+    async def prepare_tick(self, k: int) -> Tick:
+        self.clock.set(await self._moment_for(k))
+        due = await self._due()
+        kinds: dict[str, int] = {}
+        for _id, kind in due[:500]:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        tick = Tick(k, len(due), dict(sorted(kinds.items())), ids=[i for i, _kind in due])
+        self.result.ticks.append(tick)
+        return tick
+
+    async def run_tick(self, tick: Tick) -> None:
+        self.clock.set(await self._moment_for(tick.k))
+        started = time.perf_counter()
+        tick.claimed = await self.services.reminders.sweep()
+        tick.ms.append((time.perf_counter() - started) * 1000)
+        tick.outbox, tick.escalations = await self._undo(tick.ids)
+
+    async def check(self) -> None:
+        if await self._pending() != self.pending or await self._scalar("SELECT max(id) FROM reminders") != (
+            self.last_reminder
+        ):
+            raise RuntimeError("undoing the ticks did not restore the reminders")
+
+    async def run_digest(self) -> None:
+        self.clock.set(DIGEST_AT)
+        started = time.perf_counter()
+        self.result.digest_sent = await self.services.reminders.daily_digest()
+        self.result.digest_ms.append((time.perf_counter() - started) * 1000)
+        await self._undo([])
+
+    async def record(self, k: int) -> None:
+        """Capture the statements of one tick with K due and of one digest (untimed), explain and time them."""
+        tick = Tick(k, 0, {})
+        self.clock.set(await self._moment_for(k))
+        tick.ids = [i for i, _kind in await self._due()]
+        self.recorder.active = True
+        await self.services.reminders.sweep()
+        self.recorder.active = False
+        await self._undo(tick.ids)
+        self.result.sweep_statements = self.recorder.take()
+        self.clock.set(DIGEST_AT)
+        self.recorder.active = True
+        await self.services.reminders.daily_digest()
+        self.recorder.active = False
+        await self._undo([])
+        self.result.digest_statements = self.recorder.take()
+        for statement in (*self.result.sweep_statements, *self.result.digest_statements):
+            if _plannable(statement.sql):
+                await explain(self.engine, statement)
+                await time_alone(self.engine, statement)
+
+
+async def measure(prepared: list[tuple[Size, Path, float | None]], args: argparse.Namespace, workdir: Path) -> list[SizeResult]:
+    """All sizes open at once and measured in turn, run after run, so a busy moment of the machine falls on
+    every size alike instead of on whichever happened to run then."""
+    benches = [Bench(size, cached, build_s, workdir) for size, cached, build_s in prepared]
+    try:
+        for bench in benches:
+            await bench.open()
+        for k in args.ks:
+            _progress(args, f"ticks with {k} due…")
+            ticks = [await bench.prepare_tick(k) for bench in benches]
+            for _ in range(args.runs):
+                for bench, tick in zip(benches, ticks, strict=True):
+                    await bench.run_tick(tick)
+            for bench in benches:
+                await bench.check()
+        _progress(args, "digests…")
+        for _ in range(args.digest_runs):
+            for bench in benches:
+                await bench.run_digest()
+        _progress(args, "query plans…")
+        for bench in benches:
+            await bench.record(max(args.ks))
+    finally:
+        for bench in benches:
+            await bench.close()
+    return [bench.result for bench in benches]
+
+
+def _progress(args: argparse.Namespace, message: str) -> None:
+    if not args.json:
+        print(message, file=sys.stderr, flush=True)
 
 
 # --- reporting ----------------------------------------------------------------------------------------------
 
 
-def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values):7.2f} [{max(values):6.2f}]"
+def _marginal(result: SizeResult) -> float | None:
+    """ms per reminder due, from the smallest K to the largest."""
+    first, last = result.ticks[0], result.ticks[-1]
+    if last.due <= first.due:
+        return None
+    return (last.median - first.median) / (last.due - first.due)
 
 
 def goals(results: list[SizeResult]) -> list[dict[str, Any]]:
     big, small = results[-1], results[0]
-    worst = max(big.ticks, key=lambda t: t.median)
+    slow = [t for t in big.ticks if t.median >= GOAL_TICK_MS]
+    detail = ", ".join(f"K={t.k}: {t.median:.1f} ms" for t in big.ticks)
+    marginal = _marginal(big)
+    if slow and marginal:
+        reach = (GOAL_TICK_MS - big.ticks[0].median) / marginal
+        detail += f"; the budget is spent at about {max(0, reach):.0f} reminders due ({marginal:.2f} ms each)"
     out = [
         {
-            "goal": f"one tick < {GOAL_TICK_MS:.0f} ms at {big.size.label}, for every K measured (up to {worst.k} due)",
-            "passed": worst.median < GOAL_TICK_MS,
-            "detail": f"slowest: {worst.median:.2f} ms with {worst.due} due"
-            + "".join(f"; K={t.k}: {t.median:.2f} ms" for t in big.ticks if t.median >= GOAL_TICK_MS),
+            "goal": f"one tick < {GOAL_TICK_MS:.0f} ms at {big.size.label}, for every K measured",
+            "passed": not slow,
+            "detail": detail,
         }
     ]
     if len(results) > 1:
         ratios = {t.k: t.median / small.tick(t.k).median for t in big.ticks}
         k_worst = max(ratios, key=lambda k: ratios[k])
-        growth = big.tick(max(args_ks(big))).median / max(big.tick(min(args_ks(big))).median, 1e-9)
+        first, last = big.ticks[0], big.ticks[-1]
         out.append(
             {
                 "goal": f"cost follows the reminders due, not the open appeals: tick(K) at {big.size.label} within "
                 f"{GOAL_RATIO:.0f}x of {small.size.label} for every K",
                 "passed": ratios[k_worst] <= GOAL_RATIO,
-                "detail": f"worst ratio {ratios[k_worst]:.2f} at K={k_worst} "
-                f"({big.size.open / small.size.open:.0f}x the open appeals); "
-                f"at {big.size.label} tick(K={max(args_ks(big))}) is {growth:.1f}x tick(K={min(args_ks(big))})",
+                "detail": f"worst ratio {ratios[k_worst]:.2f} (K={k_worst}) with "
+                f"{big.size.open / small.size.open:.0f}x the open appeals; at {big.size.label} "
+                f"tick(K={last.k}) is {last.median / max(first.median, 1e-9):.0f}x tick(K={first.k})",
             }
         )
     return out
 
 
-def args_ks(result: SizeResult) -> list[int]:
-    return [t.k for t in result.ticks]
+def _ms(values: list[float]) -> str:
+    return f"{statistics.median(values):8.2f} [{max(values):7.2f}]"
 
 
-def render(results: list[SizeResult], args: argparse.Namespace) -> str:
+def _short_sql(sql: str) -> str:
+    sql = " ".join(sql.split())
+    sql = re.sub(r"\?(?:, \?){4,}", lambda m: f"?, …({m.group(0).count('?')} values)", sql)
+    return re.sub(r"SELECT appeals\.id, (?:appeals\.\w+, )+appeals\.\w+ FROM", "SELECT appeals.id, appeals.… FROM", sql)
+
+
+def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
+    big, small = results[-1], results[0]
     lines = [
         f"Reminder sweep benchmark: SQLite {sqlite3.sqlite_version}, SQLAlchemy {sqlalchemy.__version__} + aiosqlite,"
         f" Python {sys.version.split()[0]}; data set 'now' {T0:%Y-%m-%d %H:%M} UTC; no ANALYZE (as in production)",
+        f"Machine: {os.cpu_count()} CPUs, load average {args.load[0]:.2f} before the run and"
+        f" {os.getloadavg()[0]:.2f} after (other work on the machine shows up as noise in the maxima)",
         "",
-        "Data sets (cached in " + str(Path(results[0].path).parent) + "):",
-        f"  {'size':<10}{'appeals':>10}{'open':>9}{'reminders':>11}{'pending':>9}{'file MB':>9}  build",
+        f"Data sets (cached in {Path(results[0].path).parent}):",
+        f"  {'size':<10}{'appeals':>11}{'open':>9}{'reminders':>11}{'pending':>9}{'file MB':>9}  build",
     ]
     for r in results:
         c = r.counts
         mb = Path(r.path).stat().st_size / 1e6
         build = f"built in {r.build_s:.1f} s" if r.build_s is not None else "cached (--rebuild to rebuild)"
         lines.append(
-            f"  {r.size.label:<10}{c['appeals']:>10,}{c['open']:>9,}{c['reminders']:>11,}{c['pending']:>9,}{mb:>9.0f}  {build}"
+            f"  {r.size.label:<10}{c['appeals']:>11,}{c['open']:>9,}{c['reminders']:>11,}{c['pending']:>9,}{mb:>9.0f}  {build}"
         )
-    header = "".join(f"{r.size.label:>22}" for r in results)
+    header = "".join(f"{r.size.label:>19}" for r in results)
+    ratio_head = f"{'ratio':>8}" if len(results) > 1 else ""
     lines += [
         "",
-        f"One sweep tick (ReminderService.sweep, batch limit 500): median [max] of {args.runs} runs, ms",
-        f"  {'K due':>6}{header}" + (f"{'ratio':>9}" if len(results) > 1 else "") + "   due kinds (largest size)",
+        f"One sweep tick (ReminderService.sweep, batch limit 500), median [max] of {args.runs} runs, ms:",
+        f"  {'K due':>6}{header}{ratio_head}   kinds due (at {big.size.label})",
     ]
     for k in args.ks:
         ticks = [r.tick(k) for r in results]
-        row = f"  {k:>6}" + "".join(f"{_ms(t.ms):>22}" for t in ticks)
+        row = f"  {k:>6}" + "".join(f"{_ms(t.ms):>19}" for t in ticks)
         if len(results) > 1:
-            row += f"{ticks[-1].median / ticks[0].median:>9.2f}"
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(ticks[-1].kinds.items())) or "-"
-        lines.append(f"{row}   {kinds}")
-        bad = [r.size.label for r, t in zip(results, ticks, strict=True) if t.claimed != min(t.due, 500)]
-        if bad:
-            lines.append(f"         !!! the tick claimed fewer reminders than were due at {', '.join(bad)}")
-    big = results[-1]
+            row += f"{ticks[-1].median / ticks[0].median:>8.2f}"
+        lines.append(f"{row}   " + (", ".join(f"{n} {kind}" for kind, n in ticks[-1].kinds.items()) or "-"))
+        for r, t in zip(results, ticks, strict=True):
+            if t.claimed != min(t.due, 500):
+                lines.append(f"         !!! at {r.size.label} the tick claimed {t.claimed} of {t.due} due")
+    last = big.ticks[-1]
     lines.append(
-        f"  each tick claimed what was due, wrote its outbox rows and was undone; at {big.size.label}, K={big.ticks[-1].k}: "
-        f"{big.ticks[-1].outbox} outbox rows, {big.ticks[-1].escalations} escalations planned for tomorrow"
+        f"  (each tick claimed what was due and was undone after; at {big.size.label}, K={last.k}: "
+        f"{last.outbox} outbox rows written, {last.escalations} escalations planned for tomorrow)"
     )
-    if len(big.ticks) > 1 and big.ticks[-1].due > big.ticks[0].due:
-        per = (big.ticks[-1].median - big.ticks[0].median) / (big.ticks[-1].due - big.ticks[0].due)
-        lines.append(f"  marginal cost at {big.size.label}: {per:.3f} ms per reminder due")
+    for r in results:
+        per = _marginal(r)
+        if per is not None:
+            lines.append(f"  marginal cost at {r.size.label}: {per:.3f} ms per reminder due")
     lines += [
         "",
-        f"Daily digest (ReminderService.daily_digest at {DIGEST_AT.astimezone(make_tz()):%Y-%m-%d %H:%M} local): "
-        f"median [max] of {args.digest_runs} runs, ms",
+        f"Daily digest (ReminderService.daily_digest at {DIGEST_AT.astimezone(tz):%Y-%m-%d %H:%M} local), "
+        f"median [max] of {args.digest_runs} runs, ms:",
     ]
     for r in results:
         lines.append(f"  {r.size.label:<10}{_ms(r.digest_ms)}   {r.digest_sent} digests queued")
     if len(results) > 1:
+        growth = statistics.median(big.digest_ms) / statistics.median(small.digest_ms)
         lines.append(
-            f"  (the digest counts the open appeals per agency, so it grows with them: "
-            f"{results[-1].digest_ms and statistics.median(results[-1].digest_ms) / statistics.median(results[0].digest_ms):.1f}x "
-            f"for {results[-1].size.open / results[0].size.open:.0f}x the open appeals)"
+            f"  ({growth:.1f}x for {big.size.open / small.size.open:.0f}x the open appeals: the digest counts them,"
+            " so it may grow with them; it runs once a day)"
         )
-    lines += ["", f"Query plans at {big.size.label} (statements as executed; INSERTs have no plan):"]
+    lines += [
+        "",
+        f"Statements of the K={last.k} tick and of one digest at {big.size.label}, as executed, with the line that issued"
+        " each, its query plan and the time of the statement alone"
+        + (f" [at {small.size.label}]" if len(results) > 1 else "")
+        + ". An INSERT is shown at the line whose query made the ORM flush it:",
+    ]
     scans: list[tuple[str, Statement, str]] = []
     for label, statements in (("sweep", big.sweep_statements), ("digest", big.digest_statements)):
+        other = {st.sql: st for st in (small.sweep_statements if label == "sweep" else small.digest_statements)}
         for st in statements:
-            sql = " ".join(st.sql.split())
+            sql = _short_sql(st.sql)
             if not st.plan:
-                lines.append(f"  [{label}] {st.where}  x{st.count}: {sql[:90]}{'…' if len(sql) > 90 else ''}")
+                lines.append(f"  [{label}] x{st.count} at {st.where}: {sql[:60]}…")
                 continue
-            lines.append(f"  [{label}] {st.where}  x{st.count}")
-            lines.append(f"    {sql}")
+            timing = f"{st.ms:.2f} ms" if st.ms is not None else "?"
+            then = other.get(st.sql)
+            if len(results) > 1 and then is not None and then.ms is not None:
+                timing += f" [{then.ms:.2f} ms]"
+            lines.append(f"  [{label}] x{st.count} at {st.where}: {timing} each")
+            lines.append(f"      {sql}")
             lines.extend(f"      | {p}" for p in st.plan)
-            used = ", ".join(dict.fromkeys(st.indexes)) or "none"
-            lines.append(f"      -> index used: {used}")
+            lines.append(f"      -> index used: {', '.join(dict.fromkeys(st.indexes)) or 'NONE'}")
             for scan in st.scans:
                 lines.append(f"      !!! {scan}")
                 scans.append((label, st, scan))
+            if not st.indexes and not st.scans:
+                scans.append((label, st, "no index in the plan"))
     lines += ["", "Goals:"]
     for goal in goals(results):
         lines.append(f"  {'PASS' if goal['passed'] else 'FAIL'}  {goal['goal']}")
         lines.append(f"        {goal['detail']}")
     if scans:
-        lines += ["", "!!! Statements that scan a whole table or index:"]
-        for label, st, scan in scans:
-            lines.append(f"!!!   [{label}] {st.where}: {scan}")
+        lines += ["", "!!! STATEMENTS THAT SCAN A WHOLE TABLE OR INDEX:"]
+        lines += [f"!!!   [{label}] {st.where}: {scan}" for label, st, scan in scans]
     else:
-        lines += ["", "No statement scans a whole table or index."]
+        lines += ["", "Every statement of the tick and of the digest is served by an index (no full scan)."]
     return "\n".join(lines)
-
-
-def make_tz() -> Any:
-    return make_settings(Path(tempfile.gettempdir()) / "x.db").tz
 
 
 def as_json(results: list[SizeResult], args: argparse.Namespace) -> str:
@@ -402,8 +502,11 @@ def as_json(results: list[SizeResult], args: argparse.Namespace) -> str:
                 "appeals": r.size.appeals,
                 "open": r.size.open,
                 "counts": r.counts,
+                "path": r.path,
                 "build_s": r.build_s,
-                "ticks": [{**asdict(t), "median_ms": t.median} for t in r.ticks],
+                "ticks": [
+                    {**{k: v for k, v in asdict(t).items() if k != "ids"}, "median_ms": t.median} for t in r.ticks
+                ],
                 "digest_ms": r.digest_ms,
                 "digest_median_ms": statistics.median(r.digest_ms),
                 "digest_sent": r.digest_sent,
@@ -436,27 +539,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a goal is not met")
     args = parser.parse_args(argv)
-    args.ks = sorted({int(k) for k in str(args.ks).split(",") if k.strip()})
-    sizes = sorted(iter_sizes(args.sizes), key=lambda s: (s.appeals, s.open))
-    if not sizes or not args.ks or args.runs < 1 or args.digest_runs < 1:
-        parser.error("need at least one size, one K and one run")
-    args.size_list = sizes
+    try:
+        args.ks = sorted({int(k) for k in str(args.ks).split(",") if k.strip()})
+        args.size_list = sorted(set(iter_sizes(args.sizes)), key=lambda s: (s.appeals, s.open))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not args.size_list or not args.ks or min(args.ks) < 0 or args.runs < 1 or args.digest_runs < 1:
+        parser.error("need at least one size, one K >= 0 and one run")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.load = os.getloadavg()
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    results: list[SizeResult] = []
+    prepared: list[tuple[Size, Path, float | None]] = []
+    for size in args.size_list:
+        _progress(args, f"[{size.label}] data set…")
+        cached, build_s = ensure_db(size, args.cache_dir, rebuild=args.rebuild)
+        if build_s is not None:
+            _progress(args, f"[{size.label}] built in {build_s:.1f} s: {cached}")
+        prepared.append((size, cached, build_s))
     with tempfile.TemporaryDirectory(prefix="tsur-sweep-") as tmp:
-        for size in args.size_list:
-            if not args.json:
-                print(f"[{size.label}] preparing the data set…", file=sys.stderr, flush=True)
-            cached, build_s = ensure_db(size, args.cache_dir, rebuild=args.rebuild)
-            if not args.json:
-                print(f"[{size.label}] measuring…", file=sys.stderr, flush=True)
-            results.append(asyncio.run(measure(size, cached, build_s, args, Path(tmp))))
-    print(as_json(results, args) if args.json else render(results, args))
+        results = asyncio.run(measure(prepared, args, Path(tmp)))
+    tz = make_settings(Path(tmp) / "absent.db").tz
+    print(as_json(results, args) if args.json else render(results, args, tz))
     if args.strict and not all(goal["passed"] for goal in goals(results)):
         return 3
     return 0

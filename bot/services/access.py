@@ -112,7 +112,7 @@ class AccessService:
                 update(Invite)
                 .where(Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now)
                 .values(used_by=actor.id, used_at=now)
-                .returning(Invite.role, Invite.agency_id)
+                .returning(Invite.role, Invite.agency_id, Invite.created_by)
             )
             row = claimed.first()
             if row is None:
@@ -121,14 +121,16 @@ class AccessService:
                 if known is None:
                     raise NotFound("invite")
                 raise InvalidInput("invite_used" if known[0] is not None else "invite_expired")
-            role, agency_id = row
+            role, agency_id, granted_by = row
             # One agency per person: an agency role replaces any agency role they had.
             if role in AGENCY_ROLES:
                 await session.execute(
                     delete(UserRole).where(UserRole.user_id == actor.id, UserRole.role.in_(list(AGENCY_ROLES)))
                 )
             await session.execute(delete(UserRole).where(UserRole.user_id == actor.id, UserRole.role == role))
-            session.add(UserRole(user_id=actor.id, role=role, agency_id=agency_id, granted_at=now))
+            session.add(
+                UserRole(user_id=actor.id, role=role, agency_id=agency_id, granted_by=granted_by, granted_at=now)
+            )
             audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
             await session.commit()
             return role

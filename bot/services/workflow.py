@@ -934,6 +934,8 @@ class WorkflowService:
                 note.kind in ("clarification_question", "interim") or note.status == "approved"
             )
             if not (resident_may or self._is_coordinator(actor) or self._in_agency(actor, appeal)):
+                if not actor.is_staff:
+                    raise NotFound()  # to a resident, another's note and a missing one look the same
                 raise await self._deny(actor, "note", appeal.id)
             files = (
                 await session.execute(
