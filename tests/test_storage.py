@@ -42,3 +42,31 @@ async def test_migrations_build_the_schema_and_data_loads_idempotently(tmp_path:
     blocks, categories, districts, agencies = counts[0]
     assert blocks == 7 and 35 <= categories <= 70 and districts >= 17 and agencies >= districts
     await engine.dispose()
+
+
+async def test_the_models_match_the_migrations_and_downgrades_work(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from storage.db import alembic_config
+    from storage.models import Base
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+    assert diff == []
+
+    def downgrade(connection: object) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "base")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert tables <= {"alembic_version"}
+    await upgrade(engine)
+    await engine.dispose()
