@@ -126,6 +126,9 @@ def ensure_db(size: Size, cache_dir: Path, rebuild: bool = False) -> tuple[Path,
     asyncio.run(_migrate(tmp))
     _fill(tmp, size)
     tmp.replace(path)  # only a complete file ever gets the cached name
+    for stale in cache_dir.glob(f"sweep-{size.appeals}-{size.open}-*.db"):
+        if stale != path:  # built for an older schema or generator
+            stale.unlink(missing_ok=True)
     return path, time.perf_counter() - started
 
 

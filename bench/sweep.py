@@ -13,7 +13,8 @@ The digest runs at 09:00 local a month after the data set's "now" (some appeals 
 between runs.
 
 The same is done at a second, ten times smaller size: if the sweep follows what is due and not what is open, a tick
-with K due costs the same at both sizes. The statements the sweep and the digest issue are captured as executed
+with K due costs the same at both sizes. Both sizes are open at once and measured in turn, run after run, so that
+other work on the machine falls on both alike. The statements the sweep and the digest issue are captured as executed
 (SQL and parameters) and their `EXPLAIN QUERY PLAN` printed, with the line of the project's code that issued them;
 a plan that scans a whole table or index is flagged. Usage:
 
@@ -58,6 +59,7 @@ GOAL_TICK_MS = 50.0  # one tick, at every K measured, at the largest size
 GOAL_RATIO = 2.0  # tick(K) at the largest size within this factor of the smallest size
 KS = (0, 10, 100, 500)
 DIGEST_AT = T0 + timedelta(days=30)  # 09:00 Moscow; ~8 % of the open appeals are past their deadline by then
+GROWTH_FLAG = 3.0  # a statement alone this much slower at the largest size than at the smallest is flagged
 DEFAULT_SIZES = "100000:10000,1000000:100000"
 CODE_DIRS = tuple(str(ROOT / d) + "/" for d in ("bot", "storage", "handlers"))
 
@@ -74,7 +76,7 @@ class Statement:
     plan: list[str] = field(default_factory=list)
     scans: list[str] = field(default_factory=list)
     indexes: list[str] = field(default_factory=list)
-    ms: float | None = None  # the statement alone, re-run with its parameters in a rolled-back transaction
+    ms: float | None = None  # the statement alone, re-run with its parameters in a rolled-back transaction (min)
 
 
 def _caller() -> str:
@@ -93,21 +95,22 @@ def _caller() -> str:
 
 
 class Recorder:
-    """Every distinct statement executed while `active`, with the parameters of its first execution."""
+    """Every distinct statement (and line issuing it) executed while `active`, with its first parameters."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.active = False
-        self.statements: dict[str, Statement] = {}
+        self.statements: dict[tuple[str, str], Statement] = {}
         event.listen(engine.sync_engine, "before_cursor_execute", self._on_execute)
 
     def _on_execute(self, _conn: Any, _cursor: Any, sql: str, params: Any, _context: Any, many: bool) -> None:
         if not self.active:
             return
-        if sql in self.statements:
-            self.statements[sql].count += 1
+        where = _caller()
+        if (sql, where) in self.statements:
+            self.statements[sql, where].count += 1
             return
         first = params[0] if many and params and isinstance(params[0], list | tuple) else params
-        self.statements[sql] = Statement(sql, tuple(first or ()) if _plannable(sql) else (), _caller())
+        self.statements[sql, where] = Statement(sql, tuple(first or ()) if _plannable(sql) else (), where)
 
     def take(self) -> list[Statement]:
         taken, self.statements = list(self.statements.values()), {}
@@ -131,8 +134,9 @@ async def explain(engine: AsyncEngine, statement: Statement) -> None:
             statement.indexes.append("rowid (INTEGER PRIMARY KEY)")
 
 
-async def time_alone(engine: AsyncEngine, statement: Statement, repeats: int = 3) -> None:
-    """Run the statement by itself (rolled back, so an UPDATE changes nothing): what it costs in the database."""
+async def time_alone(engine: AsyncEngine, statement: Statement, repeats: int = 5) -> None:
+    """Run the statement by itself (rolled back, so an UPDATE changes nothing): what it costs in the database.
+    The fastest of a few runs: the statement's own cost, with as little of the machine's other work as possible."""
     times = []
     async with engine.connect() as conn:
         for _ in range(repeats):
@@ -141,12 +145,11 @@ async def time_alone(engine: AsyncEngine, statement: Statement, repeats: int = 3
             (await conn.exec_driver_sql(statement.sql, statement.params)).all()
             await trans.rollback()
             times.append((time.perf_counter() - started) * 1000)
-    statement.ms = statistics.median(times)
+    statement.ms = min(times)
 
 
 def _plannable(sql: str) -> bool:
     return sql.lstrip().split(" ", 1)[0].upper() in {"SELECT", "UPDATE", "DELETE", "WITH"}
-
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -305,7 +308,9 @@ class Bench:
                 await time_alone(self.engine, statement)
 
 
-async def measure(prepared: list[tuple[Size, Path, float | None]], args: argparse.Namespace, workdir: Path) -> list[SizeResult]:
+async def measure(
+    prepared: list[tuple[Size, Path, float | None]], args: argparse.Namespace, workdir: Path
+) -> list[SizeResult]:
     """All sizes open at once and measured in turn, run after run, so a busy moment of the machine falls on
     every size alike instead of on whichever happened to run then."""
     benches = [Bench(size, cached, build_s, workdir) for size, cached, build_s in prepared]
@@ -406,9 +411,8 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
         c = r.counts
         mb = Path(r.path).stat().st_size / 1e6
         build = f"built in {r.build_s:.1f} s" if r.build_s is not None else "cached (--rebuild to rebuild)"
-        lines.append(
-            f"  {r.size.label:<10}{c['appeals']:>11,}{c['open']:>9,}{c['reminders']:>11,}{c['pending']:>9,}{mb:>9.0f}  {build}"
-        )
+        counts = f"{c['appeals']:>11,}{c['open']:>9,}{c['reminders']:>11,}{c['pending']:>9,}"
+        lines.append(f"  {r.size.label:<10}{counts}{mb:>9.0f}  {build}")
     header = "".join(f"{r.size.label:>19}" for r in results)
     ratio_head = f"{'ratio':>8}" if len(results) > 1 else ""
     lines += [
@@ -426,9 +430,12 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
             if t.claimed != min(t.due, 500):
                 lines.append(f"         !!! at {r.size.label} the tick claimed {t.claimed} of {t.due} due")
     last = big.ticks[-1]
+    executed = sum(st.count for st in big.sweep_statements)
+    inserts = sum(st.count for st in big.sweep_statements if not _plannable(st.sql))
     lines.append(
         f"  (each tick claimed what was due and was undone after; at {big.size.label}, K={last.k}: "
-        f"{last.outbox} outbox rows written, {last.escalations} escalations planned for tomorrow)"
+        f"{last.outbox} outbox rows written, {last.escalations} escalations planned for tomorrow;"
+        f" {executed} statements executed, {inserts} of them single-row INSERTs)"
     )
     for r in results:
         per = _marginal(r)
@@ -449,12 +456,13 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
         )
     lines += [
         "",
-        f"Statements of the K={last.k} tick and of one digest at {big.size.label}, as executed, with the line that issued"
-        " each, its query plan and the time of the statement alone"
+        f"Statements of the K={last.k} tick and of one digest at {big.size.label}, as executed, with the line that"
+        " issued each, its query plan and the time of the statement alone (fastest of 5)"
         + (f" [at {small.size.label}]" if len(results) > 1 else "")
         + ". An INSERT is shown at the line whose query made the ORM flush it:",
     ]
     scans: list[tuple[str, Statement, str]] = []
+    growing: list[tuple[str, Statement, float]] = []
     for label, statements in (("sweep", big.sweep_statements), ("digest", big.digest_statements)):
         other = {st.sql: st for st in (small.sweep_statements if label == "sweep" else small.digest_statements)}
         for st in statements:
@@ -464,8 +472,10 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
                 continue
             timing = f"{st.ms:.2f} ms" if st.ms is not None else "?"
             then = other.get(st.sql)
-            if len(results) > 1 and then is not None and then.ms is not None:
+            growth = None
+            if len(results) > 1 and then is not None and then.ms is not None and st.ms is not None:
                 timing += f" [{then.ms:.2f} ms]"
+                growth = st.ms / then.ms
             lines.append(f"  [{label}] x{st.count} at {st.where}: {timing} each")
             lines.append(f"      {sql}")
             lines.extend(f"      | {p}" for p in st.plan)
@@ -475,6 +485,11 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
                 scans.append((label, st, scan))
             if not st.indexes and not st.scans:
                 scans.append((label, st, "no index in the plan"))
+            if growth is not None and growth > GROWTH_FLAG and st.ms is not None and st.ms >= 1.0:
+                lines.append(
+                    f"      !! its own cost grows with the data: {growth:.1f}x (it visits rows in proportion to them)"
+                )
+                growing.append((label, st, growth))
     lines += ["", "Goals:"]
     for goal in goals(results):
         lines.append(f"  {'PASS' if goal['passed'] else 'FAIL'}  {goal['goal']}")
@@ -484,6 +499,11 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
         lines += [f"!!!   [{label}] {st.where}: {scan}" for label, st, scan in scans]
     else:
         lines += ["", "Every statement of the tick and of the digest is served by an index (no full scan)."]
+    if growing:
+        lines += ["Served by an index, but costing more with more data (every open appeal is visited):"]
+        lines += [
+            f"  [{label}] {st.where}: {g:.1f}x from {small.size.label} to {big.size.label}" for label, st, g in growing
+        ]
     return "\n".join(lines)
 
 
@@ -530,11 +550,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed ticks per K and size (default 5)")
     parser.add_argument("--digest-runs", type=int, default=3, help="timed digests per size (default 3)")
     parser.add_argument(
-        "--k", dest="ks", default=",".join(map(str, KS)), help=f"reminders due per tick (default {','.join(map(str, KS))})"
+        "--k",
+        dest="ks",
+        default=",".join(map(str, KS)),
+        help=f"reminders due per tick (default {','.join(map(str, KS))})",
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached data sets")
     parser.add_argument(
-        "--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "tsur-bench-sweep", help="where data sets are kept"
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tsur-bench-sweep",
+        help="where data sets are kept",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a goal is not met")

@@ -429,11 +429,6 @@ async def test_a_pause_of_hours_shifts_the_deadline_by_exactly_that_time(open_en
     assert (await pending(env, row.id))["escalation"] > after.deadline_at
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/deadlines.py:85 plans the half point from assigned_at to the shifted deadline and "
-    "ignores paused_seconds, so after a pause the 'half of the term used' reminder comes pause/2 early",
-)
 async def test_after_a_pause_the_half_reminder_comes_when_half_of_the_running_time_is_used(
     open_env: Opener, clock: ManualClock
 ) -> None:
@@ -556,12 +551,6 @@ async def test_without_coordinators_the_admins_get_the_escalations(open_env: Ope
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/deadlines.py:77-87: schedule() deletes the pending next escalation and skips every "
-    "kind that was ever sent, escalation included, so an overdue appeal whose answer is returned "
-    "(or whose clarification is answered) is never escalated again",
-)
 @pytest.mark.parametrize("how", ["answer-returned", "clarification-replied"])
 async def test_escalations_resume_when_an_overdue_appeal_is_back_at_work(
     open_env: Opener, clock: ManualClock, how: str
@@ -711,12 +700,6 @@ async def test_the_daily_digest_goes_once_a_day_whatever_restarts(open_env: Open
     assert {u for u, *_ in await digests(env)} == {official, official_b, coordinator}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/deadlines.py:245 and :259 use the same dedupe key digest:<user>:<date> for the "
-    "official and the coordinator digest, so a coordinator who is also an official never gets the "
-    "coordinators' overdue-by-agency digest",
-)
 async def test_a_coordinator_who_is_also_an_official_gets_both_digests(open_env: Opener, clock: ManualClock) -> None:
     env = await open_env()
     await staff(env.services, env["admin"], TG["coordinator"], "official", env.agency_b)

@@ -54,18 +54,23 @@ class ReminderService:
         local = day.astimezone(self.settings.tz).date()
         return datetime.combine(local, self.settings.scheduler.quiet_end, tzinfo=self.settings.tz)
 
-    def points(self, start: datetime, deadline: datetime) -> dict[str, datetime]:
+    def points(self, start: datetime, deadline: datetime, paused: timedelta = timedelta(0)) -> dict[str, datetime]:
         """When each reminder falls due (in UTC, outside quiet hours).
 
-        half: half of the term used; day_before: the morning of the last working day before the
-        deadline's day; deadline: the morning of the last day; escalation: when the term has ended."""
+        half: half of the working time used (a pause, added back to the deadline, is not working time);
+        deadline: the morning of the last day (the day before, when a pause moved the deadline into
+        the small hours); day_before: the morning of the last working day before that day;
+        escalation: when the term has ended."""
         tz = self.settings.tz
-        last_day = deadline.astimezone(tz).date()
-        before = self.calendar.previous_working_day(last_day)
+        last_morning = self._morning_of(deadline)
+        if last_morning >= deadline:
+            last_morning -= timedelta(days=1)
+        before = self.calendar.previous_working_day(last_morning.astimezone(tz).date())
+        working = max(deadline - start - paused, timedelta(0))
         return {
-            "half": self._allowed(start + (deadline - start) / 2),
+            "half": self._allowed(start + paused + working / 2),
             "day_before": self._allowed(datetime.combine(before, self.settings.scheduler.quiet_end, tzinfo=tz)),
-            "deadline": self._allowed(self._morning_of(deadline)),
+            "deadline": self._allowed(last_morning),
             "escalation": self._allowed(deadline + timedelta(microseconds=1)),
         }
 
@@ -74,17 +79,24 @@ class ReminderService:
         await self.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation"))
         if appeal.deadline_at is None or appeal.status not in RUNNING:
             return
-        sent = {
-            kind
-            for (kind,) in (
-                await session.execute(
-                    select(Reminder.kind).where(Reminder.appeal_id == appeal.id, Reminder.sent_at.is_not(None))
+        sent = (
+            await session.execute(
+                select(Reminder.kind, Reminder.seq).where(
+                    Reminder.appeal_id == appeal.id, Reminder.sent_at.is_not(None)
                 )
-            ).all()
-        }
+            )
+        ).all()
+        sent_kinds = {kind for kind, _seq in sent}
+        escalated = [seq for kind, seq in sent if kind == "escalation"]
         start = appeal.assigned_at or appeal.created_at
-        for kind, due in self.points(start, appeal.deadline_at).items():
-            if kind in sent or (kind != "escalation" and due <= now and kind != "deadline"):
+        paused = timedelta(seconds=appeal.paused_seconds or 0)
+        for kind, due in self.points(start, appeal.deadline_at, paused).items():
+            if kind == "escalation":
+                # Escalations repeat: resume with the next one after those already sent.
+                seq = max(escalated) + 1 if escalated else 0
+                session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=seq, due_at=max(due, self._allowed(now))))
+                continue
+            if kind in sent_kinds or (due <= now and kind != "deadline"):
                 # A point already behind us when the term is planned is not worth a late ping,
                 # except that the last day is always announced.
                 continue
@@ -242,7 +254,7 @@ class ReminderService:
                 stats[agency_id] = {"overdue": row[0], "due_today": row[1], "new": row[2]}
             for user_id, agency_id in officials:
                 if agency_id is not None and await self._once(
-                    session, user_id, "digest_official", f"digest:{user_id}:{today}", stats[agency_id], now
+                    session, user_id, "digest_official", f"digest_official:{user_id}:{today}", stats[agency_id], now
                 ):
                     sent += 1
             overdue = (
@@ -256,7 +268,12 @@ class ReminderService:
             by_agency = [[agency_id, count] for agency_id, count in overdue]
             for user_id in await self._role_holders(session, Role.coordinator):
                 if await self._once(
-                    session, user_id, "digest_coordinator", f"digest:{user_id}:{today}", {"overdue": by_agency}, now
+                    session,
+                    user_id,
+                    "digest_coordinator",
+                    f"digest_coordinator:{user_id}:{today}",
+                    {"overdue": by_agency},
+                    now,
                 ):
                     sent += 1
             await session.commit()

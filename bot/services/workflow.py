@@ -210,7 +210,9 @@ class WorkflowService:
         appeal.updated_at = now
         if to in (S.answered, S.closed, S.rejected):
             await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation", "forward_due"))
-        elif to == S.clarification:
+        elif to in (S.clarification, S.answer_review):
+            # The clock waits for the resident, or the answer for its check: nothing to remind of until
+            # it runs again (then schedule() plans what is left).
             await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation"))
         if notify_resident:
             params = {"appeal_id": appeal.id, "number": appeal.number, "status": to}
