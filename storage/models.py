@@ -146,6 +146,8 @@ class Appeal(Base):
         Index("ix_appeals_user_created", "user_id", "created_at"),
         Index("ix_appeals_status_created", "status", "created_at"),
         Index("ix_appeals_agency_status_deadline", "agency_id", "status", "deadline_at"),
+        # The coordinators' digest: overdue open appeals by agency, without visiting the ones not yet due.
+        Index("ix_appeals_status_deadline_agency", "status", "deadline_at", "agency_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

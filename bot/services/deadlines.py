@@ -8,10 +8,11 @@ PostgreSQL never send one twice."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -21,6 +22,26 @@ from storage.models import Appeal, AppealRequest, AppealStatus, Outbox, Reminder
 from storage.repositories.outbox import OutboxRepo
 
 logger = logging.getLogger("tsur.deadlines")
+
+
+class StaffDirectory:
+    """Who holds which role, read once per sweep."""
+
+    def __init__(self, rows: Iterable[tuple[int, str, int | None]]) -> None:
+        self._by_role: dict[str, list[int]] = {}
+        self._by_agency: dict[tuple[int | None, str], list[int]] = {}
+        for user_id, role, agency_id in rows:
+            self._by_role.setdefault(role, []).append(user_id)
+            self._by_agency.setdefault((agency_id, role), []).append(user_id)
+
+    def of(self, agency_id: int | None, role: str) -> list[int]:
+        return self._by_agency.get((agency_id, role), []) if agency_id is not None else []
+
+    def coordinators(self) -> list[int]:
+        """The coordinators; while there are none, the admins stand in."""
+        return self._by_role.get(Role.coordinator) or self._by_role.get(Role.admin, [])
+
+
 S = AppealStatus
 # The clock runs only while the agency works on the appeal (a clarification pauses it).
 RUNNING = (S.assigned, S.in_progress)
@@ -139,77 +160,98 @@ class ReminderService:
             ).all()
             if not claimed:
                 return 0
+            # Everything the claimed reminders need, in a few set-based queries (not one per reminder),
+            # and their notifications written in one executemany: the tick's cost stays small per reminder.
+            appeal_ids = {c.appeal_id for c in claimed}
             appeals = {
-                a.id: a
-                for a in (
-                    await session.execute(select(Appeal).where(Appeal.id.in_({c.appeal_id for c in claimed})))
-                ).scalars()
+                row.id: row
+                for row in await session.execute(
+                    select(
+                        Appeal.id,
+                        Appeal.number,
+                        Appeal.status,
+                        Appeal.deadline_at,
+                        Appeal.created_at,
+                        Appeal.agency_id,
+                        Appeal.official_id,
+                    ).where(Appeal.id.in_(appeal_ids))
+                )
             }
-            outbox = OutboxRepo(session)
+            staff = StaffDirectory(
+                (await session.execute(select(UserRole.user_id, UserRole.role, UserRole.agency_id))).all()
+            )
+            redirects: set[int] = set()
+            if any(c.kind == "forward_due" for c in claimed):
+                redirects = set(
+                    (
+                        await session.execute(
+                            select(AppealRequest.appeal_id).where(
+                                AppealRequest.appeal_id.in_(appeal_ids),
+                                AppealRequest.kind == "redirect",
+                                AppealRequest.status == "pending",
+                            )
+                        )
+                    ).scalars()
+                )
+            notices: list[dict[str, Any]] = []
+            follow_ups: list[dict[str, Any]] = []
             for _id, appeal_id, kind, seq in claimed:
                 appeal = appeals.get(appeal_id)
                 if appeal is not None:
-                    await self._fire(session, outbox, appeal, kind, seq, now)
+                    self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, notices, follow_ups)
+            if notices:
+                await session.execute(insert(Outbox), notices)
+            if follow_ups:
+                await session.execute(insert(Reminder), follow_ups)
             await session.commit()
         self.on_commit()
         return len(claimed)
 
-    async def _fire(
-        self, session: AsyncSession, outbox: OutboxRepo, appeal: Appeal, kind: str, seq: int, now: datetime
+    def _fire(
+        self,
+        appeal: Any,
+        kind: str,
+        seq: int,
+        now: datetime,
+        staff: StaffDirectory,
+        redirect_pending: bool,
+        notices: list[dict[str, Any]],
+        follow_ups: list[dict[str, Any]],
     ) -> None:
+        """What one claimed reminder causes: notification rows, and for an escalation tomorrow's."""
         params = {
             "appeal_id": appeal.id,
             "number": appeal.number,
             "deadline": appeal.deadline_at.isoformat() if appeal.deadline_at else None,
         }
+
+        def notify(user_ids: list[int], template: str, **extra: object) -> None:
+            for user_id in dict.fromkeys(user_ids):
+                notices.append(OutboxRepo.values(user_id, template, {**params, **extra}, now))
+
         if kind == "forward_due":
-            pending_redirect = (
-                await session.execute(
-                    select(AppealRequest.id).where(
-                        AppealRequest.appeal_id == appeal.id,
-                        AppealRequest.kind == "redirect",
-                        AppealRequest.status == "pending",
-                    )
-                )
-            ).first()
-            if appeal.status in (S.moderation, S.reopened) or pending_redirect:
+            if appeal.status in (S.moderation, S.reopened) or redirect_pending:
                 due = appeal.created_at + timedelta(days=self.settings.deadlines.redirect_days)
-                for user_id in await self._role_holders(session, Role.coordinator, fallback=Role.admin):
-                    outbox.add(user_id, "forward_due", {**params, "due": due.isoformat()}, now)
+                notify(staff.coordinators(), "forward_due", due=due.isoformat())
             return
         if appeal.status not in RUNNING or appeal.deadline_at is None:
             return  # answered, paused or closed since it was planned: nothing to remind of
         if kind in AGENCY_KINDS:
-            recipients = (
-                [appeal.official_id]
-                if appeal.official_id
-                else await self._agency(session, appeal.agency_id, Role.official)
-            )
-            for user_id in recipients:
-                outbox.add(user_id, f"reminder_{kind}", params, now)
-            return
-        if kind == "escalation":
+            officials = [appeal.official_id] if appeal.official_id else staff.of(appeal.agency_id, Role.official)
+            notify(officials, f"reminder_{kind}")
+        elif kind == "escalation":
             days_over = max(1, (now - appeal.deadline_at).days + 1)
-            recipients = [
-                *await self._agency(session, appeal.agency_id, Role.supervisor),
-                *await self._role_holders(session, Role.coordinator, fallback=Role.admin),
-            ]
-            for user_id in dict.fromkeys(recipients):
-                outbox.add(user_id, "escalation", {**params, "days": days_over}, now)
+            notify([*staff.of(appeal.agency_id, Role.supervisor), *staff.coordinators()], "escalation", days=days_over)
             # Daily until it is answered: plan tomorrow's, one row at a time.
-            session.add(
-                Reminder(
-                    appeal_id=appeal.id, kind="escalation", seq=seq + 1, due_at=self._allowed(now + timedelta(days=1))
-                )
+            follow_ups.append(
+                {
+                    "appeal_id": appeal.id,
+                    "kind": "escalation",
+                    "seq": seq + 1,
+                    "due_at": self._allowed(now + timedelta(days=1)),
+                    "sent_at": None,
+                }
             )
-
-    async def _agency(self, session: AsyncSession, agency_id: int | None, role: str) -> list[int]:
-        if agency_id is None:
-            return []
-        rows = await session.execute(
-            select(UserRole.user_id).where(UserRole.agency_id == agency_id, UserRole.role == role)
-        )
-        return list(dict.fromkeys(rows.scalars()))
 
     async def _role_holders(self, session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
         ids = list(

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -759,28 +760,7 @@ class WorkflowService:
                 or self.directory.agency(agency_id) is None
             ):
                 raise InvalidInput("redirect")
-            await self._no_pending(session, appeal.id, "redirect")
-            session.add(
-                AppealRequest(
-                    appeal_id=appeal.id,
-                    kind="redirect",
-                    requested_by=actor.id,
-                    agency_id=agency_id,
-                    reason=reason,
-                    status="pending",
-                    created_at=now,
-                )
-            )
-            self._notify(
-                session,
-                await self._coordinators(session),
-                "request_pending",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                kind="redirect",
-            )
-            await self._commit(session)
+            await self._file_request(session, appeal, actor, now, kind="redirect", agency_id=agency_id, reason=reason)
 
     async def request_extension(self, actor: Actor, appeal_id: int, days: int, reason: str) -> None:
         """Once per appeal, up to 30 days (59-ФЗ art. 12 part 2)."""
@@ -792,28 +772,26 @@ class WorkflowService:
             appeal = await self._agency_action(session, actor, appeal_id, "extension")
             if appeal.extension_used or appeal.status not in (S.assigned, S.in_progress, S.clarification):
                 raise InvalidInput("extension_used")
-            await self._no_pending(session, appeal.id, "extension")
-            session.add(
-                AppealRequest(
-                    appeal_id=appeal.id,
-                    kind="extension",
-                    requested_by=actor.id,
-                    days=days,
-                    reason=reason,
-                    status="pending",
-                    created_at=now,
-                )
-            )
-            self._notify(
-                session,
-                await self._coordinators(session),
-                "request_pending",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                kind="extension",
-            )
-            await self._commit(session)
+            await self._file_request(session, appeal, actor, now, kind="extension", days=days, reason=reason)
+
+    async def _file_request(
+        self, session: AsyncSession, appeal: Appeal, actor: Actor, now: datetime, **fields: Any
+    ) -> None:
+        """One pending request of a kind per appeal; the coordinators are told, the change committed."""
+        await self._no_pending(session, appeal.id, fields["kind"])
+        session.add(
+            AppealRequest(appeal_id=appeal.id, requested_by=actor.id, status="pending", created_at=now, **fields)
+        )
+        self._notify(
+            session,
+            await self._coordinators(session),
+            "request_pending",
+            now,
+            appeal_id=appeal.id,
+            number=appeal.number,
+            kind=fields["kind"],
+        )
+        await self._commit(session)
 
     async def _no_pending(self, session: AsyncSession, appeal_id: int, kind: str) -> None:
         pending = await session.execute(

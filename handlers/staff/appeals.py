@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from aiogram import F, Router
@@ -18,7 +19,7 @@ from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
-from bot.services.workflow import REJECT_REASONS
+from bot.services.workflow import REJECT_REASONS, StaffCard
 from bot.states import StaffInput
 from handlers.media import extract_media, send_files
 from handlers.staff.render import card_keyboard, card_text
@@ -51,6 +52,12 @@ async def show_card(
     message: Message, appeal_id: int, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
     card = await services.workflow.card(actor, appeal_id)
+    await send_card(message, card, actor, services, settings, clock)
+
+
+async def send_card(
+    message: Message, card: StaffCard, actor: Actor, services: Services, settings: Settings, clock: Clock
+) -> None:
     await message.answer(
         card_text(card, services.directory, actor, clock.now(), settings.tz),
         reply_markup=card_keyboard(card, services.directory, actor),
@@ -71,12 +78,7 @@ async def open_card(
         await refuse(callback, error)
         return
     await callback.answer()
-    await callback.message.answer(
-        card_text(card, services.directory, actor, clock.now(), settings.tz),
-        reply_markup=card_keyboard(card, services.directory, actor),
-    )
-    if card.latitude is not None and card.longitude is not None:
-        await callback.message.answer_location(card.latitude, card.longitude)
+    await send_card(callback.message, card, actor, services, settings, clock)
 
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.files))
@@ -114,36 +116,47 @@ async def act(
         await show_card(callback.message, appeal_id, actor, services, settings, clock)
 
 
-@router.callback_query(StaffCb.filter(F.action == StaffAction.route))
-async def route(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await act(
-        callback,
-        services.workflow.route(actor, callback_data.id),
-        _("Sent to the agency."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
+def button_action(actor: Actor, services: Services, data: StaffCb) -> tuple[Awaitable[Any], str]:
+    """The buttons that act at once: the service call and what to say when it worked."""
+    workflow = services.workflow
+    match data.action:
+        case StaffAction.route:
+            return workflow.route(actor, data.id), _("Sent to the agency.")
+        case StaffAction.route_to:
+            return workflow.route(actor, data.id, data.v), _("Sent to the agency.")
+        case StaffAction.set_category:
+            return workflow.change(actor, data.id, category_id=data.v), _("Category changed.")
+        case StaffAction.kind:
+            return workflow.change(actor, data.id, kind="appeal" if data.v == 1 else "message"), _("Kind changed.")
+        case StaffAction.reject_reason:
+            return workflow.reject(actor, data.id, data.s), _("Rejected.")
+        case StaffAction.take:
+            return workflow.take(actor, data.id), _("Taken in work.")
+        case StaffAction.approve:
+            return workflow.review(actor, data.id, True), _("Approved: the resident receives the answer.")
+        case _:  # StaffAction.decide: v is the request, s is y or n
+            approve = data.s == "y"
+            return workflow.decide(actor, data.v, approve), _("Approved.") if approve else _("Declined.")
 
 
-@router.callback_query(StaffCb.filter(F.action == StaffAction.route_to))
-async def route_to(
+BUTTON_ACTIONS = {
+    StaffAction.route,
+    StaffAction.route_to,
+    StaffAction.set_category,
+    StaffAction.kind,
+    StaffAction.reject_reason,
+    StaffAction.take,
+    StaffAction.approve,
+    StaffAction.decide,
+}
+
+
+@router.callback_query(StaffCb.filter(F.action.in_(BUTTON_ACTIONS)))
+async def button(
     callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
-    await act(
-        callback,
-        services.workflow.route(actor, callback_data.id, callback_data.v),
-        _("Sent to the agency."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
+    action, done = button_action(actor, services, callback_data)
+    await act(callback, action, done, actor, services, settings, clock, callback_data.id)
 
 
 def agency_list(
@@ -190,39 +203,6 @@ async def choose_category(callback: CallbackQuery, callback_data: StaffCb, actor
         await callback.message.answer(_("Choose the category:"), reply_markup=b.as_markup())
 
 
-@router.callback_query(StaffCb.filter(F.action == StaffAction.set_category))
-async def set_category(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await act(
-        callback,
-        services.workflow.change(actor, callback_data.id, category_id=callback_data.v),
-        _("Category changed."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.kind))
-async def set_kind(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    kind = "appeal" if callback_data.v == 1 else "message"
-    await act(
-        callback,
-        services.workflow.change(actor, callback_data.id, kind=kind),
-        _("Kind changed."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
-
-
 @router.callback_query(StaffCb.filter((F.action == StaffAction.reject) & (F.s == "")))
 async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None:
     b = InlineKeyboardBuilder()
@@ -237,71 +217,6 @@ async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None
             _("Why is it left without consideration? The resident receives this explanation."),
             reply_markup=b.as_markup(),
         )
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.reject_reason))
-async def reject(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await act(
-        callback,
-        services.workflow.reject(actor, callback_data.id, callback_data.s),
-        _("Rejected."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.take))
-async def take(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await act(
-        callback,
-        services.workflow.take(actor, callback_data.id),
-        _("Taken in work."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.approve))
-async def approve(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await act(
-        callback,
-        services.workflow.review(actor, callback_data.id, True),
-        _("Approved: the resident receives the answer."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.decide))
-async def decide(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    approve_it = callback_data.s == "y"
-    await act(
-        callback,
-        services.workflow.decide(actor, callback_data.v, approve_it),
-        _("Approved.") if approve_it else _("Declined."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
-    )
 
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.redirect))

@@ -39,6 +39,26 @@ class OutboxRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    @staticmethod
+    def values(
+        user_id: int, template: str, params: dict[str, Any], now: datetime, dedupe_key: str | None = None
+    ) -> dict[str, Any]:
+        """The column values of a new notification, for bulk inserts."""
+        return {
+            "user_id": user_id,
+            "template": template,
+            "params": params,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "locked_until": None,
+            "created_at": now,
+            "sent_at": None,
+            "tg_message_id": None,
+            "last_error": None,
+            "dedupe_key": dedupe_key,
+        }
+
     def add(
         self, user_id: int, template: str, params: dict[str, Any], now: datetime, dedupe_key: str | None = None
     ) -> Outbox:
