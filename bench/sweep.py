@@ -5,7 +5,7 @@ year and their ~400,000 pending reminders among 1.3 million reminder rows; it is
 migrations, bulk-loaded with sqlite3 and cached in a temp directory per size (`--rebuild` to force). The measured code
 is the real one: `build_services(make_settings(db), …, ManualClock)` on a copy of the cached file.
 
-A tick is timed with K reminders due (K = 0, 10, 100, 500; 500 is the sweep's batch limit): the clock is put on the
+A tick is timed with K reminders due (K = 0, 10, 100, 250; 250 is the sweep's batch limit (deadlines.BATCH)): the clock is put on the
 due time of the K-th earliest pending reminder, the tick runs, and its effects are undone before the next run (the
 claimed reminders' `sent_at` set back to NULL, the escalations it planned and the outbox rows it wrote deleted), so
 every run sees the same database. One untimed tick first opens the pooled connection, as a running bot has it open.
@@ -52,12 +52,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from bench._sweep_data import T0, Size, ensure_db, iter_sizes, parse, table_counts  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.services import build_services  # noqa: E402
+from bot.services.deadlines import BATCH  # noqa: E402
 from storage.db import create_engine, create_sessionmaker  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 
 GOAL_TICK_MS = 50.0  # one tick, at every K measured, at the largest size
 GOAL_RATIO = 2.0  # tick(K) at the largest size within this factor of the smallest size
-KS = (0, 10, 100, 500)
+KS = (0, 10, 100, BATCH)
 DIGEST_AT = T0 + timedelta(days=30)  # 09:00 Moscow; ~8 % of the open appeals are past their deadline by then
 GROWTH_FLAG = 3.0  # a statement alone this much slower at the largest size than at the smallest is flagged
 DEFAULT_SIZES = "100000:10000,1000000:100000"
@@ -260,7 +261,7 @@ class Bench:
         self.clock.set(await self._moment_for(k))
         due = await self._due()
         kinds: dict[str, int] = {}
-        for _id, kind in due[:500]:
+        for _id, kind in due[:BATCH]:
             kinds[kind] = kinds.get(kind, 0) + 1
         tick = Tick(k, len(due), dict(sorted(kinds.items())), ids=[i for i, _kind in due])
         self.result.ticks.append(tick)
@@ -417,7 +418,7 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
     ratio_head = f"{'ratio':>8}" if len(results) > 1 else ""
     lines += [
         "",
-        f"One sweep tick (ReminderService.sweep, batch limit 500), median [max] of {args.runs} runs, ms:",
+        f"One sweep tick (ReminderService.sweep, batch limit {BATCH}), median [max] of {args.runs} runs, ms:",
         f"  {'K due':>6}{header}{ratio_head}   kinds due (at {big.size.label})",
     ]
     for k in args.ks:
@@ -427,7 +428,7 @@ def render(results: list[SizeResult], args: argparse.Namespace, tz: Any) -> str:
             row += f"{ticks[-1].median / ticks[0].median:>8.2f}"
         lines.append(f"{row}   " + (", ".join(f"{n} {kind}" for kind, n in ticks[-1].kinds.items()) or "-"))
         for r, t in zip(results, ticks, strict=True):
-            if t.claimed != min(t.due, 500):
+            if t.claimed != min(t.due, BATCH):
                 lines.append(f"         !!! at {r.size.label} the tick claimed {t.claimed} of {t.due} due")
     last = big.ticks[-1]
     executed = sum(st.count for st in big.sweep_statements)

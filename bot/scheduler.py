@@ -34,7 +34,7 @@ def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOS
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     scheduler.add_job(
-        _guarded("sweep", reminders.sweep),
+        _guarded("sweep", reminders.sweep_all),
         IntervalTrigger(seconds=config.sweep_seconds),
         id="sweep",
         max_instances=1,
