@@ -39,11 +39,12 @@ def build_services(
     directory = DirectoryService(sessionmaker)
     calendar = ProductionCalendar.load()
     reminders = ReminderService(sessionmaker, clock, settings, calendar, on_commit)
+    users = UserService(sessionmaker, clock, consent_version=settings.consent.version)
     return Services(
-        users=UserService(sessionmaker, clock, consent_version=settings.consent.version),
+        users=users,
         directory=directory,
         appeals=AppealService(sessionmaker, clock, directory, settings, reminders),
-        access=AccessService(sessionmaker, clock),
+        access=AccessService(sessionmaker, clock, on_roles_changed=users.forget),
         workflow=WorkflowService(
             sessionmaker, clock, directory, DeadlinePolicy(settings, directory, calendar), reminders, on_commit
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,20 +48,40 @@ def audit(
 
 
 async def refuse(
-    sessionmaker: async_sessionmaker[AsyncSession], actor: Actor, action: str, now: datetime, **details: object
+    sessionmaker: async_sessionmaker[AsyncSession],
+    actor: Actor,
+    action: str,
+    now: datetime,
+    session: AsyncSession | None = None,
+    **details: object,
 ) -> Forbidden:
-    """Log and audit a refused action, and return the error to raise."""
+    """Log and audit a refused action, and return the error to raise.
+
+    Inside an open session the audit is written there, after rolling back whatever the refused action
+    touched: no second connection is needed (SQLite runs on one)."""
     logger.warning("refused action=%s actor=%s", action, actor.id)
-    async with sessionmaker() as session:
+    if session is not None:
+        await session.rollback()
         audit(session, actor.id, "refused", now, refused=action, **details)
         await session.commit()
+    else:
+        async with sessionmaker() as own:
+            audit(own, actor.id, "refused", now, refused=action, **details)
+            await own.commit()
     return Forbidden(action)
 
 
 class AccessService:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        on_roles_changed: Callable[[int], None] = lambda user_id: None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
+        # Tells the actor cache that a person's roles changed (user id).
+        self.on_roles_changed = on_roles_changed
 
     async def bootstrap_admins(self, tg_ids: list[int]) -> None:
         """The admins listed in the config get the role on start-up (once; audited)."""
@@ -78,6 +99,7 @@ class AccessService:
                 if has.scalar_one_or_none() is None:
                     session.add(UserRole(user_id=user.id, role=Role.admin, granted_at=now))
                     audit(session, None, "role_granted", now, target=user.id, role="admin", via="config")
+                    self.on_roles_changed(user.id)
             await session.commit()
 
     async def create_invite(self, actor: Actor, role: str, agency_id: int | None) -> InviteLink:
@@ -133,6 +155,7 @@ class AccessService:
             )
             audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
             await session.commit()
+            self.on_roles_changed(actor.id)
             return role
 
     async def people(self, actor: Actor, role: str | None = None) -> list[Person]:
@@ -160,3 +183,4 @@ class AccessService:
                 raise NotFound("role")
             audit(session, actor.id, "role_revoked", now, target=user_id, role=role)
             await session.commit()
+            self.on_roles_changed(user_id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,13 +43,41 @@ def guess_locale(language_code: str | None) -> str:
 
 
 class UserService:
+    # Every update needs its actor: kept in memory, dropped on every change made through the services
+    # (language, consent, roles). The TTL bounds what another instance's change could leave stale.
+    CACHE_TTL = 60.0
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, consent_version: str) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.consent_version = consent_version
+        self._cache: dict[int, tuple[float, str, Actor]] = {}  # tg_id -> (expires, consent version, actor)
+        self._tg_ids: dict[int, int] = {}  # user id -> tg_id
+
+    def forget(self, user_id: int) -> None:
+        """Drop a cached actor after a change to their rows (e.g. a role granted or revoked)."""
+        tg_id = self._tg_ids.pop(user_id, None)
+        if tg_id is not None:
+            self._cache.pop(tg_id, None)
+
+    def _remember(self, actor: Actor) -> Actor:
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+            self._tg_ids.clear()
+        self._cache[actor.tg_id] = (time.monotonic() + self.CACHE_TTL, self.consent_version, actor)
+        self._tg_ids[actor.id] = actor.tg_id
+        return actor
 
     async def identify(self, tg_id: int, language_code: str | None = None) -> Actor:
         """The actor behind a Telegram id; the user row is created on first contact."""
+        fallback = guess_locale(language_code)
+        cached = self._cache.get(tg_id)
+        if cached is not None and cached[0] > time.monotonic() and cached[1] == self.consent_version:
+            actor = cached[2]
+            return actor if actor.fallback_locale == fallback else replace(actor, fallback_locale=fallback)
+        return self._remember(await self._load(tg_id, fallback))
+
+    async def _load(self, tg_id: int, fallback: str) -> Actor:
         async with self.sessionmaker() as session:
             repo = UserRepo(session)
             user = await repo.by_tg_id(tg_id)
@@ -66,7 +95,7 @@ class UserService:
                 consent_declined=current and not bool(consent and consent.accepted),
                 roles=frozenset(r.role for r in roles),
                 agency_id=next((r.agency_id for r in roles if r.agency_id is not None), None),
-                fallback_locale=guess_locale(language_code),
+                fallback_locale=fallback,
             )
 
     async def set_locale(self, actor: Actor, locale: str) -> Actor:
@@ -77,6 +106,7 @@ class UserService:
             assert user is not None
             user.locale = locale
             await session.commit()
+        self.forget(actor.id)
         return replace(actor, locale=locale)
 
     async def answer_consent(self, actor: Actor, accepted: bool) -> Actor:
@@ -84,4 +114,5 @@ class UserService:
         async with self.sessionmaker() as session:
             await UserRepo(session).add_consent(actor.id, self.consent_version, accepted, self.clock.now())
             await session.commit()
+        self.forget(actor.id)
         return replace(actor, has_consent=accepted, consent_declined=not accepted)

@@ -235,8 +235,10 @@ class WorkflowService:
             raise NotFound()
         return appeal
 
-    async def _deny(self, actor: Actor, action: str, appeal_id: int | None = None) -> Forbidden:
-        return await refuse(self.sessionmaker, actor, action, self.clock.now(), appeal_id=appeal_id)
+    async def _deny(
+        self, actor: Actor, action: str, appeal_id: int | None = None, session: AsyncSession | None = None
+    ) -> Forbidden:
+        return await refuse(self.sessionmaker, actor, action, self.clock.now(), session, appeal_id=appeal_id)
 
     def _is_coordinator(self, actor: Actor) -> bool:
         return actor.has(Role.coordinator, Role.admin)
@@ -376,7 +378,7 @@ class WorkflowService:
             if appeal is None:
                 raise NotFound()
             if not (self._is_coordinator(actor) or self._in_agency(actor, appeal)):
-                raise await self._deny(actor, "card", appeal_id)
+                raise await self._deny(actor, "card", appeal_id, session)
             return await self._card(session, appeal)
 
     async def _card(self, session: AsyncSession, appeal: Appeal) -> StaffCard:
@@ -688,8 +690,7 @@ class WorkflowService:
     async def _agency_action(self, session: AsyncSession, actor: Actor, appeal_id: int, action: str) -> Appeal:
         appeal = await self._load(session, appeal_id)
         if not self._in_agency(actor, appeal):
-            await session.rollback()
-            raise await self._deny(actor, action, appeal_id)
+            raise await self._deny(actor, action, appeal_id, session)
         return appeal
 
     async def take(self, actor: Actor, appeal_id: int) -> None:
@@ -916,7 +917,7 @@ class WorkflowService:
             if not (resident_may or self._is_coordinator(actor) or self._in_agency(actor, appeal)):
                 if not actor.is_staff:
                     raise NotFound()  # to a resident, another's note and a missing one look the same
-                raise await self._deny(actor, "note", appeal.id)
+                raise await self._deny(actor, "note", appeal.id, session)
             files = (
                 await session.execute(
                     select(Attachment).where(Attachment.message_id == note.id).order_by(Attachment.position)
