@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.albums import AlbumDebouncer
 from bot.clock import Clock, SystemClock
 from bot.config import LOCALES, Settings
-from bot.fsm_storage import SQLStorage
+from bot.fsm_storage import FSMFlushMiddleware, SQLStorage
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.notifications import make_renderer
@@ -140,8 +140,9 @@ def create_bot(settings: Settings) -> Bot:
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
+    storage = storage or SQLStorage(app.sessionmaker, app.clock)
     dp = Dispatcher(
-        storage=storage or SQLStorage(app.sessionmaker, app.clock),
+        storage=storage,
         # Updates of one person are handled one at a time: an album's items never race on the draft.
         events_isolation=SimpleEventIsolation(),
         settings=app.settings,
@@ -151,6 +152,9 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
         i18n=app.i18n,
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
+    if isinstance(storage, SQLStorage):
+        dp.update.outer_middleware(FSMFlushMiddleware(storage))
+        dp.shutdown.register(storage.close)
     dp.update.outer_middleware(ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n))
     dp.update.outer_middleware(ActorMiddleware())
     dp.update.outer_middleware(ActorI18nMiddleware(app.i18n))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aiogram import BaseMiddleware
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -14,10 +17,11 @@ from storage.repositories.fsm import FsmRepo
 
 
 class SQLStorage(BaseStorage):
-    """Write-through: every change is written to the database at once (a restart loses nothing), reads
-    come from memory after the first. Polling allows one bot instance per token, and updates of one
-    person are handled one at a time, so the memory copy cannot go stale; several instances behind a
-    webhook would use a shared storage (Redis) instead."""
+    """Reads come from memory after the first; changes are kept in memory while an update is handled
+    and written in one statement when it ends (`flush`, called by FSMFlushMiddleware), so a restart
+    between updates loses nothing and an update costs at most one write. Polling allows one bot
+    instance per token and one person's updates are handled one at a time, so the memory copy cannot
+    go stale; several instances behind a webhook would use a shared storage (Redis) instead."""
 
     def __init__(
         self,
@@ -31,6 +35,7 @@ class SQLStorage(BaseStorage):
         self.key_builder = key_builder or DefaultKeyBuilder()
         self.max_cached = max_cached
         self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        self._dirty: set[str] = set()
 
     async def _read(self, key: str) -> tuple[str | None, dict[str, Any]]:
         cached = self._cache.get(key)
@@ -44,10 +49,20 @@ class SQLStorage(BaseStorage):
         return cached
 
     async def _write(self, key: str, state: str | None, data: dict[str, Any], values: dict[str, Any]) -> None:
-        async with self.sessionmaker() as session:
-            await FsmRepo(session).upsert(key, values, self.clock.now())
-            await session.commit()
         self._cache[key] = (state, data)
+        self._dirty.add(key)
+
+    async def flush(self, key: StorageKey | None = None) -> None:
+        """Write what changed: for one person's key, or everything (at shutdown)."""
+        keys = [self.key_builder.build(key)] if key is not None else list(self._dirty)
+        for built in keys:
+            if built not in self._dirty:
+                continue
+            self._dirty.discard(built)
+            state, data = self._cache[built]
+            async with self.sessionmaker() as session:
+                await FsmRepo(session).upsert(built, {"state": state, "data": data}, self.clock.now())
+                await session.commit()
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -71,4 +86,25 @@ class SQLStorage(BaseStorage):
         return dict((await self._read(self.key_builder.build(key)))[1])
 
     async def close(self) -> None:
-        """The engine belongs to the application, which disposes of it."""
+        """Write what is left; the engine belongs to the application, which disposes of it."""
+        await self.flush()
+
+
+class FSMFlushMiddleware(BaseMiddleware):
+    """Writes the person's dialog state once, when their update has been handled (even if it failed)."""
+
+    def __init__(self, storage: SQLStorage) -> None:
+        self.storage = storage
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        finally:
+            state: FSMContext | None = data.get("state")
+            if state is not None:
+                await self.storage.flush(state.key)

@@ -21,4 +21,5 @@ def join(name: str, *children: Router) -> Router:
 def get_routers() -> list[Router]:
     from handlers import common, fallback, resident, staff
 
-    return [common.get_router(), staff.get_router(), resident.get_router(), join("fallback", fallback.router)]
+    # Residents are most of the traffic: their routers are tried before the staff's.
+    return [common.get_router(), resident.get_router(), staff.get_router(), join("fallback", fallback.router)]
