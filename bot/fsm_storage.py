@@ -61,7 +61,7 @@ class SQLStorage(BaseStorage):
             self._dirty.discard(built)
             state, data = self._cache[built]
             async with self.sessionmaker() as session:
-                await FsmRepo(session).upsert(built, {"state": state, "data": data}, self.clock.now())
+                await FsmRepo(session).upsert(built, state, data, self.clock.now())
                 await session.commit()
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:

@@ -95,17 +95,20 @@ def choice_list(
     back: bool = True,
     cancel: bool = False,
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for value, text in items:
-        builder.button(text=text, callback_data=FileCb(action=action, d=draft, v=value))
-    builder.adjust(columns)
+    # Built directly rather than with InlineKeyboardBuilder, which deep-copies every button: these
+    # lists (districts, categories) are sent at every step of every filing.
+    flat = [
+        InlineKeyboardButton(text=text, callback_data=FileCb(action=action, d=draft, v=value).pack())
+        for value, text in items
+    ]
+    keyboard = [flat[i : i + columns] for i in range(0, len(flat), columns)]
     if back:
-        builder.row(back_button(draft))
+        keyboard.append([back_button(draft)])
     if cancel:
-        builder.row(
-            InlineKeyboardButton(text=_("❌ Cancel"), callback_data=FileCb(action=FileAction.cancel, d=draft).pack())
+        keyboard.append(
+            [InlineKeyboardButton(text=_("❌ Cancel"), callback_data=FileCb(action=FileAction.cancel, d=draft).pack())]
         )
-    return builder.as_markup()
+    return InlineKeyboardMarkup(inline_keyboard=keyboard)
 
 
 def buttons(

@@ -68,6 +68,12 @@ class UserService:
         self._tg_ids[actor.id] = actor.tg_id
         return actor
 
+    def _update_cached(self, tg_id: int, **changes: object) -> None:
+        """Apply one's own change to the cached actor (not to the caller's copy, which may be older)."""
+        cached = self._cache.get(tg_id)
+        if cached is not None:
+            self._cache[tg_id] = (cached[0], cached[1], replace(cached[2], **changes))  # type: ignore[arg-type]
+
     async def identify(self, tg_id: int, language_code: str | None = None) -> Actor:
         """The actor behind a Telegram id; the user row is created on first contact."""
         fallback = guess_locale(language_code)
@@ -106,7 +112,7 @@ class UserService:
             assert user is not None
             user.locale = locale
             await session.commit()
-        self.forget(actor.id)
+        self._update_cached(actor.tg_id, locale=locale)
         return replace(actor, locale=locale)
 
     async def answer_consent(self, actor: Actor, accepted: bool) -> Actor:
@@ -114,5 +120,5 @@ class UserService:
         async with self.sessionmaker() as session:
             await UserRepo(session).add_consent(actor.id, self.consent_version, accepted, self.clock.now())
             await session.commit()
-        self.forget(actor.id)
+        self._update_cached(actor.tg_id, has_consent=accepted, consent_declined=not accepted)
         return replace(actor, has_consent=accepted, consent_declined=not accepted)

@@ -3,11 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import FsmRecord
+from storage.models import FsmRecord, UTCDateTime
+
+# One statement, compiled once: ON CONFLICT … DO UPDATE with `excluded` is the same on SQLite (≥ 3.24)
+# and PostgreSQL. It runs once per update of a person in a dialog, so it is kept lean.
+UPSERT = text(
+    "INSERT INTO fsm_state (key, state, data, updated_at) VALUES (:key, :state, :data, :updated_at) "
+    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
+).bindparams(bindparam("data", type_=JSON()), bindparam("updated_at", type_=UTCDateTime()))
 
 
 class FsmRepo:
@@ -17,11 +23,5 @@ class FsmRepo:
     async def get(self, key: str) -> FsmRecord | None:
         return (await self.session.execute(select(FsmRecord).where(FsmRecord.key == key))).scalar_one_or_none()
 
-    async def upsert(self, key: str, values: dict[str, Any], now: datetime) -> None:
-        """Insert or update one column set of a key; one statement on both SQLite and PostgreSQL."""
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        row = {"key": key, "state": None, "data": {}, "updated_at": now, **values}
-        statement = insert(FsmRecord).values(**row)
-        statement = statement.on_conflict_do_update(index_elements=[FsmRecord.key], set_={**values, "updated_at": now})
-        await self.session.execute(statement)
+    async def upsert(self, key: str, state: str | None, data: dict[str, Any], now: datetime) -> None:
+        await self.session.execute(UPSERT, {"key": key, "state": state, "data": data, "updated_at": now})
