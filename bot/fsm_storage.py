@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,7 @@ class SQLStorage(BaseStorage):
         self.max_cached = max_cached
         self._cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
         self._dirty: set[str] = set()
+        self._lock = asyncio.Lock()
 
     async def _read(self, key: str) -> tuple[str | None, dict[str, Any]]:
         cached = self._cache.get(key)
@@ -53,16 +55,26 @@ class SQLStorage(BaseStorage):
         self._dirty.add(key)
 
     async def flush(self, key: StorageKey | None = None) -> None:
-        """Write what changed: for one person's key, or everything (at shutdown)."""
-        keys = [self.key_builder.build(key)] if key is not None else list(self._dirty)
-        for built in keys:
-            if built not in self._dirty:
-                continue
-            self._dirty.discard(built)
-            state, data = self._cache[built]
-            async with self.sessionmaker() as session:
-                await FsmRepo(session).upsert(built, state, data, self.clock.now())
-                await session.commit()
+        """Write what changed, before the update that changed it is done (or everything, at shutdown).
+
+        Group commit: whoever holds the lock writes every key changed so far in one transaction, so
+        when many people are in dialogs at once, the updates waiting behind it find their key written."""
+        if key is not None and self.key_builder.build(key) not in self._dirty:
+            return
+        async with self._lock:
+            batch = list(self._dirty)
+            if not batch:
+                return
+            self._dirty.clear()
+            now = self.clock.now()
+            rows = [{"key": k, "state": self._cache[k][0], "data": self._cache[k][1], "updated_at": now} for k in batch]
+            try:
+                async with self.sessionmaker() as session:
+                    await FsmRepo(session).upsert_many(rows)
+                    await session.commit()
+            except BaseException:
+                self._dirty.update(batch)  # written by the next flush
+                raise
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state

@@ -25,3 +25,7 @@ class FsmRepo:
 
     async def upsert(self, key: str, state: str | None, data: dict[str, Any], now: datetime) -> None:
         await self.session.execute(UPSERT, {"key": key, "state": state, "data": data, "updated_at": now})
+
+    async def upsert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Rows of key, state, data, updated_at, in one executemany."""
+        await self.session.execute(UPSERT, rows)
