@@ -268,6 +268,18 @@ class WorkflowService:
             )
         return ids
 
+    def _tell(
+        self,
+        session: AsyncSession,
+        user_ids: Iterable[int],
+        template: str,
+        appeal: Appeal,
+        now: datetime,
+        **extra: object,
+    ) -> None:
+        """Notify about an appeal: its id and number go with every notification."""
+        self._notify(session, user_ids, template, now, appeal_id=appeal.id, number=appeal.number, **extra)
+
     def _notify(
         self, session: AsyncSession, user_ids: Iterable[int], template: str, now: datetime, **params: object
     ) -> None:
@@ -527,15 +539,7 @@ class WorkflowService:
             appeal = await self._load(session, appeal_id)
             await self.transition(session, appeal, S.rejected, actor, now, comment=reason, notify_resident=False)
             appeal.reject_reason = reason
-            self._notify(
-                session,
-                await self._residents(session, appeal),
-                "rejected",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                reason=reason,
-            )
+            self._tell(session, await self._residents(session, appeal), "rejected", appeal, now, reason=reason)
             await self._commit(session)
 
     async def mark_duplicate(self, actor: Actor, appeal_id: int, original_number: str) -> str:
@@ -553,15 +557,8 @@ class WorkflowService:
                 session, appeal, S.closed, actor, now, comment=f"duplicate:{original.number}", notify_resident=False
             )
             appeal.duplicate_of_id = original.id
-            self._notify(
-                session,
-                [appeal.user_id],
-                "duplicate",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                original=original.number,
-                status=original.status,
+            self._tell(
+                session, [appeal.user_id], "duplicate", appeal, now, original=original.number, status=original.status
             )
             await self._commit(session)
             return original.number
@@ -596,9 +593,7 @@ class WorkflowService:
                 answer.status = "approved"
                 await self.transition(session, appeal, S.answered, actor, now, notify_resident=False)
                 residents = await self._residents(session, appeal)
-                self._notify(
-                    session, residents, "answer", now, appeal_id=appeal.id, number=appeal.number, text=answer.text
-                )
+                self._tell(session, residents, "answer", appeal, now, text=answer.text)
                 await self._notify_files(session, residents, answer.id, now)
             else:
                 comment = self._check_text(comment or "", 1000)
@@ -608,15 +603,7 @@ class WorkflowService:
                     session, appeal, S.in_progress, actor, now, comment=comment, notify_resident=False
                 )
                 await self.reminders.schedule(session, appeal, now)
-                self._notify(
-                    session,
-                    [answer.author_id],
-                    "answer_returned",
-                    now,
-                    appeal_id=appeal.id,
-                    number=appeal.number,
-                    comment=comment,
-                )
+                self._tell(session, [answer.author_id], "answer_returned", appeal, now, comment=comment)
             await self._commit(session)
 
     async def decide(self, actor: Actor, request_id: int, approve: bool) -> None:
@@ -659,13 +646,12 @@ class WorkflowService:
                         at=now,
                     )
                 )
-                self._notify(
+                self._tell(
                     session,
                     await self._residents(session, appeal),
                     "extended",
+                    appeal,
                     now,
-                    appeal_id=appeal.id,
-                    number=appeal.number,
                     deadline=appeal.deadline_at.isoformat(),
                 )
             self._notify(session, [request.requested_by], "request_decided", now, **params)
@@ -718,15 +704,7 @@ class WorkflowService:
             )
             session.add(note)
             await session.flush()
-            self._notify(
-                session,
-                [appeal.user_id],
-                "clarification_question",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                text=question,
-            )
+            self._tell(session, [appeal.user_id], "clarification_question", appeal, now, text=question)
             await self._commit(session)
 
     async def interim(self, actor: Actor, appeal_id: int, text: str) -> None:
@@ -739,15 +717,7 @@ class WorkflowService:
             note = AppealMessage(appeal_id=appeal.id, kind="interim", author_id=actor.id, text=text, created_at=now)
             session.add(note)
             await session.flush()
-            self._notify(
-                session,
-                await self._residents(session, appeal),
-                "interim",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                text=text,
-            )
+            self._tell(session, await self._residents(session, appeal), "interim", appeal, now, text=text)
             await self._commit(session)
 
     async def request_redirect(self, actor: Actor, appeal_id: int, agency_id: int, reason: str) -> None:
@@ -783,15 +753,7 @@ class WorkflowService:
         session.add(
             AppealRequest(appeal_id=appeal.id, requested_by=actor.id, status="pending", created_at=now, **fields)
         )
-        self._notify(
-            session,
-            await self._coordinators(session),
-            "request_pending",
-            now,
-            appeal_id=appeal.id,
-            number=appeal.number,
-            kind=fields["kind"],
-        )
+        self._tell(session, await self._coordinators(session), "request_pending", appeal, now, kind=fields["kind"])
         await self._commit(session)
 
     async def _no_pending(self, session: AsyncSession, appeal_id: int, kind: str) -> None:
@@ -820,14 +782,7 @@ class WorkflowService:
             session.add(note)
             await session.flush()
             self._attach(session, appeal.id, note.id, attachments, "official", now)
-            self._notify(
-                session,
-                await self._coordinators(session),
-                "answer_review",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-            )
+            self._tell(session, await self._coordinators(session), "answer_review", appeal, now)
             await self._commit(session)
 
     @staticmethod
@@ -891,15 +846,7 @@ class WorkflowService:
                 if appeal.official_id
                 else await self._staff_of(session, appeal.agency_id or 0, [Role.official])
             )
-            self._notify(
-                session,
-                recipients,
-                "clarification_reply",
-                now,
-                appeal_id=appeal.id,
-                number=appeal.number,
-                text=text,
-            )
+            self._tell(session, recipients, "clarification_reply", appeal, now, text=text)
             await session.flush()
             await self._notify_files(session, recipients, note.id, now)
             await self._commit(session)
