@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Harness
-from tests.test_resident_e2e import english_resident
+from tests.test_resident_e2e import begin_appeal, english_resident
 
 
 @pytest.fixture
@@ -33,12 +33,7 @@ async def test_a_flood_is_throttled_never_crashes(harness: Harness) -> None:
 
 async def test_an_album_of_ten_is_never_throttled(harness: Harness) -> None:
     user = await english_resident(harness)
-    await user.send_text("/new")
-    await harness.settle()
-    await user.click("Roads")
-    await harness.settle()
-    await user.click(user.last_message.inline_keyboard[0][0][0])
-    await harness.settle()
+    await begin_appeal(harness, user, "Roads")
     await user.send_text("A big hole in the middle of the road")
     await harness.settle()
     for _ in range(3):

@@ -22,6 +22,16 @@ async def english_resident(harness: Harness, tg_id: int = 1001, **kwargs: object
     return user
 
 
+async def begin_appeal(harness: Harness, user, block: str) -> None:
+    """/new, a topic, its first subcategory: the dialog waits for the description."""
+    await user.send_text("/new")
+    await harness.settle()
+    await user.click(block)
+    await harness.settle()
+    await user.click(user.last_message.inline_keyboard[0][0][0])
+    await harness.settle()
+
+
 async def fill_until_preview(harness: Harness, user, text: str = "No water in our building for three days") -> None:
     """The shortest complete path: a сообщение with a typed address and no files."""
     await user.send_text("📝 File an appeal")
@@ -305,12 +315,7 @@ async def test_back_and_edit_from_the_preview(harness: Harness) -> None:
 
 async def test_back_walks_the_dialog_backwards(harness: Harness) -> None:
     user = await english_resident(harness)
-    await user.send_text("/new")
-    await harness.settle()
-    await user.click("Roads")
-    await harness.settle()
-    await user.click(user.last_message.inline_keyboard[0][0][0])
-    await harness.settle()
+    await begin_appeal(harness, user, "Roads")
     await user.click("⬅️ Back")
     await harness.settle()
     assert "Choose the subcategory" in user.last_message.text
@@ -355,12 +360,7 @@ async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness) -> Non
     await user.click("✅ Confirm")
     await harness.settle()
     # A second dialog is at its description step; the first dialog's button must not act on it.
-    await user.send_text("/new")
-    await harness.settle()
-    await user.click("Roads")
-    await harness.settle()
-    await user.click(user.last_message.inline_keyboard[0][0][0])
-    await harness.settle()
+    await begin_appeal(harness, user, "Roads")
     sent = len(user.messages)
     await user.click("⬅️ Back", message_id=old_prompt.message_id)
     await harness.settle()
@@ -421,12 +421,7 @@ async def test_forged_callback_for_another_residents_appeal_shows_nothing(harnes
 
 async def test_restart_in_the_middle_of_filing_loses_nothing(harness: Harness) -> None:
     user = await english_resident(harness)
-    await user.send_text("/new")
-    await harness.settle()
-    await user.click("Energy")
-    await harness.settle()
-    await user.click(user.last_message.inline_keyboard[0][0][0])
-    await harness.settle()
+    await begin_appeal(harness, user, "Energy")
     await user.send_text("No electricity on our street since yesterday")
     await harness.settle()
     await user.send_photo()
