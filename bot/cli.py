@@ -14,6 +14,7 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     # aiogram logs every update with the sender's id at INFO; our own line replaces it.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 async def _run(settings: Settings) -> None:
