@@ -15,7 +15,7 @@ from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
-from storage.models import Appeal, AppealKind, AppealStatus, Attachment, AttachmentKind, StatusHistory
+from storage.models import Appeal, AppealKind, AppealStatus, AttachmentKind
 from storage.repositories.appeals import AppealRepo
 
 
@@ -143,52 +143,57 @@ class AppealService:
         Idempotent on the draft id: a second Confirm or a re-delivered update returns the same appeal.
         """
         self._validate(actor, draft)
+        now = self.clock.now()
+        year = now.astimezone(self.settings.tz).year
         async with self.sessionmaker() as session:
             repo = AppealRepo(session)
-            existing = await repo.by_draft(draft.draft_id)
-            if existing is not None:
-                return self._existing(actor, existing)
-            now = self.clock.now()
-            year = now.astimezone(self.settings.tz).year
-            seq = await repo.next_counter(f"appeal_number:{year}")
-            appeal = Appeal(
-                number=f"{year}-{seq:06d}",
-                draft_id=draft.draft_id,
-                user_id=actor.id,
-                category_id=draft.category_id,
-                district_id=draft.district_id,
-                kind=draft.kind,
-                status=AppealStatus.moderation,
-                text=draft.text.strip(),
-                address=draft.address,
-                latitude=draft.latitude,
-                longitude=draft.longitude,
-                applicant_name=draft.applicant_name if draft.kind == AppealKind.appeal else None,
-                applicant_contact=draft.applicant_contact if draft.kind == AppealKind.appeal else None,
-                locale=actor.lang,
-                created_at=now,
-                updated_at=now,
-            )
-            appeal.attachments = [
-                Attachment(kind=a.kind, file_id=a.file_id, file_unique_id=a.file_unique_id, position=i, created_at=now)
-                for i, a in enumerate(draft.attachments)
-            ]
-            appeal.history = [
-                StatusHistory(from_status=None, to_status=AppealStatus.moderation, actor_id=actor.id, at=now)
-            ]
-            session.add(appeal)
             try:
-                await session.flush()
-                await self.reminders.schedule_forward(session, appeal)
+                # Few statements, no unit of work: Confirm comes in bursts, and it holds the writer.
+                seq = await repo.next_counter(f"appeal_number:{year}")
+                number = f"{year}-{seq:06d}"
+                appeal_id = await repo.insert(
+                    number=number,
+                    draft_id=draft.draft_id,
+                    user_id=actor.id,
+                    category_id=draft.category_id,
+                    district_id=draft.district_id,
+                    kind=draft.kind,
+                    status=AppealStatus.moderation,
+                    text=draft.text.strip(),
+                    address=draft.address,
+                    latitude=draft.latitude,
+                    longitude=draft.longitude,
+                    applicant_name=draft.applicant_name if draft.kind == AppealKind.appeal else None,
+                    applicant_contact=draft.applicant_contact if draft.kind == AppealKind.appeal else None,
+                    locale=actor.lang,
+                    created_at=now,
+                    updated_at=now,
+                )
+                await repo.insert_attachments(
+                    [
+                        {
+                            "appeal_id": appeal_id,
+                            "kind": a.kind,
+                            "file_id": a.file_id,
+                            "file_unique_id": a.file_unique_id,
+                            "position": i,
+                            "created_at": now,
+                        }
+                        for i, a in enumerate(draft.attachments)
+                    ]
+                )
+                await repo.insert_history(appeal_id, None, AppealStatus.moderation, actor.id, now)
+                await self.reminders.schedule_forward(session, appeal_id, now)
                 await session.commit()
             except IntegrityError:
-                # Two Confirms raced: the other one committed first; answer with its appeal.
+                # The same draft was filed already (a second Confirm, a re-delivered update, or two
+                # Confirms racing): nothing of this attempt stays, and the answer is the first appeal.
                 await session.rollback()
                 existing = await repo.by_draft(draft.draft_id)
                 if existing is None:
                     raise
                 return self._existing(actor, existing)
-            return FiledAppeal(appeal.id, appeal.number, appeal.status, created=True)
+            return FiledAppeal(appeal_id, number, AppealStatus.moderation, created=True)
 
     @staticmethod
     def _existing(actor: Actor, appeal: Appeal) -> FiledAppeal:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Appeal, Counter, StatusHistory
+from storage.models import Appeal, Attachment, Counter, StatusHistory
 
 
 class AppealRepo:
@@ -45,8 +47,21 @@ class AppealRepo:
         query = select(func.count()).select_from(Appeal).where(Appeal.user_id == user_id)
         return int((await self.session.execute(query)).scalar_one())
 
-    async def add_history(self, entry: StatusHistory) -> None:
-        self.session.add(entry)
+    async def insert(self, **values: Any) -> int:
+        return int((await self.session.execute(insert(Appeal).values(**values).returning(Appeal.id))).scalar_one())
+
+    async def insert_attachments(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(Attachment), rows)
+
+    async def insert_history(
+        self, appeal_id: int, from_status: str | None, to_status: str, actor_id: int | None, at: datetime
+    ) -> None:
+        await self.session.execute(
+            insert(StatusHistory).values(
+                appeal_id=appeal_id, from_status=from_status, to_status=to_status, actor_id=actor_id, at=at
+            )
+        )
 
     async def next_counter(self, name: str) -> int:
         """Increment a counter atomically (UPDATE … RETURNING works on SQLite ≥3.35 and PostgreSQL)."""
