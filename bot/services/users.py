@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -86,21 +87,30 @@ class UserService:
     async def _load(self, tg_id: int, fallback: str) -> Actor:
         async with self.sessionmaker() as session:
             repo = UserRepo(session)
-            user = await repo.by_tg_id(tg_id)
-            if user is None:
-                user = await repo.add(tg_id, None, self.clock.now())
-                await session.commit()
-            consent = await repo.latest_consent(user.id)
-            roles = await repo.roles(user.id)
-            current = consent is not None and consent.version == self.consent_version
+            row = await repo.identity(tg_id)
+            if row is None:
+                # First contact: a new person has no consent and no roles, nothing more to read.
+                try:
+                    user_id = await repo.insert(tg_id, self.clock.now())
+                    await session.commit()
+                except IntegrityError:  # created meanwhile by another instance
+                    await session.rollback()
+                    row = await repo.identity(tg_id)
+                else:
+                    return Actor(id=user_id, tg_id=tg_id, locale=None, has_consent=False, fallback_locale=fallback)
+            assert row is not None
+            user_id, locale = row
+            consent = await repo.latest_consent_answer(user_id)
+            roles = await repo.role_pairs(user_id)
+            current = consent is not None and consent[0] == self.consent_version
             return Actor(
-                id=user.id,
-                tg_id=user.tg_id,
-                locale=user.locale,
-                has_consent=current and bool(consent and consent.accepted),
-                consent_declined=current and not bool(consent and consent.accepted),
-                roles=frozenset(r.role for r in roles),
-                agency_id=next((r.agency_id for r in roles if r.agency_id is not None), None),
+                id=user_id,
+                tg_id=tg_id,
+                locale=locale,
+                has_consent=current and bool(consent and consent[1]),
+                consent_declined=current and not bool(consent and consent[1]),
+                roles=frozenset(role for role, _agency in roles),
+                agency_id=next((agency for _role, agency in roles if agency is not None), None),
                 fallback_locale=fallback,
             )
 
@@ -108,9 +118,7 @@ class UserService:
         if locale not in LOCALES:
             raise ValueError(f"unknown locale {locale!r}")
         async with self.sessionmaker() as session:
-            user = await UserRepo(session).by_id(actor.id)
-            assert user is not None
-            user.locale = locale
+            await UserRepo(session).set_locale(actor.id, locale)
             await session.commit()
         self._update_cached(actor.tg_id, locale=locale)
         return replace(actor, locale=locale)
