@@ -12,12 +12,13 @@ from sqlalchemy import func, select
 
 from bot.clock import ManualClock
 from bot.services import Services, build_services
-from bot.services.appeals import AppealDraft, DraftAttachment
+from bot.services.appeals import DraftAttachment
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Appeal, Attachment, Consent, StatusHistory
 from tests.conftest import make_settings
+from tests.factories import draft
 
 
 @pytest.fixture
@@ -34,21 +35,6 @@ async def resident(services: Services, tg_id: int = 1001) -> Actor:
     actor = await services.users.identify(tg_id)
     actor = await services.users.set_locale(actor, "ru")
     return await services.users.answer_consent(actor, True)
-
-
-def draft(services: Services, **changes: object) -> AppealDraft:
-    block = services.directory.blocks()[0]
-    values: dict[str, object] = {
-        "draft_id": "d" * 16,
-        "category_id": services.directory.categories(block.id)[0].id,
-        "district_id": services.directory.districts()[0].id,
-        "kind": "message",
-        "text": "Во дворе третий день нет воды",
-        "attachments": (DraftAttachment("photo", "file-1", "u-1"),),
-        "address": "Грозный, ул. Мира, 1",
-    }
-    values.update(changes)
-    return AppealDraft(**values)  # type: ignore[arg-type]
 
 
 async def count(services: Services, model: type) -> int:
