@@ -7,7 +7,6 @@ import logging
 
 from aiogram import Bot, Dispatcher, F, methods
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
@@ -29,6 +28,7 @@ from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
+from bot.session import JSONSession
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.seed import load_directories
 
@@ -133,7 +133,9 @@ _PINNED_RESPONSES = tuple(
 
 
 def create_bot(settings: Settings) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else None
+    session = (
+        JSONSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else JSONSession()
+    )
     return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

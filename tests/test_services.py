@@ -16,7 +16,7 @@ from bot.services.appeals import DraftAttachment
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
 from storage.db import create_engine, create_sessionmaker
-from storage.models import Appeal, Attachment, Consent, StatusHistory
+from storage.models import Appeal, Attachment, Consent, Reminder, StatusHistory
 from tests.conftest import make_settings
 from tests.factories import draft
 
@@ -100,6 +100,59 @@ async def test_the_same_draft_is_filed_once_even_concurrently(services: Services
     assert sum(r.created for r in results) == 1
     assert await count(services, Appeal) == 1
     assert await count(services, StatusHistory) == 1
+
+
+async def test_a_burst_of_confirms_is_stored_together_and_each_gets_its_own_appeal(services: Services) -> None:
+    people = [await resident(services, 3000 + i) for i in range(30)]
+    drafts = [
+        draft(
+            services,
+            draft_id=f"burst{i:011d}",
+            text=f"Обращение номер {i}: нет воды",
+            attachments=tuple(DraftAttachment("photo", f"file-{i}-{k}", f"u-{i}-{k}") for k in range(i % 3)),
+        )
+        for i in range(30)
+    ]
+    filed = await asyncio.gather(*(services.appeals.file(p, d) for p, d in zip(people, drafts, strict=True)))
+    # Fewer transactions than appeals: the ones that came while one was written went in the next.
+    assert services.appeals._filing.batches < 30
+    assert sorted(f.number for f in filed) == [f"2026-{n:06d}" for n in range(1, 31)]
+    async with services.appeals.sessionmaker() as session:
+        appeals = {a.id: a for a in (await session.execute(select(Appeal))).scalars()}
+        files = (await session.execute(select(Attachment).order_by(Attachment.appeal_id, Attachment.position))).scalars()
+        history = (await session.execute(select(StatusHistory))).scalars().all()
+        reminders = (await session.execute(select(Reminder))).scalars().all()
+    by_appeal: dict[int, list[str]] = {}
+    for f in files:
+        by_appeal.setdefault(f.appeal_id, []).append(f.file_id)
+    for i, (person, result) in enumerate(zip(people, filed, strict=True)):
+        appeal = appeals[result.id]
+        assert (appeal.user_id, appeal.text, appeal.number) == (person.id, f"Обращение номер {i}: нет воды", result.number)
+        assert by_appeal.get(result.id, []) == [f"file-{i}-{k}" for k in range(i % 3)]
+    assert sorted((h.appeal_id, h.actor_id) for h in history) == sorted((f.id, p.id) for f, p in zip(filed, people, strict=True))
+    assert sorted(r.appeal_id for r in reminders if r.kind == "forward_due") == sorted(appeals)
+
+
+async def test_one_bad_confirm_in_a_burst_fails_alone(services: Services) -> None:
+    alice = await resident(services, 1)
+    first = await services.appeals.file(alice, draft(services, draft_id="a" * 16))
+    others = [await resident(services, 100 + i) for i in range(8)]
+    # Alice's draft id, sent again by someone else (forged), lands in the same burst as eight good ones.
+    mallory = await resident(services, 666)
+    results = await asyncio.gather(
+        services.appeals.file(mallory, draft(services, draft_id="a" * 16)),
+        *(services.appeals.file(p, draft(services, draft_id=f"good{i:012d}")) for i, p in enumerate(others)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], NotFound)
+    good = results[1:]
+    assert all(not isinstance(r, BaseException) and r.created for r in good)
+    # The failed shared transaction used no numbers: they stay consecutive.
+    assert sorted(r.number for r in good) == [f"2026-{n:06d}" for n in range(2, 10)]  # type: ignore[union-attr]
+    assert await count(services, Appeal) == 9
+    async with services.appeals.sessionmaker() as session:
+        owner = (await session.execute(select(Appeal.user_id).where(Appeal.id == first.id))).scalar_one()
+    assert owner == alice.id
 
 
 async def test_filing_refuses_without_consent_and_with_bad_values(services: Services) -> None:

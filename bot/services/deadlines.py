@@ -125,12 +125,12 @@ class ReminderService:
                 continue
             session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=0, due_at=max(due, now)))
 
-    async def schedule_forward(self, session: AsyncSession, appeal_id: int, registered_at: datetime) -> None:
+    async def schedule_forward(self, session: AsyncSession, appeal_ids: list[int], registered_at: datetime) -> None:
         """59-ФЗ: an appeal for another body must be forwarded within 7 days; remind the coordinators before."""
         due = self._allowed(registered_at + timedelta(days=self.settings.scheduler.forward_remind_days))
-        await session.execute(
-            insert(Reminder).values(appeal_id=appeal_id, kind="forward_due", seq=0, due_at=due, sent_at=None)
-        )
+        rows = [{"appeal_id": i, "kind": "forward_due", "seq": 0, "due_at": due, "sent_at": None} for i in appeal_ids]
+        if rows:
+            await session.execute(insert(Reminder.__table__), rows)
 
     async def unschedule(self, session: AsyncSession, appeal_id: int, kinds: tuple[str, ...]) -> None:
         await session.execute(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -47,32 +46,32 @@ class AppealRepo:
         query = select(func.count()).select_from(Appeal).where(Appeal.user_id == user_id)
         return int((await self.session.execute(query)).scalar_one())
 
-    async def insert(self, **values: Any) -> int:
-        return int((await self.session.execute(insert(Appeal).values(**values).returning(Appeal.id))).scalar_one())
+    async def insert_many(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert appeals in one statement; their ids in the order of `rows`."""
+        table = Appeal.__table__
+        query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return [int(row[0]) for row in await self.session.execute(query, rows)]
 
     async def insert_attachments(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(Attachment), rows)
+            await self.session.execute(insert(Attachment.__table__), rows)
 
-    async def insert_history(
-        self, appeal_id: int, from_status: str | None, to_status: str, actor_id: int | None, at: datetime
-    ) -> None:
-        await self.session.execute(
-            insert(StatusHistory).values(
-                appeal_id=appeal_id, from_status=from_status, to_status=to_status, actor_id=actor_id, at=at
-            )
-        )
+    async def insert_history(self, rows: list[dict[str, Any]]) -> None:
+        """Status-history rows: appeal_id, from_status, to_status, actor_id, at."""
+        if rows:
+            await self.session.execute(insert(StatusHistory.__table__), rows)
 
-    async def next_counter(self, name: str) -> int:
-        """Increment a counter atomically (UPDATE … RETURNING works on SQLite ≥3.35 and PostgreSQL)."""
-        query = update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    async def next_counter(self, name: str, step: int = 1) -> int:
+        """Add `step` to a counter atomically and return its new value: `step` numbers, up to it, are yours
+        (UPDATE … RETURNING works on SQLite ≥3.35 and PostgreSQL)."""
+        query = update(Counter).where(Counter.name == name).values(value=Counter.value + step).returning(Counter.value)
         value = (await self.session.execute(query)).scalar_one_or_none()
         if value is not None:
             return int(value)
         try:
             # A savepoint: when another transaction created the row first, retry the UPDATE.
             async with self.session.begin_nested():
-                self.session.add(Counter(name=name, value=1))
-            return 1
+                self.session.add(Counter(name=name, value=step))
+            return step
         except IntegrityError:
             return int((await self.session.execute(query)).scalar_one())

@@ -1,0 +1,72 @@
+"""The bot's HTTP session to the Bot API: aiogram's aiohttp session, sending JSON bodies.
+
+aiogram's own session sends every call as a form: each field URL-encoded, nested values JSON-encoded inside it.
+Cyrillic text triples in size when URL-encoded, and building the form is a tenth of the bot's CPU under load. The
+Bot API accepts `application/json` bodies for every method, so calls without uploads go as one orjson document,
+and responses are parsed by orjson. Calls that upload files (`InputFile`) still go as multipart forms.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import TelegramNetworkError
+from aiohttp import ClientError
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
+    from aiogram.methods.base import TelegramType
+    from aiogram.types import InputFile
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class JSONSession(AiohttpSession):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", orjson.loads)
+        kwargs.setdefault("json_dumps", _dumps)
+        super().__init__(**kwargs)
+
+    def build_json(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
+        """The call as a JSON body, or None when it uploads a file and must go as a form."""
+        files: dict[str, InputFile] = {}
+        payload: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False, exclude_none=True).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is None or prepared == "":
+                continue  # as aiogram's form: an unset default (parse_mode None, say) is not sent
+            payload[key] = prepared
+        if files:
+            return None
+        return orjson.dumps(payload)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
+    ) -> TelegramType:
+        body = self.build_json(bot, method)
+        if body is None:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        try:
+            async with session.post(
+                url, data=body, headers=JSON_HEADERS, timeout=self.timeout if timeout is None else timeout
+            ) as resp:
+                raw = await resp.read()
+        except TimeoutError as e:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from e
+        except ClientError as e:
+            raise TelegramNetworkError(method=method, message=f"{type(e).__name__}: {e}") from e
+        # orjson reads bytes; aiogram only passes the content on to json_loads and into its error.
+        response = self.check_response(bot=bot, method=method, status_code=resp.status, content=cast(str, raw))
+        return cast("TelegramType", response.result)
