@@ -10,6 +10,9 @@ Phase 1 "throughput": R residents at once each file a complete appeal (13 update
 File an appeal, topic, subcategory, description, a photo, Done, typed address, district, kind "Message", Confirm),
 each waiting for the bot's answer to a step before the next. The echo bot gets R people sending the same 13
 updates (the same texts, a photo, the same number of button presses) with the same wait-for-reply discipline.
+Both bots stay up for the whole run and phase 1 is played in rounds (default 3) that alternate between them, new
+people each round; the ratio is the median of the rounds' ratios, so a change in the machine's speed during the
+run (other tenants, clock scaling) weighs on both bots alike.
 
 Phase 2 "latency": updates are sent on a fixed schedule (default 100 updates/s for 10 s), each by the next idle
 person of a pool (a person never sends before the previous answer came, as in life), for both bots.
@@ -17,7 +20,7 @@ person of a pool (a person never sends before the previous answer came, as in li
 Reply latency is the time from the user's update being queued in the emulator to the bot's first message, edit or
 callback answer in that chat after it. Usage:
 
-    .venv/bin/python bench/intake.py [--residents 50] [--rate 100] [--duration 10] [--json] [--profile DIR]
+    .venv/bin/python bench/intake.py [--residents 50] [--rounds 3] [--rate 100] [--duration 10] [--json] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -557,76 +560,116 @@ class BotRun:
     name: str
     startup_s: float = 0.0
     peak_rss_mb: float = 0.0
-    throughput: PhaseResult | None = None
+    rounds: list[PhaseResult] = field(default_factory=list)
+    """Phase 1, once per round (the rounds of both bots alternate)."""
     latency: PhaseResult | None = None
     appeals_in_db: int | None = None
     appeals_expected: int | None = None
     profile: list[str] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> PhaseResult | None:
+        """The median round by updates/s."""
+        if not self.rounds:
+            return None
+        return sorted(self.rounds, key=lambda r: r.updates_per_s)[(len(self.rounds) - 1) // 2]
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-async def bench_bot(target: Target, args: argparse.Namespace, workdir: Path) -> BotRun:
+@dataclass
+class LiveBot:
+    """One bot process polling its own emulator, kept running through all the rounds."""
+
+    target: Target
+    emu: BotAPIEmulator
+    bot: BotProcess
+    db_path: Path
+    run: BotRun
+    profiler: asyncio.subprocess.Process | None = None
+    expected_appeals: int = 0
+
+    def check_appeals(self, when: str) -> None:
+        if not self.target.database:
+            return
+        self.run.appeals_in_db = count_appeals(self.db_path)
+        self.run.appeals_expected = self.expected_appeals
+        if self.run.appeals_in_db != self.expected_appeals:
+            raise BenchError(
+                f"{self.target.name}: the database holds {self.run.appeals_in_db} appeals {when}, "
+                f"expected {self.expected_appeals}"
+            )
+
+    def check_alive(self) -> None:
+        if not self.bot.alive():
+            raise BenchError(f"{self.target.name} exited during the run:\n{self.bot.log_tail()}")
+
+
+@contextlib.asynccontextmanager
+async def live_bot(target: Target, args: argparse.Namespace, workdir: Path) -> Any:
+    """Start a bot against a fresh emulator (the same settings for both bots), warm it up, stop it at the end."""
     run = BotRun(target.name)
-    db_path = workdir / f"{target.token.split(':')[0]}.db"
-    # A fresh emulator per bot: the same settings, no messages or request log left from the other bot.
+    name = target.token.split(":")[0]
+    db_path = workdir / f"{name}.db"
     async with BotAPIEmulator(token=target.token, bot_username="bench_bot", host="127.0.0.1", port=0) as emu:
         env = bot_env(target.token, emu.base_url, db_path, workdir)
-        log_path = workdir / f"{target.token.split(':')[0]}.log"
-        bot = await BotProcess.start(target.name, target.command(emu.base_url), env, log_path)
-        profiler: asyncio.subprocess.Process | None = None
+        bot = await BotProcess.start(target.name, target.command(emu.base_url), env, workdir / f"{name}.log")
+        live = LiveBot(target, emu, bot, db_path, run)
         try:
             run.startup_s = await wait_polling(emu, bot, START_TIMEOUT)
             log(f"{target.name}: polling after {run.startup_s:.1f} s (pid {bot.pid})")
             if args.profile:
-                profiler = await start_profiler(bot, Path(args.profile) / f"{profile_name(target)}.txt")
-
+                live.profiler = await start_profiler(bot, Path(args.profile) / f"{profile_name(target)}.txt")
             warm = await closed_loop(emu, bot, target, range(90_000, 90_000 + args.warmup), timeout=60)
+            live.expected_appeals += warm.appeals
             log(f"{target.name}: warm-up {warm.appeals} appeals")
-
-            run.throughput = await closed_loop(
-                emu, bot, target, range(100_000, 100_000 + args.residents), timeout=args.phase_timeout
-            )
-            t = run.throughput
-            log(f"{target.name}: phase 1 {t.updates} updates in {t.wall_s:.2f} s")
-            expected = args.warmup + args.residents
-            if target.database:
-                run.appeals_in_db = count_appeals(db_path)
-                run.appeals_expected = expected
-                if run.appeals_in_db != expected:
-                    raise BenchError(
-                        f"{target.name}: the database holds {run.appeals_in_db} appeals after phase 1, "
-                        f"expected {expected} ({args.warmup} warm-up + {args.residents} residents)"
-                    )
-
-            pool = range(200_000, 200_000 + args.pool)
-            run.latency = await paced(emu, bot, target, pool, args.rate, args.duration)
-            lat = run.latency
-            log(f"{target.name}: phase 2 {lat.updates} updates at {lat.send_rate or 0:.1f}/s")
-            if target.database:
-                expected += lat.appeals
-                run.appeals_in_db = count_appeals(db_path)
-                run.appeals_expected = expected
-                if run.appeals_in_db != expected:
-                    raise BenchError(
-                        f"{target.name}: the database holds {run.appeals_in_db} appeals after phase 2, expected "
-                        f"{expected}"
-                    )
-            if not bot.alive():
-                raise BenchError(f"{target.name} exited during the run:\n{bot.log_tail()}")
+            yield live
+            live.check_alive()
             run.peak_rss_mb = bot.read_peak_rss()
         finally:
             await bot.stop()
-            if profiler is not None:
-                await stop_profiler(profiler)
+            if live.profiler is not None:
+                await stop_profiler(live.profiler)
         if args.profile:
             run.profile = summarize_profile(Path(args.profile) / f"{profile_name(target)}.txt")
         errors = [line for line in bot.log_tail(200).splitlines() if " ERROR " in line or "Traceback" in line]
         if errors:
             log(f"{target.name}: {len(errors)} error lines in its log, e.g. {errors[0]}")
-    return run
+
+
+async def throughput_round(live: LiveBot, args: argparse.Namespace, index: int) -> None:
+    first = 100_000 + index * args.residents
+    result = await closed_loop(
+        live.emu, live.bot, live.target, range(first, first + args.residents), timeout=args.phase_timeout
+    )
+    live.run.rounds.append(result)
+    live.expected_appeals += result.appeals
+    log(f"{live.target.name}: phase 1 round {index + 1}: {result.updates} updates in {result.wall_s:.2f} s")
+    live.check_appeals(f"after round {index + 1} of phase 1")
+
+
+async def latency_phase(live: LiveBot, args: argparse.Namespace) -> None:
+    pool = range(200_000, 200_000 + args.pool)
+    lat = live.run.latency = await paced(live.emu, live.bot, live.target, pool, args.rate, args.duration)
+    live.expected_appeals += lat.appeals
+    log(f"{live.target.name}: phase 2 {lat.updates} updates at {lat.send_rate or 0:.1f}/s")
+    live.check_appeals("after phase 2")
+
+
+async def bench_bots(targets: list[Target], args: argparse.Namespace, workdir: Path) -> list[BotRun]:
+    """Both bots run side by side (one at work at a time): phase 1 in alternating rounds, so that a change in
+    the machine's speed during the run (other tenants, clock scaling) touches both alike; then phase 2 each."""
+    async with contextlib.AsyncExitStack() as stack:
+        lives = [await stack.enter_async_context(live_bot(target, args, workdir)) for target in targets]
+        for index in range(args.rounds):
+            for live in lives if index % 2 == 0 else lives[::-1]:
+                await throughput_round(live, args, index)
+        for live in lives:
+            await latency_phase(live, args)
+            live.check_alive()
+        return [live.run for live in lives]
 
 
 # --------------------------------------------------------------------------- profiling (optional, py-spy)
@@ -740,12 +783,19 @@ def _short_frame(frame: str) -> str:
 # --------------------------------------------------------------------------- report
 
 
+def round_ratios(bot: BotRun, echo: BotRun) -> list[float]:
+    """updates/s of the bot over the echo's, per round (each pair ran back to back)."""
+    return [b.updates_per_s / e.updates_per_s for b, e in zip(bot.rounds, echo.rounds, strict=True)]
+
+
 def goals(bot: BotRun, echo: BotRun) -> dict[str, Any]:
-    assert bot.throughput and echo.throughput and bot.latency
-    ratio = bot.throughput.updates_per_s / echo.throughput.updates_per_s
+    assert bot.latency
+    ratios = round_ratios(bot, echo)
+    ratio = sorted(ratios)[(len(ratios) - 1) // 2]  # the median round
     p99 = bot.latency.pct(99)
     return {
         "updates_ratio": round(ratio, 3),
+        "round_ratios": [round(r, 3) for r in ratios],
         "ratio_goal": GOAL_RATIO,
         "ratio_pass": ratio >= GOAL_RATIO,
         "p99_ms_at_rate": round(p99, 1),
@@ -763,7 +813,7 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
         "in its own process against a fresh emulator",
         "",
         f"phase 1, throughput: {args.residents} residents at once, {APPEAL_STEPS} updates each "
-        "(every step waits for the answer)",
+        f"(every step waits for the answer); {args.rounds} rounds per bot, alternating; the median round is shown",
         f"{'':16}{'appeals/s':>10}{'updates/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'CPU ms/upd':>12}{'bot CPU':>9}{'gen CPU':>9}{'other':>7}",
     ]
@@ -776,7 +826,10 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
             f"{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}{s['bot_cpu_ms_per_update']:>12.2f}"
             f"{s['bot_cpu_pct']:>8.0f}%{s['generator_cpu_pct']:>8.0f}%{s['other_cpu_pct']:>6.0f}%"
         )
-    out.append(f"{'ratio bot/echo':16}{'':10}{g['updates_ratio']:>11.2f}")
+    out.append(
+        f"{'ratio bot/echo':16}{'':10}{g['updates_ratio']:>11.2f}   median of the rounds: "
+        + " ".join(f"{r:.2f}" for r in g["round_ratios"])
+    )
     out += [
         "",
         f"phase 2, latency: {args.rate:g} updates/s for {args.duration:g} s, a pool of {args.pool} people",
@@ -805,7 +858,7 @@ def render(runs: list[BotRun], args: argparse.Namespace) -> str:
     out += [
         "",
         f"database: {bot.appeals_in_db} appeals (expected {bot.appeals_expected}: {args.warmup} warm-up, "
-        f"{args.residents} in phase 1, {bot.latency.appeals} in phase 2) OK",
+        f"{args.rounds} x {args.residents} in phase 1, {bot.latency.appeals} in phase 2) OK",
         "",
         "goals",
         f"  updates/s >= {GOAL_RATIO:g} x echo ceiling      {g['updates_ratio']:>6.2f}     "
@@ -841,6 +894,7 @@ def render_steps(runs: list[BotRun]) -> list[str]:
 def run_summary(run: BotRun) -> dict[str, Any]:
     return {
         "throughput": run.throughput.summary() if run.throughput else None,
+        "rounds_updates_per_s": [round(r.updates_per_s, 1) for r in run.rounds],
         "latency": run.latency.summary() if run.latency else None,
         "peak_rss_mb": round(run.peak_rss_mb, 1),
         "startup_s": round(run.startup_s, 2),
@@ -854,6 +908,7 @@ def as_json(runs: list[BotRun], args: argparse.Namespace) -> str:
     payload: dict[str, Any] = {
         "config": {
             "residents": args.residents,
+            "rounds": args.rounds,
             "updates_per_appeal": APPEAL_STEPS,
             "rate": args.rate,
             "duration": args.duration,
@@ -893,6 +948,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pool", type=int, default=0, help="people taking turns in phase 2 (default: half the rate, at least 10)"
     )
     parser.add_argument("--warmup", type=int, default=2, help="people filing once before phase 1 (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of phase 1 per bot, alternating between them (default 3)"
+    )
     parser.add_argument("--phase-timeout", type=float, default=60.0, help="seconds phase 1 may take (default 60)")
     parser.add_argument("--only", choices=["bot", "echo"], help="run one bot only (no ratio, no goals)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
@@ -900,8 +958,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="DIR", help="sample each bot with py-spy into DIR and summarise")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a goal is not met")
     args = parser.parse_args(argv)
-    if args.residents < 1 or args.rate <= 0 or args.duration <= 0 or args.warmup < 0:
-        parser.error("--residents, --rate and --duration must be positive, --warmup not negative")
+    if args.residents < 1 or args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--residents, --rounds, --rate and --duration must be positive, --warmup not negative")
     # Half the rate: each person sends about every 0.5 s, so phase 2 includes whole appeals (the Confirm step).
     args.pool = args.pool or max(10, round(args.rate / 2))
     return args
@@ -915,7 +973,7 @@ async def amain(args: argparse.Namespace) -> int:
     loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
     targets = {"bot": [TSUR], "echo": [ECHO]}.get(args.only or "", [TSUR, ECHO])
     with tempfile.TemporaryDirectory(prefix="tsur-bench-") as tmp:
-        runs = [await bench_bot(target, args, Path(tmp)) for target in targets]
+        runs = await bench_bots(targets, args, Path(tmp))
     if args.json:
         print(as_json(runs, args))
     else:
