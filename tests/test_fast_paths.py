@@ -1,0 +1,197 @@
+"""The shortcuts taken for speed keep what they replace: the JSON Bot API session, aiogram's synchronous filters
+called in place, and aiosqlite calls made without a thread hand-off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from aiogram import Bot
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.event import handler as aiogram_handler
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import SendMessage
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from sqlalchemy import text
+
+from bot.app import create_dispatcher, inline_sync_filters
+from bot.emulator import BotAPIEmulator
+from bot.session import JSONSession
+from storage.db import create_engine
+from storage.repositories.fsm import UPSERT
+from tests.conftest import Harness
+
+TOKEN = "123456:TEST-TOKEN"
+DISTRICTS = InlineKeyboardMarkup(
+    inline_keyboard=[[InlineKeyboardButton(text=f"Район №{i}", callback_data=f"d:{i}")] for i in range(17)]
+)
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def json_bot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
+    bot = Bot(TOKEN, session=JSONSession(api=TelegramAPIServer.from_base(emu.base_url)))
+    yield bot
+    await bot.session.close()
+
+
+# --------------------------------------------------------------------------- the JSON session
+
+
+async def test_a_call_goes_as_one_json_document_with_the_text_as_written(json_bot: Bot) -> None:
+    session = json_bot.session
+    assert isinstance(session, JSONSession)
+    body = session.build_json(json_bot, SendMessage(chat_id=1001, text="Нет воды <b>3 дня</b>", reply_markup=DISTRICTS))
+    assert body is not None
+    assert "Нет воды".encode() in body  # not \u-escaped, not %-encoded
+    payload = json.loads(body)
+    assert payload["chat_id"] == 1001 and payload["text"] == "Нет воды <b>3 дня</b>"
+    assert payload["reply_markup"]["inline_keyboard"][16] == [{"text": "Район №16", "callback_data": "d:16"}]
+    assert "parse_mode" not in payload  # unset default: not sent, as aiogram's own session does
+
+
+async def test_the_person_sees_the_message_and_keyboard_and_the_bot_gets_no_keyboard_back(
+    emu: BotAPIEmulator, json_bot: Bot
+) -> None:
+    user = emu.user(1001, first_name="Ivan")
+    await user.send_command("start")
+    sent = await json_bot.send_message(1001, "Выберите район: <b>жирный</b>", parse_mode="HTML", reply_markup=DISTRICTS)
+    assert sent.text == "Выберите район: жирный" and sent.message_id > 0
+    assert sent.reply_markup is None  # dropped from the answer, see bot.session._loads
+    shown = user.last_message
+    assert shown is not None and shown.text == "Выберите район: жирный"
+    assert shown.buttons == [f"Район №{i}" for i in range(17)]
+    edited = await json_bot.edit_message_text("Район выбран", chat_id=1001, message_id=sent.message_id)
+    assert not isinstance(edited, bool) and edited.text == "Район выбран"
+
+
+async def test_a_pressed_button_still_comes_with_its_keyboard(emu: BotAPIEmulator, json_bot: Bot) -> None:
+    user = emu.user(1001, first_name="Ivan")
+    await user.send_command("start")
+    await json_bot.send_message(1001, "Выберите район", reply_markup=DISTRICTS)
+    updates = await json_bot.get_updates()
+    await json_bot.get_updates(offset=updates[-1].update_id + 1)
+    await user.click("Район №3")
+    (update,) = await json_bot.get_updates(offset=updates[-1].update_id + 1)
+    assert update.callback_query is not None and update.callback_query.data == "d:3"
+    message = update.callback_query.message
+    assert message is not None and message.reply_markup is not None
+    assert [[(b.text, b.callback_data) for b in row] for row in message.reply_markup.inline_keyboard] == [
+        [(f"Район №{i}", f"d:{i}")] for i in range(17)
+    ]
+
+
+async def test_an_upload_still_goes_as_a_form(emu: BotAPIEmulator, json_bot: Bot) -> None:
+    user = emu.user(1001, first_name="Ivan")
+    await user.send_command("start")
+    sent = await json_bot.send_document(1001, BufferedInputFile("отчёт".encode(), filename="report.txt"))
+    assert sent.document is not None
+    record = emu.state.files[sent.document.file_id]
+    assert record.content == "отчёт".encode()
+
+
+async def test_telegram_errors_are_raised_as_aiogram_raises_them(emu: BotAPIEmulator, json_bot: Bot) -> None:
+    user = emu.user(1001, first_name="Ivan")
+    await user.send_command("start")
+    with pytest.raises(TelegramBadRequest, match="too long"):
+        await json_bot.send_message(1001, "я" * 4097)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await json_bot.send_message(424242, "кому?")
+
+
+# --------------------------------------------------------------------------- aiogram's synchronous filters
+
+
+async def test_no_filter_is_left_to_a_worker_thread(harness: Harness) -> None:
+    dp = create_dispatcher(harness.app)
+    assert inline_sync_filters(dp) == 0  # create_dispatcher did it; nothing is left
+    checked = 0
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in (observer._handler, *observer.handlers):
+                for item in handler.filters or ():
+                    assert item.awaitable, (router.name, handler.callback)
+                    checked += 1
+    assert checked > 50
+
+
+async def test_a_dialog_works_with_worker_threads_forbidden(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a filter or handler was sent to a worker thread")
+
+    monkeypatch.setattr(aiogram_handler.asyncio, "to_thread", forbidden)
+    user = harness.emu.user(1001, first_name="Test", language_code="en")
+    await user.send_text("/start")
+    await harness.settle()
+    await user.click("✅ English")
+    await harness.settle()
+    await user.click("✅ I agree")
+    await harness.settle()
+    await user.send_text("some words the bot does not expect")  # F.text filters, then the fallback
+    await harness.settle()
+    assert user.last_message is not None and "I did not understand that" in (user.last_message.text or "")
+    await user.send_text("📝 File an appeal")
+    await harness.settle()
+    assert user.last_message is not None and "topic" in (user.last_message.text or "")
+
+
+# --------------------------------------------------------------------------- aiosqlite without hand-offs
+
+
+@pytest.fixture
+def hand_offs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Calls that went to aiosqlite's thread, by name."""
+    counted: Counter[str] = Counter()
+    original = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        counted[getattr(fn, "__name__", "?")] += 1
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    return counted
+
+
+async def test_a_write_is_two_hand_offs_and_transactions_still_hold(db_path: Path, hand_offs: Counter[str]) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))  # the pool's first connection: set-up calls
+        hand_offs.clear()
+        row = {"key": "k", "state": "Filing:description", "data": {"draft": "x"}, "updated_at": datetime(2026, 11, 26, tzinfo=UTC)}
+        async with engine.begin() as conn:
+            await conn.execute(UPSERT, row)
+        # The statement and the commit; creating and closing the cursor and the pool's rollback are in place.
+        assert hand_offs == Counter({"execute": 1, "commit": 1})
+
+        async with engine.connect() as conn:  # not committed: gone
+            await conn.execute(UPSERT, {**row, "key": "rolled-back"})
+            await conn.rollback()
+        async with engine.connect() as conn:
+            keys = (await conn.execute(text("select key from fsm_state order by key"))).scalars().all()
+        assert keys == ["k"]
+
+        async def write(i: int) -> None:
+            async with engine.begin() as conn:
+                await conn.execute(UPSERT, {**row, "key": f"c{i}"})
+
+        await asyncio.gather(*(write(i) for i in range(20)))  # sessions queue for the one connection
+        async with engine.connect() as conn:
+            count = (await conn.execute(text("select count(*) from fsm_state where key like 'c%'"))).scalar_one()
+        assert count == 20
+    finally:
+        await engine.dispose()
