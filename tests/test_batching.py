@@ -28,16 +28,21 @@ class Store:
         return (await self.write_many([item]))[0]
 
 
+async def burst(group: GroupCommit[str, str], store: Store, first: str, rest: list[str]) -> list[object]:
+    """`first` is being written (held at the gate) when `rest` arrive; then the gate opens."""
+    store.gate = asyncio.Event()
+    leader = asyncio.create_task(group.submit(first))
+    await asyncio.sleep(0)
+    others = [asyncio.create_task(group.submit(x)) for x in rest]
+    await asyncio.sleep(0)
+    store.gate.set()
+    return await asyncio.gather(leader, *others, return_exceptions=True)
+
+
 async def test_items_queued_while_one_is_written_go_in_the_next_transaction() -> None:
     store = Store()
     group: GroupCommit[str, str] = GroupCommit(store.write_many, store.write_one)
-    store.gate = asyncio.Event()
-    first = asyncio.create_task(group.submit("a"))
-    await asyncio.sleep(0)
-    rest = [asyncio.create_task(group.submit(x)) for x in "bcdef"]
-    await asyncio.sleep(0)
-    store.gate.set()
-    assert await asyncio.gather(first, *rest) == [f"ok:{x}" for x in "abcdef"]
+    assert await burst(group, store, "a", list("bcdef")) == [f"ok:{x}" for x in "abcdef"]
     assert store.transactions == [["a"], ["b", "c", "d", "e", "f"]]
     assert group.batches == 2
 
@@ -45,13 +50,7 @@ async def test_items_queued_while_one_is_written_go_in_the_next_transaction() ->
 async def test_a_failed_batch_is_written_again_one_by_one_and_only_the_bad_item_fails() -> None:
     store = Store()
     group: GroupCommit[str, str] = GroupCommit(store.write_many, store.write_one)
-    store.gate = asyncio.Event()
-    first = asyncio.create_task(group.submit("a"))
-    await asyncio.sleep(0)
-    rest = [asyncio.create_task(group.submit(x)) for x in ("b", "bad", "c")]
-    await asyncio.sleep(0)
-    store.gate.set()
-    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    results = await burst(group, store, "a", ["b", "bad", "c"])
     assert results[:2] == ["ok:a", "ok:b"] and results[3] == "ok:c"
     assert isinstance(results[2], ValueError)
     assert store.rows == ["a", "b", "c"]

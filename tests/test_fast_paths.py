@@ -27,6 +27,7 @@ from bot.session import JSONSession
 from storage.db import create_engine
 from storage.repositories.fsm import UPSERT
 from tests.conftest import Harness
+from tests.test_resident_e2e import english_resident
 
 TOKEN = "123456:TEST-TOKEN"
 DISTRICTS = InlineKeyboardMarkup(
@@ -134,13 +135,7 @@ async def test_a_dialog_works_with_worker_threads_forbidden(
         raise AssertionError("a filter or handler was sent to a worker thread")
 
     monkeypatch.setattr(aiogram_handler.asyncio, "to_thread", forbidden)
-    user = harness.emu.user(1001, first_name="Test", language_code="en")
-    await user.send_text("/start")
-    await harness.settle()
-    await user.click("✅ English")
-    await harness.settle()
-    await user.click("✅ I agree")
-    await harness.settle()
+    user = await english_resident(harness)
     await user.send_text("some words the bot does not expect")  # F.text filters, then the fallback
     await harness.settle()
     assert user.last_message is not None and "I did not understand that" in (user.last_message.text or "")
