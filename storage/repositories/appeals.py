@@ -47,10 +47,18 @@ class AppealRepo:
         return int((await self.session.execute(query)).scalar_one())
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert appeals in one statement; their ids in the order of `rows`."""
+        """Insert appeals (one executemany) and return their ids in the order of `rows`.
+
+        The ids are read back by draft id rather than by INSERT … RETURNING: keeping RETURNING in the order of
+        the rows makes SQLAlchemy send SQLite one statement per row. One row is one INSERT … RETURNING."""
         table = Appeal.__table__
-        query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return [int(row[0]) for row in await self.session.execute(query, rows)]
+        if len(rows) == 1:
+            return [int((await self.session.execute(insert(table).values(rows[0]).returning(table.c.id))).scalar_one())]
+        await self.session.execute(insert(table), rows)
+        drafts = [row["draft_id"] for row in rows]
+        found = await self.session.execute(select(Appeal.id, Appeal.draft_id).where(Appeal.draft_id.in_(drafts)))
+        ids = {draft: appeal_id for appeal_id, draft in found}
+        return [ids[draft] for draft in drafts]
 
     async def insert_attachments(self, rows: list[dict[str, Any]]) -> None:
         if rows:
