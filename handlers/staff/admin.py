@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -16,6 +16,7 @@ from bot.services import Services
 from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
 from bot.texts import local_time
+from handlers.staff.render import reply
 from storage.models import AGENCY_ROLES, Role
 
 router = Router(name=__name__)
@@ -23,12 +24,6 @@ router = Router(name=__name__)
 
 async def denied(callback: CallbackQuery) -> None:
     await callback.answer(_("This is not available to you."), show_alert=True)
-
-
-async def reply(callback: CallbackQuery, text: str, builder: InlineKeyboardBuilder | None = None) -> None:
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(text, reply_markup=builder.as_markup() if builder else None)
 
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.invite))

@@ -22,7 +22,7 @@ from bot.services.users import Actor
 from bot.services.workflow import REJECT_REASONS, StaffCard
 from bot.states import StaffInput
 from handlers.media import extract_media, send_files
-from handlers.staff.render import card_keyboard, card_text
+from handlers.staff.render import card_keyboard, card_text, reply
 
 router = Router(name=__name__)
 
@@ -175,11 +175,7 @@ async def choose_agency(callback: CallbackQuery, callback_data: StaffCb, actor: 
     if not actor.has("coordinator", "admin"):
         await callback.answer(_("Appeal not found."), show_alert=True)
         return
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(
-            _("Choose the agency:"), reply_markup=agency_list(callback_data.id, StaffAction.route_to, services, actor)
-        )
+    await reply(callback, _("Choose the agency:"), agency_list(callback_data.id, StaffAction.route_to, services, actor))
 
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.category))
@@ -198,9 +194,7 @@ async def choose_category(callback: CallbackQuery, callback_data: StaffCb, actor
                 callback_data=StaffCb(action=StaffAction.set_category, id=callback_data.id, v=category.id),
             )
     b.adjust(1)
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(_("Choose the category:"), reply_markup=b.as_markup())
+    await reply(callback, _("Choose the category:"), b)
 
 
 @router.callback_query(StaffCb.filter((F.action == StaffAction.reject) & (F.s == "")))
@@ -211,12 +205,7 @@ async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None
             text=_(REASONS[code]), callback_data=StaffCb(action=StaffAction.reject_reason, id=callback_data.id, s=code)
         )
     b.adjust(1)
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(
-            _("Why is it left without consideration? The resident receives this explanation."),
-            reply_markup=b.as_markup(),
-        )
+    await reply(callback, _("Why is it left without consideration? The resident receives this explanation."), b)
 
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.redirect))
@@ -224,14 +213,11 @@ async def choose_redirect(callback: CallbackQuery, callback_data: StaffCb, actor
     if not actor.has("official", "supervisor"):
         await callback.answer(_("Appeal not found."), show_alert=True)
         return
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(
-            _("To which agency should it go?"),
-            reply_markup=agency_list(
-                callback_data.id, StaffAction.redirect_to, services, actor, exclude=actor.agency_id
-            ),
-        )
+    await reply(
+        callback,
+        _("To which agency should it go?"),
+        agency_list(callback_data.id, StaffAction.redirect_to, services, actor, exclude=actor.agency_id),
+    )
 
 
 # --- actions that need typed input ----------------------------------------------------------------
@@ -260,9 +246,7 @@ async def ask_input(
     key = INPUT_ACTIONS[callback_data.action]
     await state.set_state(StaffInput.text)
     await state.set_data({"act": key, "appeal_id": callback_data.id, "agency_id": callback_data.v, "files": []})
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.answer(prompt(key))
+    await reply(callback, prompt(key))
 
 
 @router.message(StaffInput.text, F.text, ~F.text.startswith("/"))

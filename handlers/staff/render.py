@@ -6,7 +6,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -24,6 +24,17 @@ NOTE_NAMES = {
     "interim": "🕐",
     "answer": "✅",
 }
+
+
+async def reply(
+    callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | InlineKeyboardBuilder | None = None
+) -> None:
+    """Acknowledge the press and answer with a new message under the one pressed."""
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        if isinstance(markup, InlineKeyboardBuilder):
+            markup = markup.as_markup()
+        await callback.message.answer(text, reply_markup=markup)
 
 
 def deadline_line(deadline: datetime | None, now: datetime, tz: ZoneInfo) -> str:
