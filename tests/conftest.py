@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.services import Services, build_services
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.models import Outbox
 from storage.seed import load_directories
@@ -67,6 +68,17 @@ def db_path(tmp_path: Path, template_db: Path) -> Path:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture
+async def services(db_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
+    """Services on a freshly seeded database with nobody in it (no Telegram)."""
+    settings = make_settings(db_path)
+    engine = create_engine(settings.database.url)
+    built = build_services(settings, create_sessionmaker(engine), clock)
+    await built.directory.reload()
+    yield built
+    await engine.dispose()
 
 
 class Harness:

@@ -57,7 +57,7 @@ WRITTEN = (
 )
 
 
-async def resident(services: Services, tg_id: int) -> Actor:
+async def resident(services: Services, tg_id: int = TG["owner"]) -> Actor:
     """A resident who chose a language and accepted the consent."""
     actor = await services.users.identify(tg_id)
     actor = await services.users.set_locale(actor, "ru")

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.services import Services, build_services
+from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
-from bot.services.users import Actor
-from storage.db import create_engine, create_sessionmaker
 from storage.models import Appeal, Attachment, Consent, Reminder, StatusHistory
-from tests.conftest import make_settings
-from tests.factories import draft
-
-
-@pytest.fixture
-async def services(db_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
-    settings = make_settings(db_path)
-    engine = create_engine(settings.database.url)
-    built = build_services(settings, create_sessionmaker(engine), clock)
-    await built.directory.reload()
-    yield built
-    await engine.dispose()
-
-
-async def resident(services: Services, tg_id: int = 1001) -> Actor:
-    actor = await services.users.identify(tg_id)
-    actor = await services.users.set_locale(actor, "ru")
-    return await services.users.answer_consent(actor, True)
+from tests.factories import draft, resident
 
 
 async def count(services: Services, model: type) -> int:

@@ -91,17 +91,6 @@ def without_audit(snap: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tupl
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def services(db_path: Path, clock: ManualClock) -> AsyncIterator[Services]:
-    """Services on a freshly seeded database with nobody in it."""
-    settings = make_settings(db_path)
-    engine = create_engine(settings.database.url)
-    built = build_services(settings, create_sessionmaker(engine), clock)
-    await built.directory.reload()
-    yield built
-    await engine.dispose()
-
-
 @dataclass(frozen=True)
 class Template:
     """A database file built once per session, and what the tests need to know of it."""
