@@ -668,7 +668,6 @@ async def bench_bots(targets: list[Target], args: argparse.Namespace, workdir: P
                 await throughput_round(live, args, index)
         for live in lives:
             await latency_phase(live, args)
-            live.check_alive()
         return [live.run for live in lives]
 
 
@@ -791,7 +790,7 @@ def round_ratios(bot: BotRun, echo: BotRun) -> list[float]:
 def goals(bot: BotRun, echo: BotRun) -> dict[str, Any]:
     assert bot.latency
     ratios = round_ratios(bot, echo)
-    ratio = sorted(ratios)[(len(ratios) - 1) // 2]  # the median round
+    ratio = percentile(ratios, 50)  # the median round
     p99 = bot.latency.pct(99)
     return {
         "updates_ratio": round(ratio, 3),
