@@ -24,6 +24,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import LOCALES, Settings
 from bot.fsm_storage import FSMFlushMiddleware, SQLStorage
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
+from bot.load import UpdateLoad, pace_polling
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.notifications import make_renderer
 from bot.outbox import OutboxSender
@@ -58,6 +59,7 @@ class App:
         self.sessionmaker = sessionmaker
         self.i18n = create_i18n(settings)
         self.albums = AlbumDebouncer()
+        self.load = UpdateLoad()
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
@@ -76,6 +78,9 @@ class App:
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(self.settings, self.services.reminders)
         self.scheduler.start()
+
+    async def pace_polling(self, bot: Bot) -> None:
+        pace_polling(bot, self.load, self.settings.bot.poll_linger_ms / 1000)
 
     async def stop_background(self) -> None:
         if self.scheduler is not None:
@@ -155,6 +160,7 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
         albums=app.albums,
         i18n=app.i18n,
     )
+    dp.update.outer_middleware(app.load)  # first: it counts every update, logged, throttled or not
     dp.update.outer_middleware(UpdateLogMiddleware())
     if isinstance(storage, SQLStorage):
         dp.update.outer_middleware(FSMFlushMiddleware(storage))
@@ -170,6 +176,7 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     inline_sync_filters(dp)
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
+    dp.startup.register(app.pace_polling)
     dp.startup.register(app.start_background)
     dp.shutdown.register(app.stop_background)
     return dp

@@ -9,11 +9,13 @@ go as multipart forms.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import GetUpdates
 from aiohttp import ClientError
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ class JSONSession(AiohttpSession):
         kwargs.setdefault("json_loads", _loads)
         kwargs.setdefault("json_dumps", _dumps)
         super().__init__(**kwargs)
+        self.before_poll: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each getUpdates (`bot.load.pace_polling`)."""
 
     def build_json(self, bot: Bot, method: TelegramMethod[Any]) -> bytes | None:
         """The call as a JSON body, or None when it uploads a file and must go as a form."""
@@ -74,6 +78,8 @@ class JSONSession(AiohttpSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
     ) -> TelegramType:
+        if self.before_poll is not None and isinstance(method, GetUpdates):
+            await self.before_poll()
         body = self.build_json(bot, method)
         if body is None:
             return await super().make_request(bot, method, timeout)

@@ -92,6 +92,8 @@ class Harness:
         self.bot: Bot | None = None
         self.dp: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self.handle_as_tasks = False
+        """As production does: each update in its own task (paced polling and batched state writes apply)."""
 
     async def start(self) -> None:
         self.app = await create_app(self.settings, self.clock, migrate=False)
@@ -99,8 +101,8 @@ class Harness:
         self.dp = create_dispatcher(self.app)
         ready = asyncio.Event()
         self.dp.startup.register(lambda: ready.set())
-        # Sequential handling: an update is confirmed (next offset) only after it was fully handled,
-        # which is what settle() waits for. Concurrency is exercised by bench/intake.py.
+        # Sequential handling by default: an update is confirmed (next offset) only after it was fully
+        # handled. With `handle_as_tasks`, settle() also waits for the updates being handled.
         self._task = asyncio.create_task(self._poll())
         await asyncio.wait_for(ready.wait(), 10)
 
@@ -111,7 +113,7 @@ class Harness:
                 self.bot,
                 allowed_updates=self.dp.resolve_used_update_types(),
                 polling_timeout=self.settings.bot.polling_timeout,
-                handle_as_tasks=False,
+                handle_as_tasks=self.handle_as_tasks,
                 handle_signals=False,
                 close_bot_session=True,
             )
@@ -137,9 +139,9 @@ class Harness:
         deadline = loop.time() + timeout
         while True:
             await self.emu.wait_confirmed(timeout=timeout)
-            if self.app.albums.idle and (self.app.sender is None or self.app.sender.idle) and not await self.due_notifications():
+            if self.app.load.active == 0 and self.app.albums.idle and (self.app.sender is None or self.app.sender.idle) and not await self.due_notifications():
                 await asyncio.sleep(0.01)
-                if self.emu.updates_pending() == 0 and self.app.albums.idle and not await self.due_notifications():
+                if self.emu.updates_pending() == 0 and self.app.load.active == 0 and self.app.albums.idle and not await self.due_notifications():
                     return
             if loop.time() > deadline:
                 raise TimeoutError("the bot did not settle")
