@@ -33,6 +33,7 @@ from bot.services import Services, build_services
 from bot.services.users import guess_locale
 from bot.session import JSONSession
 from storage.db import create_engine, create_sessionmaker, upgrade
+from storage.repositories.fsm import InlineFsm
 from storage.seed import load_directories
 
 logger = logging.getLogger("tsur")
@@ -149,7 +150,7 @@ def create_bot(settings: Settings) -> Bot:
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
-    storage = storage or SQLStorage(app.sessionmaker, app.clock)
+    storage = storage or SQLStorage(app.sessionmaker, app.clock, inline=InlineFsm.open(app.engine))
     dp = Dispatcher(
         storage=storage,
         # Updates of one person are handled one at a time: an album's items never race on the draft.

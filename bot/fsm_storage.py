@@ -14,7 +14,7 @@ from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from storage.repositories.fsm import FsmRepo
+from storage.repositories.fsm import FsmRepo, InlineFsm
 
 
 class SQLStorage(BaseStorage):
@@ -22,7 +22,10 @@ class SQLStorage(BaseStorage):
     and written in one statement when it ends (`flush`, called by FSMFlushMiddleware), so a restart
     between updates loses nothing and an update costs at most one write. Polling allows one bot
     instance per token and one person's updates are handled one at a time, so the memory copy cannot
-    go stale; several instances behind a webhook would use a shared storage (Redis) instead."""
+    go stale; several instances behind a webhook would use a shared storage (Redis) instead.
+
+    On SQLite, `inline` (see `InlineFsm`) makes the reads and writes in place when the database is free, which
+    is nearly always; the engine is the fallback, and the only path on other databases."""
 
     def __init__(
         self,
@@ -30,8 +33,10 @@ class SQLStorage(BaseStorage):
         clock: Clock,
         key_builder: KeyBuilder | None = None,
         max_cached: int = 100_000,
+        inline: InlineFsm | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.inline = inline
         self.clock = clock
         self.key_builder = key_builder or DefaultKeyBuilder()
         self.max_cached = max_cached
@@ -42,9 +47,13 @@ class SQLStorage(BaseStorage):
     async def _read(self, key: str) -> tuple[str | None, dict[str, Any]]:
         cached = self._cache.get(key)
         if cached is None:
-            async with self.sessionmaker() as session:
-                record = await FsmRepo(session).get(key)
-            cached = (None, {}) if record is None else (record.state, dict(record.data or {}))
+            done, found = self.inline.get(key) if self.inline is not None else (False, None)
+            if done:
+                cached = found or (None, {})
+            else:
+                async with self.sessionmaker() as session:
+                    record = await FsmRepo(session).get(key)
+                cached = (None, {}) if record is None else (record.state, dict(record.data or {}))
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()
             self._cache[key] = cached
@@ -69,9 +78,10 @@ class SQLStorage(BaseStorage):
             now = self.clock.now()
             rows = [{"key": k, "state": self._cache[k][0], "data": self._cache[k][1], "updated_at": now} for k in batch]
             try:
-                async with self.sessionmaker() as session:
-                    await FsmRepo(session).upsert_many(rows)
-                    await session.commit()
+                if self.inline is None or not self.inline.write(rows):
+                    async with self.sessionmaker() as session:
+                        await FsmRepo(session).upsert_many(rows)
+                        await session.commit()
             except BaseException:
                 self._dirty.update(batch)  # written by the next flush
                 raise
@@ -100,6 +110,9 @@ class SQLStorage(BaseStorage):
     async def close(self) -> None:
         """Write what is left; the engine belongs to the application, which disposes of it."""
         await self.flush()
+        if self.inline is not None:
+            self.inline.close()
+            self.inline = None
 
 
 class FSMFlushMiddleware(BaseMiddleware):

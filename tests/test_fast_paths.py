@@ -1,12 +1,15 @@
 """The shortcuts taken for speed keep what they replace: the JSON Bot API session, aiogram's synchronous filters
-called in place, and aiosqlite calls made without a thread hand-off."""
+called in place, aiosqlite calls made without a thread hand-off, and the dialog state read and written in place
+on SQLite."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,15 +20,19 @@ from aiogram import Bot
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.event import handler as aiogram_handler
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import SendMessage
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import create_dispatcher, inline_sync_filters
+from bot.clock import ManualClock
 from bot.emulator import BotAPIEmulator
+from bot.fsm_storage import SQLStorage
 from bot.session import JSONSession
-from storage.db import create_engine
-from storage.repositories.fsm import UPSERT
+from storage.db import create_engine, create_sessionmaker
+from storage.repositories.fsm import UPSERT, FsmRepo, InlineFsm
 from tests.conftest import Harness
 from tests.test_resident_e2e import english_resident
 
@@ -190,3 +197,106 @@ async def test_a_write_is_two_hand_offs_and_transactions_still_hold(db_path: Pat
         assert count == 20
     finally:
         await engine.dispose()
+
+
+# --------------------------------------------------------------------------- dialog state in place (SQLite)
+
+
+@pytest.fixture
+async def fsm_engine(db_path: Path) -> AsyncIterator[Any]:
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    yield engine
+    await engine.dispose()
+
+
+def fsm_key(user: int) -> StorageKey:
+    return StorageKey(bot_id=1, chat_id=user, user_id=user)
+
+
+async def test_state_written_in_place_reads_the_same_through_the_engine_and_back(fsm_engine: Any) -> None:
+    inline = InlineFsm.open(fsm_engine)
+    assert inline is not None
+    sessionmaker = create_sessionmaker(fsm_engine)
+    clock = ManualClock(datetime(2026, 11, 26, 9, 30, tzinfo=UTC))
+    storage = SQLStorage(sessionmaker, clock, inline=inline)
+    data = {"draft": "ab12", "text": "Нет воды <b>3 дня</b>", "attachments": [["photo", "AgAD", "u1"]], "n": 1}
+    await storage.set_state(fsm_key(1), "Filing:district")
+    await storage.set_data(fsm_key(1), data)
+    await storage.flush(fsm_key(1))
+    async with sessionmaker() as session:
+        record = await FsmRepo(session).get("fsm:1:1")
+    assert record is not None
+    assert (record.state, record.data, record.updated_at) == ("Filing:district", data, clock.now())
+
+    async with sessionmaker() as session:  # written by the engine, read in place by a fresh storage
+        await FsmRepo(session).upsert("fsm:2:2", "Filing:kind", {"draft": "cd34"}, clock.now())
+        await session.commit()
+    fresh = SQLStorage(sessionmaker, clock, inline=InlineFsm.open(fsm_engine))
+    assert await fresh.get_state(fsm_key(2)) == "Filing:kind"
+    assert await fresh.get_data(fsm_key(2)) == {"draft": "cd34"}
+    assert await fresh.get_data(fsm_key(1)) == data
+    assert await fresh.get_state(fsm_key(3)) is None
+    await storage.close()
+    await fresh.close()
+
+
+async def test_while_another_connection_writes_the_state_goes_through_the_engine_without_blocking(
+    fsm_engine: Any, db_path: Path
+) -> None:
+    sessionmaker = create_sessionmaker(fsm_engine)
+    storage = SQLStorage(sessionmaker, ManualClock(), inline=InlineFsm.open(fsm_engine))
+    other = await aiosqlite.connect(db_path)
+    await other.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's write lock
+    await other.execute("UPDATE counters SET value = value")
+    await storage.set_state(fsm_key(1), "Filing:description")
+    flush = asyncio.create_task(storage.flush(fsm_key(1)))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(20):  # the event loop keeps running: nothing waits for the lock on its thread
+        await asyncio.sleep(0.005)
+    assert loop.time() - started < 1
+    assert not flush.done()  # queued behind the lock, in the engine's connection
+    await other.commit()
+    await other.close()
+    await asyncio.wait_for(flush, 35)
+    async with sessionmaker() as session:
+        record = await FsmRepo(session).get("fsm:1:1")
+    assert record is not None and record.state == "Filing:description"
+    await storage.close()
+
+
+async def test_every_so_often_the_engine_writes_so_the_wal_is_checkpointed(
+    fsm_engine: Any, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine_writes = 0
+    original = FsmRepo.upsert_many
+
+    async def counting(self: FsmRepo, rows: list[dict[str, Any]]) -> None:
+        nonlocal engine_writes
+        engine_writes += 1
+        await original(self, rows)
+
+    monkeypatch.setattr(FsmRepo, "upsert_many", counting)
+    monkeypatch.setattr(InlineFsm, "ENGINE_EVERY", 50)
+    storage = SQLStorage(create_sessionmaker(fsm_engine), ManualClock(), inline=InlineFsm.open(fsm_engine))
+    for i in range(2000):
+        await storage.set_data(fsm_key(i % 50), {"draft": "x" * 40, "step": i})
+        await storage.flush(fsm_key(i % 50))
+    assert engine_writes == 40
+    # The engine's commits checkpoint once the WAL passes 1,000 pages (4 MB), and it starts over: it stays near
+    # 4.1 MB. With every write made in place (nothing checkpoints them) these 2,000 commits leave 8.5 MB.
+    wal = db_path.with_name(db_path.name + "-wal")
+    assert wal.stat().st_size < 5 * 1024 * 1024
+    await storage.close()
+
+
+async def test_no_in_place_path_off_sqlite_files_in_wal_mode(tmp_path: Path) -> None:
+    memory = create_async_engine("sqlite+aiosqlite://")
+    assert InlineFsm.open(memory) is None
+    await memory.dispose()
+    plain = tmp_path / "plain.db"
+    with closing(sqlite3.connect(plain)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{plain}")  # never connected: still a rollback journal
+    assert InlineFsm.open(engine) is None
+    await engine.dispose()
