@@ -7,13 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import Bot, Dispatcher, F, Router, methods
+from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.methods.base import Response
 from aiogram.types import BotCommand, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,7 +30,7 @@ from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
-from bot.session import JSONSession
+from bot.session import JSONSession, pin_response_types
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.repositories.fsm import InlineFsm
 from storage.seed import load_directories
@@ -116,31 +115,8 @@ async def create_app(settings: Settings, clock: Clock | None = None, *, migrate:
     return app
 
 
-# aiogram builds pydantic `Response[T]` classes per call and pydantic caches them weakly: after each
-# garbage collection they are rebuilt (0.5–10 ms each), which dominated CPU under load. Holding the
-# ones the bot uses keeps them cached for the life of the process.
-_PINNED_RESPONSES = tuple(
-    Response[method.__returning__]
-    for method in (
-        methods.GetUpdates,
-        methods.GetMe,
-        methods.SendMessage,
-        methods.EditMessageText,
-        methods.EditMessageReplyMarkup,
-        methods.AnswerCallbackQuery,
-        methods.SendPhoto,
-        methods.SendVideo,
-        methods.SendDocument,
-        methods.SendMediaGroup,
-        methods.SendLocation,
-        methods.DeleteMessage,
-        methods.SetMyCommands,
-        methods.DeleteWebhook,
-    )
-)
-
-
 def create_bot(settings: Settings) -> Bot:
+    pin_response_types()
     session = (
         JSONSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else JSONSession()
     )

@@ -5,6 +5,7 @@ on SQLite."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 from collections import Counter
@@ -300,3 +301,16 @@ async def test_no_in_place_path_off_sqlite_files_in_wal_mode(tmp_path: Path) -> 
     engine = create_async_engine(f"sqlite+aiosqlite:///{plain}")  # never connected: still a rollback journal
     assert InlineFsm.open(engine) is None
     await engine.dispose()
+
+
+def test_the_bot_keeps_aiogram_response_classes_across_garbage_collections() -> None:
+    """Stock aiogram rebuilds `Response[T]` after each collection (pydantic caches it weakly); the bot holds them."""
+    from aiogram.methods.base import Response
+    from aiogram.types import Message
+
+    from bot.session import pin_response_types
+
+    pin_response_types()
+    before = id(Response[Message])
+    gc.collect()
+    assert id(Response[Message]) == before
