@@ -13,7 +13,6 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ConsentAction, ConsentCb, FileAction, FileCb, LangCb
 from bot.i18n import N_, variants
@@ -57,12 +56,17 @@ def main_menu() -> ReplyKeyboardMarkup:
 
 
 def languages(preselected: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for code, name in LANGUAGE_NAMES.items():
-        mark = "✅ " if code == preselected else ""
-        builder.button(text=f"{mark}{name}", callback_data=LangCb(code=code))
-    builder.adjust(1)
-    return builder.as_markup()
+    # Built directly (see choice_list): every new person gets this keyboard.
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=f"{'✅ ' if code == preselected else ''}{name}", callback_data=LangCb(code=code).pack()
+                )
+            ]
+            for code, name in LANGUAGE_NAMES.items()
+        ]
+    )
 
 
 def consent() -> InlineKeyboardMarkup:
