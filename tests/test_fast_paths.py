@@ -137,9 +137,7 @@ async def test_no_filter_is_left_to_a_worker_thread(harness: Harness) -> None:
     assert checked > 50
 
 
-async def test_a_dialog_works_with_worker_threads_forbidden(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_dialog_works_with_worker_threads_forbidden(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a filter or handler was sent to a worker thread")
 
@@ -176,7 +174,12 @@ async def test_a_write_is_two_hand_offs_and_transactions_still_hold(db_path: Pat
         async with engine.connect() as conn:
             await conn.execute(text("select 1"))  # the pool's first connection: set-up calls
         hand_offs.clear()
-        row = {"key": "k", "state": "Filing:description", "data": {"draft": "x"}, "updated_at": datetime(2026, 11, 26, tzinfo=UTC)}
+        row = {
+            "key": "k",
+            "state": "Filing:description",
+            "data": {"draft": "x"},
+            "updated_at": datetime(2026, 11, 26, tzinfo=UTC),
+        }
         async with engine.begin() as conn:
             await conn.execute(UPSERT, row)
         # The statement and the commit; creating and closing the cursor and the pool's rollback are in place.

@@ -4,7 +4,6 @@ meanwhile in one call; an idle bot polls at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -70,12 +69,6 @@ async def test_quiet_gives_up_after_its_limit_and_a_failed_update_still_counts_d
 # --------------------------------------------------------------------------- paced polling
 
 
-@pytest.fixture
-async def emu() -> AsyncIterator[BotAPIEmulator]:
-    async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emulator:
-        yield emulator
-
-
 async def poll_with_slow_handler(emu: BotAPIEmulator, linger: float) -> tuple[list[int], int]:
     """A bot whose handler takes 150 ms gets 1 text, then 5 more while it handles the first.
 
@@ -136,7 +129,7 @@ def sections() -> dict[str, dict[str, Any]]:
     return {"bot": {"poll_linger_ms": 200}}
 
 
-async def test_residents_acting_at_once_are_all_answered_and_their_dialogs_stored_together(
+async def test_residents_acting_at_once_are_all_answered_and_their_dialogs_survive_a_restart(
     emu: BotAPIEmulator, harness: Harness
 ) -> None:
     """The production set-up (each update in its own task, paced polling): 8 people act at once; nobody is lost
