@@ -148,21 +148,20 @@ TSUR = Target(
     command=lambda base: [sys.executable, "-m", "bot", "run"],
     database=True,
 )
+
+
+def echo_command(token: str, *extra: str) -> Callable[[str], list[str]]:
+    """The echo bot's argv for a token (and `--tuned`), given the emulator's base URL."""
+    script = str(ROOT / "bench" / "echo_bot.py")
+    return lambda base: [sys.executable, script, "--api-base", base, "--token", token, "--polling-timeout", "2", *extra]
+
+
 ECHO = Target(
     name="echo (aiogram)",
     token=ECHO_TOKEN,
     onboarding=tuple(echo_step(s) for s in ONBOARDING),
     filing=tuple(echo_step(s) for s in FILING),
-    command=lambda base: [
-        sys.executable,
-        str(ROOT / "bench" / "echo_bot.py"),
-        "--api-base",
-        base,
-        "--token",
-        ECHO_TOKEN,
-        "--polling-timeout",
-        "2",
-    ],
+    command=echo_command(ECHO_TOKEN),
     database=False,
 )
 ECHO_TUNED = Target(
@@ -170,17 +169,7 @@ ECHO_TUNED = Target(
     token=ECHO_TUNED_TOKEN,
     onboarding=ECHO.onboarding,
     filing=ECHO.filing,
-    command=lambda base: [
-        sys.executable,
-        str(ROOT / "bench" / "echo_bot.py"),
-        "--api-base",
-        base,
-        "--token",
-        ECHO_TUNED_TOKEN,
-        "--polling-timeout",
-        "2",
-        "--tuned",
-    ],
+    command=echo_command(ECHO_TUNED_TOKEN, "--tuned"),
     database=False,
     latency=False,
 )
