@@ -13,7 +13,7 @@ Phase 1 "throughput": R residents at once each file a complete appeal (13 update
 File an appeal, topic, subcategory, description, a photo, Done, typed address, district, kind "Message", Confirm),
 each waiting for the bot's answer to a step before the next. The echo bot gets R people sending the same 13
 updates (the same texts, a photo, the same number of button presses) with the same wait-for-reply discipline.
-Both bots stay up for the whole run and phase 1 is played in rounds (default 3) that alternate between them, new
+Both bots stay up for the whole run and phase 1 is played in rounds (default 5) that alternate between them, new
 people each round; the ratio is the median of the rounds' ratios, so a change in the machine's speed during the
 run (other tenants, clock scaling) weighs on both bots alike.
 
@@ -23,7 +23,7 @@ person of a pool (a person never sends before the previous answer came, as in li
 Reply latency is the time from the user's update being queued in the emulator to the bot's first message, edit or
 callback answer in that chat after it. Usage:
 
-    .venv/bin/python bench/intake.py [--residents 50] [--rounds 3] [--rate 100] [--duration 10] [--no-tuned] [--json]
+    .venv/bin/python bench/intake.py [--residents 50] [--rounds 5] [--rate 100] [--duration 10] [--no-tuned] [--json]
                                      [--profile DIR]
 """
 
@@ -977,7 +977,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup", type=int, default=2, help="people filing once before phase 1 (default 2)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of phase 1 per bot, alternating between them (default 3)"
+        "--rounds", type=int, default=5, help="rounds of phase 1 per bot, alternating between them (default 5)"
     )
     parser.add_argument("--phase-timeout", type=float, default=60.0, help="seconds phase 1 may take (default 60)")
     parser.add_argument("--only", choices=["bot", "echo"], help="run one bot only (no ratio, no goals)")
