@@ -38,7 +38,8 @@ from bot.config import Settings  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.services.appeals import AppealDraft, DraftAttachment  # noqa: E402
 from bot.services.users import Actor  # noqa: E402
-from storage.repositories.fsm import FsmRepo, InlineFsm  # noqa: E402
+from storage.inline_fsm import InlineFsm  # noqa: E402
+from storage.repositories.fsm import FsmRepo  # noqa: E402
 
 HAND_OFFS: Counter[str] = Counter()
 _original_execute = aiosqlite.Connection._execute

@@ -32,7 +32,7 @@ from bot.services import Services, build_services
 from bot.services.users import guess_locale
 from bot.session import JSONSession, pin_response_types
 from storage.db import create_engine, create_sessionmaker, upgrade
-from storage.repositories.fsm import InlineFsm
+from storage.inline_fsm import InlineFsm
 from storage.seed import load_directories
 
 logger = logging.getLogger("tsur")

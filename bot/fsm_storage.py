@@ -14,7 +14,8 @@ from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from storage.repositories.fsm import FsmRepo, InlineFsm
+from storage.inline_fsm import InlineFsm
+from storage.repositories.fsm import FsmRepo
 
 
 class SQLStorage(BaseStorage):

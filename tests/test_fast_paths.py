@@ -34,7 +34,8 @@ from bot.emulator import BotAPIEmulator
 from bot.fsm_storage import SQLStorage
 from bot.session import JSONSession
 from storage.db import create_engine, create_sessionmaker
-from storage.repositories.fsm import UPSERT, FsmRepo, InlineFsm
+from storage.inline_fsm import InlineFsm
+from storage.repositories.fsm import UPSERT, FsmRepo
 from tests.conftest import Harness
 from tests.test_resident_e2e import english_resident
 
