@@ -6,8 +6,10 @@ uses it beside the engine's session and falls back to that session whenever it c
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
+from urllib.request import pathname2url
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,9 +53,13 @@ class InlineFsm:
     def open(cls, engine: AsyncEngine) -> InlineFsm | None:
         """For a SQLite file database in WAL mode; None for anything else (PostgreSQL, memory, other journals)."""
         url = engine.url
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.query:
+            return None  # (a URL with options, `uri=true` say, is left to the engine, which reads them)
+        try:  # mode=rw: an existing database only, never a new empty file
+            target = f"file:{pathname2url(os.path.abspath(url.database))}?mode=rw"
+            connection = sqlite3.connect(target, uri=True, isolation_level=None)
+        except sqlite3.Error:
             return None
-        connection = sqlite3.connect(url.database, isolation_level=None)
         try:
             if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 connection.close()

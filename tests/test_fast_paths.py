@@ -306,6 +306,11 @@ async def test_no_in_place_path_off_sqlite_files_in_wal_mode(tmp_path: Path) -> 
     engine = create_async_engine(f"sqlite+aiosqlite:///{plain}")  # never connected: still a rollback journal
     assert InlineFsm.open(engine) is None
     await engine.dispose()
+    missing = tmp_path / "not yet.db"
+    engine = create_async_engine(f"sqlite+aiosqlite:///{missing}")
+    assert InlineFsm.open(engine) is None
+    assert not missing.exists()  # no empty file left behind for the engine to find
+    await engine.dispose()
 
 
 def test_the_bot_keeps_aiogram_response_classes_across_garbage_collections() -> None:
