@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 from urllib.request import pathname2url
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,11 +42,15 @@ class InlineFsm:
 
     def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
         self._connection = connection
-        compiled = UPSERT.compile(dialect=dialect)
-        self._upsert = str(compiled)
-        self._order = tuple(compiled.positiontup or ())
+        # The engine's upsert and a select of the same table, compiled for SQLite, with the columns' own conversions.
         table = FsmRecord.__table__
-        self._bind = {name: table.c[name].type.bind_processor(dialect) for name in ("data", "updated_at")}
+        upsert = UPSERT.compile(dialect=dialect)
+        self._upsert = str(upsert)
+        self._order = tuple(upsert.positiontup or ())
+        self._encoders = tuple(table.c[name].type.bind_processor(dialect) for name in self._order)
+        self._select = str(
+            select(table.c.state, table.c.data).where(table.c.key == bindparam("key")).compile(dialect=dialect)
+        )
         self._load_data = table.c.data.type.result_processor(dialect, None)
         self._writes = 0
 
@@ -75,7 +80,7 @@ class InlineFsm:
     def get(self, key: str) -> tuple[bool, tuple[str | None, dict[str, Any]] | None]:
         """(done, (state, data) or None when there is no row); not done when the database was busy."""
         try:
-            row = self._connection.execute("SELECT state, data FROM fsm_state WHERE key = ?", (key,)).fetchone()
+            row = self._connection.execute(self._select, (key,)).fetchone()
         except sqlite3.OperationalError:  # busy (a WAL recovery, say): the engine will wait for it
             return False, None
         if row is None:
@@ -93,7 +98,13 @@ class InlineFsm:
         except sqlite3.OperationalError:  # another connection is writing
             return False
         try:
-            params = [tuple(self._encode(name, row[name]) for name in self._order) for row in rows]
+            params = [
+                tuple(
+                    row[name] if encode is None else encode(row[name])
+                    for name, encode in zip(self._order, self._encoders, strict=True)
+                )
+                for row in rows
+            ]
             self._connection.executemany(self._upsert, params)
             self._connection.execute("COMMIT")
         except BaseException:
@@ -101,10 +112,6 @@ class InlineFsm:
                 self._connection.execute("ROLLBACK")
             raise
         return True
-
-    def _encode(self, name: str, value: Any) -> Any:
-        processor = self._bind.get(name)
-        return processor(value) if processor is not None else value
 
     def close(self) -> None:
         self._connection.close()

@@ -93,7 +93,7 @@ class Harness:
         self.dp: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
         self.handle_as_tasks = False
-        """As production does: each update in its own task (paced polling and batched state writes apply)."""
+        """As production does: each update in its own task (so paced polling applies)."""
 
     async def start(self) -> None:
         self.app = await create_app(self.settings, self.clock, migrate=False)
@@ -139,15 +139,20 @@ class Harness:
         deadline = loop.time() + timeout
         while True:
             await self.emu.wait_confirmed(timeout=timeout)
-            if self.app.load.active == 0 and self.app.albums.idle and (self.app.sender is None or self.app.sender.idle) and not await self.due_notifications():
+            if self._at_rest() and (self.app.sender is None or self.app.sender.idle) and not await self.due_notifications():
                 await asyncio.sleep(0.01)
-                if self.emu.updates_pending() == 0 and self.app.load.active == 0 and self.app.albums.idle and not await self.due_notifications():
+                if self.emu.updates_pending() == 0 and self._at_rest() and not await self.due_notifications():
                     return
             if loop.time() > deadline:
                 raise TimeoutError("the bot did not settle")
             if self.app.sender is not None:
                 self.app.sender.wake()
             await asyncio.sleep(0.01)
+
+    def _at_rest(self) -> bool:
+        """No update being handled and no album waiting for its summary."""
+        assert self.app is not None
+        return self.app.load.active == 0 and self.app.albums.idle
 
     async def due_notifications(self) -> int:
         assert self.app is not None

@@ -16,7 +16,8 @@ class UserRepo:
         self.session = session
 
     # The paths every person takes (first contact, language, consent): Core statements on the tables, which skip
-    # the ORM's compile and execute layers (identity map, unit of work, session synchronisation); 0.15 ms each.
+    # the ORM's compile and execute layers (identity map, unit of work, session synchronisation): about 0.1 ms
+    # less per call than the ORM forms.
 
     async def add_consent(self, user_id: int, version: str, accepted: bool, now: datetime) -> None:
         await self.session.execute(
