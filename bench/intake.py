@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/intake.py` puts bench/, not the project, on the path
     sys.path.insert(0, str(ROOT))
 
-from bot.emulator import BotAPIEmulator, EmulatedUser  # noqa: E402
+from emulator import BotAPIEmulator, EmulatedUser  # noqa: E402
 
 BOT_TOKEN = "123456:BENCH-TSUR"
 ECHO_TOKEN = "654321:BENCH-ECHO"

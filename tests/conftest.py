@@ -23,7 +23,7 @@ from storage.models import Outbox
 from storage.seed import load_directories
 
 if TYPE_CHECKING:
-    from bot.emulator import BotAPIEmulator, EmulatedUser
+    from emulator import BotAPIEmulator, EmulatedUser
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -172,7 +172,7 @@ class Harness:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[BotAPIEmulator]:
-    from bot.emulator import BotAPIEmulator
+    from emulator import BotAPIEmulator
 
     async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emulator:
         yield emulator

@@ -35,8 +35,8 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
-from bot.emulator import BotAPIEmulator, BotMessage
-from bot.emulator.html_parser import EntityParseError, parse_html
+from emulator import BotAPIEmulator, BotMessage
+from emulator.html_parser import EntityParseError, parse_html
 
 TOKEN = "123456:TEST-TOKEN"
 

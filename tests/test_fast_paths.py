@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import create_dispatcher, inline_sync_filters
 from bot.clock import ManualClock
-from bot.emulator import BotAPIEmulator
+from emulator import BotAPIEmulator
 from bot.fsm_storage import SQLStorage
 from bot.session import JSONSession
 from storage.db import create_engine, create_sessionmaker

@@ -11,7 +11,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
-from bot.emulator import BotAPIEmulator
+from emulator import BotAPIEmulator
 from bot.load import UpdateLoad, pace_polling
 from bot.session import JSONSession
 from tests.conftest import TOKEN, Harness

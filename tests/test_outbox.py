@@ -27,7 +27,7 @@ from storage.models import Outbox, User
 from storage.repositories.outbox import OutboxRepo
 
 if TYPE_CHECKING:
-    from bot.emulator import BotAPIEmulator
+    from emulator import BotAPIEmulator
 
 Maker = async_sessionmaker[AsyncSession]
 FAST: dict[str, Any] = {"global_rate": 1000.0, "per_chat_rate": 1000.0, "per_chat_burst": 100}

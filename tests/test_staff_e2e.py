@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.emulator import EmulatedUser
+from emulator import EmulatedUser
 from storage.models import (
     Agency,
     Appeal,

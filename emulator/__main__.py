@@ -1,6 +1,6 @@
 """Run the emulator as a standalone server (a sandbox for manual runs and other processes).
 
-    python -m bot.emulator --port 8081 --token 123456:TEST-TOKEN
+    python -m emulator --port 8081 --token 123456:TEST-TOKEN
 
 Point the bot at ``http://127.0.0.1:8081`` and act as users through ``/_emu/``.
 """
@@ -35,7 +35,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m bot.emulator", description="Local Telegram Bot API emulator")
+    parser = argparse.ArgumentParser(prog="python -m emulator", description="Local Telegram Bot API emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
     parser.add_argument("--token", default="123456:TEST-TOKEN")
