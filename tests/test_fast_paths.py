@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import create_dispatcher, inline_sync_filters
 from bot.clock import ManualClock
-from emulator import BotAPIEmulator
 from bot.fsm_storage import SQLStorage
 from bot.session import JSONSession
+from emulator import BotAPIEmulator
 from storage.db import create_engine, create_sessionmaker
 from storage.inline_fsm import InlineFsm
 from storage.repositories.fsm import UPSERT, FsmRepo

@@ -11,9 +11,9 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
-from emulator import BotAPIEmulator
 from bot.load import UpdateLoad, pace_polling
 from bot.session import JSONSession
+from emulator import BotAPIEmulator
 from tests.conftest import TOKEN, Harness
 
 pytestmark = pytest.mark.asyncio
