@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
@@ -21,18 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.albums import AlbumDebouncer
 from bot.clock import Clock, SystemClock
 from bot.config import LOCALES, Settings
-from bot.fsm_storage import FSMFlushMiddleware, SQLStorage
+from bot.filters import PrivateChat, call_sync_filters_in_place
+from bot.fsm_storage import SQLStorage
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
-from bot.load import UpdateLoad, pace_polling
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.notifications import make_renderer
 from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
-from bot.session import JSONSession, pin_response_types
+from bot.session import pin_response_types
 from storage.db import create_engine, create_sessionmaker, upgrade
-from storage.inline_fsm import InlineFsm
 from storage.seed import load_directories
 
 logger = logging.getLogger("tsur")
@@ -59,7 +57,6 @@ class App:
         self.sessionmaker = sessionmaker
         self.i18n = create_i18n(settings)
         self.albums = AlbumDebouncer()
-        self.load = UpdateLoad()
         self.sender: OutboxSender | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
@@ -78,9 +75,6 @@ class App:
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(self.settings, self.services.reminders)
         self.scheduler.start()
-
-    async def pace_polling(self, bot: Bot) -> None:
-        pace_polling(bot, self.load, self.settings.bot.poll_linger_ms / 1000)
 
     async def stop_background(self) -> None:
         if self.scheduler is not None:
@@ -118,7 +112,9 @@ async def create_app(settings: Settings, clock: Clock | None = None, *, migrate:
 def create_bot(settings: Settings) -> Bot:
     pin_response_types()
     session = (
-        JSONSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else JSONSession()
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base))
+        if settings.bot.api_base
+        else AiohttpSession()
     )
     return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
@@ -126,7 +122,7 @@ def create_bot(settings: Settings) -> Bot:
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
-    storage = storage or SQLStorage(app.sessionmaker, app.clock, inline=InlineFsm.open(app.engine))
+    storage = storage or SQLStorage(app.sessionmaker, app.clock)
     dp = Dispatcher(
         storage=storage,
         # Updates of one person are handled one at a time: an album's items never race on the draft.
@@ -137,53 +133,23 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
         albums=app.albums,
         i18n=app.i18n,
     )
-    dp.update.outer_middleware(app.load)  # first: it counts every update, logged, throttled or not
     dp.update.outer_middleware(UpdateLogMiddleware())
-    if isinstance(storage, SQLStorage):
-        dp.update.outer_middleware(FSMFlushMiddleware(storage))
-        dp.shutdown.register(storage.close)
-    dp.update.outer_middleware(ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n))
+    dp.update.outer_middleware(
+        ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n, app.clock)
+    )
     dp.update.outer_middleware(ActorMiddleware())
     dp.update.outer_middleware(ActorI18nMiddleware(app.i18n))
     dp.message.middleware(HandlerNameMiddleware())
     dp.callback_query.middleware(HandlerNameMiddleware())
     # Appeals carry personal data: the bot talks to people in private chats only.
-    dp.message.filter(F.chat.type == "private")
+    dp.message.filter(PrivateChat())
     dp.include_routers(*get_routers())
-    inline_sync_filters(dp)
+    call_sync_filters_in_place(dp)
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
-    dp.startup.register(app.pace_polling)
     dp.startup.register(app.start_background)
     dp.shutdown.register(app.stop_background)
     return dp
-
-
-def inline_sync_filters(root: Router) -> int:
-    """Call synchronous filters in place. Returns how many were changed.
-
-    aiogram calls a filter that is not a coroutine (every `F.…` magic filter is one) through
-    `asyncio.to_thread`: a hand-off to a worker thread and back for each such check of each handler an update
-    is tried against (the private-chat filter alone runs on every message). They are pure, quick predicates
-    over the update, so they are wrapped in a coroutine that calls them directly.
-    """
-    changed = 0
-    for router in root.chain_tail:
-        for observer in router.observers.values():
-            for handler in (observer._handler, *observer.handlers):  # the router's own filters, then each handler's
-                for item in handler.filters or ():
-                    if not item.awaitable:
-                        item.callback = _in_place(item.callback)
-                        item.awaitable = True
-                        changed += 1
-    return changed
-
-
-def _in_place(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        return function(*args, **kwargs)
-
-    return call
 
 
 async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n) -> None:

@@ -18,15 +18,19 @@ def setup_logging(level: str) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+def freeze_startup_objects() -> None:
+    """Everything built at start-up lives as long as the process: keep it out of the collector's full passes,
+    which otherwise walk it again and again and stall every update in flight now and then."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _run(settings: Settings) -> None:
     from bot.app import create_app, create_bot, run_polling
 
     app = await create_app(settings)
     bot = create_bot(settings)
-    # Everything built at start-up lives as long as the process: keep it out of the collector's
-    # full passes, which otherwise stall every update in flight now and then.
-    gc.collect()
-    gc.freeze()
+    freeze_startup_objects()
     try:
         await run_polling(app, bot)
     finally:

@@ -26,8 +26,6 @@ class BotSection(BaseModel):
     admins: list[int] = []
     # Telegram allows one getUpdates consumer; the timeout is the long-polling wait in seconds.
     polling_timeout: int = Field(default=10, ge=0, le=50)
-    # While updates are being handled, getUpdates waits up to this long for them, to fetch in batches (0: never).
-    poll_linger_ms: int = Field(default=20, ge=0, le=1000)
 
     @field_validator("token")
     @classmethod

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
+from handlers import Handlers
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 @router.message(F.text.startswith("/"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiogram import Bot, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.types import TelegramObject
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,6 +82,25 @@ async def services(db_path: Path, clock: ManualClock) -> AsyncIterator[Services]
     await engine.dispose()
 
 
+class InFlight(BaseMiddleware):
+    """Counts the updates being handled, so that `settle()` can wait for them when they run as tasks."""
+
+    def __init__(self) -> None:
+        self.active = 0
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        self.active += 1
+        try:
+            return await handler(event, data)
+        finally:
+            self.active -= 1
+
+
 class Harness:
     """The bot as it runs in production, polling the emulator; restartable mid-test."""
 
@@ -93,12 +113,20 @@ class Harness:
         self.dp: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
         self.handle_as_tasks = False
-        """As production does: each update in its own task (so paced polling applies)."""
+        """As production does: each update in its own task."""
+        self.in_flight = InFlight()
 
     async def start(self) -> None:
         self.app = await create_app(self.settings, self.clock, migrate=False)
         self.bot = create_bot(self.settings)
         self.dp = create_dispatcher(self.app)
+        # Outermost, so that an update counts from its first step (aiogram runs outer middlewares in order).
+        outer = self.dp.update.outer_middleware
+        others = list(outer)
+        for middleware in others:
+            outer.unregister(middleware)
+        for middleware in (self.in_flight, *others):
+            outer(middleware)
         ready = asyncio.Event()
         self.dp.startup.register(lambda: ready.set())
         # Sequential handling by default: an update is confirmed (next offset) only after it was fully
@@ -152,7 +180,7 @@ class Harness:
     def _at_rest(self) -> bool:
         """No update being handled and no album waiting for its summary."""
         assert self.app is not None
-        return self.app.load.active == 0 and self.app.albums.idle
+        return self.in_flight.active == 0 and self.app.albums.idle
 
     async def due_notifications(self) -> int:
         assert self.app is not None

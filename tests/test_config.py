@@ -36,7 +36,6 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[bot]\ntoken = "1:A"\n[region]\ntimezone = "Mars/Olympus"\n', "region.timezone"),
         ('[bot]\ntoken = "1:A"\n[intake]\nmax_attachments = 11\n', "intake.max_attachments"),
         ('[bot]\ntoken = "1:A"\n[bogus]\nx = 1\n', "bogus"),
-        ('[bot]\ntoken = "1:A"\npoll_linger_ms = -5\n', "bot.poll_linger_ms"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, key: str) -> None:

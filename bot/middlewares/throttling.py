@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -8,6 +7,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 
+from bot.clock import Clock
 from bot.services.users import guess_locale
 
 
@@ -19,7 +19,7 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     WARN_EVERY = 30.0  # seconds between two warnings to the same person
 
-    def __init__(self, rate: float, burst: int, i18n: I18n, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int, i18n: I18n, clock: Clock) -> None:
         self.rate = rate
         self.burst = float(burst)
         self.i18n = i18n
@@ -29,7 +29,7 @@ class ThrottlingMiddleware(BaseMiddleware):
 
     def _take(self, user_id: int) -> tuple[bool, bool]:
         """(allowed, should_warn)."""
-        now = self.clock()
+        now = self.clock.now().timestamp()
         tokens, at, warned_at = self._buckets.get(user_id, (self.burst, now, -self.WARN_EVERY))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
         if tokens >= 1:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.services.batching import GroupCommit
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
@@ -110,7 +109,6 @@ class AppealService:
         self.directory = directory
         self.settings = settings
         self.reminders = reminders
-        self._filing: GroupCommit[tuple[Actor, AppealDraft], FiledAppeal] = GroupCommit(self._file_many, self._file_one)
 
     def validate_text(self, text: str) -> str:
         """The description rule, shared by the dialog (as it is typed) and by filing."""
@@ -144,67 +142,50 @@ class AppealService:
         """Store the appeal, its attachments and the first history row in one transaction.
 
         Idempotent on the draft id: a second Confirm or a re-delivered update returns the same appeal.
-        Confirms that arrive together are stored together (group commit, see `batching`).
         """
         self._validate(actor, draft)
-        return await self._filing.submit((actor, draft))
-
-    async def _file_many(self, items: list[tuple[Actor, AppealDraft]]) -> list[FiledAppeal]:
-        """One transaction for all the items, a statement per table; IntegrityError if a draft was filed."""
         now = self.clock.now()
         year = now.astimezone(self.settings.tz).year
-        async with self.sessionmaker() as session:
-            repo = AppealRepo(session)
-            last = await repo.next_counter(f"appeal_number:{year}", len(items))
-            numbers = [f"{year}-{seq:06d}" for seq in range(last - len(items) + 1, last + 1)]
-            ids = await repo.insert_many(
-                [
-                    self._appeal_row(actor, draft, number, now)
-                    for (actor, draft), number in zip(items, numbers, strict=True)
-                ]
-            )
-            await repo.insert_attachments(
-                [
-                    {
-                        "appeal_id": appeal_id,
-                        "kind": a.kind,
-                        "file_id": a.file_id,
-                        "file_unique_id": a.file_unique_id,
-                        "position": i,
-                        "created_at": now,
-                    }
-                    for appeal_id, (_, draft) in zip(ids, items, strict=True)
-                    for i, a in enumerate(draft.attachments)
-                ]
-            )
-            await repo.insert_history(
-                [
-                    {
-                        "appeal_id": appeal_id,
-                        "from_status": None,
-                        "to_status": AppealStatus.moderation,
-                        "actor_id": actor.id,
-                        "at": now,
-                    }
-                    for appeal_id, (actor, _) in zip(ids, items, strict=True)
-                ]
-            )
-            await self.reminders.schedule_forward(session, ids, now)
-            await session.commit()
-        return [FiledAppeal(i, n, AppealStatus.moderation, created=True) for i, n in zip(ids, numbers, strict=True)]
-
-    async def _file_one(self, item: tuple[Actor, AppealDraft]) -> FiledAppeal:
-        actor, draft = item
         try:
-            return (await self._file_many([item]))[0]
+            async with self.sessionmaker() as session:
+                repo = AppealRepo(session)
+                number = f"{year}-{await repo.next_counter(f'appeal_number:{year}'):06d}"
+                appeal_id = await repo.insert(self._appeal_row(actor, draft, number, now))
+                await repo.insert_attachments(
+                    [
+                        {
+                            "appeal_id": appeal_id,
+                            "kind": a.kind,
+                            "file_id": a.file_id,
+                            "file_unique_id": a.file_unique_id,
+                            "position": i,
+                            "created_at": now,
+                        }
+                        for i, a in enumerate(draft.attachments)
+                    ]
+                )
+                await repo.insert_history(
+                    [
+                        {
+                            "appeal_id": appeal_id,
+                            "from_status": None,
+                            "to_status": AppealStatus.moderation,
+                            "actor_id": actor.id,
+                            "at": now,
+                        }
+                    ]
+                )
+                await self.reminders.schedule_forward(session, [appeal_id], now)
+                await session.commit()
         except IntegrityError:
             # The same draft was filed already (a second Confirm, a re-delivered update, or two Confirms
-            # racing): nothing of this attempt stays, and the answer is the first appeal.
+            # racing): nothing of this attempt stays, its number included, and the answer is the first appeal.
             async with self.sessionmaker() as session:
                 existing = await AppealRepo(session).by_draft(draft.draft_id)
             if existing is None:
                 raise
             return self._existing(actor, existing)
+        return FiledAppeal(appeal_id, number, AppealStatus.moderation, created=True)
 
     @staticmethod
     def _appeal_row(actor: Actor, draft: AppealDraft, number: str, now: datetime) -> dict[str, Any]:

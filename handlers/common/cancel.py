@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
+from handlers import Handlers
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 @router.message(Command("cancel"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -18,8 +18,9 @@ from bot.services import Services
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.users import Actor, guess_locale
 from bot.states import Onboarding
+from handlers import Handlers
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 def consent_text(version: str) -> str:

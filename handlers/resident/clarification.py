@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -14,9 +14,10 @@ from bot.services.appeals import DraftAttachment
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.users import Actor
 from bot.states import ResidentReply
+from handlers import Handlers
 from handlers.media import extract_media
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:

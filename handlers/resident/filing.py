@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -26,10 +26,11 @@ from bot.services.errors import ConsentRequired, InvalidInput, ServiceError
 from bot.services.users import Actor
 from bot.states import Filing
 from bot.texts import kind_name, status_name
+from handlers import Handlers
 from handlers.media import extract_media
 from handlers.resident import render
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 # Wrong-input fallbacks leave commands alone: an unknown one gets the general answer.
 NOT_COMMAND = ~F.text.startswith("/")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -17,10 +17,11 @@ from bot.services.appeals import AppealPage
 from bot.services.errors import NotFound
 from bot.services.users import Actor
 from bot.texts import local_date, status_name
+from handlers import Handlers
 from handlers.media import send_files
 from handlers.resident import render
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 def list_view(page: AppealPage, settings: Settings) -> tuple[str, InlineKeyboardMarkup | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, F
 from aiogram.types import CallbackQuery, InlineKeyboardButton
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -16,10 +16,11 @@ from bot.services import Services
 from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
 from bot.texts import local_time
+from handlers import Handlers
 from handlers.staff.render import reply
 from storage.models import AGENCY_ROLES, Role
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 async def denied(callback: CallbackQuery) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -21,10 +21,11 @@ from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
 from bot.services.workflow import REJECT_REASONS, StaffCard
 from bot.states import StaffInput
+from handlers import Handlers
 from handlers.media import extract_media, send_files
 from handlers.staff.render import card_keyboard, card_text, reply
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 
 
 def prompt(key: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import F, Router
+from aiogram import F
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -18,9 +18,10 @@ from bot.services.errors import Forbidden
 from bot.services.users import Actor
 from bot.services.workflow import QueueItem
 from bot.texts import local_date, status_name
+from handlers import Handlers
 from storage.models import Role
 
-router = Router(name=__name__)
+router = Handlers(__name__)
 LIST_QUEUE, LIST_REVIEWS, LIST_REQUESTS, LIST_INBOX = 1, 2, 3, 4
 
 

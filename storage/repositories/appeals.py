@@ -46,19 +46,10 @@ class AppealRepo:
         query = select(func.count()).select_from(Appeal).where(Appeal.user_id == user_id)
         return int((await self.session.execute(query)).scalar_one())
 
-    async def insert_many(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert appeals (one executemany) and return their ids in the order of `rows`.
-
-        The ids are read back by draft id rather than by INSERT … RETURNING: keeping RETURNING in the order of
-        the rows makes SQLAlchemy send SQLite one statement per row. One row is one INSERT … RETURNING."""
+    async def insert(self, row: dict[str, Any]) -> int:
+        """Insert one appeal and return its id."""
         table = Appeal.__table__
-        if len(rows) == 1:
-            return [int((await self.session.execute(insert(table).values(rows[0]).returning(table.c.id))).scalar_one())]
-        await self.session.execute(insert(table), rows)
-        drafts = [row["draft_id"] for row in rows]
-        found = await self.session.execute(select(Appeal.id, Appeal.draft_id).where(Appeal.draft_id.in_(drafts)))
-        ids = {draft: appeal_id for appeal_id, draft in found}
-        return [ids[draft] for draft in drafts]
+        return int((await self.session.execute(insert(table).values(row).returning(table.c.id))).scalar_one())
 
     async def insert_attachments(self, rows: list[dict[str, Any]]) -> None:
         if rows:

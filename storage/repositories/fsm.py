@@ -8,11 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import FsmRecord, UTCDateTime
 
-# One statement, compiled once: ON CONFLICT … DO UPDATE with `excluded` is the same on SQLite (≥ 3.24)
-# and PostgreSQL. It runs once per update of a person in a dialog, so it is kept lean.
-UPSERT = text(
-    "INSERT INTO fsm_state (key, state, data, updated_at) VALUES (:key, :state, :data, :updated_at) "
-    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, data = excluded.data, updated_at = excluded.updated_at"
+# ON CONFLICT … DO UPDATE with `excluded` reads the same on SQLite (≥ 3.24) and PostgreSQL. The state and the
+# data are written by separate statements, each touching only its own column, as aiogram sets them separately.
+_INSERT = "INSERT INTO fsm_state (key, state, data, updated_at) VALUES (:key, :state, :data, :updated_at) "
+SET_STATE = text(
+    _INSERT + "ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+).bindparams(bindparam("data", type_=JSON()), bindparam("updated_at", type_=UTCDateTime()))
+SET_DATA = text(
+    _INSERT + "ON CONFLICT (key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
 ).bindparams(bindparam("data", type_=JSON()), bindparam("updated_at", type_=UTCDateTime()))
 
 
@@ -23,9 +26,8 @@ class FsmRepo:
     async def get(self, key: str) -> FsmRecord | None:
         return (await self.session.execute(select(FsmRecord).where(FsmRecord.key == key))).scalar_one_or_none()
 
-    async def upsert(self, key: str, state: str | None, data: dict[str, Any], now: datetime) -> None:
-        await self.session.execute(UPSERT, {"key": key, "state": state, "data": data, "updated_at": now})
+    async def set_state(self, key: str, state: str | None, now: datetime) -> None:
+        await self.session.execute(SET_STATE, {"key": key, "state": state, "data": {}, "updated_at": now})
 
-    async def upsert_many(self, rows: list[dict[str, Any]]) -> None:
-        """Rows of key, state, data, updated_at, in one executemany."""
-        await self.session.execute(UPSERT, rows)
+    async def set_data(self, key: str, data: dict[str, Any], now: datetime) -> None:
+        await self.session.execute(SET_DATA, {"key": key, "state": None, "data": data, "updated_at": now})
