@@ -1,0 +1,62 @@
+"""Service errors reach the person in one place: the refusal, by the error's type and detail, in their language.
+
+An inner middleware of messages and callback queries. For a button it sets the alert of the callback answer that
+aiogram's `CallbackAnswerMiddleware` (registered outside this one) sends when the handler ends, so a press is
+answered exactly once; for a message it replies. Handlers contain the happy path only; a handler that has more to
+say about one refusal (a re-prompt, say) catches that one itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+
+from bot.i18n import N_
+from bot.services.errors import ConsentRequired, Forbidden, InvalidInput, NotFound, ServiceError
+
+logger = logging.getLogger(__name__)
+
+BY_TYPE: dict[type[ServiceError], str] = {
+    NotFound: N_("Appeal not found."),
+    Forbidden: N_("This is not available to you."),
+    ConsentRequired: N_("Please accept the consent first: /start"),
+    InvalidInput: N_("This action is not possible now."),
+}
+DEFAULT = N_("This action is not possible now.")
+
+
+def refusal(error: ServiceError) -> str:
+    """The localized sentence for a refusal (in the current locale)."""
+    for kind in type(error).__mro__:
+        if kind in BY_TYPE:
+            return _(BY_TYPE[kind])
+    return _(DEFAULT)
+
+
+class ServiceErrorMiddleware(BaseMiddleware):
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        except ServiceError as error:
+            logger.info("refused: %s %s", type(error).__name__, error.detail)
+            text = refusal(error)
+            answer: CallbackAnswer | None = data.get("callback_answer")
+            if isinstance(event, CallbackQuery) and answer is not None and not answer.answered:
+                answer.text = text
+                answer.show_alert = True
+            elif isinstance(event, CallbackQuery):
+                await event.answer(text, show_alert=True)
+            elif isinstance(event, Message):
+                await event.answer(text)
+            return None
