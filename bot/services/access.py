@@ -12,9 +12,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.domain import AGENCY_ROLES, Role
 from bot.services.errors import Forbidden, InvalidInput, NotFound
 from bot.services.users import Actor
-from storage.models import AGENCY_ROLES, Agency, AuditEntry, Invite, Role, User, UserRole
+from storage.models import Agency, AuditEntry, Invite, User, UserRole
 
 logger = logging.getLogger("tsur.access")
 INVITE_TTL = timedelta(hours=72)
