@@ -21,6 +21,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import notices
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, Rendered
 from storage.db import create_engine, create_sessionmaker
@@ -208,6 +209,29 @@ async def test_none_render_is_skipped_without_a_call(
     assert emu.calls("sendMessage") == []
     row = (await rows(db))[row_id]
     assert (row.status, row.last_error, row.tg_message_id, row.attempts) == ("sent", "skipped", None, 0)
+
+
+async def test_a_row_no_notification_class_fits_is_marked_failed(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real decoding (bot.notices.decode) refuses the row: logged, failed at once, never retried, and the
+    rows behind it still go out."""
+
+    class Decoding(Renderer):
+        async def __call__(self, template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
+            if template != "note":
+                notices.decode(template, params)
+            return await super().__call__(template, params, locale, user_id)
+
+    users = await add_users(db, emu, [1001], clock)
+    bad, good = await queue(db, clock, [(users[1001], "no_such_template", {"n": 1}), (users[1001], "note", {"n": 2})])
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        assert await make_sender(bot, db, clock, Decoding()).drain_once() == 2
+    stored = await rows(db)
+    assert (stored[bad].status, stored[bad].attempts) == ("failed", 0)
+    assert stored[bad].last_error == "unknown notification: unknown template 'no_such_template'"
+    assert stored[good].status == "sent" and texts(emu, 1001) == ["2 [ru]"]
+    assert any("no_such_template" in r.getMessage() for r in caplog.records)
 
 
 async def test_media_single_and_album(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:

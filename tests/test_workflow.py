@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.config import ConfigError, LimitsSection, load_settings
 from bot.domain import TRANSITIONS, RejectReason
 from bot.services import Services, build_services
 from bot.services.access import INVITE_TTL, InviteLink
@@ -674,6 +675,52 @@ async def test_a_redirect_declined_changes_nothing_but_the_request(world: World,
     # Declined, it no longer blocks another request.
     await s.agency.request_redirect(official, row.id, world.agency_b, "Всё же не наша")
     assert len(await s.views.pending_requests(coord)) == 1
+
+
+async def test_the_limits_come_from_the_config(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every length, count and day limit of the workflow is read from [limits], none is a literal."""
+    file = tmp_path / "config.toml"
+    file.write_text('[bot]\ntoken = "1:A"\n[limits]\nquestion_max = 20\nextension_max_days = 5\n')
+    assert load_settings(file).limits.question_max == 20
+    assert load_settings(file).limits.text_max == 4000  # the defaults are today's values
+    file.write_text('[bot]\ntoken = "1:A"\n[limits]\nextension_max_days = 31\n')
+    with pytest.raises(ConfigError, match=r"limits\.extension_max_days"):
+        load_settings(file)
+
+    limits = LimitsSection(
+        text_max=30, note_min=3, comment_max=12, question_max=20, attachments_max=1, extension_max_days=5
+    )
+    monkeypatch.setattr(world.services.agency.settings, "limits", limits)  # one Settings for every service
+    s, official, owner = world.services, world["official"], world["owner"]
+    row = await world.in_progress()
+    files = [DraftAttachment("photo", f"f{i}", f"u{i}") for i in range(2)]
+    refused: list[Callable[[], Awaitable[object]]] = [
+        lambda: s.agency.ask_clarification(official, row.id, "В" * 21),
+        lambda: s.agency.ask_clarification(official, row.id, "Да"),  # under note_min
+        lambda: s.agency.request_extension(official, row.id, 6, "Экспертиза"),
+        lambda: s.agency.request_extension(official, row.id, 5, "Э" * 13),
+        lambda: s.agency.request_redirect(official, row.id, world.agency_b, "Н" * 13),
+        lambda: s.agency.interim(official, row.id, "И" * 31),
+        lambda: s.agency.answer(official, row.id, "О" * 31),
+        lambda: s.agency.answer(official, row.id, "Сделано", files),
+    ]
+    for call in refused:
+        with pytest.raises(InvalidInput):
+            await call()
+    await s.agency.request_extension(official, row.id, 5, "Экспертиза")
+    await s.agency.ask_clarification(official, row.id, "Какой подъезд?")
+    with pytest.raises(InvalidInput, match="too_long"):
+        await s.replies.reply_clarification(owner, row.id, "В" * 31)
+    with pytest.raises(InvalidInput, match="too_long"):
+        await s.replies.reply_clarification(owner, row.id, "Второй", files)
+    await s.replies.reply_clarification(owner, row.id, "Второй", files[:1])
+    await s.agency.answer(official, row.id, "Сделано", files[:1])
+    with pytest.raises(InvalidInput):
+        await s.coordination.review(world["coordinator"], row.id, False, "П" * 13)
+    await s.coordination.review(world["coordinator"], row.id, False, "Нет фото")
+    assert (await appeal(s, row.id)).status == AppealStatus.in_progress
 
 
 async def test_an_extension_is_granted_once(world: World, clock: ManualClock) -> None:
