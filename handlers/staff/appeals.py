@@ -28,14 +28,14 @@ from handlers.staff.render import card_keyboard, card_text, reply
 router = Router(name=__name__)
 
 
-def prompt(key: str) -> str:
+def prompt(key: str, settings: Settings) -> str:
     texts = {
         "clarify": _("Type the question to the resident:"),
         "interim": _("Type the interim answer for the resident:"),
         "duplicate": _("Type the number of the original appeal (e.g. 2026-000123):"),
         "return": _("Type what must be reworked in the answer:"),
         "redirect": _("Type the reason for the redirect:"),
-        "extension_days": _("By how many days (1–30)?"),
+        "extension_days": _("By how many days (1–{days})?").format(days=settings.limits.extension_max_days),
         "extension_reason": _("Type the reason for the extension:"),
         "answer": _("Type the final answer to the resident:"),
     }
@@ -237,7 +237,12 @@ INPUT_ACTIONS = {
 
 @router.callback_query(StaffCb.filter(F.action.in_(set(INPUT_ACTIONS)) & (F.s == "")))
 async def ask_input(
-    callback: CallbackQuery, callback_data: StaffCb, state: FSMContext, actor: Actor, services: Services
+    callback: CallbackQuery,
+    callback_data: StaffCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
+    settings: Settings,
 ) -> None:
     # Check access before asking anything: a forged button must not even open the prompt.
     try:
@@ -248,7 +253,7 @@ async def ask_input(
     key = INPUT_ACTIONS[callback_data.action]
     await state.set_state(StaffInput.text)
     await state.set_data({"act": key, "appeal_id": callback_data.id, "agency_id": callback_data.v, "files": []})
-    await reply(callback, prompt(key))
+    await reply(callback, prompt(key, settings))
 
 
 @router.message(StaffInput.text, F.text, ~F.text.startswith("/"))
@@ -259,11 +264,12 @@ async def typed(
     key, appeal_id, text = data["act"], int(data["appeal_id"]), (message.text or "").strip()
     coordination, agency = services.coordination, services.agency
     if key == "extension_days":
-        if not text.isdigit() or not 1 <= int(text) <= 30:
-            await message.answer(_("Please type a number from 1 to 30."))
+        most = settings.limits.extension_max_days
+        if not text.isdigit() or not 1 <= int(text) <= most:
+            await message.answer(_("Please type a number from 1 to {max}.").format(max=most))
             return
         await state.update_data(act="extension_reason", days=int(text))
-        await message.answer(prompt("extension_reason"))
+        await message.answer(prompt("extension_reason", settings))
         return
     if key == "answer":
         await state.update_data(text=text)
