@@ -99,7 +99,7 @@ class AccessService:
                 )
                 if has.scalar_one_or_none() is None:
                     session.add(UserRole(user_id=user.id, role=Role.admin, granted_at=now))
-                    audit(session, None, "role_granted", now, target=user.id, role="admin", via="config")
+                    audit(session, None, "role_granted", now, target=user.id, role=Role.admin.value, via="config")
                     self.on_roles_changed(user.id)
             await session.commit()
 

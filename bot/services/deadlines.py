@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import notices
@@ -20,8 +20,10 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AGENCY_REMINDERS, RUNNING, TRIAGE, ReminderKind, RequestKind, RequestState, Role
 from bot.services.calendar import ProductionCalendar, next_allowed_time
-from storage.models import Appeal, AppealRequest, Reminder, UserRole
+from storage.models import Appeal, AppealRequest, UserRole
 from storage.repositories.outbox import OutboxRepo
+from storage.repositories.reminders import ReminderRepo
+from storage.repositories.users import UserRepo
 
 logger = logging.getLogger("tsur.deadlines")
 
@@ -111,13 +113,8 @@ class ReminderService:
         await self.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, ReminderKind.escalation))
         if appeal.deadline_at is None or appeal.status not in RUNNING:
             return
-        sent = (
-            await session.execute(
-                select(Reminder.kind, Reminder.seq).where(
-                    Reminder.appeal_id == appeal.id, Reminder.sent_at.is_not(None)
-                )
-            )
-        ).all()
+        reminders = ReminderRepo(session)
+        sent = await reminders.sent(appeal.id)
         sent_kinds = {kind for kind, _seq in sent}
         escalated = [seq for kind, seq in sent if kind == ReminderKind.escalation]
         start = appeal.assigned_at or appeal.created_at
@@ -126,27 +123,25 @@ class ReminderService:
             if kind == ReminderKind.escalation:
                 # Escalations repeat: resume with the next one after those already sent.
                 seq = max(escalated) + 1 if escalated else 0
-                session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=seq, due_at=max(due, self._allowed(now))))
+                reminders.add(appeal.id, kind, seq, max(due, self._allowed(now)))
                 continue
             if kind in sent_kinds or (due <= now and kind != ReminderKind.deadline):
                 # A point already behind us when the term is planned is not worth a late ping,
                 # except that the last day is always announced.
                 continue
-            session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=0, due_at=max(due, now)))
+            reminders.add(appeal.id, kind, 0, max(due, now))
 
     async def schedule_forward(self, session: AsyncSession, appeal_ids: list[int], registered_at: datetime) -> None:
         """59-ФЗ: an appeal for another body must be forwarded within 7 days; remind the coordinators before."""
         due = self._allowed(registered_at + timedelta(days=self.settings.scheduler.forward_remind_days))
-        rows = [{"appeal_id": i, "kind": ReminderKind.forward_due, "seq": 0, "due_at": due, "sent_at": None} for i in appeal_ids]
-        if rows:
-            await session.execute(insert(Reminder.__table__), rows)
+        rows = [
+            {"appeal_id": i, "kind": ReminderKind.forward_due, "seq": 0, "due_at": due, "sent_at": None}
+            for i in appeal_ids
+        ]
+        await ReminderRepo(session).insert_many(rows)
 
     async def unschedule(self, session: AsyncSession, appeal_id: int, kinds: tuple[str, ...]) -> None:
-        await session.execute(
-            delete(Reminder).where(
-                Reminder.appeal_id == appeal_id, Reminder.kind.in_(kinds), Reminder.sent_at.is_(None)
-            )
-        )
+        await ReminderRepo(session).drop_pending(appeal_id, kinds)
 
     # --- the sweep ---------------------------------------------------------------------------------
 
@@ -161,23 +156,7 @@ class ReminderService:
         """One tick: claim up to `limit` due reminders and write their notifications, in one transaction."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            due = (
-                select(Reminder.id)
-                .where(Reminder.sent_at.is_(None), Reminder.due_at <= now)
-                .order_by(Reminder.due_at)
-                .limit(limit)
-                .scalar_subquery()
-            )
-            claimed = (
-                await session.execute(
-                    update(Reminder)
-                    # sent_at IS NULL again: a concurrent sweep that claimed the row first wins.
-                    .where(Reminder.id.in_(due), Reminder.sent_at.is_(None))
-                    .values(sent_at=now)
-                    .returning(Reminder.id, Reminder.appeal_id, Reminder.kind, Reminder.seq)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
+            claimed = await ReminderRepo(session).claim_due(now, limit)
             if not claimed:
                 return 0
             # Everything the claimed reminders need, in a few set-based queries (not one per reminder),
@@ -226,8 +205,7 @@ class ReminderService:
                 if appeal is not None:
                     self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, queued, follow_ups)
             await OutboxRepo(session).insert_many(queued)
-            if follow_ups:
-                await session.execute(insert(Reminder), follow_ups)
+            await ReminderRepo(session).insert_many(follow_ups)
             await session.commit()
         self.on_commit()
         return len(claimed)
@@ -277,16 +255,12 @@ class ReminderService:
                 }
             )
 
-    async def _role_holders(self, session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
-        ids = list(
-            dict.fromkeys((await session.execute(select(UserRole.user_id).where(UserRole.role == role))).scalars())
-        )
+    @staticmethod
+    async def _role_holders(session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
+        users = UserRepo(session)
+        ids = await users.holders([role])
         if not ids and fallback:
-            ids = list(
-                dict.fromkeys(
-                    (await session.execute(select(UserRole.user_id).where(UserRole.role == fallback))).scalars()
-                )
-            )
+            ids = await users.holders([fallback])
         return ids
 
     # --- digests -----------------------------------------------------------------------------------
