@@ -75,6 +75,24 @@ class IntakeSection(BaseModel):
     page_size: int = Field(default=5, ge=1, le=20)
 
 
+class LimitsSection(BaseModel):
+    """How much people may write and attach; filing and the staff's actions read the same keys."""
+
+    # An appeal's description (filing), and the longest text anyone sends (answers, replies, interim answers).
+    text_min: int = Field(default=10, ge=1, le=4000)
+    text_max: int = Field(default=4000, ge=10, le=4000)  # a Telegram message holds 4096 characters
+    # The shortest text staff may send (a question, an answer, a comment, a reason).
+    note_min: int = Field(default=2, ge=1, le=100)
+    # A coordinator's review comment and an agency's reason for a request.
+    comment_max: int = Field(default=1000, ge=10, le=4000)
+    # A question to the resident.
+    question_max: int = Field(default=2000, ge=10, le=4000)
+    # Files on one message: a Telegram album holds at most 10.
+    attachments_max: int = Field(default=10, ge=0, le=10)
+    # An extension of the term, once per appeal (59-ФЗ art. 12 part 2: at most 30 days).
+    extension_max_days: int = Field(default=30, ge=1, le=30)
+
+
 class DeadlinesSection(BaseModel):
     message_days: int = Field(default=10, ge=1, le=60)
     appeal_days: int = Field(default=30, ge=1, le=60)
@@ -148,6 +166,7 @@ class Settings(BaseSettings):
     database: DatabaseSection = DatabaseSection()
     region: RegionSection = RegionSection()
     intake: IntakeSection = IntakeSection()
+    limits: LimitsSection = LimitsSection()
     deadlines: DeadlinesSection = DeadlinesSection()
     scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()

@@ -1,208 +1,329 @@
-"""What each outbox template says, rendered in the recipient's language when it is sent."""
+"""What each notification says: one renderer per class of bot/notices.py, in the recipient's language."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
+from bot import notices as n
 from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
+from bot.domain import RejectReason, RequestKind, Role
 from bot.i18n import N_
 from bot.outbox import Rendered
 from bot.services.directory import DirectoryService
 from bot.texts import clip, local_date, place, status_name, topic
 
 REASONS = {
-    "obscene": N_("the appeal contains obscene language or threats (59-FZ, art. 11 part 3)"),
-    "unreadable": N_("the text cannot be read or has no discernible substance (59-FZ, art. 11 parts 4 and 4.1)"),
-    "no_address": N_("the address or place of the problem is not given, so it cannot be checked"),
-    "spam": N_("the message is spam or advertising"),
-    "repeated": N_("it repeats an earlier appeal that was answered, with no new arguments (59-FZ, art. 11 part 5)"),
-    "out_of_competence": N_("the question is outside the competence of the region's bodies"),
+    RejectReason.obscene: N_("the appeal contains obscene language or threats (59-FZ, art. 11 part 3)"),
+    RejectReason.unreadable: N_(
+        "the text cannot be read or has no discernible substance (59-FZ, art. 11 parts 4 and 4.1)"
+    ),
+    RejectReason.no_address: N_("the address or place of the problem is not given, so it cannot be checked"),
+    RejectReason.spam: N_("the message is spam or advertising"),
+    RejectReason.repeated: N_(
+        "it repeats an earlier appeal that was answered, with no new arguments (59-FZ, art. 11 part 5)"
+    ),
+    RejectReason.out_of_competence: N_("the question is outside the competence of the region's bodies"),
 }
 ROLES = {
-    "admin": N_("administrator"),
-    "coordinator": N_("ЦУР coordinator"),
-    "official": N_("official"),
-    "supervisor": N_("head of agency"),
-    "analyst": N_("analyst"),
-    "editor": N_("editor"),
+    Role.admin: N_("administrator"),
+    Role.coordinator: N_("ЦУР coordinator"),
+    Role.official: N_("official"),
+    Role.supervisor: N_("head of agency"),
+    Role.analyst: N_("analyst"),
+    Role.editor: N_("editor"),
 }
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a renderer needs besides the notice: the recipient's gettext and language, and the reference data."""
+
+    _: Callable[[str], str]
+    lang: str
+    settings: Settings
+    directory: DirectoryService
+
+    def when(self, value: str | None) -> str:
+        return local_date(datetime.fromisoformat(value), self.settings.tz) if value else "—"
+
+
+N = TypeVar("N", bound=n.Notice)
+RenderFn = Callable[[Any, Context], Rendered | None]
+RENDERERS: dict[type[n.Notice], RenderFn] = {}
+
+
+def renders(cls: type[N]) -> Callable[[Callable[[N, Context], Rendered | None]], Callable[[N, Context], Rendered | None]]:
+    def register(fn: Callable[[N, Context], Rendered | None]) -> Callable[[N, Context], Rendered | None]:
+        RENDERERS[cls] = fn
+        return fn
+
+    return register
+
+
+def render_notice(notice: n.Notice, context: Context) -> Rendered | None:
+    return RENDERERS[type(notice)](notice, context)
+
+
+def make_renderer(
+    i18n: I18n, settings: Settings, directory: DirectoryService
+) -> Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]:
+    """The outbox sender's renderer: decodes the row (UnknownNotice when it cannot) and renders it."""
+
+    async def render(template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
+        notice = n.decode(template, params)
+        with i18n.use_locale(locale):
+            return render_notice(notice, Context(i18n.gettext, locale, settings, directory))
+
+    return render
 
 
 def button(text: str, data: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=text, callback_data=data)]])
 
 
-def make_renderer(
-    i18n: I18n, settings: Settings, directory: DirectoryService
-) -> Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]:
-    async def render(template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
-        with i18n.use_locale(locale):
-            return _render(template, params, i18n.gettext, settings) or _render_deadlines(
-                template, params, i18n.gettext, settings, directory, locale
-            )
-
-    return render
+def _mine(appeal_id: int) -> str:
+    return MyCb(action=MyAction.open, id=appeal_id).pack()
 
 
-def _when(value: str | None, settings: Settings) -> str:
-    return local_date(datetime.fromisoformat(value), settings.tz) if value else "—"
+def _staff(appeal_id: int) -> str:
+    return StaffCb(action=StaffAction.open, id=appeal_id).pack()
 
 
-def _render_deadlines(
-    template: str, p: dict[str, Any], _: Callable[[str], str], settings: Settings, directory: DirectoryService, lang: str
-) -> Rendered | None:
-    """Reminders, escalations and digests."""
-    number = escape(str(p.get("number", "")))
-    staff = StaffCb(action=StaffAction.open, id=int(p.get("appeal_id", 0))).pack()
-    due = _when(p.get("deadline"), settings)
-    if template == "assigned":
-        district = directory.district(int(p.get("district_id") or 0))
-        lines = [
-            _("New appeal № {number} for your agency.").format(number=number),
-            _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, int(p.get("category_id") or 0), lang))),
-            _("<b>District:</b> {district}").format(district=escape(district.name(lang)) if district else "—"),
-            _("<b>Place:</b> {place}").format(place=place(p.get("address"), p.get("lat"), p.get("lon"))),
-            _("<b>Due:</b> {date}").format(date=due),
-            "",
-            clip(str(p.get("text", "")), 700),
+# --- the resident -----------------------------------------------------------------------------------------
+
+
+@renders(n.StatusChanged)
+def _status_changed(x: n.StatusChanged, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("Your appeal № {number}: {status}.").format(number=escape(x.number), status=status_name(x.status)),
+        button(_("Open the appeal"), _mine(x.appeal_id)),
+    )
+
+
+@renders(n.Rejected)
+def _rejected(x: n.Rejected, c: Context) -> Rendered:
+    _ = c._
+    reason = REASONS.get(x.reason)
+    return Rendered(
+        _("Your appeal № {number} was left without consideration: {reason}. You may file a new one.").format(
+            number=escape(x.number), reason=_(reason) if reason else "—"
+        ),
+        button(_("Open the appeal"), _mine(x.appeal_id)),
+    )
+
+
+@renders(n.Duplicate)
+def _duplicate(x: n.Duplicate, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _(
+            "Your appeal № {number} is about the same problem as appeal № {original}; it is handled there, "
+            "and you will be told of its progress."
+        ).format(number=escape(x.number), original=escape(x.original)),
+    )
+
+
+@renders(n.ClarificationQuestion)
+def _clarification_question(x: n.ClarificationQuestion, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _(
+            "The responsible body asks about your appeal № {number}:\n\n{text}\n\nThe answer period is paused until you reply."
+        ).format(number=escape(x.number), text=escape(x.text)),
+        button(_("✍️ Reply"), ReplyCb(id=x.appeal_id).pack()),
+    )
+
+
+@renders(n.Interim)
+def _interim(x: n.Interim, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("Interim answer on your appeal № {number}:\n\n{text}").format(number=escape(x.number), text=escape(x.text))
+    )
+
+
+@renders(n.Answer)
+def _answer(x: n.Answer, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("<b>Answer to your appeal № {number}</b>\n\n{text}").format(number=escape(x.number), text=escape(x.text)),
+        button(_("Open the appeal"), _mine(x.appeal_id)),
+    )
+
+
+@renders(n.Extended)
+def _extended(x: n.Extended, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("The answer period of your appeal № {number} is extended to {date}.").format(
+            number=escape(x.number), date=c.when(x.deadline)
+        )
+    )
+
+
+@renders(n.Files)
+def _files(x: n.Files, c: Context) -> Rendered | None:
+    files = [(str(kind), file_id) for kind, file_id in x.files]
+    return Rendered(media=files) if files else None
+
+
+# --- the agency's staff -----------------------------------------------------------------------------------
+
+
+@renders(n.Assigned)
+def _assigned(x: n.Assigned, c: Context) -> Rendered:
+    _ = c._
+    district = c.directory.district(x.district_id)
+    lines = [
+        _("New appeal № {number} for your agency.").format(number=escape(x.number)),
+        _("<b>Topic:</b> {topic}").format(topic=escape(topic(c.directory, x.category_id, c.lang))),
+        _("<b>District:</b> {district}").format(district=escape(district.name(c.lang)) if district else "—"),
+        _("<b>Place:</b> {place}").format(place=place(x.address, x.lat, x.lon)),
+        _("<b>Due:</b> {date}").format(date=c.when(x.deadline)),
+        "",
+        clip(x.text, 700),
+    ]
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("Open"), callback_data=_staff(x.appeal_id))],
+            [
+                InlineKeyboardButton(
+                    text=_("🛠 Take in work"), callback_data=StaffCb(action=StaffAction.take, id=x.appeal_id).pack()
+                )
+            ],
         ]
-        appeal_id = int(p.get("appeal_id", 0))
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=_("Open"), callback_data=staff)],
-                [
-                    InlineKeyboardButton(
-                        text=_("🛠 Take in work"), callback_data=StaffCb(action=StaffAction.take, id=appeal_id).pack()
-                    )
-                ],
-            ]
-        )
-        return Rendered("\n".join(lines), markup)
-    if template == "reminder_half":
-        text = _("⏳ Half of the time for appeal № {number} is used; the answer is due {date}.")
-        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
-    if template == "reminder_day_before":
-        text = _("⏳ Appeal № {number}: the answer is due tomorrow, {date}.")
-        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
-    if template == "reminder_deadline":
-        text = _("⏰ Appeal № {number}: today, {date}, is the last day for the answer.")
-        return Rendered(text.format(number=number, date=due), button(_("Open"), staff))
-    if template == "escalation":
-        text = _("🚨 Appeal № {number} is overdue ({days} d.): the answer was due {date}.")
-        return Rendered(text.format(number=number, days=p.get("days", 1), date=due), button(_("Open"), staff))
-    if template == "forward_due":
-        text = _("📮 Appeal № {number} is not yet with the competent body; under 59-FZ it must be forwarded by {date}.")
-        return Rendered(text.format(number=number, date=_when(p.get("due"), settings)), button(_("Open"), staff))
-    if template == "digest_official":
-        text = _("📋 Your agency today: due today {due_today}, overdue {overdue}, new {new}. /staff to open the inbox.")
-        return Rendered(text.format(due_today=p.get("due_today", 0), overdue=p.get("overdue", 0), new=p.get("new", 0)))
-    if template == "digest_coordinator":
-        rows = p.get("overdue", [])
-        if not rows:
-            return Rendered(_("📋 No overdue appeals today."))
-        lines = [_("📋 Overdue appeals by agency:")]
-        for agency_id, count in rows:
-            agency = directory.agency(int(agency_id)) if agency_id else None
-            lines.append(f"• {escape(agency.name(lang)) if agency else '—'}: {count}")
-        return Rendered("\n".join(lines))
-    if template == "weekly_summary":
-        lines = [_("📊 Week {week}: appeals by status").format(week=escape(str(p.get("week", ""))))]
-        lines += [f"• {status_name(code)}: {count}" for code, count in sorted(p.get("statuses", {}).items())]
-        lines.append(_("By agency:"))
-        for agency_id, count in p.get("agencies", []):
-            agency = directory.agency(int(agency_id))
-            lines.append(f"• {escape(agency.name(lang)) if agency else '—'}: {count}")
-        return Rendered("\n".join(lines))
-    return None
+    )
+    return Rendered("\n".join(lines), markup)
 
 
-def _render(template: str, p: dict[str, Any], _: Callable[[str], str], settings: Settings) -> Rendered | None:
-    number = escape(str(p.get("number", "")))
-    appeal_id = int(p.get("appeal_id", 0))
-    mine = MyCb(action=MyAction.open, id=appeal_id).pack()
-    staff = StaffCb(action=StaffAction.open, id=appeal_id).pack()
-    text = escape(str(p.get("text", "")))
-    if template == "status_changed":
-        return Rendered(
-            _("Your appeal № {number}: {status}.").format(number=number, status=status_name(p["status"])),
-            button(_("Open the appeal"), mine),
+@renders(n.ClarificationReply)
+def _clarification_reply(x: n.ClarificationReply, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("The resident replied on appeal № {number}:\n\n{text}").format(
+            number=escape(x.number), text=escape(x.text) or "📎"
+        ),
+        button(_("Open"), _staff(x.appeal_id)),
+    )
+
+
+@renders(n.AnswerReturned)
+def _answer_returned(x: n.AnswerReturned, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("Your answer on appeal № {number} was returned for rework:\n\n{comment}").format(
+            number=escape(x.number), comment=escape(x.comment)
+        ),
+        button(_("Open"), _staff(x.appeal_id)),
+    )
+
+
+@renders(n.RequestDecided)
+def _request_decided(x: n.RequestDecided, c: Context) -> Rendered:
+    _ = c._
+    kind = _("redirect") if x.kind == RequestKind.redirect else _("extension")
+    verdict = _("approved") if x.approved else _("declined")
+    return Rendered(
+        _("Your {kind} request on appeal № {number} is {verdict}.").format(
+            kind=kind, number=escape(x.number), verdict=verdict
         )
-    if template == "rejected":
-        reason = REASONS.get(p.get("reason", ""))
-        return Rendered(
-            _("Your appeal № {number} was left without consideration: {reason}. You may file a new one.").format(
-                number=number, reason=_(reason) if reason else "—"
-            ),
-            button(_("Open the appeal"), mine),
-        )
-    if template == "duplicate":
-        return Rendered(
-            _(
-                "Your appeal № {number} is about the same problem as appeal № {original}; it is handled there, "
-                "and you will be told of its progress."
-            ).format(number=number, original=escape(str(p.get("original", "")))),
-        )
-    if template == "clarification_question":
-        return Rendered(
-            _(
-                "The responsible body asks about your appeal № {number}:\n\n{text}\n\nThe answer period is paused until you reply."
-            ).format(number=number, text=text),
-            button(_("✍️ Reply"), ReplyCb(id=appeal_id).pack()),
-        )
-    if template == "interim":
-        return Rendered(_("Interim answer on your appeal № {number}:\n\n{text}").format(number=number, text=text))
-    if template == "answer":
-        return Rendered(
-            _("<b>Answer to your appeal № {number}</b>\n\n{text}").format(number=number, text=text),
-            button(_("Open the appeal"), mine),
-        )
-    if template == "extended":
-        deadline = datetime.fromisoformat(p["deadline"])
-        return Rendered(
-            _("The answer period of your appeal № {number} is extended to {date}.").format(
-                number=number, date=local_date(deadline, settings.tz)
-            )
-        )
-    if template == "files":
-        files = [(kind, file_id) for kind, file_id in p.get("files", [])]
-        return Rendered(media=files) if files else None
-    if template == "assigned":
-        return None  # rendered with the directory, in _render_deadlines
-    if template == "clarification_reply":
-        return Rendered(
-            _("The resident replied on appeal № {number}:\n\n{text}").format(number=number, text=text or "📎"),
-            button(_("Open"), staff),
-        )
-    if template == "answer_review":
-        return Rendered(
-            _("An answer on appeal № {number} waits for your check.").format(number=number), button(_("Open"), staff)
-        )
-    if template == "answer_returned":
-        return Rendered(
-            _("Your answer on appeal № {number} was returned for rework:\n\n{comment}").format(
-                number=number, comment=escape(str(p.get("comment", "")))
-            ),
-            button(_("Open"), staff),
-        )
-    if template == "request_pending":
-        kind = _("a redirect") if p.get("kind") == "redirect" else _("an extension")
-        return Rendered(
-            _("The agency asks for {kind} on appeal № {number}.").format(kind=kind, number=number),
-            button(_("Open"), staff),
-        )
-    if template == "request_decided":
-        kind = _("redirect") if p.get("kind") == "redirect" else _("extension")
-        verdict = _("approved") if p.get("approved") else _("declined")
-        return Rendered(
-            _("Your {kind} request on appeal № {number} is {verdict}.").format(
-                kind=kind, number=number, verdict=verdict
-            )
-        )
-    return None
+    )
+
+
+@renders(n.ReminderHalf)
+def _reminder_half(x: n.ReminderHalf, c: Context) -> Rendered:
+    _ = c._
+    text = _("⏳ Half of the time for appeal № {number} is used; the answer is due {date}.")
+    return Rendered(text.format(number=escape(x.number), date=c.when(x.deadline)), button(_("Open"), _staff(x.appeal_id)))
+
+
+@renders(n.ReminderDayBefore)
+def _reminder_day_before(x: n.ReminderDayBefore, c: Context) -> Rendered:
+    _ = c._
+    text = _("⏳ Appeal № {number}: the answer is due tomorrow, {date}.")
+    return Rendered(text.format(number=escape(x.number), date=c.when(x.deadline)), button(_("Open"), _staff(x.appeal_id)))
+
+
+@renders(n.ReminderDeadline)
+def _reminder_deadline(x: n.ReminderDeadline, c: Context) -> Rendered:
+    _ = c._
+    text = _("⏰ Appeal № {number}: today, {date}, is the last day for the answer.")
+    return Rendered(text.format(number=escape(x.number), date=c.when(x.deadline)), button(_("Open"), _staff(x.appeal_id)))
+
+
+@renders(n.DigestOfficial)
+def _digest_official(x: n.DigestOfficial, c: Context) -> Rendered:
+    _ = c._
+    text = _("📋 Your agency today: due today {due_today}, overdue {overdue}, new {new}. /staff to open the inbox.")
+    return Rendered(text.format(due_today=x.due_today, overdue=x.overdue, new=x.new))
+
+
+# --- coordinators, supervisors, admins --------------------------------------------------------------------
+
+
+@renders(n.AnswerReview)
+def _answer_review(x: n.AnswerReview, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("An answer on appeal № {number} waits for your check.").format(number=escape(x.number)),
+        button(_("Open"), _staff(x.appeal_id)),
+    )
+
+
+@renders(n.RequestPending)
+def _request_pending(x: n.RequestPending, c: Context) -> Rendered:
+    _ = c._
+    kind = _("a redirect") if x.kind == RequestKind.redirect else _("an extension")
+    return Rendered(
+        _("The agency asks for {kind} on appeal № {number}.").format(kind=kind, number=escape(x.number)),
+        button(_("Open"), _staff(x.appeal_id)),
+    )
+
+
+@renders(n.Escalation)
+def _escalation(x: n.Escalation, c: Context) -> Rendered:
+    _ = c._
+    text = _("🚨 Appeal № {number} is overdue ({days} d.): the answer was due {date}.")
+    return Rendered(
+        text.format(number=escape(x.number), days=x.days, date=c.when(x.deadline)), button(_("Open"), _staff(x.appeal_id))
+    )
+
+
+@renders(n.ForwardDue)
+def _forward_due(x: n.ForwardDue, c: Context) -> Rendered:
+    _ = c._
+    text = _("📮 Appeal № {number} is not yet with the competent body; under 59-FZ it must be forwarded by {date}.")
+    return Rendered(text.format(number=escape(x.number), date=c.when(x.due)), button(_("Open"), _staff(x.appeal_id)))
+
+
+@renders(n.DigestCoordinator)
+def _digest_coordinator(x: n.DigestCoordinator, c: Context) -> Rendered:
+    _ = c._
+    if not x.overdue:
+        return Rendered(_("📋 No overdue appeals today."))
+    lines = [_("📋 Overdue appeals by agency:")]
+    for agency_id, count in x.overdue:
+        agency = c.directory.agency(agency_id) if agency_id else None
+        lines.append(f"• {escape(agency.name(c.lang)) if agency else '—'}: {count}")
+    return Rendered("\n".join(lines))
+
+
+@renders(n.WeeklySummary)
+def _weekly_summary(x: n.WeeklySummary, c: Context) -> Rendered:
+    _ = c._
+    lines = [_("📊 Week {week}: appeals by status").format(week=escape(x.week))]
+    lines += [f"• {status_name(code)}: {count}" for code, count in sorted(x.statuses.items())]
+    lines.append(_("By agency:"))
+    for agency_id, count in x.agencies:
+        agency = c.directory.agency(agency_id)
+        lines.append(f"• {escape(agency.name(c.lang)) if agency else '—'}: {count}")
+    return Rendered("\n".join(lines))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,12 +43,14 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.domain import AttachmentKind
+from bot.notices import UnknownNotice
 from storage.repositories.outbox import ClaimedOutbox, OutboxRepo
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOCALE = "ru"
-MEDIA_KINDS = frozenset({"photo", "video", "document"})
+MEDIA_KINDS = frozenset(AttachmentKind)
 MAX_BACKOFF = timedelta(minutes=5)
 # sendMediaGroup takes 2-10 items; more would need a second call, which "one row = one call" forbids.
 MAX_ALBUM = 10
@@ -66,30 +67,34 @@ class Rendered:
 
 
 # (template, params, locale, user_id) -> the message; None = nothing to send (the row is marked sent as "skipped").
+# It raises bot.notices.UnknownNotice for a row no notification class fits: the row is marked failed.
 Renderer = Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]
 
 
 class TokenBucket:
-    """A real-time token bucket: `rate` tokens a second, at most `burst` saved up."""
+    """A token bucket on the injected clock: `rate` tokens a second, at most `burst` saved up."""
 
-    def __init__(self, rate: float, burst: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate > 0 and burst >= 1")
         self.rate = rate
         self.capacity = float(burst)
-        self._monotonic = monotonic
+        self._clock = clock
         self._tokens = self.capacity
-        self._stamp = monotonic()
+        self._stamp = clock.now()
 
     def _refill(self) -> None:
-        now = self._monotonic()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        now = self._clock.now()
+        # A clock set back (a test, an NTP step) refills nothing rather than draining the bucket.
+        elapsed = max((now - self._stamp).total_seconds(), 0.0)
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
         self._stamp = now
 
     def wait_time(self) -> float:
         """Seconds until one token is available (0 when it is now)."""
         self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        # The clock counts whole microseconds: a shortfall below one microsecond's refill is no shortfall.
+        return 0.0 if self._tokens >= 1 - self.rate * 1e-6 else (1 - self._tokens) / self.rate
 
     def take(self) -> None:
         self._refill()
@@ -137,7 +142,7 @@ class OutboxSender:
         self._poll_interval = poll_interval
         self._give_up_after = give_up_after
         # Burst 1 overall: calls are spread evenly instead of 30 at once, which Telegram counts per second.
-        self._global = TokenBucket(global_rate, 1)
+        self._global = TokenBucket(global_rate, 1, clock)
         self._per_chat_rate = per_chat_rate
         self._per_chat_burst = per_chat_burst
         self._chats: dict[int, TokenBucket] = {}
@@ -259,6 +264,11 @@ class OutboxSender:
             return
         try:
             rendered = await self._render(row.template, row.params, row.locale or DEFAULT_LOCALE, row.user_id)
+        except UnknownNotice as exc:
+            # No class of bot/notices.py fits the row (a typo, a rolled-back deploy): no retry can help.
+            logger.error("outbox %d: template %s user %d: cannot decode: %s", row.id, row.template, row.user_id, exc)
+            await self._settle_failed(row, f"unknown notification: {exc}", attempted=False)
+            return
         except Exception as exc:
             # Could be transient (the renderer reads the database) or a bug a deploy fixes: retry until give-up.
             await self._retry(row, f"render: {type(exc).__name__}", self._backoff(row.attempts + 1))
@@ -334,11 +344,11 @@ class OutboxSender:
         if len(media) == 1:
             kind, file_id = media[0]
             markup = rendered.reply_markup
-            if kind == "photo":
+            if kind == AttachmentKind.photo:
                 message = await self._bot.send_photo(
                     chat_id, file_id, caption=rendered.text, reply_markup=markup, request_timeout=timeout
                 )
-            elif kind == "video":
+            elif kind == AttachmentKind.video:
                 message = await self._bot.send_video(
                     chat_id, file_id, caption=rendered.text, reply_markup=markup, request_timeout=timeout
                 )
@@ -350,9 +360,9 @@ class OutboxSender:
         items: list[InputMediaPhoto | InputMediaVideo | InputMediaDocument] = []
         for index, (kind, file_id) in enumerate(media):
             caption = rendered.text if index == 0 else None  # Telegram shows the first item's caption
-            if kind == "photo":
+            if kind == AttachmentKind.photo:
                 items.append(InputMediaPhoto(media=file_id, caption=caption))
-            elif kind == "video":
+            elif kind == AttachmentKind.video:
                 items.append(InputMediaVideo(media=file_id, caption=caption))
             else:
                 items.append(InputMediaDocument(media=file_id, caption=caption))
@@ -396,17 +406,17 @@ class OutboxSender:
     # --- rate limits -----------------------------------------------------------------------------------
 
     async def _acquire(self, chat_id: int) -> None:
-        """Wait (real time) until both the overall and the chat's bucket have a token, then take both."""
+        """Wait (on the clock) until both the overall and the chat's bucket have a token, then take both."""
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = self._chats[chat_id] = TokenBucket(self._per_chat_rate, self._per_chat_burst)
+            chat = self._chats[chat_id] = TokenBucket(self._per_chat_rate, self._per_chat_burst, self._clock)
         while True:
             wait = max(self._global.wait_time(), chat.wait_time())
             if wait <= 0:
                 self._global.take()
                 chat.take()
                 return
-            await asyncio.sleep(wait)
+            await self._clock.sleep(wait)
 
     def _prune_buckets(self) -> None:
         """A full bucket is the same as a new one: forget it so the dict does not grow with every chat."""

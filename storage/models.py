@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false, text
 from sqlalchemy.types import TypeDecorator
 
+from bot.domain import (
+    AGENCY_ROLES,
+    AppealKind,
+    AppealStatus,
+    AttachmentKind,
+    AttachmentSource,
+    OutboxState,
+    RequestState,
+    Role,
+)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL gets the same values."""
@@ -44,29 +54,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, dict[str, str]: JSON}
-
-
-class AppealKind(enum.StrEnum):
-    message = "message"  # сообщение, ПОС track
-    appeal = "appeal"  # обращение under 59-ФЗ
-
-
-class AppealStatus(enum.StrEnum):
-    moderation = "moderation"
-    rejected = "rejected"
-    assigned = "assigned"
-    in_progress = "in_progress"
-    clarification = "clarification"
-    answer_review = "answer_review"
-    answered = "answered"
-    reopened = "reopened"
-    closed = "closed"
-
-
-class AttachmentKind(enum.StrEnum):
-    photo = "photo"
-    video = "video"
-    document = "document"
 
 
 class User(Base):
@@ -200,7 +187,9 @@ class Attachment(Base):
     position: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     # Who added it: the resident at filing, the resident answering a clarification, or an official's answer.
-    source: Mapped[str] = mapped_column(String(16), default="resident", server_default="resident")
+    source: Mapped[str] = mapped_column(
+        String(16), default=AttachmentSource.resident, server_default=AttachmentSource.resident.value
+    )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("appeal_messages.id", name="fk_attachments_message"))
 
     appeal: Mapped[Appeal] = relationship(back_populates="attachments")
@@ -218,18 +207,6 @@ class StatusHistory(Base):
     at: Mapped[datetime]
 
     appeal: Mapped[Appeal] = relationship(back_populates="history")
-
-
-class Role(enum.StrEnum):
-    admin = "admin"
-    coordinator = "coordinator"
-    official = "official"
-    supervisor = "supervisor"
-    analyst = "analyst"
-    editor = "editor"
-
-
-AGENCY_ROLES = frozenset({Role.official, Role.supervisor})
 
 
 class UserRole(Base):
@@ -291,11 +268,11 @@ class AppealMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
-    # clarification_question | clarification_reply | interim | answer
+    # bot.domain.NoteKind
     kind: Mapped[str] = mapped_column(String(24))
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
-    # For answers: review | approved | returned; the review comment when returned.
+    # For answers: bot.domain.NoteStatus; the review comment when returned.
     status: Mapped[str | None] = mapped_column(String(16))
     review_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -308,12 +285,12 @@ class AppealRequest(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # redirect | extension
+    kind: Mapped[str] = mapped_column(String(16))  # bot.domain.RequestKind
     requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     days: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=RequestState.pending, index=True)  # RequestState
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -322,7 +299,8 @@ class AppealRequest(Base):
 class Outbox(Base):
     """A notification that must reach a person, written in the transaction of the change that causes it.
 
-    It holds a template code and its parameters, rendered in the recipient's language when sent."""
+    It holds a notification class's template code and its fields (bot/notices.py), rendered in the
+    recipient's language when sent."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -331,8 +309,7 @@ class Outbox(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     template: Mapped[str] = mapped_column(String(48))
     params: Mapped[dict[str, Any]]
-    # pending | sent | blocked | failed
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxState.pending)  # bot.domain.OutboxState
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
@@ -359,7 +336,7 @@ class Reminder(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
-    # half | day_before | deadline | escalation | forward_due
+    # bot.domain.ReminderKind
     kind: Mapped[str] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(Integer, default=0)  # escalations repeat daily: 0, 1, 2…
     due_at: Mapped[datetime]

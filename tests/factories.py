@@ -13,7 +13,6 @@ from bot.clock import ManualClock
 from bot.services import Services
 from bot.services.appeals import AppealDraft, DraftAttachment
 from bot.services.users import Actor
-from bot.services.workflow import WorkflowService
 from storage.models import (
     Appeal,
     AppealMessage,
@@ -96,11 +95,11 @@ def draft(services: Services, **changes: object) -> AppealDraft:
 async def agencies(services: Services) -> tuple[int, int]:
     """The agency the routing matrix suggests for the default draft, and another one."""
     d = draft(services)
-    main = await services.workflow.suggest(d.category_id, d.district_id)
+    main = await services.views.suggest(d.category_id, d.district_id)
     assert main is not None
     for block in services.directory.blocks():
         for category in services.directory.categories(block.id):
-            other = await services.workflow.suggest(category.id, d.district_id)
+            other = await services.views.suggest(category.id, d.district_id)
             if other is not None and other != main:
                 return main, other
     raise AssertionError("the routing matrix has a single agency")
@@ -117,10 +116,6 @@ class World:
     def __getitem__(self, name: str) -> Actor:
         return self.people[name]
 
-    @property
-    def wf(self) -> WorkflowService:
-        return self.services.workflow
-
     async def file(self, owner: str = "owner", draft_id: str | None = None, **changes: object) -> Appeal:
         """File an appeal (moderation) and return its row."""
         n = await count(self.services, Appeal)
@@ -131,22 +126,22 @@ class World:
 
     async def assigned(self, **changes: object) -> Appeal:
         row = await self.file(**changes)
-        await self.wf.route(self["coordinator"], row.id)
+        await self.services.coordination.route(self["coordinator"], row.id)
         return await appeal(self.services, row.id)
 
     async def in_progress(self, **changes: object) -> Appeal:
         row = await self.assigned(**changes)
-        await self.wf.take(self["official"], row.id)
+        await self.services.agency.take(self["official"], row.id)
         return await appeal(self.services, row.id)
 
     async def clarification(self, question: str = "Уточните номер дома", **changes: object) -> Appeal:
         row = await self.in_progress(**changes)
-        await self.wf.ask_clarification(self["official"], row.id, question)
+        await self.services.agency.ask_clarification(self["official"], row.id, question)
         return await appeal(self.services, row.id)
 
     async def answer_review(self, text: str = "Водоснабжение восстановлено", **changes: object) -> Appeal:
         row = await self.in_progress(**changes)
-        await self.wf.answer(self["official"], row.id, text)
+        await self.services.agency.answer(self["official"], row.id, text)
         return await appeal(self.services, row.id)
 
 

@@ -229,7 +229,7 @@ async def test_routing_sets_a_calendar_day_deadline_at_the_end_of_the_moscow_day
     extra: dict[str, object] = {"kind": kind, **APPLICANT} if kind == "appeal" else {}
     row = await env.file(**extra)
     assert row.deadline_at is None  # not before routing
-    await env.wf.route(env["coordinator"], row.id)
+    await env.services.coordination.route(env["coordinator"], row.id)
     deadline = (await appeal(env.services, row.id)).deadline_at
     assert deadline == end_of_day(last_day)
     assert deadline is not None
@@ -242,7 +242,7 @@ async def test_the_term_counts_from_registration_not_from_routing(open_env: Open
     env = await open_env()
     row = await env.file()  # 2 November
     clock.set(at(11, 5, 15))
-    await env.wf.route(env["coordinator"], row.id)
+    await env.services.coordination.route(env["coordinator"], row.id)
     assert (await appeal(env.services, row.id)).deadline_at == end_of_day(date(2026, 11, 12))
 
 
@@ -292,7 +292,7 @@ async def test_a_category_override_wins_over_the_kind(
     assert message.deadline_at == obrashchenie.deadline_at == end_of_day(overridden)
     # A category without an override: the kind's days (routed explicitly: the matrix may not cover it).
     row = await env.file(category_id=second.id)
-    await env.wf.route(env["coordinator"], row.id, env.agency)
+    await env.services.coordination.route(env["coordinator"], row.id, env.agency)
     assert (await appeal(env.services, row.id)).deadline_at == end_of_day(other)
 
 
@@ -378,7 +378,7 @@ async def test_a_clarification_pauses_the_clock_and_the_reply_replans_it(
 
     asked = at(11, 8, 12)
     clock.set(asked)
-    await env.wf.ask_clarification(env["official"], row.id, "Уточните номер дома")
+    await env.services.agency.ask_clarification(env["official"], row.id, "Уточните номер дома")
     assert await pending(env, row.id) == {}  # day_before, deadline and escalation are gone
     # While the resident thinks, the old points pass in silence.
     await sweep_every(env, asked + timedelta(hours=1), asked + pause - US, timedelta(hours=1))
@@ -386,7 +386,7 @@ async def test_a_clarification_pauses_the_clock_and_the_reply_replans_it(
 
     replied = asked + pause
     clock.set(replied)
-    await env.wf.reply_clarification(env["owner"], row.id, "Дом 5, подъезд 2")
+    await env.services.replies.reply_clarification(env["owner"], row.id, "Дом 5, подъезд 2")
     after = await appeal(env.services, row.id)
     assert after.status == "in_progress" and after.paused_at is None
     assert after.deadline_at == end_of_day(date(2026, 11, 12)) + pause == end_of_day(last_day)
@@ -418,9 +418,9 @@ async def test_a_pause_of_hours_shifts_the_deadline_by_exactly_that_time(open_en
     env = await open_env()
     row = await env.message()
     clock.set(at(11, 9, 10, 5))
-    await env.wf.ask_clarification(env["official"], row.id, "Какой подъезд?")
+    await env.services.agency.ask_clarification(env["official"], row.id, "Какой подъезд?")
     clock.advance(hours=3, minutes=17, seconds=11)
-    await env.wf.reply_clarification(env["owner"], row.id, "Второй")
+    await env.services.replies.reply_clarification(env["owner"], row.id, "Второй")
     after = await appeal(env.services, row.id)
     pause = timedelta(hours=3, minutes=17, seconds=11)
     assert after.deadline_at == end_of_day(date(2026, 11, 12)) + pause
@@ -435,9 +435,9 @@ async def test_after_a_pause_the_half_reminder_comes_when_half_of_the_running_ti
     env = await open_env()
     row = await env.message()  # half of the term is used on 7 November at 18:00
     clock.set(at(11, 3, 12))
-    await env.wf.ask_clarification(env["official"], row.id, "Уточните номер дома")
+    await env.services.agency.ask_clarification(env["official"], row.id, "Уточните номер дома")
     clock.set(at(11, 6, 12))  # three days paused
-    await env.wf.reply_clarification(env["owner"], row.id, "Дом 5")
+    await env.services.replies.reply_clarification(env["owner"], row.id, "Дом 5")
     assert (await appeal(env.services, row.id)).deadline_at == end_of_day(date(2026, 11, 15))
     # 1 day ran before the pause; the other 4 days 6 hours of the first half run from 6 November 12:00.
     await sweep_at(env, at(11, 10, 18) - US)
@@ -457,7 +457,7 @@ async def test_an_approved_extension_moves_the_deadline_and_the_pending_reminder
     await sweep_at(env, half)
 
     clock.set(at(11, 9, 10))
-    await env.wf.request_extension(env["official"], row.id, 10, "Нужен выезд комиссии")
+    await env.services.agency.request_extension(env["official"], row.id, 10, "Нужен выезд комиссии")
     (request,) = await rows(env.services, AppealRequest, AppealRequest.appeal_id == row.id)
     assert await pending(env, row.id) == {  # a request alone changes nothing
         "day_before": at(11, 11, 9),
@@ -465,7 +465,7 @@ async def test_an_approved_extension_moves_the_deadline_and_the_pending_reminder
         "escalation": at(11, 13, 9),
     }
     clock.set(at(11, 9, 11))
-    await env.wf.decide(env["coordinator"], request.id, True)
+    await env.services.coordination.decide(env["coordinator"], request.id, True)
     after = await appeal(env.services, row.id)
     # 12 November + 10 days = Sunday 22nd → Monday 23rd.
     assert after.deadline_at == end_of_day(date(2026, 11, 23)) and after.extension_used
@@ -497,9 +497,9 @@ async def test_an_overdue_appeal_escalates_daily_until_its_answer_is_approved(
     env = await open_env()
     row = await env.message()
     other = await env.assigned()  # answered in time: never escalated
-    await env.wf.take(env["official"], other.id)
-    await env.wf.answer(env["official"], other.id, "Водоснабжение восстановлено")
-    await env.wf.review(env["coordinator"], other.id, True)
+    await env.services.agency.take(env["official"], other.id)
+    await env.services.agency.answer(env["official"], other.id, "Водоснабжение восстановлено")
+    await env.services.coordination.review(env["coordinator"], other.id, True)
     assert await pending(env, other.id) == {}  # answered: nothing left, not even the forwarding reminder
 
     await sweep_every(env, at(11, 2, 13), at(11, 13, 8, 59), timedelta(hours=1))
@@ -528,9 +528,9 @@ async def test_an_overdue_appeal_escalates_daily_until_its_answer_is_approved(
     assert [p for _u, tpl, p, _t in await sent(env) if tpl == "escalation"][-1] == {**ref(row), "days": 3}
 
     clock.set(at(11, 15, 10))
-    await env.wf.answer(env["official"], row.id, "Водоснабжение восстановлено")
+    await env.services.agency.answer(env["official"], row.id, "Водоснабжение восстановлено")
     clock.set(at(11, 15, 11))
-    await env.wf.review(env["coordinator"], row.id, True)
+    await env.services.coordination.review(env["coordinator"], row.id, True)
     assert await pending(env, row.id) == {}
     await sweep_every(env, at(11, 15, 12), at(11, 20, 12), timedelta(hours=3))
     notes = await sent(env)
@@ -562,13 +562,13 @@ async def test_escalations_resume_when_an_overdue_appeal_is_back_at_work(
     assert len(escalations(await sent(env), row.id)) == 4  # days 1 and 2, to the supervisor and the coordinator
     clock.set(at(11, 14, 10))
     if how == "answer-returned":
-        await env.wf.answer(env["official"], row.id, "Сделано")
+        await env.services.agency.answer(env["official"], row.id, "Сделано")
         clock.set(at(11, 14, 11))
-        await env.wf.review(env["coordinator"], row.id, False, "Нет фотографии результата")
+        await env.services.coordination.review(env["coordinator"], row.id, False, "Нет фотографии результата")
     else:
-        await env.wf.ask_clarification(env["official"], row.id, "Какой подъезд?")
+        await env.services.agency.ask_clarification(env["official"], row.id, "Какой подъезд?")
         clock.set(at(11, 14, 11))
-        await env.wf.reply_clarification(env["owner"], row.id, "Второй")
+        await env.services.replies.reply_clarification(env["owner"], row.id, "Второй")
     after = await appeal(env.services, row.id)
     assert after.status == "in_progress" and after.deadline_at is not None and after.deadline_at < clock.now()
     await sweep_every(env, at(11, 14, 11), at(11, 16, 20), timedelta(hours=1))
@@ -583,7 +583,7 @@ async def test_a_reminder_that_falls_at_night_waits_until_nine(open_env: Opener,
     env = await open_env()
     row = await env.file()  # 2 November, 12:00 Moscow: the term ends on the 12th
     clock.set(at(11, 3, 4))  # routed at 04:00 Moscow: half of the rest falls on 8 November at 02:00
-    await env.wf.route(env["coordinator"], row.id)
+    await env.services.coordination.route(env["coordinator"], row.id)
     routed = await appeal(env.services, row.id)
     assert routed.deadline_at is not None and routed.assigned_at is not None
     assert abs(routed.assigned_at + (routed.deadline_at - routed.assigned_at) / 2 - at(11, 8, 2)) <= US
@@ -622,9 +622,9 @@ async def test_an_appeal_left_in_moderation_reminds_the_coordinators_to_forward_
     clock.set(filed)
     waiting = await env.file()
     routed = await env.file()
-    await env.wf.route(env["coordinator"], routed.id)
+    await env.services.coordination.route(env["coordinator"], routed.id)
     rejected = await env.file()
-    await env.wf.reject(env["coordinator"], rejected.id, "spam")
+    await env.services.coordination.reject(env["coordinator"], rejected.id, "spam")
     assert await pending(env, waiting.id) == {"forward_due": due}
     assert await pending(env, rejected.id) == {}
 
@@ -655,11 +655,11 @@ async def test_the_daily_digest_goes_once_a_day_whatever_restarts(open_env: Open
     clock.set(at(10, 20, 12))
     overdue = await env.assigned()  # term ended 30 October
     paused = await env.assigned()  # overdue too, but waits for the resident: not counted
-    await env.wf.ask_clarification(env["official"], paused.id, "Уточните адрес")
+    await env.services.agency.ask_clarification(env["official"], paused.id, "Уточните адрес")
     clock.set(at(11, 2, 12))
     await env.assigned()  # due on 12 November
     other = await env.file()
-    await env.wf.route(env["coordinator"], other.id, agency_b)  # due on 12 November, another agency
+    await env.services.coordination.route(env["coordinator"], other.id, agency_b)  # due on 12 November, another agency
     await env.file()  # still in moderation: not counted
     clock.set(at(11, 11, 15))
     await env.assigned()  # new: routed within the last day
@@ -750,8 +750,8 @@ async def test_restarts_in_the_middle_neither_repeat_nor_miss_a_reminder(open_en
             env = await open_env.restart(env)
         if not answered and moment > at(11, 16, 12):
             clock.set(at(11, 16, 12, 30))
-            await env.wf.answer(env["official"], message.id, "Водоснабжение восстановлено")
-            await env.wf.review(env["coordinator"], message.id, True)
+            await env.services.agency.answer(env["official"], message.id, "Водоснабжение восстановлено")
+            await env.services.coordination.review(env["coordinator"], message.id, True)
             answered = True
         await sweep_at(env, moment, times=2)
         moment += step

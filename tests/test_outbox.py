@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import notices
 from bot.clock import ManualClock
 from bot.outbox import OutboxSender, Rendered
 from storage.db import create_engine, create_sessionmaker
@@ -122,7 +124,7 @@ async def add_users(
 async def queue(db: Maker, clock: ManualClock, items: Iterable[tuple[int, str, dict[str, Any]]]) -> list[int]:
     async with db() as session, session.begin():
         repo = OutboxRepo(session)
-        rows = [repo.add(user_id, template, params, clock.now()) for user_id, template, params in items]
+        rows = [repo.add_raw(user_id, template, params, clock.now()) for user_id, template, params in items]
         await session.flush()
         return [row.id for row in rows]
 
@@ -179,6 +181,7 @@ async def test_plain_delivery_with_locale(emu: BotAPIEmulator, db: Maker, bot: B
     )
     render = Renderer()
     sender = make_sender(bot, db, clock, render)
+    start = clock.now()
 
     assert await sender.drain_once() == 3
     assert await sender.drain_once() == 0
@@ -193,7 +196,7 @@ async def test_plain_delivery_with_locale(emu: BotAPIEmulator, db: Maker, bot: B
     for row_id, chat in zip(ids, [1001, 1002, 1003], strict=True):
         row = stored[row_id]
         assert (row.status, row.attempts, row.locked_until, row.last_error) == ("sent", 1, None, None)
-        assert row.sent_at == clock.now()
+        assert start <= row.sent_at <= clock.now()  # the rate limiter's waits move the clock a little
         assert row.tg_message_id == emu.sent_messages(chat)[0].message_id
 
 
@@ -206,6 +209,29 @@ async def test_none_render_is_skipped_without_a_call(
     assert emu.calls("sendMessage") == []
     row = (await rows(db))[row_id]
     assert (row.status, row.last_error, row.tg_message_id, row.attempts) == ("sent", "skipped", None, 0)
+
+
+async def test_a_row_no_notification_class_fits_is_marked_failed(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real decoding (bot.notices.decode) refuses the row: logged, failed at once, never retried, and the
+    rows behind it still go out."""
+
+    class Decoding(Renderer):
+        async def __call__(self, template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
+            if template != "note":
+                notices.decode(template, params)
+            return await super().__call__(template, params, locale, user_id)
+
+    users = await add_users(db, emu, [1001], clock)
+    bad, good = await queue(db, clock, [(users[1001], "no_such_template", {"n": 1}), (users[1001], "note", {"n": 2})])
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        assert await make_sender(bot, db, clock, Decoding()).drain_once() == 2
+    stored = await rows(db)
+    assert (stored[bad].status, stored[bad].attempts) == ("failed", 0)
+    assert stored[bad].last_error == "unknown notification: unknown template 'no_such_template'"
+    assert stored[good].status == "sent" and texts(emu, 1001) == ["2 [ru]"]
+    assert any("no_such_template" in r.getMessage() for r in caplog.records)
 
 
 async def test_media_single_and_album(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
@@ -478,11 +504,28 @@ async def test_stop_then_a_new_instance_finishes(
     chats = [4001, 4002]
     users = await add_users(db, emu, chats, clock)
     ids = await queue(db, clock, [(users[chats[i % 2]], "note", {"n": f"n{i}"}) for i in range(20)])
-    # Slow enough (20 calls/s) to stop it mid-way.
-    first = OutboxSender(bot, db, clock, Renderer(), global_rate=20, per_chat_rate=100, per_chat_burst=100)
+
+    class HeldRenderer(Renderer):
+        """Holds the fifth row until the test has asked the sender to stop: stopped mid-way, deterministically."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reached, self.resume = asyncio.Event(), asyncio.Event()
+
+        async def __call__(self, template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
+            if len(self.calls) == 4:
+                self.reached.set()
+                await self.resume.wait()
+            return await super().__call__(template, params, locale, user_id)
+
+    render = HeldRenderer()
+    first = OutboxSender(bot, db, clock, render, global_rate=20, per_chat_rate=100, per_chat_burst=100)
     task = asyncio.create_task(first.run())
-    await emu.user(4001).wait_until(lambda: len(emu.sent_messages()) >= 4, timeout=5, what="4 messages")
-    await asyncio.wait_for(first.stop(), 2)
+    await asyncio.wait_for(render.reached.wait(), 5)
+    stopping = asyncio.create_task(first.stop())
+    await asyncio.sleep(0)  # stop() has asked; the row in flight goes on
+    render.resume.set()
+    await asyncio.wait_for(stopping, 2)
     await asyncio.wait_for(task, 1)
     await first.stop()  # idempotent
     assert first.idle
@@ -541,15 +584,16 @@ async def test_per_chat_rate_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clo
     users = await add_users(db, emu, [7001, 7002], clock)
     await queue(db, clock, [(users[7001], "note", {"n": i}) for i in range(6)] + [(users[7002], "note", {"n": 9})])
     sender = OutboxSender(bot, db, clock, Renderer(), global_rate=1000, per_chat_rate=10, per_chat_burst=2)
-    started = time.monotonic()
+    started, wall = clock.now(), time.monotonic()
     assert await sender.drain_once() == 7
-    elapsed = time.monotonic() - started
-    assert elapsed >= 0.35  # 2 at once, then 4 more at 10/s
-    times = [c.time for c in emu.calls("sendMessage") if c.params["chat_id"] == 7001]
-    assert times[-1] - times[0] >= 0.35
+    assert clock.now() - started >= timedelta(seconds=0.35)  # 2 at once, then 4 more at 10/s, on the clock
+    assert time.monotonic() - wall < 0.35  # the waits cost no real time
+    stored = sorted((await rows(db)).values(), key=lambda r: r.id)
+    times = [r.sent_at for r in stored if r.user_id == users[7001]]
+    assert times[-1] - times[0] >= timedelta(seconds=0.35)
     # The other chat was not held up behind the busy one.
-    other = next(c.time for c in emu.calls("sendMessage") if c.params["chat_id"] == 7002)
-    assert other - times[0] < 0.2
+    other = next(r.sent_at for r in stored if r.user_id == users[7002])
+    assert other - times[0] < timedelta(seconds=0.2)
 
 
 async def test_global_rate_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock) -> None:
@@ -557,9 +601,12 @@ async def test_global_rate_limit(emu: BotAPIEmulator, db: Maker, bot: Bot, clock
     users = await add_users(db, emu, chats, clock)
     await queue(db, clock, [(users[c], "note", {"n": c}) for c in chats])
     sender = OutboxSender(bot, db, clock, Renderer(), global_rate=20, per_chat_rate=1, per_chat_burst=3)
-    started = time.monotonic()
+    started, wall = clock.now(), time.monotonic()
     assert await sender.drain_once() == 10
-    assert time.monotonic() - started >= 0.4  # 10 calls at 20/s, spread evenly
+    assert clock.now() - started >= timedelta(seconds=0.45)  # 10 calls at 20/s, spread evenly, on the clock
+    assert time.monotonic() - wall < 0.45
+    sent = sorted(r.sent_at for r in (await rows(db)).values())
+    assert all(b - a >= timedelta(seconds=0.05) for a, b in pairwise(sent))
 
 
 # --- run() and wake() --------------------------------------------------------------------------------------

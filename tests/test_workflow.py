@@ -18,12 +18,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.config import ConfigError, LimitsSection, load_settings
+from bot.domain import TRANSITIONS, RejectReason
 from bot.services import Services, build_services
 from bot.services.access import INVITE_TTL, InviteLink
 from bot.services.appeals import DraftAttachment
-from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from bot.services.errors import Forbidden, IllegalTransition, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
-from bot.services.workflow import REJECT_REASONS, TRANSITIONS, IllegalTransition, Queue, StaffCard
+from bot.services.views import Queue, StaffCard
 from storage.db import create_engine, create_sessionmaker
 from storage.models import (
     Appeal,
@@ -175,21 +177,21 @@ async def test_the_world_is_set_up_through_the_services(world: World) -> None:
 
 
 async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock) -> None:
-    s, wf = world.services, world.wf
+    s = world.services
     owner, coord = world["owner"], world["coordinator"]
     official, supervisor = world["official"], world["supervisor"]
     audit_mark = await last_id(s, AuditEntry)
 
     row = await world.file()
     assert (row.status, row.agency_id, row.deadline_at, row.official_id) == ("moderation", None, None, None)
-    assert await wf.suggest(row.category_id, row.district_id) == world.agency
-    queue = await wf.queue(coord)
+    assert await s.views.suggest(row.category_id, row.district_id) == world.agency
+    queue = await s.views.queue(coord)
     assert [i.id for i in queue.items] == [row.id] and queue.counts["moderation"] == 1
     ref = {"appeal_id": row.id, "number": row.number}
 
     # Routing: to the suggested agency, the term set, the agency's staff and the resident told.
     mark = await last_id(s, Outbox)
-    assert await wf.route(coord, row.id) == world.agency
+    assert await s.coordination.route(coord, row.id) == world.agency
     a = await appeal(s, row.id)
     assert (a.status, a.agency_id, a.assigned_at, a.official_id) == ("assigned", world.agency, clock.now(), None)
     assert a.deadline_at == end_of_day(date(2026, 11, 12))  # filed 2 November, a сообщение: 10 days
@@ -201,13 +203,13 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
             (owner.id, "status_changed", {**ref, "status": "assigned"}),
         ]
     )
-    assert [i.id for i in await wf.inbox(official)] == [row.id]
-    assert await wf.inbox(world["official_b"]) == []
+    assert [i.id for i in await s.views.inbox(official)] == [row.id]
+    assert await s.views.inbox(world["official_b"]) == []
 
     # Taking it.
     clock.advance(hours=1)
     mark = await last_id(s, Outbox)
-    await wf.take(official, row.id)
+    await s.agency.take(official, row.id)
     a = await appeal(s, row.id)
     assert (a.status, a.official_id) == ("in_progress", official.id)
     assert await outbox(s, mark) == [(owner.id, "status_changed", {**ref, "status": "in_progress"})]
@@ -216,7 +218,7 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     clock.advance(hours=1)
     asked_at = clock.now()
     mark = await last_id(s, Outbox)
-    await wf.ask_clarification(official, row.id, "  Уточните номер дома  ")
+    await s.agency.ask_clarification(official, row.id, "  Уточните номер дома  ")
     a = await appeal(s, row.id)
     assert (a.status, a.paused_at, a.deadline_at) == ("clarification", asked_at, routed_deadline)
     (question,) = await rows(s, AppealMessage, AppealMessage.appeal_id == row.id)
@@ -226,38 +228,38 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
         "Уточните номер дома",
     )
     assert await outbox(s, mark) == [(owner.id, "clarification_question", {**ref, "text": "Уточните номер дома"})]
-    number, note = await wf.note(owner, question.id)  # what the notification shows the resident
+    number, note = await s.views.note(owner, question.id)  # what the notification shows the resident
     assert (number, note.kind, note.text) == (row.number, "clarification_question", "Уточните номер дома")
-    assert await wf.waiting_clarification(owner) == [(row.id, row.number)]
+    assert await s.views.waiting_clarification(owner) == [(row.id, row.number)]
 
     # The resident replies two days later: the two days are added to the term.
     clock.advance(days=2)
     mark = await last_id(s, Outbox)
-    await wf.reply_clarification(owner, row.id, "Дом 5, подъезд 2")
+    await s.replies.reply_clarification(owner, row.id, "Дом 5, подъезд 2")
     a = await appeal(s, row.id)
     assert (a.status, a.paused_at, a.paused_seconds) == ("in_progress", None, 2 * 24 * 3600)
     assert a.deadline_at == routed_deadline + timedelta(days=2)
     reply = (await rows(s, AppealMessage, AppealMessage.appeal_id == row.id))[-1]
     assert (reply.kind, reply.author_id, reply.text) == ("clarification_reply", owner.id, "Дом 5, подъезд 2")
     assert await outbox(s, mark) == [(official.id, "clarification_reply", {**ref, "text": "Дом 5, подъезд 2"})]
-    assert (await wf.note(official, reply.id))[1].text == "Дом 5, подъезд 2"
-    assert await wf.waiting_clarification(owner) == []
+    assert (await s.views.note(official, reply.id))[1].text == "Дом 5, подъезд 2"
+    assert await s.views.waiting_clarification(owner) == []
 
     # The answer goes to the coordinator first; the resident cannot read it yet.
     clock.advance(hours=3)
     mark = await last_id(s, Outbox)
-    await wf.answer(official, row.id, "Водоснабжение восстановлено")
+    await s.agency.answer(official, row.id, "Водоснабжение восстановлено")
     assert (await appeal(s, row.id)).status == "answer_review"
     first = (await rows(s, AppealMessage, AppealMessage.appeal_id == row.id))[-1]
     assert (first.kind, first.status, first.author_id) == ("answer", "review", official.id)
     assert await outbox(s, mark) == [(coord.id, "answer_review", ref)]
-    assert [i.id for i in await wf.reviews(coord)] == [row.id]
+    assert [i.id for i in await s.views.reviews(coord)] == [row.id]
     with pytest.raises(NotFound):  # to the resident, an answer under review does not exist yet
-        await wf.note(owner, first.id)
+        await s.views.note(owner, first.id)
 
     # Returned for rework with a comment.
     mark = await last_id(s, Outbox)
-    await wf.review(coord, row.id, approve=False, comment="Укажите, когда именно")
+    await s.coordination.review(coord, row.id, approve=False, comment="Укажите, когда именно")
     assert (await appeal(s, row.id)).status == "in_progress"
     first = (await rows(s, AppealMessage, AppealMessage.id == first.id))[0]
     assert (first.status, first.review_comment) == ("returned", "Укажите, когда именно")
@@ -265,10 +267,10 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
 
     # Answered again and approved: the resident receives it.
     clock.advance(hours=1)
-    await wf.answer(official, row.id, "Водоснабжение восстановлено 5 ноября в 14:00")
+    await s.agency.answer(official, row.id, "Водоснабжение восстановлено 5 ноября в 14:00")
     second = (await rows(s, AppealMessage, AppealMessage.appeal_id == row.id))[-1]
     mark = await last_id(s, Outbox)
-    await wf.review(coord, row.id, approve=True)
+    await s.coordination.review(coord, row.id, approve=True)
     a = await appeal(s, row.id)
     assert (a.status, a.official_id, a.agency_id) == ("answered", official.id, world.agency)
     assert a.deadline_at == routed_deadline + timedelta(days=2)
@@ -276,7 +278,7 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     assert await outbox(s, mark) == [
         (owner.id, "answer", {**ref, "text": "Водоснабжение восстановлено 5 ноября в 14:00"})
     ]
-    assert (await wf.note(owner, second.id))[1].text == "Водоснабжение восстановлено 5 ноября в 14:00"
+    assert (await s.views.note(owner, second.id))[1].text == "Водоснабжение восстановлено 5 ноября в 14:00"
 
     assert await history(s, row.id) == [
         (None, "moderation", owner.id, None),
@@ -291,7 +293,7 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     ]
     # A resident peeking at the answer under review is told it does not exist: no staff refusal to audit.
     assert await audits(s, audit_mark) == []
-    card = await wf.card(coord, row.id)
+    card = await s.views.card(coord, row.id)
     assert [n.kind for n in card.notes] == ["clarification_question", "clarification_reply", "answer", "answer"]
 
 
@@ -312,19 +314,19 @@ async def test_routing_sets_the_term_to_the_end_of_the_last_moscow_day(
     extra = {"applicant_name": "Иванов Иван", "applicant_contact": "+79280000000"} if kind == "appeal" else {}
     row = await world.file(kind=kind, **extra)
     clock.advance(days=1)  # routed the next day: the term still counts from the registration
-    await world.wf.route(world["coordinator"], row.id)
+    await world.services.coordination.route(world["coordinator"], row.id)
     assert (await appeal(world.services, row.id)).deadline_at == end_of_day(last_day)
 
 
 # --- 2. rejecting, duplicates, illegal moves -----------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", REJECT_REASONS)
+@pytest.mark.parametrize("reason", list(RejectReason))
 async def test_reject_with_each_reason(world: World, clock: ManualClock, reason: str) -> None:
     s, coord, owner = world.services, world["coordinator"], world["owner"]
     row = await world.file()
     mark = await last_id(s, Outbox)
-    await world.wf.reject(coord, row.id, reason)
+    await world.services.coordination.reject(coord, row.id, reason)
     a = await appeal(s, row.id)
     assert (a.status, a.reject_reason, a.agency_id, a.deadline_at) == ("rejected", reason, None, None)
     assert (await history(s, row.id))[-1] == ("moderation", "rejected", coord.id, reason)
@@ -338,19 +340,19 @@ async def test_an_unknown_reject_reason_is_refused(world: World, reason: str) ->
     row = await world.file()
     before = await snapshot(world.services)
     with pytest.raises(InvalidInput) as caught:
-        await world.wf.reject(world["coordinator"], row.id, reason)
+        await world.services.coordination.reject(world["coordinator"], row.id, reason)
     assert caught.value.detail == "reason"
     assert await snapshot(world.services) == before
 
 
 async def test_a_duplicate_is_closed_and_its_resident_follows_the_original(world: World) -> None:
-    s, wf, coord = world.services, world.wf, world["coordinator"]
+    s, coord = world.services, world["coordinator"]
     owner, other = world["owner"], world["other"]
     original = await world.file("owner")
     dup = await world.file("other")
 
     mark = await last_id(s, Outbox)
-    assert await wf.mark_duplicate(coord, dup.id, f"  {original.number} ") == original.number
+    assert await s.coordination.mark_duplicate(coord, dup.id, f"  {original.number} ") == original.number
     d = await appeal(s, dup.id)
     assert (d.status, d.duplicate_of_id) == ("closed", original.id)
     assert (await history(s, dup.id))[-1] == ("moderation", "closed", coord.id, f"duplicate:{original.number}")
@@ -365,32 +367,32 @@ async def test_a_duplicate_is_closed_and_its_resident_follows_the_original(world
 
     # A later change of the original reaches both residents.
     mark = await last_id(s, Outbox)
-    await wf.route(coord, original.id)
+    await s.coordination.route(coord, original.id)
     changed = [(u, p) for u, t, p in await outbox(s, mark) if t == "status_changed"]
     ref = {"appeal_id": original.id, "number": original.number, "status": "assigned"}
     assert sorted(changed, key=lambda c: c[0]) == [(owner.id, ref), (other.id, ref)]
 
     # The answer too, and the rejection would have: everything for the resident goes to the follower.
-    await wf.take(world["official"], original.id)
-    await wf.answer(world["official"], original.id, "Сделано")
+    await s.agency.take(world["official"], original.id)
+    await s.agency.answer(world["official"], original.id, "Сделано")
     mark = await last_id(s, Outbox)
-    await wf.review(coord, original.id, approve=True)
+    await s.coordination.review(coord, original.id, approve=True)
     answers = [(u, t) for u, t, _ in await outbox(s, mark)]
     assert sorted(answers) == sorted([(owner.id, "answer"), (other.id, "answer")])
 
 
 async def test_a_follower_receives_the_answer_and_its_files(world: World) -> None:
-    s, wf, coord = world.services, world.wf, world["coordinator"]
+    s, coord = world.services, world["coordinator"]
     original = await world.file("owner")
     dup = await world.file("other")
-    await wf.mark_duplicate(coord, dup.id, original.number)
-    await wf.route(coord, original.id)
-    await wf.take(world["official"], original.id)
-    await wf.answer(
+    await s.coordination.mark_duplicate(coord, dup.id, original.number)
+    await s.coordination.route(coord, original.id)
+    await s.agency.take(world["official"], original.id)
+    await s.agency.answer(
         world["official"], original.id, "Сделано", attachments=(DraftAttachment("document", "act-1", "ua"),)
     )
     mark = await last_id(s, Outbox)
-    await wf.review(coord, original.id, approve=True)
+    await s.coordination.review(coord, original.id, approve=True)
     ref = {"appeal_id": original.id, "number": original.number}
     files = {"files": [["document", "act-1"]]}
     assert by_recipient(await outbox(s, mark)) == by_recipient(
@@ -404,11 +406,11 @@ async def test_a_follower_receives_the_answer_and_its_files(world: World) -> Non
 
 
 async def test_a_duplicate_needs_a_real_original(world: World) -> None:
-    s, wf, coord = world.services, world.wf, world["coordinator"]
+    s, coord = world.services, world["coordinator"]
     first = await world.file("owner")
     second = await world.file("other")
     third = await world.file("other")
-    await wf.mark_duplicate(coord, second.id, first.number)
+    await s.coordination.mark_duplicate(coord, second.id, first.number)
     before = await snapshot(s)
     for appeal_id, number in [
         (third.id, third.number),  # itself
@@ -416,7 +418,7 @@ async def test_a_duplicate_needs_a_real_original(world: World) -> None:
         (third.id, second.number),  # a duplicate itself: follow the original instead
     ]:
         with pytest.raises(InvalidInput) as caught:
-            await wf.mark_duplicate(coord, appeal_id, number)
+            await s.coordination.mark_duplicate(coord, appeal_id, number)
         assert caught.value.detail == "original"
     assert await snapshot(s) == before
 
@@ -426,81 +428,81 @@ OTHER_DRAFT = "the-other-appeal"
 
 async def _duplicate(w: World, a: Appeal) -> object:
     (other,) = await rows(w.services, Appeal, Appeal.draft_id == OTHER_DRAFT)
-    return await w.wf.mark_duplicate(w["coordinator"], a.id, other.number)
+    return await w.services.coordination.mark_duplicate(w["coordinator"], a.id, other.number)
 
 
 Step = Callable[[World, Appeal], Awaitable[object]]
 ILLEGAL: list[tuple[str, str, Step, type[ServiceError]]] = [
     # take() is for a new assignment only; clarification and answer_review -> in_progress are other moves.
-    ("take_in_clarification", "clarification", lambda w, a: w.wf.take(w["official"], a.id), IllegalTransition),
-    ("take_under_review", "answer_review", lambda w, a: w.wf.take(w["supervisor"], a.id), IllegalTransition),
-    ("take_taken", "in_progress", lambda w, a: w.wf.take(w["official"], a.id), IllegalTransition),
-    ("answer_before_taking", "assigned", lambda w, a: w.wf.answer(w["official"], a.id, "Ответ"), IllegalTransition),
-    ("answer_twice", "answer_review", lambda w, a: w.wf.answer(w["official"], a.id, "Ответ"), IllegalTransition),
-    ("review_no_answer", "in_progress", lambda w, a: w.wf.review(w["coordinator"], a.id, True), IllegalTransition),
+    ("take_in_clarification", "clarification", lambda w, a: w.services.agency.take(w["official"], a.id), IllegalTransition),
+    ("take_under_review", "answer_review", lambda w, a: w.services.agency.take(w["supervisor"], a.id), IllegalTransition),
+    ("take_taken", "in_progress", lambda w, a: w.services.agency.take(w["official"], a.id), IllegalTransition),
+    ("answer_before_taking", "assigned", lambda w, a: w.services.agency.answer(w["official"], a.id, "Ответ"), IllegalTransition),
+    ("answer_twice", "answer_review", lambda w, a: w.services.agency.answer(w["official"], a.id, "Ответ"), IllegalTransition),
+    ("review_no_answer", "in_progress", lambda w, a: w.services.coordination.review(w["coordinator"], a.id, True), IllegalTransition),
     (
         "return_no_answer",
         "assigned",
-        lambda w, a: w.wf.review(w["coordinator"], a.id, False, "Переделать"),
+        lambda w, a: w.services.coordination.review(w["coordinator"], a.id, False, "Переделать"),
         IllegalTransition,
     ),
-    ("review_in_moderation", "moderation", lambda w, a: w.wf.review(w["admin"], a.id, True), IllegalTransition),
+    ("review_in_moderation", "moderation", lambda w, a: w.services.coordination.review(w["admin"], a.id, True), IllegalTransition),
     (
         "reply_not_asked",
         "in_progress",
-        lambda w, a: w.wf.reply_clarification(w["owner"], a.id, "Дом 5"),
+        lambda w, a: w.services.replies.reply_clarification(w["owner"], a.id, "Дом 5"),
         IllegalTransition,
     ),
     (
         "reply_in_moderation",
         "moderation",
-        lambda w, a: w.wf.reply_clarification(w["owner"], a.id, "Дом 5"),
+        lambda w, a: w.services.replies.reply_clarification(w["owner"], a.id, "Дом 5"),
         IllegalTransition,
     ),
     (
         "ask_twice",
         "clarification",
-        lambda w, a: w.wf.ask_clarification(w["official"], a.id, "Ещё вопрос"),
+        lambda w, a: w.services.agency.ask_clarification(w["official"], a.id, "Ещё вопрос"),
         IllegalTransition,
     ),
     (
         "ask_under_review",
         "answer_review",
-        lambda w, a: w.wf.ask_clarification(w["official"], a.id, "Вопрос"),
+        lambda w, a: w.services.agency.ask_clarification(w["official"], a.id, "Вопрос"),
         IllegalTransition,
     ),
     (
         "interim_under_review",
         "answer_review",
-        lambda w, a: w.wf.interim(w["official"], a.id, "Идёт"),
+        lambda w, a: w.services.agency.interim(w["official"], a.id, "Идёт"),
         IllegalTransition,
     ),
     (
         "interim_in_clarification",
         "clarification",
-        lambda w, a: w.wf.interim(w["official"], a.id, "Идёт"),
+        lambda w, a: w.services.agency.interim(w["official"], a.id, "Идёт"),
         IllegalTransition,
     ),
-    ("route_in_clarification", "clarification", lambda w, a: w.wf.route(w["coordinator"], a.id), IllegalTransition),
-    ("route_under_review", "answer_review", lambda w, a: w.wf.route(w["coordinator"], a.id), IllegalTransition),
-    ("reject_after_routing", "assigned", lambda w, a: w.wf.reject(w["coordinator"], a.id, "spam"), IllegalTransition),
+    ("route_in_clarification", "clarification", lambda w, a: w.services.coordination.route(w["coordinator"], a.id), IllegalTransition),
+    ("route_under_review", "answer_review", lambda w, a: w.services.coordination.route(w["coordinator"], a.id), IllegalTransition),
+    ("reject_after_routing", "assigned", lambda w, a: w.services.coordination.reject(w["coordinator"], a.id, "spam"), IllegalTransition),
     ("duplicate_after_taking", "in_progress", _duplicate, IllegalTransition),
     (
         "change_after_routing",
         "assigned",
-        lambda w, a: w.wf.change(w["coordinator"], a.id, kind="appeal"),
+        lambda w, a: w.services.coordination.change(w["coordinator"], a.id, kind="appeal"),
         IllegalTransition,
     ),
     (
         "redirect_under_review",
         "answer_review",
-        lambda w, a: w.wf.request_redirect(w["official"], a.id, w.agency_b, "Не наше"),
+        lambda w, a: w.services.agency.request_redirect(w["official"], a.id, w.agency_b, "Не наше"),
         InvalidInput,
     ),
     (
         "extension_under_review",
         "answer_review",
-        lambda w, a: w.wf.request_extension(w["official"], a.id, 10, "Долго"),
+        lambda w, a: w.services.agency.request_extension(w["official"], a.id, 10, "Долго"),
         InvalidInput,
     ),
 ]
@@ -538,7 +540,7 @@ async def test_taking_an_appeal_still_in_moderation_is_refused(world: World) -> 
         before = await snapshot(s)
         mark = await last_id(s, AuditEntry)
         with pytest.raises(Forbidden):
-            await world.wf.take(world[name], row.id)
+            await world.services.agency.take(world[name], row.id)
         assert without_audit(await snapshot(s)) == without_audit(before)
         assert await audits(s, mark) == [(world[name].id, "refused", None, {REFUSED: "take", "appeal_id": row.id})]
     assert (await appeal(s, row.id)).status == "moderation"
@@ -549,7 +551,7 @@ async def test_returning_an_answer_needs_a_comment(world: World) -> None:
     before = await snapshot(world.services)
     for comment in (None, "", " x "):
         with pytest.raises(InvalidInput):
-            await world.wf.review(world["coordinator"], row.id, approve=False, comment=comment)
+            await world.services.coordination.review(world["coordinator"], row.id, approve=False, comment=comment)
     assert await snapshot(world.services) == before
 
 
@@ -558,10 +560,10 @@ async def test_with_no_coordinator_the_admins_review_and_decide(world: World) ->
     await s.access.revoke(boss, world["coordinator"].id, "coordinator")
     row = await world.in_progress()
     mark = await last_id(s, Outbox)
-    await world.wf.request_extension(official, row.id, 5, "Нужна экспертиза")
-    await world.wf.answer(official, row.id, "Сделано")
+    await world.services.agency.request_extension(official, row.id, 5, "Нужна экспертиза")
+    await world.services.agency.answer(official, row.id, "Сделано")
     assert [(u, t) for u, t, _ in await outbox(s, mark)] == [(boss.id, "request_pending"), (boss.id, "answer_review")]
-    await world.wf.review(boss, row.id, approve=True)
+    await world.services.coordination.review(boss, row.id, approve=True)
     assert (await appeal(s, row.id)).status == "answered"
 
 
@@ -569,19 +571,19 @@ async def test_with_no_coordinator_the_admins_review_and_decide(world: World) ->
 
 
 async def test_a_redirect_approved_moves_the_appeal_to_the_other_agency(world: World, clock: ManualClock) -> None:
-    s, wf, coord = world.services, world.wf, world["coordinator"]
+    s, coord = world.services, world["coordinator"]
     official, owner = world["official"], world["owner"]
     row = await world.in_progress()
     ref = {"appeal_id": row.id, "number": row.number}
 
     with pytest.raises(InvalidInput) as caught:  # to the agency it is already at
-        await wf.request_redirect(official, row.id, world.agency, "Не наша компетенция")
+        await s.agency.request_redirect(official, row.id, world.agency, "Не наша компетенция")
     assert caught.value.detail == "redirect"
     with pytest.raises(InvalidInput):  # no such agency
-        await wf.request_redirect(official, row.id, 999_999, "Не наша компетенция")
+        await s.agency.request_redirect(official, row.id, 999_999, "Не наша компетенция")
 
     mark = await last_id(s, Outbox)
-    await wf.request_redirect(official, row.id, world.agency_b, "  Не наша компетенция ")
+    await s.agency.request_redirect(official, row.id, world.agency_b, "  Не наша компетенция ")
     (request,) = await rows(s, AppealRequest)
     assert (request.appeal_id, request.kind, request.requested_by, request.agency_id, request.days) == (
         row.id,
@@ -597,21 +599,21 @@ async def test_a_redirect_approved_moves_the_appeal_to_the_other_agency(world: W
         clock.now(),
     )
     assert await outbox(s, mark) == [(coord.id, "request_pending", {**ref, "kind": "redirect"})]
-    assert [(p.id, p.kind, p.agency_id) for p in await wf.pending_requests(coord)] == [
+    assert [(p.id, p.kind, p.agency_id) for p in await s.views.pending_requests(coord)] == [
         (request.id, "redirect", world.agency_b)
     ]
-    assert [p.id for p in (await wf.card(coord, row.id)).requests] == [request.id]
-    assert (await wf.queue(coord)).counts["requests"] == 1
+    assert [p.id for p in (await s.views.card(coord, row.id)).requests] == [request.id]
+    assert (await s.views.queue(coord)).counts["requests"] == 1
     before = await snapshot(s)
     with pytest.raises(InvalidInput) as caught:
-        await wf.request_redirect(world["supervisor"], row.id, world.agency_b, "Ещё раз")
+        await s.agency.request_redirect(world["supervisor"], row.id, world.agency_b, "Ещё раз")
     assert caught.value.detail == "request_pending"
     assert await snapshot(s) == before
 
     clock.advance(hours=2)
     deadline = (await appeal(s, row.id)).deadline_at
     mark, audit_mark = await last_id(s, Outbox), await last_id(s, AuditEntry)
-    await wf.decide(coord, request.id, approve=True)
+    await s.coordination.decide(coord, request.id, approve=True)
     a = await appeal(s, row.id)
     assert (a.status, a.agency_id, a.official_id, a.assigned_at, a.deadline_at) == (
         "assigned",
@@ -634,30 +636,30 @@ async def test_a_redirect_approved_moves_the_appeal_to_the_other_agency(world: W
     assert await audits(s, audit_mark) == [
         (coord.id, "redirected", None, {"appeal_id": row.id, "old": world.agency, "new": world.agency_b})
     ]
-    assert await wf.pending_requests(coord) == []
+    assert await s.views.pending_requests(coord) == []
 
     # The appeal is the other agency's now.
     with pytest.raises(Forbidden):
-        await wf.take(official, row.id)
+        await s.agency.take(official, row.id)
     with pytest.raises(Forbidden):
-        await wf.card(official, row.id)
-    assert [i.id for i in await wf.inbox(world["official_b"])] == [row.id]
-    await wf.take(world["official_b"], row.id)
+        await s.views.card(official, row.id)
+    assert [i.id for i in await s.views.inbox(world["official_b"])] == [row.id]
+    await s.agency.take(world["official_b"], row.id)
     # A decided request cannot be decided again.
     with pytest.raises(NotFound):
-        await wf.decide(coord, request.id, approve=False)
+        await s.coordination.decide(coord, request.id, approve=False)
 
 
 async def test_a_redirect_declined_changes_nothing_but_the_request(world: World, clock: ManualClock) -> None:
-    s, wf, coord, official = world.services, world.wf, world["coordinator"], world["official"]
+    s, coord, official = world.services, world["coordinator"], world["official"]
     row = await world.assigned()
-    await wf.request_redirect(official, row.id, world.agency_b, "Не наша компетенция")
+    await s.agency.request_redirect(official, row.id, world.agency_b, "Не наша компетенция")
     (request,) = await rows(s, AppealRequest)
     before_appeal = await appeal(s, row.id)
     history_before = await history(s, row.id)
     clock.advance(minutes=5)
     mark = await last_id(s, Outbox)
-    await wf.decide(coord, request.id, approve=False)
+    await s.coordination.decide(coord, request.id, approve=False)
     request = (await rows(s, AppealRequest, AppealRequest.id == request.id))[0]
     assert (request.status, request.decided_by, request.decided_at) == ("declined", coord.id, clock.now())
     a = await appeal(s, row.id)
@@ -671,14 +673,59 @@ async def test_a_redirect_declined_changes_nothing_but_the_request(world: World,
         )
     ]
     # Declined, it no longer blocks another request.
-    await wf.request_redirect(official, row.id, world.agency_b, "Всё же не наша")
-    assert len(await wf.pending_requests(coord)) == 1
+    await s.agency.request_redirect(official, row.id, world.agency_b, "Всё же не наша")
+    assert len(await s.views.pending_requests(coord)) == 1
+
+
+async def test_the_limits_come_from_the_config(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every length, count and day limit of the workflow is read from [limits], none is a literal."""
+    file = tmp_path / "config.toml"
+    file.write_text('[bot]\ntoken = "1:A"\n[limits]\nquestion_max = 20\nextension_max_days = 5\n')
+    assert load_settings(file).limits.question_max == 20
+    assert load_settings(file).limits.text_max == 4000  # the defaults are today's values
+    file.write_text('[bot]\ntoken = "1:A"\n[limits]\nextension_max_days = 31\n')
+    with pytest.raises(ConfigError, match=r"limits\.extension_max_days"):
+        load_settings(file)
+
+    limits = LimitsSection(
+        text_max=30, note_min=3, comment_max=12, question_max=20, attachments_max=1, extension_max_days=5
+    )
+    monkeypatch.setattr(world.services.agency.settings, "limits", limits)  # one Settings for every service
+    s, official, owner = world.services, world["official"], world["owner"]
+    row = await world.in_progress()
+    files = [DraftAttachment("photo", f"f{i}", f"u{i}") for i in range(2)]
+    refused: list[Callable[[], Awaitable[object]]] = [
+        lambda: s.agency.ask_clarification(official, row.id, "В" * 21),
+        lambda: s.agency.ask_clarification(official, row.id, "Да"),  # under note_min
+        lambda: s.agency.request_extension(official, row.id, 6, "Экспертиза"),
+        lambda: s.agency.request_extension(official, row.id, 5, "Э" * 13),
+        lambda: s.agency.request_redirect(official, row.id, world.agency_b, "Н" * 13),
+        lambda: s.agency.interim(official, row.id, "И" * 31),
+        lambda: s.agency.answer(official, row.id, "О" * 31),
+        lambda: s.agency.answer(official, row.id, "Сделано", files),
+    ]
+    for call in refused:
+        with pytest.raises(InvalidInput):
+            await call()
+    await s.agency.request_extension(official, row.id, 5, "Экспертиза")
+    await s.agency.ask_clarification(official, row.id, "Какой подъезд?")
+    with pytest.raises(InvalidInput, match="too_long"):
+        await s.replies.reply_clarification(owner, row.id, "В" * 31)
+    with pytest.raises(InvalidInput, match="too_long"):
+        await s.replies.reply_clarification(owner, row.id, "Второй", files)
+    await s.replies.reply_clarification(owner, row.id, "Второй", files[:1])
+    await s.agency.answer(official, row.id, "Сделано", files[:1])
+    with pytest.raises(InvalidInput):
+        await s.coordination.review(world["coordinator"], row.id, False, "П" * 13)
+    await s.coordination.review(world["coordinator"], row.id, False, "Нет фото")
+    assert (await appeal(s, row.id)).status == AppealStatus.in_progress
 
 
 async def test_an_extension_is_granted_once(world: World, clock: ManualClock) -> None:
-    s, wf, coord, official, owner = (
+    s, coord, official, owner = (
         world.services,
-        world.wf,
         world["coordinator"],
         world["official"],
         world["owner"],
@@ -689,7 +736,7 @@ async def test_an_extension_is_granted_once(world: World, clock: ManualClock) ->
     assert deadline == end_of_day(date(2026, 11, 12))
 
     mark = await last_id(s, Outbox)
-    await wf.request_extension(official, row.id, 15, "Нужна экспертиза")
+    await s.agency.request_extension(official, row.id, 15, "Нужна экспертиза")
     (request,) = await rows(s, AppealRequest)
     assert (request.kind, request.days, request.agency_id, request.status, request.requested_by) == (
         "extension",
@@ -700,12 +747,12 @@ async def test_an_extension_is_granted_once(world: World, clock: ManualClock) ->
     )
     assert await outbox(s, mark) == [(coord.id, "request_pending", {**ref, "kind": "extension"})]
     with pytest.raises(InvalidInput) as caught:
-        await wf.request_extension(world["supervisor"], row.id, 5, "И ещё")
+        await s.agency.request_extension(world["supervisor"], row.id, 5, "И ещё")
     assert caught.value.detail == "request_pending"
 
     clock.advance(days=1)
     mark = await last_id(s, Outbox)
-    await wf.decide(coord, request.id, approve=True)
+    await s.coordination.decide(coord, request.id, approve=True)
     a = await appeal(s, row.id)
     assert a.deadline_at == deadline + timedelta(days=15) == end_of_day(date(2026, 11, 27))
     assert (a.extension_used, a.status) == (True, "assigned")
@@ -718,24 +765,24 @@ async def test_an_extension_is_granted_once(world: World, clock: ManualClock) ->
 
     before = await snapshot(s)
     with pytest.raises(InvalidInput) as caught:
-        await wf.request_extension(official, row.id, 5, "Ещё немного")
+        await s.agency.request_extension(official, row.id, 5, "Ещё немного")
     assert caught.value.detail == "extension_used"
     assert await snapshot(s) == before
 
 
 async def test_an_extension_declined_leaves_the_term(world: World) -> None:
-    s, wf = world.services, world.wf
+    s = world.services
     row = await world.in_progress()
     deadline = (await appeal(s, row.id)).deadline_at
-    await wf.request_extension(world["supervisor"], row.id, 30, "Нужна экспертиза")
+    await s.agency.request_extension(world["supervisor"], row.id, 30, "Нужна экспертиза")
     (request,) = await rows(s, AppealRequest)
     mark = await last_id(s, Outbox)
-    await wf.decide(world["admin"], request.id, approve=False)
+    await s.coordination.decide(world["admin"], request.id, approve=False)
     a = await appeal(s, row.id)
     assert (a.deadline_at, a.extension_used) == (deadline, False)
     assert [(u, t) for u, t, _ in await outbox(s, mark)] == [(world["supervisor"].id, "request_decided")]
     # Not used up: it may be asked for again.
-    await wf.request_extension(world["official"], row.id, 10, "Всё же нужна")
+    await s.agency.request_extension(world["official"], row.id, 10, "Всё же нужна")
 
 
 @pytest.mark.parametrize("days", [0, -1, 31, 365])
@@ -743,7 +790,7 @@ async def test_an_extension_of_days_outside_1_to_30_is_refused(world: World, day
     row = await world.assigned()
     before = await snapshot(world.services)
     with pytest.raises(InvalidInput) as caught:
-        await world.wf.request_extension(world["official"], row.id, days, "Нужна экспертиза")
+        await world.services.agency.request_extension(world["official"], row.id, days, "Нужна экспертиза")
     assert caught.value.detail == "days"
     assert await snapshot(world.services) == before
 
@@ -751,7 +798,7 @@ async def test_an_extension_of_days_outside_1_to_30_is_refused(world: World, day
 @pytest.mark.parametrize("days", [1, 30])
 async def test_an_extension_of_1_or_30_days_is_accepted(world: World, days: int) -> None:
     row = await world.assigned()
-    await world.wf.request_extension(world["official"], row.id, days, "Нужна экспертиза")
+    await world.services.agency.request_extension(world["official"], row.id, days, "Нужна экспертиза")
     (request,) = await rows(world.services, AppealRequest)
     assert request.days == days
 
@@ -831,7 +878,7 @@ async def prepare(w: World, action: str) -> Target:
     row = await in_state(w, STATE[action])
     t = Target(row.id, row.number)
     if action == "decide":
-        await w.wf.request_extension(w["official"], row.id, 10, "Нужна экспертиза")
+        await w.services.agency.request_extension(w["official"], row.id, 10, "Нужна экспертиза")
         t.request_id = (await rows(w.services, AppealRequest))[-1].id
     elif action == "mark_duplicate":
         t.original_number = (await w.file("other")).number
@@ -841,42 +888,42 @@ async def prepare(w: World, action: str) -> Target:
 
 
 async def act(w: World, role: str, action: str, t: Target) -> object:
-    wf, access, actor = w.wf, w.services.access, w[role]
+    s, access, actor = w.services, w.services.access, w[role]
     match action:
         case "queue":
-            return await wf.queue(actor)
+            return await s.views.queue(actor)
         case "card":
-            return await wf.card(actor, t.appeal_id)
+            return await s.views.card(actor, t.appeal_id)
         case "route":
-            return await wf.route(actor, t.appeal_id)
+            return await s.coordination.route(actor, t.appeal_id)
         case "change":
-            return await wf.change(actor, t.appeal_id, kind="appeal")
+            return await s.coordination.change(actor, t.appeal_id, kind="appeal")
         case "reject":
-            return await wf.reject(actor, t.appeal_id, "spam")
+            return await s.coordination.reject(actor, t.appeal_id, "spam")
         case "mark_duplicate":
-            return await wf.mark_duplicate(actor, t.appeal_id, t.original_number)
+            return await s.coordination.mark_duplicate(actor, t.appeal_id, t.original_number)
         case "review":
-            return await wf.review(actor, t.appeal_id, approve=True)
+            return await s.coordination.review(actor, t.appeal_id, approve=True)
         case "decide":
-            return await wf.decide(actor, t.request_id, approve=True)
+            return await s.coordination.decide(actor, t.request_id, approve=True)
         case "inbox":
-            return await wf.inbox(actor)
+            return await s.views.inbox(actor)
         case "take":
-            return await wf.take(actor, t.appeal_id)
+            return await s.agency.take(actor, t.appeal_id)
         case "ask_clarification":
-            return await wf.ask_clarification(actor, t.appeal_id, "Уточните адрес")
+            return await s.agency.ask_clarification(actor, t.appeal_id, "Уточните адрес")
         case "interim":
-            return await wf.interim(actor, t.appeal_id, "Работы начаты")
+            return await s.agency.interim(actor, t.appeal_id, "Работы начаты")
         case "request_redirect":
-            return await wf.request_redirect(actor, t.appeal_id, w.agency_b, "Не наша компетенция")
+            return await s.agency.request_redirect(actor, t.appeal_id, w.agency_b, "Не наша компетенция")
         case "request_extension":
-            return await wf.request_extension(actor, t.appeal_id, 10, "Нужна экспертиза")
+            return await s.agency.request_extension(actor, t.appeal_id, 10, "Нужна экспертиза")
         case "answer":
-            return await wf.answer(actor, t.appeal_id, "Сделано")
+            return await s.agency.answer(actor, t.appeal_id, "Сделано")
         case "reply_clarification":
-            return await wf.reply_clarification(actor, t.appeal_id, "Дом 5")
+            return await s.replies.reply_clarification(actor, t.appeal_id, "Дом 5")
         case "note":
-            return await wf.note(actor, t.message_id)
+            return await s.views.note(actor, t.message_id)
         case "create_invite":
             return await access.create_invite(actor, "analyst", None)
         case "people":
@@ -957,21 +1004,21 @@ def test_the_matrix_covers_every_role_and_action() -> None:
 
 
 async def test_a_refused_card_shows_nothing(world: World) -> None:
-    s, wf = world.services, world.wf
+    s = world.services
     row = await world.assigned(text="Секретная подробность про двор")
     for name in ("official_b", "supervisor_b", "analyst", "editor", "owner", "other"):
         with pytest.raises(Forbidden) as caught:
-            await wf.card(world[name], row.id)
+            await s.views.card(world[name], row.id)
         assert str(caught.value) == "card" and caught.value.detail == "card"
         assert "Секретная" not in repr(caught.value.args)
-    assert [i.id for i in await wf.inbox(world["official_b"])] == []
-    assert [i.id for i in await wf.inbox(world["supervisor_b"])] == []
+    assert [i.id for i in await s.views.inbox(world["official_b"])] == []
+    assert [i.id for i in await s.views.inbox(world["supervisor_b"])] == []
     refused = [a for a in await audits(s) if a[1] == "refused"]
     assert len(refused) == 6 and all(a[3] == {REFUSED: "card", "appeal_id": row.id} for a in refused)
     with pytest.raises(NotFound):
         await s.appeals.card_for_resident(world["other"], row.id)
     with pytest.raises(NotFound):
-        await wf.card(world["coordinator"], 999_999)
+        await s.views.card(world["coordinator"], 999_999)
 
 
 # --- 5. invites and roles ------------------------------------------------------------------------
@@ -1129,7 +1176,7 @@ async def test_revoking_a_role_is_audited(world: World, clock: ManualClock) -> N
     row = await world.assigned()
     await access.revoke(boss, world["official"].id, "official")
     with pytest.raises(Forbidden):
-        await world.wf.take(await s.users.identify(TG["official"]), row.id)
+        await world.services.agency.take(await s.users.identify(TG["official"]), row.id)
 
 
 async def test_an_admin_cannot_revoke_their_own_admin_role(world: World) -> None:
@@ -1153,7 +1200,7 @@ STATUSES = [*AppealStatus, "bogus"]
 
 async def test_transition_allows_exactly_the_moves_of_transitions(world: World, clock: ManualClock) -> None:
     """Every pair of statuses on one appeal row, each tried in a transaction that is rolled back."""
-    s, wf, coord, owner = world.services, world.wf, world["coordinator"], world["owner"]
+    s, coord, owner = world.services, world["coordinator"], world["owner"]
     row = await world.file()
     before = await snapshot(s)
     legal: list[tuple[str, str]] = []
@@ -1165,7 +1212,7 @@ async def test_transition_allows_exactly_the_moves_of_transitions(world: World, 
                 a.status = source
                 await session.flush()
                 if target in TRANSITIONS.get(source, frozenset()):
-                    await wf.transition(session, a, target, coord, clock.now(), comment="c")
+                    await s.lifecycle.transition(session, a, target, coord, clock.now(), comment="c")
                     await session.flush()
                     written = (
                         await session.execute(select(StatusHistory).where(StatusHistory.appeal_id == row.id))
@@ -1183,7 +1230,7 @@ async def test_transition_allows_exactly_the_moves_of_transitions(world: World, 
                     legal.append((source, target))
                 else:
                     with pytest.raises(IllegalTransition) as caught:
-                        await wf.transition(session, a, target, coord, clock.now())
+                        await s.lifecycle.transition(session, a, target, coord, clock.now())
                     assert caught.value.detail == f"{source} -> {target}"
                     assert a.status == source and not session.new and not session.dirty, (source, target)
                 await session.rollback()

@@ -11,12 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.services.access import AccessService
+from bot.services.agency import AgencyService
 from bot.services.appeals import AppealService
 from bot.services.calendar import ProductionCalendar
+from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
+from bot.services.lifecycle import Lifecycle, Workbench
+from bot.services.replies import ReplyService
+from bot.services.routing import RoutingService
+from bot.services.rules import DeadlinePolicy
 from bot.services.users import UserService
-from bot.services.workflow import DeadlinePolicy, WorkflowService
+from bot.services.views import Views
 
 
 @dataclass
@@ -25,8 +31,14 @@ class Services:
     directory: DirectoryService
     appeals: AppealService
     access: AccessService
-    workflow: WorkflowService
     reminders: ReminderService
+    # The life of an appeal after filing, by who acts (status changes all go through `lifecycle`).
+    lifecycle: Lifecycle
+    coordination: CoordinationService
+    agency: AgencyService
+    replies: ReplyService
+    routing: RoutingService
+    views: Views
 
 
 def build_services(
@@ -40,13 +52,20 @@ def build_services(
     calendar = ProductionCalendar.load()
     reminders = ReminderService(sessionmaker, clock, settings, calendar, on_commit)
     users = UserService(sessionmaker, clock, consent_version=settings.consent.version)
+    lifecycle = Lifecycle(reminders)
+    bench = Workbench(
+        sessionmaker, clock, settings, directory, lifecycle, DeadlinePolicy(settings, directory, calendar), on_commit
+    )
     return Services(
         users=users,
         directory=directory,
         appeals=AppealService(sessionmaker, clock, directory, settings, reminders),
         access=AccessService(sessionmaker, clock, on_roles_changed=users.forget),
-        workflow=WorkflowService(
-            sessionmaker, clock, directory, DeadlinePolicy(settings, directory, calendar), reminders, on_commit
-        ),
         reminders=reminders,
+        lifecycle=lifecycle,
+        coordination=CoordinationService(bench),
+        agency=AgencyService(bench),
+        replies=ReplyService(bench),
+        routing=RoutingService(bench),
+        views=Views(bench),
     )

@@ -12,9 +12,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.domain import AGENCY_ROLES, Role
 from bot.services.errors import Forbidden, InvalidInput, NotFound
 from bot.services.users import Actor
-from storage.models import AGENCY_ROLES, Agency, AuditEntry, Invite, Role, User, UserRole
+from storage.models import Agency, AuditEntry, Invite, User, UserRole
 
 logger = logging.getLogger("tsur.access")
 INVITE_TTL = timedelta(hours=72)
@@ -98,7 +99,7 @@ class AccessService:
                 )
                 if has.scalar_one_or_none() is None:
                     session.add(UserRole(user_id=user.id, role=Role.admin, granted_at=now))
-                    audit(session, None, "role_granted", now, target=user.id, role="admin", via="config")
+                    audit(session, None, "role_granted", now, target=user.id, role=Role.admin.value, via="config")
                     self.on_roles_changed(user.id)
             await session.commit()
 

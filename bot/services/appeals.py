@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain import AppealKind, AppealStatus, AttachmentKind
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
-from storage.models import Appeal, AppealKind, AppealStatus, AttachmentKind
+from storage.models import Appeal
 from storage.repositories.appeals import AppealRepo
 
 

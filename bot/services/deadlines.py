@@ -12,14 +12,18 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import notices
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain import AGENCY_REMINDERS, RUNNING, TRIAGE, ReminderKind, RequestKind, RequestState, Role
 from bot.services.calendar import ProductionCalendar, next_allowed_time
-from storage.models import Appeal, AppealRequest, AppealStatus, Outbox, Reminder, Role, UserRole
+from storage.models import Appeal, AppealRequest, UserRole
 from storage.repositories.outbox import OutboxRepo
+from storage.repositories.reminders import ReminderRepo
+from storage.repositories.users import UserRepo
 
 logger = logging.getLogger("tsur.deadlines")
 
@@ -42,10 +46,13 @@ class StaffDirectory:
         return self._by_role.get(Role.coordinator) or self._by_role.get(Role.admin, [])
 
 
-S = AppealStatus
-# The clock runs only while the agency works on the appeal (a clarification pauses it).
-RUNNING = (S.assigned, S.in_progress)
-AGENCY_KINDS = ("half", "day_before", "deadline")
+# The clock runs only while the agency works on the appeal (a clarification pauses it): bot.domain.RUNNING.
+AGENCY_KINDS = AGENCY_REMINDERS
+REMINDER_NOTICES: dict[str, type[notices.ReminderHalf | notices.ReminderDayBefore | notices.ReminderDeadline]] = {
+    ReminderKind.half: notices.ReminderHalf,
+    ReminderKind.day_before: notices.ReminderDayBefore,
+    ReminderKind.deadline: notices.ReminderDeadline,
+}
 # Reminders per tick: one transaction stays short (well under 50 ms on SQLite), the writer lock brief.
 BATCH = 250
 
@@ -77,7 +84,9 @@ class ReminderService:
         local = day.astimezone(self.settings.tz).date()
         return datetime.combine(local, self.settings.scheduler.quiet_end, tzinfo=self.settings.tz)
 
-    def points(self, start: datetime, deadline: datetime, paused: timedelta = timedelta(0)) -> dict[str, datetime]:
+    def points(
+        self, start: datetime, deadline: datetime, paused: timedelta = timedelta(0)
+    ) -> dict[ReminderKind, datetime]:
         """When each reminder falls due (in UTC, outside quiet hours).
 
         half: half of the working time used (a pause, added back to the deadline, is not working time);
@@ -91,53 +100,48 @@ class ReminderService:
         before = self.calendar.previous_working_day(last_morning.astimezone(tz).date())
         working = max(deadline - start - paused, timedelta(0))
         return {
-            "half": self._allowed(start + paused + working / 2),
-            "day_before": self._allowed(datetime.combine(before, self.settings.scheduler.quiet_end, tzinfo=tz)),
-            "deadline": self._allowed(last_morning),
-            "escalation": self._allowed(deadline + timedelta(microseconds=1)),
+            ReminderKind.half: self._allowed(start + paused + working / 2),
+            ReminderKind.day_before: self._allowed(
+                datetime.combine(before, self.settings.scheduler.quiet_end, tzinfo=tz)
+            ),
+            ReminderKind.deadline: self._allowed(last_morning),
+            ReminderKind.escalation: self._allowed(deadline + timedelta(microseconds=1)),
         }
 
     async def schedule(self, session: AsyncSession, appeal: Appeal, now: datetime) -> None:
         """(Re)plan the reminders of an appeal whose deadline was set or moved; sent ones stay sent."""
-        await self.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, "escalation"))
+        await self.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, ReminderKind.escalation))
         if appeal.deadline_at is None or appeal.status not in RUNNING:
             return
-        sent = (
-            await session.execute(
-                select(Reminder.kind, Reminder.seq).where(
-                    Reminder.appeal_id == appeal.id, Reminder.sent_at.is_not(None)
-                )
-            )
-        ).all()
+        reminders = ReminderRepo(session)
+        sent = await reminders.sent(appeal.id)
         sent_kinds = {kind for kind, _seq in sent}
-        escalated = [seq for kind, seq in sent if kind == "escalation"]
+        escalated = [seq for kind, seq in sent if kind == ReminderKind.escalation]
         start = appeal.assigned_at or appeal.created_at
         paused = timedelta(seconds=appeal.paused_seconds or 0)
         for kind, due in self.points(start, appeal.deadline_at, paused).items():
-            if kind == "escalation":
+            if kind == ReminderKind.escalation:
                 # Escalations repeat: resume with the next one after those already sent.
                 seq = max(escalated) + 1 if escalated else 0
-                session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=seq, due_at=max(due, self._allowed(now))))
+                reminders.add(appeal.id, kind, seq, max(due, self._allowed(now)))
                 continue
-            if kind in sent_kinds or (due <= now and kind != "deadline"):
+            if kind in sent_kinds or (due <= now and kind != ReminderKind.deadline):
                 # A point already behind us when the term is planned is not worth a late ping,
                 # except that the last day is always announced.
                 continue
-            session.add(Reminder(appeal_id=appeal.id, kind=kind, seq=0, due_at=max(due, now)))
+            reminders.add(appeal.id, kind, 0, max(due, now))
 
     async def schedule_forward(self, session: AsyncSession, appeal_ids: list[int], registered_at: datetime) -> None:
         """59-ФЗ: an appeal for another body must be forwarded within 7 days; remind the coordinators before."""
         due = self._allowed(registered_at + timedelta(days=self.settings.scheduler.forward_remind_days))
-        rows = [{"appeal_id": i, "kind": "forward_due", "seq": 0, "due_at": due, "sent_at": None} for i in appeal_ids]
-        if rows:
-            await session.execute(insert(Reminder.__table__), rows)
+        rows = [
+            {"appeal_id": i, "kind": ReminderKind.forward_due, "seq": 0, "due_at": due, "sent_at": None}
+            for i in appeal_ids
+        ]
+        await ReminderRepo(session).insert_many(rows)
 
     async def unschedule(self, session: AsyncSession, appeal_id: int, kinds: tuple[str, ...]) -> None:
-        await session.execute(
-            delete(Reminder).where(
-                Reminder.appeal_id == appeal_id, Reminder.kind.in_(kinds), Reminder.sent_at.is_(None)
-            )
-        )
+        await ReminderRepo(session).drop_pending(appeal_id, kinds)
 
     # --- the sweep ---------------------------------------------------------------------------------
 
@@ -152,23 +156,7 @@ class ReminderService:
         """One tick: claim up to `limit` due reminders and write their notifications, in one transaction."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            due = (
-                select(Reminder.id)
-                .where(Reminder.sent_at.is_(None), Reminder.due_at <= now)
-                .order_by(Reminder.due_at)
-                .limit(limit)
-                .scalar_subquery()
-            )
-            claimed = (
-                await session.execute(
-                    update(Reminder)
-                    # sent_at IS NULL again: a concurrent sweep that claimed the row first wins.
-                    .where(Reminder.id.in_(due), Reminder.sent_at.is_(None))
-                    .values(sent_at=now)
-                    .returning(Reminder.id, Reminder.appeal_id, Reminder.kind, Reminder.seq)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
+            claimed = await ReminderRepo(session).claim_due(now, limit)
             if not claimed:
                 return 0
             # Everything the claimed reminders need, in a few set-based queries (not one per reminder),
@@ -198,28 +186,26 @@ class ReminderService:
                 ).all()
             )
             redirects: set[int] = set()
-            if any(c.kind == "forward_due" for c in claimed):
+            if any(c.kind == ReminderKind.forward_due for c in claimed):
                 redirects = set(
                     (
                         await session.execute(
                             select(AppealRequest.appeal_id).where(
                                 AppealRequest.appeal_id.in_(appeal_ids),
-                                AppealRequest.kind == "redirect",
-                                AppealRequest.status == "pending",
+                                AppealRequest.kind == RequestKind.redirect,
+                                AppealRequest.status == RequestState.pending,
                             )
                         )
                     ).scalars()
                 )
-            notices: list[dict[str, Any]] = []
+            queued: list[dict[str, Any]] = []
             follow_ups: list[dict[str, Any]] = []
             for _id, appeal_id, kind, seq in claimed:
                 appeal = appeals.get(appeal_id)
                 if appeal is not None:
-                    self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, notices, follow_ups)
-            if notices:
-                await session.execute(insert(Outbox), notices)
-            if follow_ups:
-                await session.execute(insert(Reminder), follow_ups)
+                    self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, queued, follow_ups)
+            await OutboxRepo(session).insert_many(queued)
+            await ReminderRepo(session).insert_many(follow_ups)
             await session.commit()
         self.on_commit()
         return len(claimed)
@@ -232,54 +218,49 @@ class ReminderService:
         now: datetime,
         staff: StaffDirectory,
         redirect_pending: bool,
-        notices: list[dict[str, Any]],
+        queued: list[dict[str, Any]],
         follow_ups: list[dict[str, Any]],
     ) -> None:
         """What one claimed reminder causes: notification rows, and for an escalation tomorrow's."""
-        params = {
-            "appeal_id": appeal.id,
-            "number": appeal.number,
-            "deadline": appeal.deadline_at.isoformat() if appeal.deadline_at else None,
-        }
+        deadline = appeal.deadline_at.isoformat() if appeal.deadline_at else None
 
-        def notify(user_ids: list[int], template: str, **extra: object) -> None:
+        def notify(user_ids: list[int], notice: notices.Notice) -> None:
             for user_id in dict.fromkeys(user_ids):
-                notices.append(OutboxRepo.values(user_id, template, {**params, **extra}, now))
+                queued.append(OutboxRepo.values(user_id, notice, now))
 
-        if kind == "forward_due":
-            if appeal.status in (S.moderation, S.reopened) or redirect_pending:
+        if kind == ReminderKind.forward_due:
+            if appeal.status in TRIAGE or redirect_pending:
                 due = appeal.created_at + timedelta(days=self.settings.deadlines.redirect_days)
-                notify(staff.coordinators(), "forward_due", due=due.isoformat())
+                notify(staff.coordinators(), notices.ForwardDue(appeal.id, appeal.number, deadline, due.isoformat()))
             return
         if appeal.status not in RUNNING or appeal.deadline_at is None:
             return  # answered, paused or closed since it was planned: nothing to remind of
         if kind in AGENCY_KINDS:
             officials = [appeal.official_id] if appeal.official_id else staff.of(appeal.agency_id, Role.official)
-            notify(officials, f"reminder_{kind}")
-        elif kind == "escalation":
+            notify(officials, REMINDER_NOTICES[kind](appeal.id, appeal.number, deadline))
+        elif kind == ReminderKind.escalation:
             days_over = max(1, (now - appeal.deadline_at).days + 1)
-            notify([*staff.of(appeal.agency_id, Role.supervisor), *staff.coordinators()], "escalation", days=days_over)
+            notify(
+                [*staff.of(appeal.agency_id, Role.supervisor), *staff.coordinators()],
+                notices.Escalation(appeal.id, appeal.number, deadline, days_over),
+            )
             # Daily until it is answered: plan tomorrow's, one row at a time.
             follow_ups.append(
                 {
                     "appeal_id": appeal.id,
-                    "kind": "escalation",
+                    "kind": ReminderKind.escalation,
                     "seq": seq + 1,
                     "due_at": self._allowed(now + timedelta(days=1)),
                     "sent_at": None,
                 }
             )
 
-    async def _role_holders(self, session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
-        ids = list(
-            dict.fromkeys((await session.execute(select(UserRole.user_id).where(UserRole.role == role))).scalars())
-        )
+    @staticmethod
+    async def _role_holders(session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:
+        users = UserRepo(session)
+        ids = await users.holders([role])
         if not ids and fallback:
-            ids = list(
-                dict.fromkeys(
-                    (await session.execute(select(UserRole.user_id).where(UserRole.role == fallback))).scalars()
-                )
-            )
+            ids = await users.holders([fallback])
         return ids
 
     # --- digests -----------------------------------------------------------------------------------
@@ -313,7 +294,7 @@ class ReminderService:
                 stats[agency_id] = {"overdue": row[0], "due_today": row[1], "new": row[2]}
             for user_id, agency_id in officials:
                 if agency_id is not None and await self._once(
-                    session, user_id, "digest_official", f"digest_official:{user_id}:{today}", stats[agency_id], now
+                    session, user_id, notices.DigestOfficial(**stats[agency_id]), f"digest_official:{user_id}:{today}", now
                 ):
                     sent += 1
             overdue = (
@@ -324,16 +305,9 @@ class ReminderService:
                     .order_by(func.count().desc())
                 )
             ).all()
-            by_agency = [[agency_id, count] for agency_id, count in overdue]
+            digest = notices.DigestCoordinator(tuple((agency_id, count) for agency_id, count in overdue))
             for user_id in await self._role_holders(session, Role.coordinator):
-                if await self._once(
-                    session,
-                    user_id,
-                    "digest_coordinator",
-                    f"digest_coordinator:{user_id}:{today}",
-                    {"overdue": by_agency},
-                    now,
-                ):
+                if await self._once(session, user_id, digest, f"digest_coordinator:{user_id}:{today}", now):
                     sent += 1
             await session.commit()
         self.on_commit()
@@ -354,24 +328,22 @@ class ReminderService:
                     .group_by(Appeal.agency_id)
                 )
             ).all()
-            params = {
-                "statuses": per_status,
-                "agencies": [[a, c] for a, c in per_agency],
-                "week": f"{year}-W{week:02d}",
-            }
+            summary = notices.WeeklySummary(
+                statuses=per_status, agencies=tuple((a, c) for a, c in per_agency), week=f"{year}-W{week:02d}"
+            )
             sent = 0
             for user_id in await self._role_holders(session, Role.admin):
-                if await self._once(session, user_id, "weekly_summary", f"weekly:{user_id}:{year}-{week}", params, now):
+                if await self._once(session, user_id, summary, f"weekly:{user_id}:{year}-{week}", now):
                     sent += 1
             await session.commit()
         self.on_commit()
         return sent
 
     async def _once(
-        self, session: AsyncSession, user_id: int, template: str, key: str, params: dict[str, object], now: datetime
+        self, session: AsyncSession, user_id: int, notice: notices.Notice, key: str, now: datetime
     ) -> bool:
-        exists = (await session.execute(select(Outbox.id).where(Outbox.dedupe_key == key))).first()
-        if exists is not None:
+        outbox = OutboxRepo(session)
+        if await outbox.has_key(key):
             return False
-        OutboxRepo(session).add(user_id, template, params, now, dedupe_key=key)
+        outbox.add(user_id, notice, now, dedupe_key=key)
         return True

@@ -27,3 +27,9 @@ class InvalidInput(ServiceError):
 
 class ConsentRequired(ServiceError):
     code = "consent_required"
+
+
+class IllegalTransition(InvalidInput):
+    """A move the state machine (bot.domain.TRANSITIONS) or the use case does not allow from this status."""
+
+    code = "illegal_transition"

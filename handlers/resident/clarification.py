@@ -32,7 +32,7 @@ def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
 async def start_reply(
     callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
 ) -> None:
-    waiting = dict(await services.workflow.waiting_clarification(actor))
+    waiting = dict(await services.views.waiting_clarification(actor))
     if callback_data.id not in waiting:
         await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)
         return
@@ -98,7 +98,7 @@ async def send_reply(
         return
     files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]
     try:
-        await services.workflow.reply_clarification(actor, int(data["appeal_id"]), data.get("text", ""), files)
+        await services.replies.reply_clarification(actor, int(data["appeal_id"]), data.get("text", ""), files)
     except (InvalidInput, NotFound):
         await state.clear()
         await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)

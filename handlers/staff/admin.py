@@ -11,6 +11,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import AdminAction, AdminCb
 from bot.config import Settings
+from bot.domain import AGENCY_ROLES, Role
 from bot.notifications import ROLES
 from bot.services import Services
 from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
@@ -18,7 +19,6 @@ from bot.services.users import Actor
 from bot.texts import local_time
 from handlers import Handlers
 from handlers.staff.render import reply
-from storage.models import AGENCY_ROLES, Role
 
 router = Handlers(__name__)
 
@@ -162,7 +162,7 @@ async def routes_blocks(callback: CallbackQuery, callback_data: AdminCb, actor: 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.route_category))
 async def route_category(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
     try:
-        routes = await services.workflow.routes(actor, callback_data.v)
+        routes = await services.routing.routes(actor, callback_data.v)
     except Forbidden:
         await denied(callback)
         return
@@ -206,7 +206,7 @@ async def route_district(callback: CallbackQuery, callback_data: AdminCb, actor:
 async def route_set(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
     try:
         category_id, district_id = (int(x) for x in callback_data.s.split("."))
-        await services.workflow.set_route(actor, category_id, district_id, callback_data.v)
+        await services.routing.set_route(actor, category_id, district_id, callback_data.v)
     except Forbidden:
         await denied(callback)
         return

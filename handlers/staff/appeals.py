@@ -14,12 +14,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import StaffAction, StaffCb
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain import AGENCY_ROLES, AppealKind, RejectReason
 from bot.notifications import REASONS
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
 from bot.services.users import Actor
-from bot.services.workflow import REJECT_REASONS, StaffCard
+from bot.services.views import StaffCard
 from bot.states import StaffInput
 from handlers import Handlers
 from handlers.media import extract_media, send_files
@@ -28,14 +29,14 @@ from handlers.staff.render import card_keyboard, card_text, reply
 router = Handlers(__name__)
 
 
-def prompt(key: str) -> str:
+def prompt(key: str, settings: Settings) -> str:
     texts = {
         "clarify": _("Type the question to the resident:"),
         "interim": _("Type the interim answer for the resident:"),
         "duplicate": _("Type the number of the original appeal (e.g. 2026-000123):"),
         "return": _("Type what must be reworked in the answer:"),
         "redirect": _("Type the reason for the redirect:"),
-        "extension_days": _("By how many days (1–30)?"),
+        "extension_days": _("By how many days (1–{days})?").format(days=settings.limits.extension_max_days),
         "extension_reason": _("Type the reason for the extension:"),
         "answer": _("Type the final answer to the resident:"),
     }
@@ -52,7 +53,7 @@ async def refuse(callback: CallbackQuery, error: ServiceError) -> None:
 async def show_card(
     message: Message, appeal_id: int, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
-    card = await services.workflow.card(actor, appeal_id)
+    card = await services.views.card(actor, appeal_id)
     await send_card(message, card, actor, services, settings, clock)
 
 
@@ -74,7 +75,7 @@ async def open_card(
     if not isinstance(callback.message, Message):
         return
     try:
-        card = await services.workflow.card(actor, callback_data.id)
+        card = await services.views.card(actor, callback_data.id)
     except ServiceError as error:
         await refuse(callback, error)
         return
@@ -85,7 +86,7 @@ async def open_card(
 @router.callback_query(StaffCb.filter(F.action == StaffAction.files))
 async def files(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
     try:
-        card = await services.workflow.card(actor, callback_data.id)
+        card = await services.views.card(actor, callback_data.id)
     except ServiceError as error:
         await refuse(callback, error)
         return
@@ -119,25 +120,26 @@ async def act(
 
 def button_action(actor: Actor, services: Services, data: StaffCb) -> tuple[Awaitable[Any], str]:
     """The buttons that act at once: the service call and what to say when it worked."""
-    workflow = services.workflow
+    coordination, agency = services.coordination, services.agency
     match data.action:
         case StaffAction.route:
-            return workflow.route(actor, data.id), _("Sent to the agency.")
+            return coordination.route(actor, data.id), _("Sent to the agency.")
         case StaffAction.route_to:
-            return workflow.route(actor, data.id, data.v), _("Sent to the agency.")
+            return coordination.route(actor, data.id, data.v), _("Sent to the agency.")
         case StaffAction.set_category:
-            return workflow.change(actor, data.id, category_id=data.v), _("Category changed.")
+            return coordination.change(actor, data.id, category_id=data.v), _("Category changed.")
         case StaffAction.kind:
-            return workflow.change(actor, data.id, kind="appeal" if data.v == 1 else "message"), _("Kind changed.")
+            kind = AppealKind.appeal if data.v == 1 else AppealKind.message
+            return coordination.change(actor, data.id, kind=kind), _("Kind changed.")
         case StaffAction.reject_reason:
-            return workflow.reject(actor, data.id, data.s), _("Rejected.")
+            return coordination.reject(actor, data.id, data.s), _("Rejected.")
         case StaffAction.take:
-            return workflow.take(actor, data.id), _("Taken in work.")
+            return agency.take(actor, data.id), _("Taken in work.")
         case StaffAction.approve:
-            return workflow.review(actor, data.id, True), _("Approved: the resident receives the answer.")
+            return coordination.review(actor, data.id, True), _("Approved: the resident receives the answer.")
         case _:  # StaffAction.decide: v is the request, s is y or n
             approve = data.s == "y"
-            return workflow.decide(actor, data.v, approve), _("Approved.") if approve else _("Declined.")
+            return coordination.decide(actor, data.v, approve), _("Approved.") if approve else _("Declined.")
 
 
 BUTTON_ACTIONS = {
@@ -201,7 +203,7 @@ async def choose_category(callback: CallbackQuery, callback_data: StaffCb, actor
 @router.callback_query(StaffCb.filter((F.action == StaffAction.reject) & (F.s == "")))
 async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None:
     b = InlineKeyboardBuilder()
-    for code in REJECT_REASONS:
+    for code in RejectReason:
         b.button(
             text=_(REASONS[code]), callback_data=StaffCb(action=StaffAction.reject_reason, id=callback_data.id, s=code)
         )
@@ -211,7 +213,7 @@ async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.redirect))
 async def choose_redirect(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    if not actor.has("official", "supervisor"):
+    if not actor.has(*AGENCY_ROLES):
         await callback.answer(_("Appeal not found."), show_alert=True)
         return
     await reply(
@@ -236,18 +238,23 @@ INPUT_ACTIONS = {
 
 @router.callback_query(StaffCb.filter(F.action.in_(set(INPUT_ACTIONS)) & (F.s == "")))
 async def ask_input(
-    callback: CallbackQuery, callback_data: StaffCb, state: FSMContext, actor: Actor, services: Services
+    callback: CallbackQuery,
+    callback_data: StaffCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
+    settings: Settings,
 ) -> None:
     # Check access before asking anything: a forged button must not even open the prompt.
     try:
-        await services.workflow.card(actor, callback_data.id)
+        await services.views.card(actor, callback_data.id)
     except ServiceError as error:
         await refuse(callback, error)
         return
     key = INPUT_ACTIONS[callback_data.action]
     await state.set_state(StaffInput.text)
     await state.set_data({"act": key, "appeal_id": callback_data.id, "agency_id": callback_data.v, "files": []})
-    await reply(callback, prompt(key))
+    await reply(callback, prompt(key, settings))
 
 
 @router.message(StaffInput.text, F.text, ~F.text.startswith("/"))
@@ -256,13 +263,14 @@ async def typed(
 ) -> None:
     data = await state.get_data()
     key, appeal_id, text = data["act"], int(data["appeal_id"]), (message.text or "").strip()
-    workflow = services.workflow
+    coordination, agency = services.coordination, services.agency
     if key == "extension_days":
-        if not text.isdigit() or not 1 <= int(text) <= 30:
-            await message.answer(_("Please type a number from 1 to 30."))
+        most = settings.limits.extension_max_days
+        if not text.isdigit() or not 1 <= int(text) <= most:
+            await message.answer(_("Please type a number from 1 to {max}.").format(max=most))
             return
         await state.update_data(act="extension_reason", days=int(text))
-        await message.answer(prompt("extension_reason"))
+        await message.answer(prompt("extension_reason", settings))
         return
     if key == "answer":
         await state.update_data(text=text)
@@ -282,12 +290,12 @@ async def typed(
         )
         return
     actions = {
-        "clarify": lambda: workflow.ask_clarification(actor, appeal_id, text),
-        "interim": lambda: workflow.interim(actor, appeal_id, text),
-        "duplicate": lambda: workflow.mark_duplicate(actor, appeal_id, text),
-        "return": lambda: workflow.review(actor, appeal_id, False, text),
-        "redirect": lambda: workflow.request_redirect(actor, appeal_id, int(data["agency_id"]), text),
-        "extension_reason": lambda: workflow.request_extension(actor, appeal_id, int(data["days"]), text),
+        "clarify": lambda: agency.ask_clarification(actor, appeal_id, text),
+        "interim": lambda: agency.interim(actor, appeal_id, text),
+        "duplicate": lambda: coordination.mark_duplicate(actor, appeal_id, text),
+        "return": lambda: coordination.review(actor, appeal_id, False, text),
+        "redirect": lambda: agency.request_redirect(actor, appeal_id, int(data["agency_id"]), text),
+        "extension_reason": lambda: agency.request_extension(actor, appeal_id, int(data["days"]), text),
     }
     try:
         await actions[key]()
@@ -337,7 +345,7 @@ async def send_answer(
     await state.clear()
     await act(
         callback,
-        services.workflow.answer(actor, callback_data.id, data.get("text", ""), files),
+        services.agency.answer(actor, callback_data.id, data.get("text", ""), files),
         _("The answer went to the ЦУР for a check."),
         actor,
         services,

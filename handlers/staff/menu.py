@@ -13,13 +13,13 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import AdminAction, AdminCb, StaffAction, StaffCb
 from bot.clock import Clock
 from bot.config import Settings
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, RequestKind, Role
 from bot.services import Services
 from bot.services.errors import Forbidden
 from bot.services.users import Actor
-from bot.services.workflow import QueueItem
+from bot.services.views import QueueItem
 from bot.texts import local_date, status_name
 from handlers import Handlers
-from storage.models import Role
 
 router = Handlers(__name__)
 LIST_QUEUE, LIST_REVIEWS, LIST_REQUESTS, LIST_INBOX = 1, 2, 3, 4
@@ -27,11 +27,11 @@ LIST_QUEUE, LIST_REVIEWS, LIST_REQUESTS, LIST_INBOX = 1, 2, 3, 4
 
 def staff_menu(actor: Actor) -> InlineKeyboardMarkup | None:
     b = InlineKeyboardBuilder()
-    if actor.has(Role.coordinator, Role.admin):
+    if actor.has(*COORDINATING_ROLES):
         b.button(text=_("📥 Queue"), callback_data=StaffCb(action=StaffAction.open, v=LIST_QUEUE))
         b.button(text=_("🧾 Answers to check"), callback_data=StaffCb(action=StaffAction.open, v=LIST_REVIEWS))
         b.button(text=_("📨 Requests"), callback_data=StaffCb(action=StaffAction.open, v=LIST_REQUESTS))
-    if actor.has(Role.official, Role.supervisor):
+    if actor.has(*AGENCY_ROLES):
         b.button(text=_("📂 Inbox of my agency"), callback_data=StaffCb(action=StaffAction.open, v=LIST_INBOX))
     if actor.has(Role.admin):
         b.button(text=_("🔗 Invite"), callback_data=AdminCb(action=AdminAction.invite))
@@ -72,25 +72,25 @@ def items_keyboard(items: list[QueueItem], now: datetime, settings: Settings) ->
 async def show_list(
     callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
-    workflow = services.workflow
+    views = services.views
     now = clock.now()
     try:
         if callback_data.v == LIST_QUEUE:
-            queue = await workflow.queue(actor)
+            queue = await views.queue(actor)
             c = queue.counts
             text = _(
                 "<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}."
             ).format(new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"])
             items = queue.items
         elif callback_data.v == LIST_REVIEWS:
-            items = await workflow.reviews(actor)
+            items = await views.reviews(actor)
             text = _("<b>Answers to check</b>: {count}").format(count=len(items))
         elif callback_data.v == LIST_REQUESTS:
-            requests = await workflow.pending_requests(actor)
+            requests = await views.pending_requests(actor)
             text = _("<b>Requests</b>: {count}").format(count=len(requests))
             b = InlineKeyboardBuilder()
             for r in requests:
-                kind = _("redirect") if r.kind == "redirect" else _("extension")
+                kind = _("redirect") if r.kind == RequestKind.redirect else _("extension")
                 b.button(text=f"№ {r.number} · {kind}", callback_data=StaffCb(action=StaffAction.open, id=r.appeal_id))
             b.adjust(1)
             await callback.answer()
@@ -98,7 +98,7 @@ async def show_list(
                 await callback.message.answer(text, reply_markup=b.as_markup())
             return
         else:
-            items = await workflow.inbox(actor)
+            items = await views.inbox(actor)
             overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
             text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
     except Forbidden:

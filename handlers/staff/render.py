@@ -11,18 +11,18 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import StaffAction, StaffCb
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealKind, AppealStatus, NoteKind, RequestKind
 from bot.services.directory import DirectoryService
 from bot.services.users import Actor
-from bot.services.workflow import StaffCard
+from bot.services.views import StaffCard
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
-from storage.models import AppealStatus, Role
 
 S = AppealStatus
 NOTE_NAMES = {
-    "clarification_question": "❓",
-    "clarification_reply": "💬",
-    "interim": "🕐",
-    "answer": "✅",
+    NoteKind.clarification_question: "❓",
+    NoteKind.clarification_reply: "💬",
+    NoteKind.interim: "🕐",
+    NoteKind.answer: "✅",
 }
 
 
@@ -82,7 +82,7 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
         history = ", ".join(f"{n} ({status_name(s)})" for n, s in card.resident_history[:5])
         lines.append("\n" + _("<b>Other appeals of this resident:</b> {list}").format(list=history))
     for request in card.requests:
-        if request.kind == "redirect":
+        if request.kind == RequestKind.redirect:
             target = directory.agency(request.agency_id or 0)
             lines.append(
                 "\n"
@@ -106,15 +106,15 @@ def card_keyboard(card: StaffCard, directory: DirectoryService, actor: Actor) ->
     def add(text: str, action: StaffAction, v: int = 0, s: str = "") -> None:
         b.row(InlineKeyboardButton(text=text, callback_data=StaffCb(action=action, id=card.id, v=v, s=s).pack()))
 
-    coordinator = actor.has(Role.coordinator, Role.admin)
-    in_agency = actor.has(Role.official, Role.supervisor) and card.agency_id == actor.agency_id
-    if coordinator and card.status in (S.moderation, S.reopened):
+    coordinator = actor.has(*COORDINATING_ROLES)
+    in_agency = actor.has(*AGENCY_ROLES) and card.agency_id == actor.agency_id
+    if coordinator and card.status in TRIAGE:
         suggested = directory.agency(card.suggested_agency_id or 0)
         if suggested:
             add(_("➡️ Route to {agency}").format(agency=suggested.name(actor.lang)), StaffAction.route)
         add(_("🏢 Another agency"), StaffAction.agencies)
         add(_("🗂 Change category"), StaffAction.category)
-        add(_("🔁 Change kind"), StaffAction.kind, 1 if card.kind == "message" else 0)
+        add(_("🔁 Change kind"), StaffAction.kind, 1 if card.kind == AppealKind.message else 0)
         add(_("⛔ Reject"), StaffAction.reject)
         add(_("🔗 Duplicate of…"), StaffAction.duplicate)
     if coordinator and card.status == S.answer_review:
@@ -122,7 +122,7 @@ def card_keyboard(card: StaffCard, directory: DirectoryService, actor: Actor) ->
         add(_("↩️ Return for rework"), StaffAction.send_back)
     if coordinator:
         for request in card.requests:
-            label = _("redirect") if request.kind == "redirect" else _("extension")
+            label = _("redirect") if request.kind == RequestKind.redirect else _("extension")
             b.row(
                 InlineKeyboardButton(
                     text=_("✅ Approve {kind}").format(kind=label),

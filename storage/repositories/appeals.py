@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -74,3 +75,81 @@ class AppealRepo:
             return step
         except IntegrityError:
             return int((await self.session.execute(query)).scalar_one())
+
+    # --- the workflow after filing ---------------------------------------------------------------------
+
+    async def get(self, appeal_id: int) -> Appeal | None:
+        return await self.session.get(Appeal, appeal_id)
+
+    async def lock(self, appeal_id: int) -> Appeal | None:
+        """The appeal to change, locked for the transaction where the database can (FOR UPDATE)."""
+        query = select(Appeal).where(Appeal.id == appeal_id).with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def by_number(self, number: str) -> Appeal | None:
+        return (await self.session.execute(select(Appeal).where(Appeal.number == number))).scalar_one_or_none()
+
+    def add_history(
+        self, appeal: Appeal, to_status: str, actor_id: int | None, comment: str | None, at: datetime
+    ) -> None:
+        """One status-history row (from the appeal's current status); from == to records an event."""
+        self.session.add(
+            StatusHistory(
+                appeal_id=appeal.id,
+                from_status=appeal.status,
+                to_status=to_status,
+                actor_id=actor_id,
+                comment=comment,
+                at=at,
+            )
+        )
+
+    async def follower_ids(self, appeal_id: int) -> list[int]:
+        """The residents whose duplicates follow this appeal."""
+        query = select(Appeal.user_id).where(Appeal.duplicate_of_id == appeal_id)
+        return list((await self.session.execute(query)).scalars())
+
+    async def oldest_in(self, statuses: Iterable[str], limit: int) -> Sequence[Appeal]:
+        query = (
+            select(Appeal)
+            .where(Appeal.status.in_(list(statuses)))
+            .order_by(Appeal.created_at, Appeal.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def count_in(self, status: str) -> int:
+        query = select(func.count()).select_from(Appeal).where(Appeal.status == status)
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def in_status_by_update(self, status: str) -> Sequence[Appeal]:
+        query = select(Appeal).where(Appeal.status == status).order_by(Appeal.updated_at)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def open_for_agency(self, agency_id: int, statuses: Iterable[str]) -> Sequence[Appeal]:
+        """The agency's appeals by deadline (none last), so the overdue come first."""
+        query = (
+            select(Appeal)
+            .where(Appeal.agency_id == agency_id, Appeal.status.in_(list(statuses)))
+            .order_by(Appeal.deadline_at.is_(None), Appeal.deadline_at, Appeal.id)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def others_of_resident(self, user_id: int, appeal_id: int, limit: int) -> list[tuple[str, str]]:
+        """(number, status) of the resident's other appeals, newest first."""
+        query = (
+            select(Appeal.number, Appeal.status)
+            .where(Appeal.user_id == user_id, Appeal.id != appeal_id)
+            .order_by(Appeal.id.desc())
+            .limit(limit)
+        )
+        return [(number, status) for number, status in (await self.session.execute(query)).all()]
+
+    async def ids_of_user_in(self, user_id: int, status: str) -> list[tuple[int, str]]:
+        """(id, number) of the user's appeals in a status."""
+        query = (
+            select(Appeal.id, Appeal.number)
+            .where(Appeal.user_id == user_id, Appeal.status == status)
+            .order_by(Appeal.id)
+        )
+        return [(i, n) for i, n in (await self.session.execute(query)).all()]

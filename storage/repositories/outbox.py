@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain import OutboxState
+from bot.notices import Notice
 from storage.models import Outbox, User
 
 
@@ -40,15 +43,13 @@ class OutboxRepo:
         self.session = session
 
     @staticmethod
-    def values(
-        user_id: int, template: str, params: dict[str, Any], now: datetime, dedupe_key: str | None = None
-    ) -> dict[str, Any]:
+    def values(user_id: int, notice: Notice, now: datetime, dedupe_key: str | None = None) -> dict[str, Any]:
         """The column values of a new notification, for bulk inserts."""
         return {
             "user_id": user_id,
-            "template": template,
-            "params": params,
-            "status": "pending",
+            "template": notice.template,
+            "params": notice.params(),
+            "status": OutboxState.pending,
             "attempts": 0,
             "next_attempt_at": now,
             "locked_until": None,
@@ -59,15 +60,24 @@ class OutboxRepo:
             "dedupe_key": dedupe_key,
         }
 
-    def add(
+    def add(self, user_id: int, notice: Notice, now: datetime, dedupe_key: str | None = None) -> Outbox:
+        """Queue a notification in the caller's transaction; it is sent only if that transaction commits."""
+        return self.add_raw(user_id, notice.template, notice.params(), now, dedupe_key)
+
+    def add_many(self, user_ids: Iterable[int], notice: Notice, now: datetime) -> None:
+        """The same notification to several people, each once."""
+        for user_id in dict.fromkeys(user_ids):
+            self.add(user_id, notice, now)
+
+    def add_raw(
         self, user_id: int, template: str, params: dict[str, Any], now: datetime, dedupe_key: str | None = None
     ) -> Outbox:
-        """Queue a notification in the caller's transaction; it is sent only if that transaction commits."""
+        """A row as the sender sees it (template code and params): for the sender's own tests and tools."""
         row = Outbox(
             user_id=user_id,
             template=template,
             params=params,
-            status="pending",
+            status=OutboxState.pending,
             attempts=0,
             next_attempt_at=now,
             created_at=now,
@@ -76,6 +86,14 @@ class OutboxRepo:
         self.session.add(row)
         return row
 
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Rows built with values(), in one executemany."""
+        if rows:
+            await self.session.execute(insert(Outbox), rows)
+
+    async def has_key(self, dedupe_key: str) -> bool:
+        return (await self.session.execute(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key))).first() is not None
+
     # --- the sender's side (bot/outbox.py) ---------------------------------------------------------
     # Plain conditional UPDATEs only: they behave the same on SQLite and PostgreSQL, so two bot instances
     # racing for a row are arbitrated by the database (exactly one UPDATE matches), not by a process lock.
@@ -83,7 +101,7 @@ class OutboxRepo:
     @staticmethod
     def _claimable(now: datetime) -> Any:
         return (
-            (Outbox.status == "pending")
+            (Outbox.status == OutboxState.pending)
             & (Outbox.next_attempt_at <= now)
             & or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now)
         )
@@ -144,7 +162,7 @@ class OutboxRepo:
         """Record an outcome and drop the lease. False when the row is no longer pending (already settled)."""
         stmt = (
             update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == "pending")
+            .where(Outbox.id == outbox_id, Outbox.status == OutboxState.pending)
             .values(locked_until=None, attempts=Outbox.attempts + (1 if attempted else 0), **values)
             .execution_options(synchronize_session=False)
         )
@@ -158,7 +176,7 @@ class OutboxRepo:
         return await self._finish(
             outbox_id,
             tg_message_id is not None,
-            status="sent",
+            status=OutboxState.sent,
             sent_at=now,
             tg_message_id=tg_message_id,
             last_error=note,
@@ -174,11 +192,11 @@ class OutboxRepo:
         return await self._finish(outbox_id, attempted, **values)
 
     async def mark_failed(self, outbox_id: int, error: str, attempted: bool = True) -> bool:
-        return await self._finish(outbox_id, attempted, status="failed", last_error=error[:255])
+        return await self._finish(outbox_id, attempted, status=OutboxState.failed, last_error=error[:255])
 
     async def mark_blocked(self, outbox_id: int, user_id: int, error: str, attempted: bool = True) -> bool:
         """The person blocked the bot (or is gone): the row and the user, in the caller's one transaction."""
-        done = await self._finish(outbox_id, attempted, status="blocked", last_error=error[:255])
+        done = await self._finish(outbox_id, attempted, status=OutboxState.blocked, last_error=error[:255])
         await self.session.execute(
             update(User).where(User.id == user_id).values(is_active=False).execution_options(synchronize_session=False)
         )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -48,3 +49,10 @@ class UserRepo:
 
     async def set_locale(self, user_id: int, locale: str) -> None:
         await self.session.execute(update(USERS).where(USERS.c.id == user_id).values(locale=locale))
+
+    async def holders(self, roles: Iterable[str], agency_id: int | None = None) -> list[int]:
+        """The ids of the people who hold one of `roles` (in `agency_id` when given), each once."""
+        query = select(UserRole.user_id).where(UserRole.role.in_(list(roles)))
+        if agency_id is not None:
+            query = query.where(UserRole.agency_id == agency_id)
+        return list(dict.fromkeys((await self.session.execute(query)).scalars()))

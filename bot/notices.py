@@ -1,0 +1,317 @@
+"""What the services tell people: one small frozen dataclass per notification kind (plain Python).
+
+A notice is written to the outbox as its `template` code (the `outbox.template` column) and its fields (the
+`params` JSON column), and read back with `decode()` when the sender delivers it; bot/notifications.py
+renders each class in the recipient's language. The template codes and the field names are the strings the
+outbox has always stored, so rows queued before these classes existed decode and render the same.
+
+Fields hold JSON values only: numbers, strings, booleans, None, StrEnums (stored as their value), and
+tuples (stored as lists). Moments travel as ISO 8601 strings in UTC."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar, Union
+
+from bot.domain import AppealStatus, AttachmentKind, RejectReason, RequestKind
+
+
+class UnknownNotice(ValueError):
+    """An outbox row that names no notification class, or whose params do not fit it: it cannot be sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The base of every notification; `template` names the class in the outbox."""
+
+    template: ClassVar[str] = ""
+
+    def params(self) -> dict[str, Any]:
+        """The fields as JSON values (what the outbox's `params` column stores)."""
+        return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+# --- the resident ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged(Notice):
+    template: ClassVar[str] = "status_changed"
+    appeal_id: int
+    number: str
+    status: AppealStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected(Notice):
+    template: ClassVar[str] = "rejected"
+    appeal_id: int
+    number: str
+    reason: RejectReason
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate(Notice):
+    """The appeal was closed as a duplicate; its resident follows the original from now on."""
+
+    template: ClassVar[str] = "duplicate"
+    appeal_id: int
+    number: str
+    original: str
+    status: AppealStatus  # the original's status at the time
+
+
+@dataclass(frozen=True, slots=True)
+class ClarificationQuestion(Notice):
+    template: ClassVar[str] = "clarification_question"
+    appeal_id: int
+    number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Interim(Notice):
+    template: ClassVar[str] = "interim"
+    appeal_id: int
+    number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Notice):
+    template: ClassVar[str] = "answer"
+    appeal_id: int
+    number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Extended(Notice):
+    template: ClassVar[str] = "extended"
+    appeal_id: int
+    number: str
+    deadline: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class Files(Notice):
+    """Files sent on their own: one outbox row is one Telegram call, retried whole."""
+
+    template: ClassVar[str] = "files"
+    files: tuple[tuple[AttachmentKind, str], ...]  # (kind, file_id)
+
+
+# --- the agency's staff -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned(Notice):
+    """The assignment carries the card: what, where, by when; the files come with «Open»."""
+
+    template: ClassVar[str] = "assigned"
+    appeal_id: int
+    number: str
+    category_id: int
+    district_id: int
+    deadline: str | None  # ISO 8601, UTC
+    text: str
+    address: str | None
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClarificationReply(Notice):
+    template: ClassVar[str] = "clarification_reply"
+    appeal_id: int
+    number: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerReturned(Notice):
+    template: ClassVar[str] = "answer_returned"
+    appeal_id: int
+    number: str
+    comment: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDecided(Notice):
+    template: ClassVar[str] = "request_decided"
+    appeal_id: int
+    number: str
+    kind: RequestKind
+    approved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderHalf(Notice):
+    template: ClassVar[str] = "reminder_half"
+    appeal_id: int
+    number: str
+    deadline: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderDayBefore(Notice):
+    template: ClassVar[str] = "reminder_day_before"
+    appeal_id: int
+    number: str
+    deadline: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderDeadline(Notice):
+    template: ClassVar[str] = "reminder_deadline"
+    appeal_id: int
+    number: str
+    deadline: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOfficial(Notice):
+    template: ClassVar[str] = "digest_official"
+    overdue: int
+    due_today: int
+    new: int
+
+
+# --- coordinators and supervisors ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerReview(Notice):
+    template: ClassVar[str] = "answer_review"
+    appeal_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPending(Notice):
+    template: ClassVar[str] = "request_pending"
+    appeal_id: int
+    number: str
+    kind: RequestKind
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation(Notice):
+    template: ClassVar[str] = "escalation"
+    appeal_id: int
+    number: str
+    deadline: str | None
+    days: int  # days overdue
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardDue(Notice):
+    """59-ФЗ: an appeal for another body must be forwarded by `due`."""
+
+    template: ClassVar[str] = "forward_due"
+    appeal_id: int
+    number: str
+    deadline: str | None
+    due: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCoordinator(Notice):
+    template: ClassVar[str] = "digest_coordinator"
+    overdue: tuple[tuple[int | None, int], ...]  # (agency id, overdue appeals), most first
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklySummary(Notice):
+    template: ClassVar[str] = "weekly_summary"
+    statuses: dict[str, int]  # status code -> appeals
+    agencies: tuple[tuple[int, int], ...]  # (agency id, appeals)
+    week: str  # e.g. 2026-W45
+
+
+NOTICES: dict[str, type[Notice]] = {
+    cls.template: cls
+    for cls in (
+        StatusChanged,
+        Rejected,
+        Duplicate,
+        ClarificationQuestion,
+        Interim,
+        Answer,
+        Extended,
+        Files,
+        Assigned,
+        ClarificationReply,
+        AnswerReturned,
+        RequestDecided,
+        ReminderHalf,
+        ReminderDayBefore,
+        ReminderDeadline,
+        DigestOfficial,
+        AnswerReview,
+        RequestPending,
+        Escalation,
+        ForwardDue,
+        DigestCoordinator,
+        WeeklySummary,
+    )
+}
+
+
+def decode(template: str, params: dict[str, Any]) -> Notice:
+    """The notice an outbox row holds; UnknownNotice when the template or the params do not fit a class.
+
+    Keys the class does not know are ignored, so a row written by a newer version still renders."""
+    cls = NOTICES.get(template)
+    if cls is None:
+        raise UnknownNotice(f"unknown template {template!r}")
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    try:
+        for f in dataclasses.fields(cls):
+            if f.name not in params:
+                raise UnknownNotice(f"{template}: no {f.name!r}")
+            values[f.name] = _from_json(params[f.name], hints[f.name])
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, UnknownNotice):
+            raise
+        raise UnknownNotice(f"{template}: {exc}") from exc
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    return value
+
+
+def _from_json(value: Any, hint: Any) -> Any:
+    """A JSON value as the field's type: enums by value, lists as tuples; the rest as it is."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)][:1] or [Any]
+        return _from_json(value, inner)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UnknownNotice(f"expected a list, got {type(value).__name__}")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(v, args[0]) for v in value)
+        if len(args) != len(value):
+            raise UnknownNotice(f"expected {len(args)} items, got {len(value)}")
+        return tuple(_from_json(v, a) for v, a in zip(value, args, strict=True))
+    if origin is dict:
+        return dict(value)
+    return value

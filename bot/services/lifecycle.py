@@ -1,0 +1,139 @@
+"""The one place an appeal's status changes, and what every use case after filing shares.
+
+`Lifecycle.transition()` refuses illegal moves (bot.domain.TRANSITIONS), appends the status-history row,
+stops the reminders that no longer apply and tells the resident (and those whose duplicates follow the
+appeal). `UseCase` gives each service its session factory, clock, refusals (audited) and the one commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import notices
+from bot.clock import Clock
+from bot.config import LimitsSection, Settings
+from bot.domain import FINISHED, PAUSED, AppealStatus, AttachmentKind, ReminderKind, Role, can_transition
+from bot.services.access import refuse
+from bot.services.deadlines import AGENCY_KINDS, ReminderService
+from bot.services.directory import DirectoryService
+from bot.services.errors import Forbidden, IllegalTransition, NotFound
+from bot.services.rules import DeadlinePolicy
+from bot.services.users import Actor
+from storage.models import Appeal
+from storage.repositories.appeals import AppealRepo
+from storage.repositories.notes import NoteRepo
+from storage.repositories.outbox import OutboxRepo
+from storage.repositories.users import UserRepo
+
+
+class Lifecycle:
+    def __init__(self, reminders: ReminderService) -> None:
+        self.reminders = reminders
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        appeal: Appeal,
+        to: AppealStatus | str,
+        actor: Actor | None,
+        now: datetime,
+        comment: str | None = None,
+        notify_resident: bool = True,
+    ) -> None:
+        """Move `appeal` to `to` in the caller's transaction, or raise IllegalTransition and change nothing."""
+        if not can_transition(appeal.status, to):
+            raise IllegalTransition(f"{appeal.status} -> {to}")
+        target = AppealStatus(to)
+        AppealRepo(session).add_history(appeal, target, actor.id if actor else None, comment, now)
+        appeal.status = target
+        appeal.updated_at = now
+        if target in FINISHED:
+            kinds = (*AGENCY_KINDS, ReminderKind.escalation, ReminderKind.forward_due)
+            await self.reminders.unschedule(session, appeal.id, kinds=kinds)
+        elif target in PAUSED:
+            # The clock waits for the resident, or the answer for its check: nothing to remind of until
+            # it runs again (then schedule() plans what is left).
+            await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, ReminderKind.escalation))
+        if notify_resident:
+            notice = notices.StatusChanged(appeal.id, appeal.number, target)
+            OutboxRepo(session).add_many(await self.residents(session, appeal), notice, now)
+
+    @staticmethod
+    async def residents(session: AsyncSession, appeal: Appeal) -> list[int]:
+        """The resident and those whose duplicates follow this appeal."""
+        return list(dict.fromkeys([appeal.user_id, *await AppealRepo(session).follower_ids(appeal.id)]))
+
+
+@dataclass(frozen=True)
+class Workbench:
+    """What every use case after filing works with."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    settings: Settings
+    directory: DirectoryService
+    lifecycle: Lifecycle
+    deadlines: DeadlinePolicy
+    # Wakes the outbox sender after a commit that queued notifications.
+    on_commit: Callable[[], None] = lambda: None
+
+
+class UseCase:
+    """The base of the workflow's services: one transaction per use case, committed once."""
+
+    def __init__(self, bench: Workbench) -> None:
+        self.sessionmaker = bench.sessionmaker
+        self.clock = bench.clock
+        self.settings = bench.settings
+        self.directory = bench.directory
+        self.lifecycle = bench.lifecycle
+        self.reminders = bench.lifecycle.reminders
+        self.deadlines = bench.deadlines
+        self.on_commit = bench.on_commit
+
+    @property
+    def limits(self) -> LimitsSection:
+        return self.settings.limits
+
+    async def _commit(self, session: AsyncSession) -> None:
+        await session.commit()
+        self.on_commit()
+
+    async def _deny(
+        self, actor: Actor, action: str, appeal_id: int | None = None, session: AsyncSession | None = None
+    ) -> Forbidden:
+        """The refusal, audited (in its own transaction when `session` is None)."""
+        return await refuse(self.sessionmaker, actor, action, self.clock.now(), session, appeal_id=appeal_id)
+
+    @staticmethod
+    async def _load(session: AsyncSession, appeal_id: int) -> Appeal:
+        appeal = await AppealRepo(session).lock(appeal_id)
+        if appeal is None:
+            raise NotFound()
+        return appeal
+
+    @staticmethod
+    def _notify(session: AsyncSession, user_ids: Iterable[int], notice: notices.Notice, now: datetime) -> None:
+        OutboxRepo(session).add_many(user_ids, notice, now)
+
+    @staticmethod
+    async def _notify_files(session: AsyncSession, user_ids: Iterable[int], note_id: int, now: datetime) -> None:
+        """Files go as their own notification: one outbox row is one Telegram call, retried whole."""
+        files = tuple((AttachmentKind(f.kind), f.file_id) for f in await NoteRepo(session).files_of_note(note_id))
+        if files:
+            OutboxRepo(session).add_many(user_ids, notices.Files(files), now)
+
+    @staticmethod
+    async def _coordinators(session: AsyncSession) -> list[int]:
+        """The coordinators; while there are none, the admins stand in."""
+        users = UserRepo(session)
+        return await users.holders([Role.coordinator]) or await users.holders([Role.admin])
+
+    @staticmethod
+    async def _staff_of(session: AsyncSession, agency_id: int | None, roles: Iterable[str]) -> list[int]:
+        if agency_id is None:
+            return []
+        return await UserRepo(session).holders(roles, agency_id)

@@ -1,0 +1,235 @@
+"""The read side of the workflow: queues, lists, the staff card and single notes (cosmicpython's views).
+
+Each view checks who asks, reads in one short session and returns plain frozen values; nothing here writes
+except the audit row of a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.domain import (
+    AGENCY_ROLES,
+    OPEN_FOR_AGENCY,
+    TRIAGE,
+    AppealKind,
+    AppealStatus,
+    AttachmentKind,
+    NoteKind,
+    NoteStatus,
+    RequestKind,
+)
+from bot.domain import AppealStatus as S
+from bot.services.appeals import DraftAttachment
+from bot.services.errors import NotFound
+from bot.services.lifecycle import UseCase
+from bot.services.rules import in_agency, is_coordinator
+from bot.services.users import Actor
+from storage.models import Appeal, AppealMessage, AppealRequest, Attachment
+from storage.repositories.appeals import AppealRepo
+from storage.repositories.notes import NoteRepo
+from storage.repositories.requests import RequestRepo
+from storage.repositories.routes import RouteRepo
+
+# The resident's other appeals shown on a staff card.
+OTHER_APPEALS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    id: int
+    number: str
+    status: AppealStatus
+    category_id: int
+    district_id: int
+    created_at: datetime
+    deadline_at: datetime | None
+    agency_id: int | None
+
+
+@dataclass(frozen=True)
+class Queue:
+    items: list[QueueItem]
+    # By status (moderation, reopened, answer_review) and "requests" (pending requests).
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    id: int
+    kind: NoteKind
+    text: str
+    status: NoteStatus | None
+    review_comment: str | None
+    at: datetime
+    attachments: tuple[DraftAttachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    id: int
+    appeal_id: int
+    number: str
+    kind: RequestKind
+    agency_id: int | None
+    days: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    """What staff see of an appeal: everything, including the resident's other appeals."""
+
+    id: int
+    number: str
+    kind: AppealKind
+    status: AppealStatus
+    category_id: int
+    district_id: int
+    agency_id: int | None
+    suggested_agency_id: int | None
+    text: str
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    applicant_name: str | None
+    applicant_contact: str | None
+    created_at: datetime
+    deadline_at: datetime | None
+    extension_used: bool
+    attachments: list[DraftAttachment] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    # (number, status) of the resident's other appeals, newest first.
+    resident_history: list[tuple[str, AppealStatus]] = field(default_factory=list)
+    requests: list[PendingRequest] = field(default_factory=list)
+
+
+def _item(a: Appeal) -> QueueItem:
+    return QueueItem(
+        a.id, a.number, AppealStatus(a.status), a.category_id, a.district_id, a.created_at, a.deadline_at, a.agency_id
+    )
+
+
+def _file(f: Attachment) -> DraftAttachment:
+    return DraftAttachment(AttachmentKind(f.kind), f.file_id, f.file_unique_id)
+
+
+def _note(n: AppealMessage, files: tuple[DraftAttachment, ...]) -> Note:
+    status = NoteStatus(n.status) if n.status else None
+    return Note(n.id, NoteKind(n.kind), n.text, status, n.review_comment, n.created_at, files)
+
+
+def _request(r: AppealRequest, number: str) -> PendingRequest:
+    return PendingRequest(r.id, r.appeal_id, number, RequestKind(r.kind), r.agency_id, r.days, r.reason)
+
+
+class Views(UseCase):
+    # --- coordinators --------------------------------------------------------------------------------
+
+    async def queue(self, actor: Actor, limit: int = 20) -> Queue:
+        """New and reopened appeals, oldest first, with the counts of everything waiting for a coordinator."""
+        if not is_coordinator(actor):
+            raise await self._deny(actor, "queue")
+        async with self.sessionmaker() as session:
+            appeals = AppealRepo(session)
+            items = [_item(a) for a in await appeals.oldest_in(TRIAGE, limit)]
+            counts: dict[str, int] = {}
+            for status in (S.moderation, S.reopened, S.answer_review):
+                counts[status] = await appeals.count_in(status)
+            counts["requests"] = await RequestRepo(session).count_pending()
+            return Queue(items, counts)
+
+    async def reviews(self, actor: Actor) -> list[QueueItem]:
+        """Appeals whose answer waits for the coordinator's check, longest waiting first."""
+        if not is_coordinator(actor):
+            raise await self._deny(actor, "reviews")
+        async with self.sessionmaker() as session:
+            return [_item(a) for a in await AppealRepo(session).in_status_by_update(S.answer_review)]
+
+    async def pending_requests(self, actor: Actor) -> list[PendingRequest]:
+        if not is_coordinator(actor):
+            raise await self._deny(actor, "requests")
+        async with self.sessionmaker() as session:
+            return [_request(r, number) for r, number in await RequestRepo(session).pending()]
+
+    async def suggest(self, category_id: int, district_id: int) -> int | None:
+        """The agency the routing matrix names for a category and district."""
+        async with self.sessionmaker() as session:
+            return await RouteRepo(session).agency_for(category_id, district_id)
+
+    # --- officials and supervisors -------------------------------------------------------------------
+
+    async def inbox(self, actor: Actor) -> list[QueueItem]:
+        """The agency's open appeals by deadline, the overdue first (the earliest deadlines are they)."""
+        if not actor.has(*AGENCY_ROLES) or actor.agency_id is None:
+            raise await self._deny(actor, "inbox")
+        async with self.sessionmaker() as session:
+            rows = await AppealRepo(session).open_for_agency(actor.agency_id, OPEN_FOR_AGENCY)
+            return [_item(a) for a in rows]
+
+    # --- staff ---------------------------------------------------------------------------------------
+
+    async def card(self, actor: Actor, appeal_id: int) -> StaffCard:
+        """Coordinators see every appeal; officials and supervisors only their agency's."""
+        async with self.sessionmaker() as session:
+            appeal = await AppealRepo(session).get(appeal_id)
+            if appeal is None:
+                raise NotFound()
+            if not (is_coordinator(actor) or in_agency(actor, appeal.agency_id)):
+                raise await self._deny(actor, "card", appeal_id, session)
+            appeals, notes = AppealRepo(session), NoteRepo(session)
+            files = await notes.files_of_appeal(appeal.id)
+
+            def files_of(note_id: int | None) -> tuple[DraftAttachment, ...]:
+                return tuple(_file(f) for f in files if f.message_id == note_id)
+
+            others = await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
+            requests = await RequestRepo(session).pending_of(appeal.id)
+            return StaffCard(
+                id=appeal.id,
+                number=appeal.number,
+                kind=AppealKind(appeal.kind),
+                status=AppealStatus(appeal.status),
+                category_id=appeal.category_id,
+                district_id=appeal.district_id,
+                agency_id=appeal.agency_id,
+                suggested_agency_id=await RouteRepo(session).agency_for(appeal.category_id, appeal.district_id),
+                text=appeal.text,
+                address=appeal.address,
+                latitude=appeal.latitude,
+                longitude=appeal.longitude,
+                applicant_name=appeal.applicant_name,
+                applicant_contact=appeal.applicant_contact,
+                created_at=appeal.created_at,
+                deadline_at=appeal.deadline_at,
+                extension_used=appeal.extension_used,
+                attachments=list(files_of(None)),
+                notes=[_note(n, files_of(n.id)) for n in await notes.of_appeal(appeal.id)],
+                resident_history=[(number, AppealStatus(status)) for number, status in others],
+                requests=[_request(r, appeal.number) for r in requests],
+            )
+
+    async def note(self, actor: Actor, message_id: int) -> tuple[str, Note]:
+        """A question, reply or answer, for the person a notification names; (appeal number, note)."""
+        async with self.sessionmaker() as session:
+            notes = NoteRepo(session)
+            note = await notes.get(message_id)
+            appeal = await AppealRepo(session).get(note.appeal_id) if note else None
+            if note is None or appeal is None:
+                raise NotFound()
+            resident_may = appeal.user_id == actor.id and (
+                note.kind in (NoteKind.clarification_question, NoteKind.interim) or note.status == NoteStatus.approved
+            )
+            if not (resident_may or is_coordinator(actor) or in_agency(actor, appeal.agency_id)):
+                if not actor.is_staff:
+                    raise NotFound()  # to a resident, another's note and a missing one look the same
+                raise await self._deny(actor, "note", appeal.id, session)
+            files = tuple(_file(f) for f in await notes.files_of_note(note.id))
+            return appeal.number, _note(note, files)
+
+    # --- residents -----------------------------------------------------------------------------------
+
+    async def waiting_clarification(self, actor: Actor) -> list[tuple[int, str]]:
+        """The resident's appeals that wait for their reply: (id, number)."""
+        async with self.sessionmaker() as session:
+            return await AppealRepo(session).ids_of_user_in(actor.id, S.clarification)

@@ -1,0 +1,180 @@
+"""The notification classes: each round-trips through an outbox row, has a renderer, and a row written before
+the classes existed (template string and params) renders the same text as it did."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from aiogram.utils.i18n import I18n
+
+from bot import notices
+from bot.domain import AppealStatus, AttachmentKind, RejectReason, RequestKind
+from bot.i18n import create_i18n
+from bot.notifications import RENDERERS, make_renderer
+from bot.outbox import Rendered
+from bot.services import Services
+
+# Rows as the services wrote them before bot/notices.py existed (template, params).
+OLD_ROWS: dict[str, dict[str, Any]] = {
+    "status_changed": {"appeal_id": 7, "number": "2026-000007", "status": "in_progress"},
+    "rejected": {"appeal_id": 7, "number": "2026-000007", "reason": "spam"},
+    "duplicate": {"appeal_id": 7, "number": "2026-000007", "original": "2026-000003", "status": "assigned"},
+    "clarification_question": {"appeal_id": 7, "number": "2026-000007", "text": "Which <entrance>?"},
+    "interim": {"appeal_id": 7, "number": "2026-000007", "text": "Work has begun & goes on"},
+    "answer": {"appeal_id": 7, "number": "2026-000007", "text": "Repaired on 5 November"},
+    "extended": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-12-02T20:59:59.999999+00:00"},
+    "files": {"files": [["photo", "file-1"], ["document", "file-2"]]},
+    "assigned": {
+        "appeal_id": 7,
+        "number": "2026-000007",
+        "category_id": 1,
+        "district_id": 1,
+        "deadline": "2026-11-12T20:59:59.999999+00:00",
+        "text": "No water in the yard for three days",
+        "address": "Grozny, Mira st. 1",
+        "lat": 43.31,
+        "lon": 45.69,
+    },
+    "clarification_reply": {"appeal_id": 7, "number": "2026-000007", "text": "House 5"},
+    "answer_review": {"appeal_id": 7, "number": "2026-000007"},
+    "answer_returned": {"appeal_id": 7, "number": "2026-000007", "comment": "When exactly?"},
+    "request_pending": {"appeal_id": 7, "number": "2026-000007", "kind": "redirect"},
+    "request_decided": {"appeal_id": 7, "number": "2026-000007", "kind": "extension", "approved": True},
+    "reminder_half": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-11-12T20:59:59.999999+00:00"},
+    "reminder_day_before": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-11-12T20:59:59.999999+00:00"},
+    "reminder_deadline": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-11-12T20:59:59.999999+00:00"},
+    "escalation": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-11-12T20:59:59.999999+00:00", "days": 3},
+    "forward_due": {
+        "appeal_id": 7,
+        "number": "2026-000007",
+        "deadline": None,
+        "due": "2026-11-09T09:00:00+00:00",
+    },
+    "digest_official": {"overdue": 1, "due_today": 2, "new": 3},
+    "digest_coordinator": {"overdue": [[1, 4], [2, 1]]},
+    "weekly_summary": {"statuses": {"assigned": 2, "moderation": 5}, "agencies": [[1, 3], [2, 4]], "week": "2026-W45"},
+}
+
+
+# What those rows rendered to in English before the notification classes (bot/notifications.py at 404638c).
+EXPECTED_EN: dict[str, str | None] = {
+    'status_changed': "Your appeal № 2026-000007: In progress.",
+    'rejected': "Your appeal № 2026-000007 was left without consideration: the message is spam or advertising. You may file a new one.",
+    'duplicate': "Your appeal № 2026-000007 is about the same problem as appeal № 2026-000003; it is handled there, and you will be told of its progress.",
+    'clarification_question': "The responsible body asks about your appeal № 2026-000007:\n\nWhich &lt;entrance&gt;?\n\nThe answer period is paused until you reply.",
+    'interim': "Interim answer on your appeal № 2026-000007:\n\nWork has begun &amp; goes on",
+    'answer': "<b>Answer to your appeal № 2026-000007</b>\n\nRepaired on 5 November",
+    'extended': "The answer period of your appeal № 2026-000007 is extended to 02.12.2026.",
+    'files': None,
+    'assigned': "New appeal № 2026-000007 for your agency.\n<b>Topic:</b> Housing, utilities and waste → No water supply\n<b>District:</b> Grozny\n<b>Place:</b> Grozny, Mira st. 1; 📍 location 43.31000, 45.69000\n<b>Due:</b> 12.11.2026\n\nNo water in the yard for three days",
+    'clarification_reply': "The resident replied on appeal № 2026-000007:\n\nHouse 5",
+    'answer_review': "An answer on appeal № 2026-000007 waits for your check.",
+    'answer_returned': "Your answer on appeal № 2026-000007 was returned for rework:\n\nWhen exactly?",
+    'request_pending': "The agency asks for a redirect on appeal № 2026-000007.",
+    'request_decided': "Your extension request on appeal № 2026-000007 is approved.",
+    'reminder_half': "⏳ Half of the time for appeal № 2026-000007 is used; the answer is due 12.11.2026.",
+    'reminder_day_before': "⏳ Appeal № 2026-000007: the answer is due tomorrow, 12.11.2026.",
+    'reminder_deadline': "⏰ Appeal № 2026-000007: today, 12.11.2026, is the last day for the answer.",
+    'escalation': "🚨 Appeal № 2026-000007 is overdue (3 d.): the answer was due 12.11.2026.",
+    'forward_due': "📮 Appeal № 2026-000007 is not yet with the competent body; under 59-FZ it must be forwarded by 09.11.2026.",
+    'digest_official': "📋 Your agency today: due today 2, overdue 1, new 3. /staff to open the inbox.",
+    'digest_coordinator': "📋 Overdue appeals by agency:\n• Ministry of Construction: 4\n• Ministry of Energy: 1",
+    'weekly_summary': "📊 Week 2026-W45: appeals by status\n• Sent to the responsible body: 2\n• On moderation: 5\nBy agency:\n• Ministry of Construction: 3\n• Ministry of Energy: 4",
+}
+
+
+@pytest.fixture
+def i18n(services: Services) -> I18n:
+    made = create_i18n(services.appeals.settings)
+    I18n.set_current(made)  # status names are translated through the context, as in the bot
+    return made
+
+
+def test_every_notice_class_is_registered_once_under_its_template() -> None:
+    subclasses = {
+        cls
+        for cls in vars(notices).values()
+        if isinstance(cls, type) and issubclass(cls, notices.Notice) and cls is not notices.Notice
+    }
+    assert set(notices.NOTICES.values()) == subclasses
+    assert all(notices.NOTICES[cls.template] is cls for cls in subclasses)
+    assert set(OLD_ROWS) == set(notices.NOTICES)  # the samples below cover every class
+
+
+def test_every_notice_class_has_a_renderer() -> None:
+    assert set(RENDERERS) == set(notices.NOTICES.values())
+
+
+@pytest.mark.parametrize("template", sorted(OLD_ROWS))
+def test_a_notice_round_trips_through_an_outbox_row(template: str) -> None:
+    notice = notices.decode(template, OLD_ROWS[template])
+    assert type(notice) is notices.NOTICES[template] and notice.template == template
+    stored = json.loads(json.dumps(notice.params()))  # what the JSON column gives back
+    assert stored == notice.params() == OLD_ROWS[template]  # the same params the old code wrote
+    assert notices.decode(template, stored) == notice
+
+
+def test_decoding_restores_the_field_types() -> None:
+    assert notices.decode("rejected", OLD_ROWS["rejected"]) == notices.Rejected(7, "2026-000007", RejectReason.spam)
+    status = notices.decode("status_changed", OLD_ROWS["status_changed"])
+    assert isinstance(status, notices.StatusChanged) and status.status is AppealStatus.in_progress
+    files = notices.decode("files", OLD_ROWS["files"])
+    assert files == notices.Files(((AttachmentKind.photo, "file-1"), (AttachmentKind.document, "file-2")))
+    pending = notices.decode("request_pending", OLD_ROWS["request_pending"])
+    assert isinstance(pending, notices.RequestPending) and pending.kind is RequestKind.redirect
+    digest = notices.decode("digest_coordinator", OLD_ROWS["digest_coordinator"])
+    assert digest == notices.DigestCoordinator(((1, 4), (2, 1)))
+
+
+@pytest.mark.parametrize(
+    ("template", "params", "why"),
+    [
+        ("no_such_template", {"appeal_id": 1}, "unknown template"),
+        ("status_changed", {"appeal_id": 1, "number": "2026-000001"}, "no 'status'"),
+        ("status_changed", {"appeal_id": 1, "number": "2026-000001", "status": "bogus"}, "bogus"),
+        ("rejected", {"appeal_id": 1, "number": "2026-000001", "reason": "rude"}, "rude"),
+        ("files", {"files": "photo"}, "expected a list"),
+        ("files", {"files": [["photo"]]}, "expected 2 items"),
+    ],
+)
+def test_a_row_that_fits_no_class_is_refused(template: str, params: dict[str, Any], why: str) -> None:
+    with pytest.raises(notices.UnknownNotice, match=why):
+        notices.decode(template, params)
+
+
+def test_keys_a_class_does_not_know_are_ignored() -> None:
+    params = {**OLD_ROWS["answer_review"], "added_later": 1}
+    assert notices.decode("answer_review", params) == notices.AnswerReview(7, "2026-000007")
+
+
+def test_notices_are_frozen() -> None:
+    notice = notices.AnswerReview(7, "2026-000007")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        notice.number = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("template", sorted(OLD_ROWS))
+async def test_an_old_row_renders_the_text_it_always_did(template: str, services: Services, i18n: I18n) -> None:
+    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    rendered = await render(template, OLD_ROWS[template], "en", 1)
+    assert rendered is not None
+    assert rendered.text == EXPECTED_EN[template]
+    if template == "files":
+        assert rendered == Rendered(media=[("photo", "file-1"), ("document", "file-2")])
+
+
+async def test_the_renderer_refuses_an_unknown_row(services: Services, i18n: I18n) -> None:
+    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    with pytest.raises(notices.UnknownNotice):
+        await render("no_such_template", {}, "ru", 1)
+
+
+async def test_every_language_renders_every_notice(services: Services, i18n: I18n) -> None:
+    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    for lang in ("ru", "ce", "en"):
+        for template, params in OLD_ROWS.items():
+            rendered = await render(template, params, lang, 1)
+            assert rendered is not None and (rendered.text or rendered.media), (lang, template)
