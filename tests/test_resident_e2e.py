@@ -574,3 +574,34 @@ async def test_applicant_rules_live_in_the_service(services) -> None:
     forged = draft(services, kind="appeal", applicant_name="Petrova Aminat", applicant_contact="call me")
     with pytest.raises(InvalidInput):
         await appeals.file(actor, forged)
+
+
+async def test_restart_at_a_reply_keyboard_step_and_on_the_preview(harness: Harness) -> None:
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Roads")
+    await user.send_text("A deep pothole near the school gate")
+    await harness.settle()
+    await user.click("⏭ Skip")
+    await harness.settle()
+    assert "Where is the problem" in user.last_message.text
+    await harness.restart()
+    keys = [r.key for r in await harness.rows(FsmRecord)]
+    assert any(":aiogd:context:" in k for k in keys)  # the dialog's step and draft are rows, not memory
+    await user.press_reply_button("⬅️ Back")
+    await harness.settle()
+    assert "Attach photos" in user.last_message.text and user.reply_keyboard is None
+    await user.click("⏭ Skip")
+    await harness.settle()
+    await user.send_text("Argun, Shosseynaya 1")
+    await harness.settle()
+    await user.click("Argun")
+    await harness.settle()
+    await user.click("⚡ Message (10 days)")
+    await harness.settle()
+    assert "Check your appeal" in user.last_message.text
+    await harness.restart()
+    await user.click("✅ Confirm")
+    await harness.settle()
+    assert "Your appeal is registered" in user.last_message.text
+    [appeal] = await harness.rows(Appeal)
+    assert appeal.address == "Argun, Shosseynaya 1" and appeal.text == "A deep pothole near the school gate"
