@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -14,6 +14,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent, Message
 from aiogram.utils.i18n import I18n
+from aiogram_dialog import DIALOG_EVENT_NAME, setup_dialogs
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -123,10 +124,11 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
     storage = storage or SQLStorage(app.sessionmaker, app.clock)
+    # Updates of one person are handled one at a time: an album's items never race on the draft.
+    isolation = SimpleEventIsolation()
     dp = Dispatcher(
         storage=storage,
-        # Updates of one person are handled one at a time: an album's items never race on the draft.
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=isolation,
         settings=app.settings,
         services=app.services,
         clock=app.clock,
@@ -144,8 +146,13 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     # Appeals carry personal data: the bot talks to people in private chats only.
     dp.message.filter(PrivateChat())
     dp.include_routers(*get_routers())
+    # Declared dialogs (aiogram-dialog): their stacks live in the same storage, under their own destinies.
+    setup_dialogs(dp, events_isolation=isolation)
     call_sync_filters_in_place(dp)
-    dp.errors.register(on_error)
+    # The last resort for errors: routers' own error handlers (a stale dialog button, say) are tried first.
+    last_resort = Router(name="errors")
+    last_resort.errors.register(on_error)
+    dp.include_router(last_resort)
     dp.startup.register(on_startup)
     dp.startup.register(app.start_background)
     dp.shutdown.register(app.stop_background)
@@ -192,7 +199,8 @@ async def run_polling(app: App, bot: Bot, *, handle_as_tasks: bool = True) -> No
     with app.i18n.context():
         await dp.start_polling(
             bot,
-            allowed_updates=dp.resolve_used_update_types(),
+            # aiogram-dialog's own event is internal: Telegram is not asked for it.
+            allowed_updates=dp.resolve_used_update_types(skip_events={DIALOG_EVENT_NAME}),
             polling_timeout=app.settings.bot.polling_timeout,
             handle_as_tasks=handle_as_tasks,
             handle_signals=True,

@@ -21,30 +21,6 @@ class ConsentCb(CallbackData, prefix="cons"):
     action: ConsentAction
 
 
-class FileAction(StrEnum):
-    block = "b"
-    category = "c"
-    district = "di"
-    kind = "k"
-    done = "dn"
-    skip = "sk"
-    clear = "cl"
-    back = "bk"
-    edit = "ed"
-    edit_field = "ef"
-    confirm = "ok"
-    cancel = "x"
-
-
-class FileCb(CallbackData, prefix="f"):
-    """A button of the filing dialog; `d` names the dialog so a button of a finished one is refused."""
-
-    action: FileAction
-    d: str
-    v: int = 0
-    s: str = ""
-
-
 class MyAction(StrEnum):
     page = "p"
     open = "o"

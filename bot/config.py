@@ -72,6 +72,11 @@ class IntakeSection(BaseModel):
     min_text: int = Field(default=10, ge=1)
     max_text: int = Field(default=4000, ge=10, le=4000)
     max_attachments: int = Field(default=10, ge=0, le=10)
+    # A typed address, and the applicant's full name and contact of an обращение (59-ФЗ).
+    min_address: int = Field(default=5, ge=1)
+    max_address: int = Field(default=500, ge=10, le=1000)
+    max_name: int = Field(default=200, ge=10, le=500)
+    max_contact: int = Field(default=200, ge=10, le=500)
     page_size: int = Field(default=5, ge=1, le=20)
 
 

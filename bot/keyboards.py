@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from aiogram.filters import Filter
 from aiogram.types import (
     InlineKeyboardButton,
@@ -14,7 +12,7 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import ConsentAction, ConsentCb, FileAction, FileCb, LangCb
+from bot.callbacks import ConsentAction, ConsentCb, LangCb
 from bot.i18n import N_, variants
 
 MENU = {
@@ -56,7 +54,7 @@ def main_menu() -> ReplyKeyboardMarkup:
 
 
 def languages(preselected: str) -> InlineKeyboardMarkup:
-    # Built directly (see choice_list): every new person gets this keyboard.
+    # Built directly rather than with InlineKeyboardBuilder (which deep-copies every button): every new person gets it.
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -85,67 +83,3 @@ def consent() -> InlineKeyboardMarkup:
 def consent_again() -> InlineKeyboardMarkup:
     button = InlineKeyboardButton(text=_("Read the consent"), callback_data=ConsentCb(action=ConsentAction.show).pack())
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
-
-
-def back_button(draft: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=_("⬅️ Back"), callback_data=FileCb(action=FileAction.back, d=draft).pack())
-
-
-def choice_list(
-    items: Iterable[tuple[int, str]],
-    action: FileAction,
-    draft: str,
-    columns: int = 1,
-    back: bool = True,
-    cancel: bool = False,
-) -> InlineKeyboardMarkup:
-    # Built directly rather than with InlineKeyboardBuilder, which deep-copies every button: these
-    # lists (districts, categories) are sent at every step of every filing.
-    flat = [
-        InlineKeyboardButton(text=text, callback_data=FileCb(action=action, d=draft, v=value).pack())
-        for value, text in items
-    ]
-    keyboard = [flat[i : i + columns] for i in range(0, len(flat), columns)]
-    if back:
-        keyboard.append([back_button(draft)])
-    if cancel:
-        keyboard.append(
-            [InlineKeyboardButton(text=_("❌ Cancel"), callback_data=FileCb(action=FileAction.cancel, d=draft).pack())]
-        )
-    return InlineKeyboardMarkup(inline_keyboard=keyboard)
-
-
-def buttons(
-    rows: Sequence[Sequence[tuple[str, FileAction, int]]], draft: str, back: bool = True
-) -> InlineKeyboardMarkup:
-    keyboard = [
-        [
-            InlineKeyboardButton(text=text, callback_data=FileCb(action=action, d=draft, v=value).pack())
-            for text, action, value in row
-        ]
-        for row in rows
-    ]
-    if back:
-        keyboard.append([back_button(draft)])
-    return InlineKeyboardMarkup(inline_keyboard=keyboard)
-
-
-def location_request() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        keyboard=[
-            [KeyboardButton(text=_("📍 Send my location"), request_location=True)],
-            [KeyboardButton(text=_("⬅️ Back"))],
-        ],
-        resize_keyboard=True,
-        one_time_keyboard=False,
-    )
-
-
-def contact_request() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        keyboard=[
-            [KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)],
-            [KeyboardButton(text=_("⬅️ Back"))],
-        ],
-        resize_keyboard=True,
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from .errors import bad_request
@@ -76,22 +77,30 @@ def _validate_inline(rows: Any) -> None:
                     raise bad_request("BUTTON_URL_INVALID")
 
 
+def visible(text: str) -> str:
+    """What a person sees of a text: invisible format characters (Unicode category Cf, e.g. the ones some
+    frameworks append to reply buttons to carry data) take no room on the screen."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def reply_keyboard_rows(markup: dict[str, Any] | None) -> list[list[str]] | None:
-    """Texts of a ReplyKeyboardMarkup, row by row (None when there is no keyboard)."""
+    """Texts of a ReplyKeyboardMarkup as shown, row by row (None when there is no keyboard)."""
     if not markup or "keyboard" not in markup:
         return None
     return [
-        [button if isinstance(button, str) else button.get("text", "") for button in row] for row in markup["keyboard"]
+        [visible(button if isinstance(button, str) else button.get("text", "")) for button in row]
+        for row in markup["keyboard"]
     ]
 
 
 def find_reply_button(markup: dict[str, Any] | None, text: str) -> dict[str, Any] | None:
-    """The reply keyboard button with exactly ``text`` (as a dict), or None."""
+    """The reply keyboard button showing ``text`` (as a dict, with its full text), or None."""
     if not markup or "keyboard" not in markup:
         return None
     for row in markup["keyboard"]:
         for button in row:
             button_dict = {"text": button} if isinstance(button, str) else button
-            if button_dict.get("text") == text:
+            full = button_dict.get("text", "")
+            if full == text or visible(full) == text:
                 return button_dict
     return None

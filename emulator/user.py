@@ -517,7 +517,8 @@ class EmulatedUser:
             return await self.send_location(latitude, longitude)
         if button.get("request_contact"):
             return await self.send_contact(phone_number or self.phone_number)
-        return await self.send_text(text)
+        # The client sends the button's whole text, invisible characters included.
+        return await self.send_text(button["text"])
 
     # ------------------------------------------------------------------ waiting
 

@@ -428,6 +428,25 @@ async def test_reply_keyboard_buttons(emu: BotAPIEmulator, bot: Bot) -> None:
     assert user.reply_keyboard is None
 
 
+async def test_reply_button_with_invisible_characters_is_pressed_by_what_is_shown(
+    emu: BotAPIEmulator, bot: Bot
+) -> None:
+    """Some frameworks (aiogram-dialog) append invisible format characters to a reply button to carry data:
+    the person sees and presses the visible text, and the client sends the whole text back."""
+    offset = await started_user(emu, bot)
+    user = emu.user(1001)
+    hidden = "\U0001d173\U0001d174\U0001d175\U0001d176"  # Unicode category Cf: take no room on screen
+    markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="⬅️ Back" + hidden)]], resize_keyboard=True)
+    await bot.send_message(1001, "Where?", reply_markup=markup)
+    assert user.reply_keyboard == [["⬅️ Back"]]
+    await user.press_reply_button("⬅️ Back")
+    with pytest.raises(AssertionError, match="no reply keyboard button"):
+        await user.press_reply_button("Back")
+    updates = await bot.get_updates(offset=offset)
+    [message] = [u.message for u in updates if u.message]
+    assert message.text == "⬅️ Back" + hidden
+
+
 # ---------------------------------------------------------------------- media & files
 
 

@@ -206,8 +206,10 @@ async def test_bad_input_at_every_step_is_answered_and_loses_nothing(harness: Ha
     await harness.settle()
     await user.send_text("roads please")  # typing where a button is expected
     await harness.settle()
-    assert "Please choose one of the buttons" in user.messages[-2].text
+    # The question comes again below the person's message, with what was wrong above it.
+    assert "Please choose one of the buttons" in user.last_message.text
     assert "Choose the topic" in user.last_message.text
+    assert "Roads" in user.last_message.buttons
     await user.click("Roads")
     await harness.settle()
     await user.click(user.last_message.inline_keyboard[0][0][0])
@@ -353,19 +355,32 @@ async def test_cancel_anywhere_and_when_nothing_to_cancel(harness: Harness) -> N
 
 async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness) -> None:
     user = await english_resident(harness)
-    await fill_until_preview(harness, user)
-    # The description prompt of the first dialog still shows its Back button.
-    old_prompt = next(m for m in user.messages if "Describe the problem" in m.text)
-    assert old_prompt.buttons == ["⬅️ Back"]
+    await begin_appeal(harness, user, "Housing, utilities and waste")
+    # The description question of the first dialog, with its Back button as it was then.
+    old_prompt = user.last_message
+    assert "Describe the problem" in old_prompt.text and old_prompt.buttons == ["⬅️ Back"]
+    old_back = old_prompt.button_data("⬅️ Back")
+    await user.send_text("No water in our building for three days")
+    await harness.settle()
+    await user.click("⏭ Skip")
+    await harness.settle()
+    await user.send_text("Grozny, Mira street 12")
+    await harness.settle()
+    await user.click("Grozny")
+    await harness.settle()
+    await user.click("⚡ Message (10 days)")
+    await harness.settle()
     await user.click("✅ Confirm")
     await harness.settle()
     # A second dialog is at its description step; the first dialog's button must not act on it.
     await begin_appeal(harness, user, "Roads")
+    second = user.last_message
     sent = len(user.messages)
-    await user.click("⬅️ Back", message_id=old_prompt.message_id)
+    await user.press_callback(old_prompt.message_id, old_back)
     await harness.settle()
     assert user.callback_answers[-1]["text"] == "This button is no longer active."
     assert len(user.messages) == sent
+    assert user.last_message.text == second.text and user.last_message.buttons == second.buttons
     # The second dialog goes on undisturbed.
     await user.send_text("The asphalt is gone on our street")
     await harness.settle()
@@ -529,3 +544,64 @@ async def test_appeal_rows_are_never_shown_to_someone_else_in_the_list(harness: 
         owner = (await session.execute(select(Appeal.user_id))).scalar_one()
         alice_row = (await session.execute(select(User).where(User.tg_id == 11))).scalar_one()
     assert owner == alice_row.id
+
+
+async def test_applicant_rules_live_in_the_service(services) -> None:
+    """The dialog checks the name, contact and address as they are typed with the service's own rules, and
+    filing checks them again: a draft that skipped the dialog is refused just the same."""
+    from bot.services.errors import InvalidInput
+    from tests.factories import draft, resident
+
+    appeals = services.appeals
+    limits = services.appeals.settings.intake
+    assert appeals.validate_name("  Petrova   Aminat ") == "Petrova Aminat"
+    assert appeals.validate_contact(" +7 928 000-00-00 ") == "+7 928 000-00-00"
+    assert appeals.validate_contact("name@example.ru") == "name@example.ru"
+    assert appeals.validate_address(" Argun, Shosseynaya 1 ") == "Argun, Shosseynaya 1"
+    for bad in ("12345", "Ivan", "Ivan " + "x" * limits.max_name):
+        with pytest.raises(InvalidInput):
+            appeals.validate_name(bad)
+    for bad in ("call me maybe", "+7 9", "a@b", "1" * (limits.max_contact + 1)):
+        with pytest.raises(InvalidInput):
+            appeals.validate_contact(bad)
+    for bad in ("abc", "x" * (limits.max_address + 1)):
+        with pytest.raises(InvalidInput):
+            appeals.validate_address(bad)
+    actor = await resident(services)
+    forged = draft(services, kind="appeal", applicant_name="12345", applicant_contact="petrova@example.ru")
+    with pytest.raises(InvalidInput):
+        await appeals.file(actor, forged)
+    forged = draft(services, kind="appeal", applicant_name="Petrova Aminat", applicant_contact="call me")
+    with pytest.raises(InvalidInput):
+        await appeals.file(actor, forged)
+
+
+async def test_restart_at_a_reply_keyboard_step_and_on_the_preview(harness: Harness) -> None:
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Roads")
+    await user.send_text("A deep pothole near the school gate")
+    await harness.settle()
+    await user.click("⏭ Skip")
+    await harness.settle()
+    assert "Where is the problem" in user.last_message.text
+    await harness.restart()
+    keys = [r.key for r in await harness.rows(FsmRecord)]
+    assert any(":aiogd:context:" in k for k in keys)  # the dialog's step and draft are rows, not memory
+    await user.press_reply_button("⬅️ Back")
+    await harness.settle()
+    assert "Attach photos" in user.last_message.text and user.reply_keyboard is None
+    await user.click("⏭ Skip")
+    await harness.settle()
+    await user.send_text("Argun, Shosseynaya 1")
+    await harness.settle()
+    await user.click("Argun")
+    await harness.settle()
+    await user.click("⚡ Message (10 days)")
+    await harness.settle()
+    assert "Check your appeal" in user.last_message.text
+    await harness.restart()
+    await user.click("✅ Confirm")
+    await harness.settle()
+    assert "Your appeal is registered" in user.last_message.text
+    [appeal] = await harness.rows(Appeal)
+    assert appeal.address == "Argun, Shosseynaya 1" and appeal.text == "A deep pothole near the school gate"

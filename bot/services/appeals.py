@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,10 @@ from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
 from storage.models import Appeal
 from storage.repositories.appeals import AppealRepo
+
+NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁёӀӏ'’\-]{2,}(?:\s+[A-Za-zА-Яа-яЁёӀӏ'’\-]{1,}){1,3}$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9\s\-()]{8,18}[0-9]$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,28 @@ class AppealService:
             raise InvalidInput("text_too_long")
         return text
 
+    def validate_address(self, address: str) -> str:
+        """A typed address: its length within the intake limits."""
+        address = address.strip()
+        limits = self.settings.intake
+        if not limits.min_address <= len(address) <= limits.max_address:
+            raise InvalidInput("address_length")
+        return address
+
+    def validate_name(self, name: str) -> str:
+        """The applicant's full name: two to four words of letters, within the limit; spaces normalized."""
+        name = " ".join(name.split())
+        if len(name) > self.settings.intake.max_name or not NAME_RE.match(name):
+            raise InvalidInput("name")
+        return name
+
+    def validate_contact(self, contact: str) -> str:
+        """A phone number or an e-mail, within the limit."""
+        contact = contact.strip()
+        if len(contact) > self.settings.intake.max_contact or not (PHONE_RE.match(contact) or EMAIL_RE.match(contact)):
+            raise InvalidInput("contact")
+        return contact
+
     def _validate(self, actor: Actor, draft: AppealDraft) -> None:
         if not actor.has_consent:
             raise ConsentRequired()
@@ -136,8 +163,13 @@ class AppealService:
             raise InvalidInput("attachment_kind")
         if not draft.address and (draft.latitude is None or draft.longitude is None):
             raise InvalidInput("no_place")
-        if draft.kind == AppealKind.appeal and not (draft.applicant_name and draft.applicant_contact):
-            raise InvalidInput("applicant_required")
+        if draft.address and len(draft.address) > self.settings.intake.max_address:
+            raise InvalidInput("address_length")
+        if draft.kind == AppealKind.appeal:
+            if not (draft.applicant_name and draft.applicant_contact):
+                raise InvalidInput("applicant_required")
+            self.validate_name(draft.applicant_name)
+            self.validate_contact(draft.applicant_contact)
 
     async def file(self, actor: Actor, draft: AppealDraft) -> FiledAppeal:
         """Store the appeal, its attachments and the first history row in one transaction.

@@ -9,4 +9,4 @@ from handlers.resident import clarification, filing, my_appeals
 
 
 def get_router() -> Router:
-    return join(__name__, clarification.router, filing.router, my_appeals.router)
+    return join(__name__, clarification.router, filing.router, my_appeals.router, filing.dialog())

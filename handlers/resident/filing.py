@@ -1,22 +1,44 @@
-"""The filing dialog: topic → subcategory → description → files → place → district → kind
-(→ full name → contact) → preview → confirm. Every step has Back; /cancel works everywhere."""
+"""The filing dialog, declared with aiogram-dialog: one window per step, each stating its text, its input, its
+Back and (in its handler) where it goes next. Its state lives in the FSM storage (aiogram-dialog's stack and
+context destinies), so a restart in the middle loses nothing.
+
+topic → subcategory → description → files → place → district → kind (→ full name → contact) → preview.
+"""
 
 from __future__ import annotations
 
-import re
 import uuid
+from html import escape
+from operator import itemgetter
 from typing import Any
 
-from aiogram import Bot, F
-from aiogram.filters import Command, Filter, StateFilter
+from aiogram import F
+from aiogram.filters import Command, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, ContentType, ErrorEvent, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import Dialog, DialogManager, ShowMode, StartMode, Window
+from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent
+from aiogram_dialog.utils import remove_intent_id
+from aiogram_dialog.widgets.input import MessageInput
+from aiogram_dialog.widgets.kbd import (
+    Button,
+    Cancel,
+    Column,
+    Group,
+    RequestContact,
+    RequestLocation,
+    Row,
+    Select,
+    SwitchTo,
+)
+from aiogram_dialog.widgets.markup.reply_keyboard import ReplyKeyboardFactory
+from aiogram_dialog.widgets.text import Format, Multi
 
 from bot import keyboards as kb
 from bot.albums import AlbumDebouncer
-from bot.callbacks import FileAction, FileCb
 from bot.config import Settings
 from bot.i18n import variants
 from bot.keyboards import MenuButton
@@ -25,408 +47,496 @@ from bot.services.appeals import AppealDraft, DraftAttachment
 from bot.services.errors import ConsentRequired, InvalidInput, ServiceError
 from bot.services.users import Actor
 from bot.states import Filing
-from bot.texts import kind_name, status_name
+from bot.texts import status_name
 from handlers import Handlers
 from handlers.media import extract_media
 from handlers.resident import render
 
 router = Handlers(__name__)
-# Wrong-input fallbacks leave commands alone: an unknown one gets the general answer.
-NOT_COMMAND = ~F.text.startswith("/")
-
-NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁёӀӏ'’\-]{2,}(?:\s+[A-Za-zА-Яа-яЁёӀӏ'’\-]{1,}){1,3}$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9\s\-()]{8,18}[0-9]$")
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-ADDRESS_MIN, ADDRESS_MAX = 5, 500
 BACK = "⬅️ Back"
-
-# Where Back leads from each step (the preview's depends on the kind, see previous_step).
-PREVIOUS: dict[str, State] = {
-    Filing.category.state: Filing.block,
-    Filing.description.state: Filing.category,
-    Filing.attachments.state: Filing.description,
-    Filing.location.state: Filing.attachments,
-    Filing.district.state: Filing.location,
-    Filing.kind.state: Filing.district,
-    Filing.applicant_name.state: Filing.kind,
-    Filing.applicant_contact.state: Filing.applicant_name,
-    Filing.edit_choice.state: Filing.preview,
-}
-EDITABLE = {
-    "topic": (Filing.block, "Topic"),
-    "text": (Filing.description, "Description"),
-    "files": (Filing.attachments, "Attachments"),
-    "place": (Filing.location, "Place"),
-    "district": (Filing.district, "District"),
-    "kind": (Filing.kind, "Kind"),
-}
+CONFIRM_ID = "ok"  # the Confirm button's widget id; its item is the draft id (see stale_button)
+COMMAND = F.text.startswith("/")
+BUTTON_STEPS = (Filing.block, Filing.category, Filing.district, Filing.kind, Filing.preview, Filing.edit_choice)
 
 
-class LiveDraft(Filter):
-    """The button belongs to the dialog in progress; a button of a finished or older one does not."""
-
-    async def __call__(self, callback: CallbackQuery, state: FSMContext) -> bool | dict[str, Any]:
-        if callback.data is None or not callback.data.startswith("f:"):
-            return False
-        try:
-            callback_data = FileCb.unpack(callback.data)
-        except (ValueError, TypeError):
-            return False
-        data = await state.get_data()
-        if data.get("draft") != callback_data.d:
-            return False
-        return {"draft": data}
+# --- what every step shares -------------------------------------------------------------------------------
 
 
-def _step_label(msgid: str) -> str:
-    labels = {
-        "Topic": _("Topic"),
-        "Description": _("Description"),
-        "Attachments": _("Attachments"),
-        "Place": _("Place"),
-        "District": _("District"),
-        "Kind": _("Kind"),
+def data(manager: DialogManager) -> dict[str, Any]:
+    return manager.dialog_data
+
+
+def deps(manager: DialogManager) -> tuple[Services, Settings, Actor]:
+    middleware = manager.middleware_data
+    return middleware["services"], middleware["settings"], middleware["actor"]
+
+
+async def shared(dialog_manager: DialogManager, **_kwargs: Any) -> dict[str, Any]:
+    """Labels of every window, and the complaint about the last wrong input, shown once above the question."""
+    return {
+        "error": dialog_manager.dialog_data.pop("error", None),
+        "back": _("⬅️ Back"),
+        "cancel": _("❌ Cancel"),
     }
-    return labels[msgid]
 
 
-async def ask(
-    message: Message, state: FSMContext, step: State, services: Services, settings: Settings, lang: str
-) -> None:
-    """Send the question of a step with its keyboard and enter the step."""
-    data = await state.get_data()
-    draft = data["draft"]
-    await state.set_state(step)
-    if step == Filing.block:
-        items = [(b.id, b.name(lang)) for b in services.directory.blocks()]
-        markup = kb.choice_list(items, FileAction.block, draft, back=False, cancel=True)
-        await message.answer(_("Choose the topic of your appeal:"), reply_markup=markup)
-    elif step == Filing.category:
-        block = services.directory.block(data.get("block_id", 0))
-        items = [(c.id, c.name(lang)) for c in services.directory.categories(data.get("block_id", 0))]
-        await message.answer(
-            _("Choose the subcategory ({block}):").format(block=block.name(lang) if block else "—"),
-            reply_markup=kb.choice_list(items, FileAction.category, draft),
-        )
-    elif step == Filing.description:
-        await message.answer(
-            _(
-                "Describe the problem in one message: what happened, where exactly, since when, and what you "
-                "ask for. From {min} to {max} characters."
-            ).format(min=settings.intake.min_text, max=settings.intake.max_text),
-            reply_markup=kb.buttons([], draft),
-        )
-    elif step == Filing.attachments:
-        await message.answer(
-            _(
-                "Attach photos, videos or documents if you have them: up to {max}, albums too. "
-                "Then press «Done». Nothing to attach? Press «Skip»."
-            ).format(max=settings.intake.max_attachments),
-            reply_markup=attachments_keyboard(draft, len(data.get("attachments", []))),
-        )
-    elif step == Filing.location:
-        await message.answer(
-            _(
-                "Where is the problem? Share the location with the button below, or type the address: "
-                "town or village, street, house."
-            ),
-            reply_markup=kb.location_request(),
-        )
-    elif step == Filing.district:
-        items = [(d.id, d.name(lang)) for d in services.directory.districts()]
-        await message.answer(
-            _("Choose the municipal district or city:"),
-            reply_markup=kb.choice_list(items, FileAction.district, draft, columns=2),
-        )
-    elif step == Filing.kind:
-        await message.answer(
-            _(
-                "How should it be handled?\n\n"
-                "• <b>Message</b>: a quick report of a problem; the answer is due within 10 days.\n"
-                "• <b>Appeal under Federal Law 59-FZ</b>: an official appeal with your full name and contact; "
-                "the answer is due within 30 days."
-            ),
-            reply_markup=kb.buttons(
-                [
-                    [(_("⚡ Message (10 days)"), FileAction.kind, 0)],
-                    [(_("📜 Appeal under 59-FZ (30 days)"), FileAction.kind, 1)],
-                ],
-                draft,
-            ),
-        )
-    elif step == Filing.applicant_name:
-        await message.answer(
-            _(
-                "An appeal under 59-FZ carries the applicant's name. Type your surname, first name and patronymic (if any)."
-            ),
-            reply_markup=kb.buttons([], draft),
-        )
-    elif step == Filing.applicant_contact:
-        await message.answer(
-            _(
-                "How can the answer reach you? Share your phone number with the button below, or type a phone number or an e-mail."
-            ),
-            reply_markup=kb.contact_request(),
-        )
-    elif step == Filing.preview:
-        await message.answer(
-            render.preview(data, services.directory, lang),
-            reply_markup=kb.buttons(
-                [
-                    [(_("✅ Confirm"), FileAction.confirm, 0)],
-                    [(_("✏️ Edit"), FileAction.edit, 0), (_("❌ Cancel"), FileAction.cancel, 0)],
-                ],
-                draft,
-                back=False,
-            ),
-        )
-    elif step == Filing.edit_choice:
-        rows = [[(_step_label(label), FileAction.edit_field, i)] for i, (_s, label) in enumerate(EDITABLE.values())]
-        await message.answer(_("What do you want to change?"), reply_markup=kb.buttons(rows, draft))
+def complain(manager: DialogManager, text: str) -> None:
+    """The window is shown again (below the person's message) with `text` above its question."""
+    data(manager)["error"] = text
 
 
-def attachments_keyboard(draft: str, count: int) -> Any:
-    if count:
-        rows = [
-            [(_("✅ Done ({count})").format(count=count), FileAction.done, 0)],
-            [(_("🗑 Remove all"), FileAction.clear, 0)],
-        ]
+async def advance(manager: DialogManager, natural: State, show_mode: ShowMode | None = None) -> None:
+    """The natural next step, or straight back to the preview while one field is being edited."""
+    if data(manager).get("editing"):
+        await to_preview(manager, show_mode)
     else:
-        rows = [[(_("⏭ Skip"), FileAction.skip, 0)]]
-    return kb.buttons(rows, draft)
+        await manager.switch_to(natural, show_mode=show_mode)
 
 
-async def advance(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor, natural: State
-) -> None:
-    """Go to the natural next step, or back to the preview when the person is editing one field."""
-    data = await state.get_data()
-    if data.get("editing") and natural != Filing.category:
-        needs_applicant = data.get("kind") == "appeal" and not data.get("applicant_contact")
-        if natural in (Filing.applicant_name, Filing.applicant_contact) and needs_applicant:
-            pass
-        elif natural != Filing.applicant_contact or not needs_applicant:
-            natural = Filing.preview
-    if natural == Filing.preview:
-        await state.update_data(editing=False)
-    await ask(message, state, natural, services, settings, actor.lang)
+async def to_preview(manager: DialogManager, show_mode: ShowMode | None = None) -> None:
+    data(manager).pop("editing", None)
+    await manager.switch_to(Filing.preview, show_mode=show_mode)
 
 
-def previous_step(current: str | None, data: dict[str, Any]) -> State | None:
-    if current == Filing.preview.state:
-        return Filing.applicant_contact if data.get("kind") == "appeal" else Filing.kind
-    if data.get("editing") and current in {s.state for s, _label in EDITABLE.values()}:
-        return Filing.edit_choice
-    return PREVIOUS.get(current or "")
+async def go_back(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """Back: the previous step, or the list of fields while one field is being edited."""
+    await back_from(manager, manager.current_context().state)
 
 
-# --- entering the dialog ---------------------------------------------------------------------------
+async def back_from(manager: DialogManager, state: State, show_mode: ShowMode | None = None) -> None:
+    editable = {step for step, _label in EDITABLE}
+    if data(manager).get("editing") and state in editable:
+        await manager.switch_to(Filing.edit_choice, show_mode=show_mode)
+    else:
+        await manager.back(show_mode=show_mode)
 
 
-@router.message(Command("new"))
-@router.message(MenuButton("file"))
-async def start_filing(
-    message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings
-) -> None:
-    if not actor.has_consent:
-        await message.answer(
-            _("To file an appeal, please accept the consent to the processing of personal data first."),
-            reply_markup=kb.consent_again(),
+async def leave_reply_keyboard(message: Message, text: str) -> None:
+    """The reply keyboard (location, contact) goes away with a word on what happened; the question below it is
+    deleted and the next one sent (ShowMode.DELETE_AND_SEND), so no empty message is needed to hide it."""
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+
+
+async def reply_back(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """Back from a step with a reply keyboard (its button arrives as a message, turned into this click)."""
+    # In a private chat the chat id is the person's id.
+    await manager.middleware_data["bot"].send_message(
+        callback.from_user.id, _("Going back."), reply_markup=ReplyKeyboardRemove()
+    )
+    await back_from(manager, manager.current_context().state, ShowMode.DELETE_AND_SEND)
+
+
+async def unknown_command(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(manager, _("Unknown command. The commands are listed in /help."))
+
+
+async def buttons_expected(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(manager, _("Please choose one of the buttons."))
+
+
+def question() -> Multi:
+    return Multi(Format("{error}", when="error"), Format("{prompt}"), sep="\n\n")
+
+
+def back_button() -> Button:
+    return Button(Format("{back}"), id="back", on_click=go_back)
+
+
+def step(state: State, getter: Any, *widgets: Any, reply_keyboard: bool = False) -> Window:
+    """A window: its question, its widgets, and the answers every step gives to an unknown command and (on the
+    steps of buttons) to typed text."""
+    inputs: list[Any] = [MessageInput(unknown_command, filter=COMMAND)]
+    if state in BUTTON_STEPS:
+        inputs.append(MessageInput(buttons_expected))
+    if reply_keyboard:
+        return Window(
+            question(), *inputs, *widgets, state=state, getter=getter, markup_factory=ReplyKeyboardFactory(resize_keyboard=True)
         )
-        return
-    await state.clear()
-    await state.set_data({"draft": uuid.uuid4().hex[:16], "attachments": []})
-    await message.answer(_("New appeal. You can stop at any time with /cancel."), reply_markup=ReplyKeyboardRemove())
-    await ask(message, state, Filing.block, services, settings, actor.lang)
+    return Window(question(), *inputs, *widgets, state=state, getter=getter)
 
 
-# --- buttons ------------------------------------------------------------------------------------------
+def choice(widget_id: str, on_click: Any) -> Select[int]:
+    return Select(
+        Format("{item[1]}"), id=widget_id, item_id_getter=itemgetter(0), items="items", type_factory=int, on_click=on_click
+    )
 
 
-@router.callback_query(StateFilter(Filing), FileCb.filter(F.action == FileAction.back), LiveDraft())
-async def go_back(
-    callback: CallbackQuery,
-    state: FSMContext,
-    draft: dict[str, Any],
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    await callback.answer()
-    target = previous_step(await state.get_state(), draft)
-    if target is not None and isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await ask(callback.message, state, target, services, settings, actor.lang)
+# --- topic and subcategory --------------------------------------------------------------------------------
 
 
-@router.callback_query(StateFilter(Filing), FileCb.filter(F.action == FileAction.cancel), LiveDraft())
-async def cancel_button(callback: CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await callback.message.answer(_("Cancelled. Nothing was saved."), reply_markup=kb.main_menu())
+async def blocks_getter(services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _("Choose the topic of your appeal:"),
+        "items": [(b.id, b.name(actor.lang)) for b in services.directory.blocks()],
+    }
 
 
-async def _chosen(callback: CallbackQuery, label: str) -> Message | None:
-    """Acknowledge a choice: the question keeps the answer and loses its buttons."""
-    await callback.answer()
-    message = callback.message
-    if not isinstance(message, Message):
-        return None
-    await message.edit_text(f"{message.html_text}\n\n✅ <b>{label}</b>")
-    return message
-
-
-@router.callback_query(Filing.block, FileCb.filter(F.action == FileAction.block), LiveDraft())
-async def choose_block(
-    callback: CallbackQuery,
-    callback_data: FileCb,
-    state: FSMContext,
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    block = services.directory.block(callback_data.v)
-    if block is None:
+async def on_block(callback: CallbackQuery, widget: Any, manager: DialogManager, block_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    if services.directory.block(block_id) is None:
         await callback.answer(_("This option is no longer available."), show_alert=True)
         return
-    await state.update_data(block_id=block.id)
-    message = await _chosen(callback, block.name(actor.lang))
-    if message:
-        await ask(message, state, Filing.category, services, settings, actor.lang)
+    data(manager)["block_id"] = block_id
+    await manager.switch_to(Filing.category)
 
 
-@router.callback_query(Filing.category, FileCb.filter(F.action == FileAction.category), LiveDraft())
-async def choose_category(
-    callback: CallbackQuery,
-    callback_data: FileCb,
-    state: FSMContext,
-    draft: dict[str, Any],
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    category = services.directory.category(callback_data.v)
-    if category is None or category.parent_id != draft.get("block_id"):
+async def categories_getter(dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    block_id = data(dialog_manager).get("block_id", 0)
+    block = services.directory.block(block_id)
+    return {
+        "prompt": _("Choose the subcategory ({block}):").format(block=escape(block.name(actor.lang)) if block else "—"),
+        "items": [(c.id, c.name(actor.lang)) for c in services.directory.categories(block_id)],
+    }
+
+
+async def on_category(callback: CallbackQuery, widget: Any, manager: DialogManager, category_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    category = services.directory.category(category_id)
+    if category is None or category.parent_id != data(manager).get("block_id"):
         await callback.answer(_("This option is no longer available."), show_alert=True)
         return
-    await state.update_data(category_id=category.id)
-    message = await _chosen(callback, category.name(actor.lang))
-    if message:
-        await advance(message, state, services, settings, actor, Filing.description)
+    data(manager)["category_id"] = category.id
+    await advance(manager, Filing.description)
 
 
-@router.callback_query(Filing.attachments, FileCb.filter(F.action.in_({FileAction.done, FileAction.skip})), LiveDraft())
-async def attachments_done(
-    callback: CallbackQuery,
-    state: FSMContext,
-    draft: dict[str, Any],
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    count = len(draft.get("attachments", []))
-    message = await _chosen(callback, _("Files attached: {count}").format(count=count) if count else _("No files"))
-    if message:
-        await advance(message, state, services, settings, actor, Filing.location)
+# --- description ------------------------------------------------------------------------------------------
 
 
-@router.callback_query(Filing.attachments, FileCb.filter(F.action == FileAction.clear), LiveDraft())
-async def attachments_clear(callback: CallbackQuery, state: FSMContext, draft: dict[str, Any]) -> None:
-    await state.update_data(attachments=[])
+async def description_getter(settings: Settings, **_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _(
+            "Describe the problem in one message: what happened, where exactly, since when, and what you "
+            "ask for. From {min} to {max} characters."
+        ).format(min=settings.intake.min_text, max=settings.intake.max_text)
+    }
+
+
+async def on_description(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, settings, _actor = deps(manager)
+    text = message.text or ""
+    try:
+        data(manager)["text"] = services.appeals.validate_text(text)
+    except InvalidInput as error:
+        count = len(text.strip())
+        if error.detail == "text_too_short":
+            complain(
+                manager,
+                _(
+                    "The description is too short: {count} characters, at least {min} are needed. Please add details."
+                ).format(count=count, min=settings.intake.min_text),
+            )
+        else:
+            complain(
+                manager,
+                _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
+                    count=count, max=settings.intake.max_text
+                ),
+            )
+        return
+    await advance(manager, Filing.attachments)
+
+
+async def description_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(
+        manager,
+        _("Please describe the problem in text. Photos, videos and documents can be attached at the next step."),
+    )
+
+
+# --- files ------------------------------------------------------------------------------------------------
+
+
+async def attachments_getter(dialog_manager: DialogManager, settings: Settings, **_kwargs: Any) -> dict[str, Any]:
+    count = len(data(dialog_manager).get("attachments", []))
+    limit = settings.intake.max_attachments
+    if not count:
+        prompt = _(
+            "Attach photos, videos or documents if you have them: up to {max}, albums too. "
+            "Then press «Done». Nothing to attach? Press «Skip»."
+        ).format(max=limit)
+    else:
+        prompt = _("📎 Files attached: {count} of {max}.").format(count=count, max=limit)
+        lost = int(data(dialog_manager).pop("rejected", 0))
+        if lost:
+            prompt += "\n" + _("{lost} more were not added: at most {max} files per appeal.").format(lost=lost, max=limit)
+        prompt += "\n" + _("Send more, or press «Done».")
+    return {
+        "prompt": prompt,
+        "count": count,
+        "done": _("✅ Done ({count})").format(count=count),
+        "clear": _("🗑 Remove all"),
+        "skip": _("⏭ Skip"),
+    }
+
+
+def no_files(values: dict[str, Any], widget: Any, manager: DialogManager) -> bool:
+    return not values.get("count")
+
+
+async def on_file(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    _services, settings, _actor = deps(manager)
+    media = extract_media(message)
+    if media is None:
+        await attachment_wrong(message, widget, manager)
+        return
+    files: list[dict[str, str]] = list(data(manager).get("attachments", []))
+    limit = settings.intake.max_attachments
+    if len(files) >= limit:
+        data(manager)["rejected"] = int(data(manager).get("rejected", 0)) + 1
+    elif all(f["file_unique_id"] != media.file_unique_id for f in files):
+        files.append({"kind": media.kind, "file_id": media.file_id, "file_unique_id": media.file_unique_id})
+        data(manager)["attachments"] = files
+    if message.media_group_id:
+        # An album is several updates: the window is shown once, after its last item.
+        manager.show_mode = ShowMode.NO_UPDATE
+        albums: AlbumDebouncer = manager.middleware_data["albums"]
+        background = manager.bg()
+
+        async def summary() -> None:
+            await background.update({}, show_mode=ShowMode.SEND)
+
+        albums.touch((message.chat.id, message.media_group_id), summary)
+
+
+async def attachment_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    if message.text:
+        complain(manager, _("Send photos, videos or documents, or press «Done» or «Skip» above."))
+    else:
+        complain(manager, _("This kind of message cannot be attached. Send a photo, a video or a document (PDF, DOC, …)."))
+
+
+async def files_done(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    await advance(manager, Filing.location)
+
+
+async def files_clear(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    data(manager)["attachments"] = []
     await callback.answer(_("All files removed."))
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=attachments_keyboard(draft["draft"], 0))
 
 
-@router.callback_query(Filing.district, FileCb.filter(F.action == FileAction.district), LiveDraft())
-async def choose_district(
-    callback: CallbackQuery,
-    callback_data: FileCb,
-    state: FSMContext,
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    district = services.directory.district(callback_data.v)
-    if district is None:
+# --- place ------------------------------------------------------------------------------------------------
+
+
+async def location_getter(**_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _(
+            "Where is the problem? Share the location with the button below, or type the address: "
+            "town or village, street, house."
+        ),
+        "send_location": _("📍 Send my location"),
+    }
+
+
+async def on_location(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    _services, settings, _actor = deps(manager)
+    assert message.location is not None
+    values: dict[str, Any] = {"lat": message.location.latitude, "lon": message.location.longitude, "address": None}
+    if message.venue is not None:
+        values["address"] = f"{message.venue.title}, {message.venue.address}"[: settings.intake.max_address]
+    data(manager).update(values)
+    await leave_reply_keyboard(message, _("📍 Location received."))
+    await advance(manager, Filing.district, ShowMode.DELETE_AND_SEND)
+
+
+async def on_address(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, settings, _actor = deps(manager)
+    text = message.text or ""
+    if text.strip() in variants(BACK):  # the Back button typed rather than pressed
+        await leave_reply_keyboard(message, _("Going back."))
+        await back_from(manager, Filing.location, ShowMode.DELETE_AND_SEND)
+        return
+    try:
+        address = services.appeals.validate_address(text)
+    except InvalidInput:
+        complain(
+            manager,
+            _("Please type the address in {min} to {max} characters, or share the location.").format(
+                min=settings.intake.min_address, max=settings.intake.max_address
+            ),
+        )
+        return
+    data(manager).update(address=address, lat=None, lon=None)
+    await leave_reply_keyboard(message, _("Address saved."))
+    await advance(manager, Filing.district, ShowMode.DELETE_AND_SEND)
+
+
+async def location_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(manager, _("Share the location with the button below, or type the address as text."))
+
+
+# --- district and kind ------------------------------------------------------------------------------------
+
+
+async def districts_getter(services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _("Choose the municipal district or city:"),
+        "items": [(d.id, d.name(actor.lang)) for d in services.directory.districts()],
+    }
+
+
+async def on_district(callback: CallbackQuery, widget: Any, manager: DialogManager, district_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    if services.directory.district(district_id) is None:
         await callback.answer(_("This option is no longer available."), show_alert=True)
         return
-    await state.update_data(district_id=district.id)
-    message = await _chosen(callback, district.name(actor.lang))
-    if message:
-        await advance(message, state, services, settings, actor, Filing.kind)
+    data(manager)["district_id"] = district_id
+    await advance(manager, Filing.kind)
 
 
-@router.callback_query(Filing.kind, FileCb.filter(F.action == FileAction.kind), LiveDraft())
-async def choose_kind(
-    callback: CallbackQuery,
-    callback_data: FileCb,
-    state: FSMContext,
-    draft: dict[str, Any],
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    kind = "appeal" if callback_data.v == 1 else "message"
-    await state.update_data(kind=kind)
-    message = await _chosen(callback, kind_name(kind))
-    if not message:
-        return
-    if kind == "appeal" and not (draft.get("applicant_name") and draft.get("applicant_contact")):
-        await state.update_data(editing=False)
-        await ask(message, state, Filing.applicant_name, services, settings, actor.lang)
+async def kind_getter(**_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _(
+            "How should it be handled?\n\n"
+            "• <b>Message</b>: a quick report of a problem; the answer is due within 10 days.\n"
+            "• <b>Appeal under Federal Law 59-FZ</b>: an official appeal with your full name and contact; "
+            "the answer is due within 30 days."
+        ),
+        "message": _("⚡ Message (10 days)"),
+        "appeal": _("📜 Appeal under 59-FZ (30 days)"),
+    }
+
+
+async def on_kind(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    kind = "appeal" if button.widget_id == "appeal" else "message"
+    data(manager)["kind"] = kind
+    if kind == "appeal" and not (data(manager).get("applicant_name") and data(manager).get("applicant_contact")):
+        data(manager).pop("editing", None)
+        await manager.switch_to(Filing.applicant_name)
     else:
-        await ask(message, state, Filing.preview, services, settings, actor.lang)
+        await to_preview(manager)
 
 
-@router.callback_query(Filing.preview, FileCb.filter(F.action == FileAction.edit), LiveDraft())
-async def edit(
-    callback: CallbackQuery, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await ask(callback.message, state, Filing.edit_choice, services, settings, actor.lang)
+# --- the applicant of an обращение -------------------------------------------------------------------------
 
 
-@router.callback_query(Filing.edit_choice, FileCb.filter(F.action == FileAction.edit_field), LiveDraft())
-async def edit_field(
-    callback: CallbackQuery,
-    callback_data: FileCb,
-    state: FSMContext,
-    services: Services,
-    settings: Settings,
-    actor: Actor,
-) -> None:
-    fields = list(EDITABLE.values())
-    if not 0 <= callback_data.v < len(fields):
-        await callback.answer(_("This option is no longer available."), show_alert=True)
+async def name_getter(**_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _(
+            "An appeal under 59-FZ carries the applicant's name. Type your surname, first name and patronymic (if any)."
+        )
+    }
+
+
+async def on_name(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, _actor = deps(manager)
+    try:
+        data(manager)["applicant_name"] = services.appeals.validate_name(message.text or "")
+    except InvalidInput:
+        complain(
+            manager,
+            _(
+                "Please type your full name in letters: surname and first name, patronymic if any. For example: Ivanov Ivan Ivanovich."
+            ),
+        )
         return
-    step, label = fields[callback_data.v]
-    await state.update_data(editing=True)
-    message = await _chosen(callback, _step_label(label))
-    if message:
-        await ask(message, state, step, services, settings, actor.lang)
+    await manager.switch_to(Filing.applicant_contact)
 
 
-@router.callback_query(Filing.preview, FileCb.filter(F.action == FileAction.confirm), LiveDraft())
-async def confirm(
-    callback: CallbackQuery, state: FSMContext, draft: dict[str, Any], services: Services, actor: Actor
-) -> None:
+async def name_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(manager, _("Please type your full name as text."))
+
+
+async def contact_getter(**_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _(
+            "How can the answer reach you? Share your phone number with the button below, or type a phone number or an e-mail."
+        ),
+        "share_phone": _("📱 Share my phone number"),
+    }
+
+
+async def on_contact(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    assert message.contact is not None
+    if message.from_user is None or message.contact.user_id != message.from_user.id:
+        complain(manager, _("Please share your own phone number with the button below, or type it."))
+        return
+    await save_contact(message, manager, message.contact.phone_number)
+
+
+async def on_contact_text(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    text = message.text or ""
+    if text.strip() in variants(BACK):
+        await leave_reply_keyboard(message, _("Going back."))
+        await back_from(manager, Filing.applicant_contact, ShowMode.DELETE_AND_SEND)
+        return
+    await save_contact(message, manager, text)
+
+
+async def save_contact(message: Message, manager: DialogManager, contact: str) -> None:
+    services, _settings, _actor = deps(manager)
+    try:
+        data(manager)["applicant_contact"] = services.appeals.validate_contact(contact)
+    except InvalidInput:
+        complain(
+            manager,
+            _("This does not look like a phone number or an e-mail. For example: +7 928 000-00-00 or name@example.ru."),
+        )
+        return
+    await leave_reply_keyboard(message, _("Contact saved."))
+    await to_preview(manager, ShowMode.DELETE_AND_SEND)
+
+
+async def contact_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    complain(manager, _("Share your phone number with the button below, or type a phone number or an e-mail."))
+
+
+# --- preview, edit, confirm -------------------------------------------------------------------------------
+
+
+async def preview_getter(dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": render.preview(data(dialog_manager), services.directory, actor.lang),
+        "drafts": [data(dialog_manager)["draft"]],
+        "confirm": _("✅ Confirm"),
+        "edit": _("✏️ Edit"),
+    }
+
+
+# What can be changed from the preview: the step it opens, and its label (translated in edit_getter).
+EDITABLE: tuple[tuple[State, str], ...] = (
+    (Filing.block, "topic"),
+    (Filing.description, "text"),
+    (Filing.attachments, "files"),
+    (Filing.location, "place"),
+    (Filing.district, "district"),
+    (Filing.kind, "kind"),
+)
+
+
+async def edit_getter(**_kwargs: Any) -> dict[str, Any]:
+    return {
+        "prompt": _("What do you want to change?"),
+        "topic": _("Topic"),
+        "text": _("Description"),
+        "files": _("Attachments"),
+        "place": _("Place"),
+        "district": _("District"),
+        "kind": _("Kind"),
+    }
+
+
+async def start_editing(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    data(manager)["editing"] = True
+
+
+async def on_confirm(callback: CallbackQuery, widget: Any, manager: DialogManager, draft_id: str) -> None:
+    services, _settings, actor = deps(manager)
+    values = data(manager)
+    if draft_id != values.get("draft"):
+        await callback.answer(_("This button is no longer active."), show_alert=True)
+        return
     appeal_draft = AppealDraft(
-        draft_id=draft["draft"],
-        category_id=draft.get("category_id", 0),
-        district_id=draft.get("district_id", 0),
-        kind=draft.get("kind", ""),
-        text=draft.get("text", ""),
-        attachments=tuple(DraftAttachment(**a) for a in draft.get("attachments", [])),
-        address=draft.get("address"),
-        latitude=draft.get("lat"),
-        longitude=draft.get("lon"),
-        applicant_name=draft.get("applicant_name"),
-        applicant_contact=draft.get("applicant_contact"),
+        draft_id=values["draft"],
+        category_id=values.get("category_id", 0),
+        district_id=values.get("district_id", 0),
+        kind=values.get("kind", ""),
+        text=values.get("text", ""),
+        attachments=tuple(DraftAttachment(**a) for a in values.get("attachments", [])),
+        address=values.get("address"),
+        latitude=values.get("lat"),
+        longitude=values.get("lon"),
+        applicant_name=values.get("applicant_name"),
+        applicant_contact=values.get("applicant_contact"),
     )
     try:
         filed = await services.appeals.file(actor, appeal_draft)
@@ -437,10 +547,9 @@ async def confirm(
         await callback.answer(_("Something in the appeal is incomplete; please check it with «Edit»."), show_alert=True)
         return
     # Stored: now it is safe to say so.
-    await state.clear()
     await callback.answer(_("Sent"))
+    await manager.done()
     if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
         await callback.message.answer(registered_text(filed.number, filed.status), reply_markup=kb.main_menu())
 
 
@@ -451,210 +560,148 @@ def registered_text(number: str, status: str) -> str:
     ).format(number=number, status=status_name(status))
 
 
-@router.callback_query(StateFilter(None), FileCb.filter(F.action == FileAction.confirm))
-async def confirm_again(callback: CallbackQuery, callback_data: FileCb, services: Services, actor: Actor) -> None:
-    """A second Confirm, or the same update delivered again: point at the appeal made the first time."""
-    try:
-        filed = await services.appeals.find_by_draft(actor, callback_data.d)
-    except ServiceError:
-        filed = None
+async def cancelled(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    if isinstance(callback.message, Message):
+        await callback.message.answer(_("Cancelled. Nothing was saved."), reply_markup=kb.main_menu())
+
+
+# --- the dialog -------------------------------------------------------------------------------------------
+
+
+async def on_start(start_data: Any, manager: DialogManager) -> None:
+    # The draft id makes Confirm idempotent: the appeal filed from it is found again by it.
+    manager.dialog_data.update(draft=uuid.uuid4().hex[:16], attachments=[])
+
+
+def dialog() -> Dialog:
+    """Built anew for each Dispatcher: a Dialog is a Router, and a router has one parent for life."""
+    text_only = [ContentType.TEXT]
+    return Dialog(
+        step(
+            Filing.block,
+            blocks_getter,
+            Column(choice("block", on_block)),
+            Cancel(Format("{cancel}"), on_click=cancelled),
+        ),
+        step(Filing.category, categories_getter, Column(choice("category", on_category)), back_button()),
+        step(
+            Filing.description,
+            description_getter,
+            MessageInput(on_description, content_types=text_only),
+            MessageInput(description_wrong),
+            back_button(),
+        ),
+        step(
+            Filing.attachments,
+            attachments_getter,
+            MessageInput(on_file, content_types=[ContentType.PHOTO, ContentType.VIDEO, ContentType.DOCUMENT]),
+            MessageInput(attachment_wrong),
+            Button(Format("{done}"), id="done", on_click=files_done, when="count"),
+            Button(Format("{clear}"), id="clear", on_click=files_clear, when="count"),
+            Button(Format("{skip}"), id="skip", on_click=files_done, when=no_files),
+            back_button(),
+        ),
+        step(
+            Filing.location,
+            location_getter,
+            MessageInput(on_location, content_types=[ContentType.LOCATION, ContentType.VENUE]),
+            MessageInput(on_address, content_types=text_only),
+            MessageInput(location_wrong),
+            RequestLocation(Format("{send_location}")),
+            Button(Format("{back}"), id="back", on_click=reply_back),
+            reply_keyboard=True,
+        ),
+        step(Filing.district, districts_getter, Group(choice("district", on_district), width=2), back_button()),
+        step(
+            Filing.kind,
+            kind_getter,
+            Button(Format("{message}"), id="message", on_click=on_kind),
+            Button(Format("{appeal}"), id="appeal", on_click=on_kind),
+            back_button(),
+        ),
+        step(
+            Filing.applicant_name,
+            name_getter,
+            MessageInput(on_name, content_types=text_only),
+            MessageInput(name_wrong),
+            back_button(),
+        ),
+        step(
+            Filing.applicant_contact,
+            contact_getter,
+            MessageInput(on_contact, content_types=[ContentType.CONTACT]),
+            MessageInput(on_contact_text, content_types=text_only),
+            MessageInput(contact_wrong),
+            RequestContact(Format("{share_phone}")),
+            Button(Format("{back}"), id="back", on_click=reply_back),
+            reply_keyboard=True,
+        ),
+        step(
+            Filing.preview,
+            preview_getter,
+            Select(Format("{data[confirm]}"), id=CONFIRM_ID, item_id_getter=str, items="drafts", on_click=on_confirm),
+            Row(
+                SwitchTo(Format("{edit}"), id="edit", state=Filing.edit_choice),
+                Cancel(Format("{cancel}"), on_click=cancelled),
+            ),
+        ),
+        step(
+            Filing.edit_choice,
+            edit_getter,
+            Column(
+                *(
+                    SwitchTo(Format(f"{{{label}}}"), id=f"edit_{label}", state=state, on_click=start_editing)
+                    for state, label in EDITABLE
+                )
+            ),
+            SwitchTo(Format("{back}"), id="back", state=Filing.preview),
+        ),
+        getter=shared,
+        on_start=on_start,
+    )
+
+
+# --- entering, and buttons of dialogs that are over -------------------------------------------------------
+
+
+@router.message(Command("new"))
+@router.message(MenuButton("file"))
+async def start_filing(message: Message, state: FSMContext, actor: Actor, dialog_manager: DialogManager) -> None:
+    if not actor.has_consent:
+        await message.answer(
+            _("To file an appeal, please accept the consent to the processing of personal data first."),
+            reply_markup=kb.consent_again(),
+        )
+        return
+    await state.clear()  # another conversation (a clarification reply) ends here
+    await message.answer(_("New appeal. You can stop at any time with /cancel."), reply_markup=ReplyKeyboardRemove())
+    await dialog_manager.start(Filing.block, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND)
+
+
+@router.errors(ExceptionTypeFilter(UnknownIntent, OutdatedIntent))
+async def stale_button(event: ErrorEvent, services: Services, actor: Actor, i18n: I18n) -> None:
+    """A button of a finished or replaced dialog. A second Confirm (or the same update delivered again) points
+    at the appeal the first one filed; anything else is refused."""
+    callback = event.update.callback_query
+    if callback is None:
+        return
+    # The error is handled after the update's middlewares have unwound, the person's locale with them.
+    with i18n.use_locale(actor.lang):
+        await refuse_stale(callback, services, actor)
+
+
+async def refuse_stale(callback: CallbackQuery, services: Services, actor: Actor) -> None:
+    _intent, payload = remove_intent_id(callback.data or "")
+    widget, _sep, draft_id = payload.partition(":")
+    filed = None
+    if widget == CONFIRM_ID and draft_id:
+        try:
+            filed = await services.appeals.find_by_draft(actor, draft_id)
+        except ServiceError:
+            filed = None
     if filed is None:
         await callback.answer(_("This button is no longer active."), show_alert=True)
         return
     await callback.answer(
         _("This appeal is already registered: № {number}").format(number=filed.number), show_alert=True
     )
-
-
-# --- typed input --------------------------------------------------------------------------------------
-
-
-@router.message(Filing.description, F.text, ~F.text.startswith("/"))
-async def description(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    text = message.text or ""
-    try:
-        text = services.appeals.validate_text(text)
-    except InvalidInput as error:
-        if error.detail == "text_too_short":
-            await message.answer(
-                _(
-                    "The description is too short: {count} characters, at least {min} are needed. Please add details."
-                ).format(count=len(text.strip()), min=settings.intake.min_text)
-            )
-        else:
-            await message.answer(
-                _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
-                    count=len(text.strip()), max=settings.intake.max_text
-                )
-            )
-        return
-    await state.update_data(text=text)
-    await advance(message, state, services, settings, actor, Filing.attachments)
-
-
-@router.message(Filing.description, NOT_COMMAND)
-async def description_wrong(message: Message) -> None:
-    await message.answer(
-        _("Please describe the problem in text. Photos, videos and documents can be attached at the next step.")
-    )
-
-
-@router.message(Filing.attachments, F.photo | F.video | F.document)
-async def attachment(message: Message, state: FSMContext, bot: Bot, settings: Settings, albums: AlbumDebouncer) -> None:
-    media = extract_media(message)
-    if media is None:
-        await attachment_wrong(message)
-        return
-    data = await state.get_data()
-    files: list[dict[str, str]] = list(data.get("attachments", []))
-    limit = settings.intake.max_attachments
-    accepted = len(files) < limit and all(f["file_unique_id"] != media[2] for f in files)
-    rejected = int(data.get("rejected", 0))
-    if accepted:
-        files.append({"kind": media[0], "file_id": media[1], "file_unique_id": media[2]})
-        await state.update_data(attachments=files)
-    elif len(files) >= limit:
-        rejected += 1
-        await state.update_data(rejected=rejected)
-
-    async def summary() -> None:
-        current = await state.get_data()
-        if await state.get_state() != Filing.attachments.state:
-            return
-        count = len(current.get("attachments", []))
-        lost = int(current.get("rejected", 0))
-        text = _("📎 Files attached: {count} of {max}.").format(count=count, max=limit)
-        if lost:
-            text += "\n" + _("{lost} more were not added: at most {max} files per appeal.").format(lost=lost, max=limit)
-            await state.update_data(rejected=0)
-        text += "\n" + _("Send more, or press «Done».")
-        await bot.send_message(message.chat.id, text, reply_markup=attachments_keyboard(current["draft"], count))
-
-    if message.media_group_id:
-        albums.touch((message.chat.id, message.media_group_id), summary)
-    else:
-        await summary()
-
-
-@router.message(Filing.attachments, NOT_COMMAND)
-async def attachment_wrong(message: Message) -> None:
-    if message.text:
-        await message.answer(_("Send photos, videos or documents, or press «Done» or «Skip» above."))
-    else:
-        await message.answer(
-            _("This kind of message cannot be attached. Send a photo, a video or a document (PDF, DOC, …).")
-        )
-
-
-@router.message(Filing.location, F.location)
-async def location(message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor) -> None:
-    assert message.location is not None
-    values: dict[str, Any] = {"lat": message.location.latitude, "lon": message.location.longitude}
-    if message.venue is not None:
-        values["address"] = f"{message.venue.title}, {message.venue.address}"[:ADDRESS_MAX]
-    await state.update_data(**values)
-    await message.answer(_("📍 Location received."), reply_markup=ReplyKeyboardRemove())
-    await advance(message, state, services, settings, actor, Filing.district)
-
-
-def is_back(text: str | None) -> bool:
-    return text is not None and text in variants(BACK)
-
-
-@router.message(Filing.location, F.text, ~F.text.startswith("/"))
-async def address(message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor) -> None:
-    text = (message.text or "").strip()
-    if is_back(text):
-        await message.answer(_("Going back."), reply_markup=ReplyKeyboardRemove())
-        target = previous_step(Filing.location.state, await state.get_data())
-        await ask(message, state, target or Filing.attachments, services, settings, actor.lang)
-        return
-    if not ADDRESS_MIN <= len(text) <= ADDRESS_MAX:
-        await message.answer(
-            _("Please type the address in {min} to {max} characters, or share the location.").format(
-                min=ADDRESS_MIN, max=ADDRESS_MAX
-            )
-        )
-        return
-    await state.update_data(address=text, lat=None, lon=None)
-    await message.answer(_("Address saved."), reply_markup=ReplyKeyboardRemove())
-    await advance(message, state, services, settings, actor, Filing.district)
-
-
-@router.message(Filing.location, NOT_COMMAND)
-async def location_wrong(message: Message) -> None:
-    await message.answer(_("Share the location with the button below, or type the address as text."))
-
-
-@router.message(Filing.applicant_name, F.text, ~F.text.startswith("/"))
-async def applicant_name(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    text = " ".join((message.text or "").split())
-    if len(text) > 200 or not NAME_RE.match(text):
-        await message.answer(
-            _(
-                "Please type your full name in letters: surname and first name, patronymic if any. For example: Ivanov Ivan Ivanovich."
-            )
-        )
-        return
-    await state.update_data(applicant_name=text)
-    await ask(message, state, Filing.applicant_contact, services, settings, actor.lang)
-
-
-@router.message(Filing.applicant_name, NOT_COMMAND)
-async def applicant_name_wrong(message: Message) -> None:
-    await message.answer(_("Please type your full name as text."))
-
-
-@router.message(Filing.applicant_contact, F.contact)
-async def applicant_phone(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    assert message.contact is not None
-    if message.from_user is None or message.contact.user_id != message.from_user.id:
-        await message.answer(_("Please share your own phone number with the button below, or type it."))
-        return
-    await state.update_data(applicant_contact=message.contact.phone_number)
-    await message.answer(_("Contact saved."), reply_markup=ReplyKeyboardRemove())
-    await ask(message, state, Filing.preview, services, settings, actor.lang)
-
-
-@router.message(Filing.applicant_contact, F.text, ~F.text.startswith("/"))
-async def applicant_contact_typed(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    text = (message.text or "").strip()
-    if is_back(text):
-        await message.answer(_("Going back."), reply_markup=ReplyKeyboardRemove())
-        await ask(message, state, Filing.applicant_name, services, settings, actor.lang)
-        return
-    if len(text) > 200 or not (PHONE_RE.match(text) or EMAIL_RE.match(text)):
-        await message.answer(
-            _("This does not look like a phone number or an e-mail. For example: +7 928 000-00-00 or name@example.ru.")
-        )
-        return
-    await state.update_data(applicant_contact=text)
-    await message.answer(_("Contact saved."), reply_markup=ReplyKeyboardRemove())
-    await ask(message, state, Filing.preview, services, settings, actor.lang)
-
-
-@router.message(Filing.applicant_contact, NOT_COMMAND)
-async def applicant_contact_wrong(message: Message) -> None:
-    await message.answer(_("Share your phone number with the button below, or type a phone number or an e-mail."))
-
-
-@router.message(
-    StateFilter(Filing.block, Filing.category, Filing.district, Filing.kind, Filing.preview, Filing.edit_choice)
-)
-async def buttons_expected(
-    message: Message, state: FSMContext, services: Services, settings: Settings, actor: Actor
-) -> None:
-    """Typed input where a choice is expected: say so and ask the question again."""
-    await message.answer(_("Please choose one of the buttons."))
-    current = await state.get_state()
-    step = next((s for s in Filing.__all_states__ if s.state == current), None)
-    if step is not None:
-        await ask(message, state, step, services, settings, actor.lang)
