@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -12,9 +14,12 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, ErrorEvent, Message
+from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.utils.i18n import I18n
 from aiogram_dialog import DIALOG_EVENT_NAME, setup_dialogs
+from aiogram_dialog.api.internal import ReplyCallbackQuery
+from aiogram_dialog.manager.message_manager import MessageManager
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,6 +30,7 @@ from bot.filters import PrivateChat, call_sync_filters_in_place
 from bot.fsm_storage import SQLStorage
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
+from bot.middlewares.errors import ServiceErrorMiddleware
 from bot.notifications import make_renderer
 from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
@@ -120,6 +126,29 @@ def create_bot(settings: Settings) -> Bot:
     return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
+class AnswerEveryPress(CallbackAnswerMiddleware):
+    """aiogram's CallbackAnswerMiddleware, except for the presses aiogram-dialog makes up from a reply-keyboard
+    button's text (`ReplyCallbackQuery`): Telegram has nothing to answer there."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, ReplyCallbackQuery):
+            return await handler(event, data)
+        return await super().__call__(handler, event, data)
+
+
+class PressAnsweredByAiogram(MessageManager):
+    """aiogram-dialog's message manager, leaving the answer to a press to aiogram's CallbackAnswerMiddleware, which
+    answers every press of the bot once (with the text a handler set, or a refusal's alert)."""
+
+    async def answer_callback(self, bot: Bot, callback_query: CallbackQuery) -> None:
+        return None
+
+
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
@@ -143,11 +172,15 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp.update.outer_middleware(ActorI18nMiddleware(app.i18n))
     dp.message.middleware(HandlerNameMiddleware())
     dp.callback_query.middleware(HandlerNameMiddleware())
+    # Every press is answered once, by aiogram, when its handler ends; a refusal becomes that answer's alert.
+    dp.callback_query.middleware(AnswerEveryPress())
+    dp.callback_query.middleware(ServiceErrorMiddleware())
+    dp.message.middleware(ServiceErrorMiddleware())
     # Appeals carry personal data: the bot talks to people in private chats only.
     dp.message.filter(PrivateChat())
     dp.include_routers(*get_routers())
     # Declared dialogs (aiogram-dialog): their stacks live in the same storage, under their own destinies.
-    setup_dialogs(dp, events_isolation=isolation)
+    setup_dialogs(dp, events_isolation=isolation, message_manager=PressAnsweredByAiogram())
     call_sync_filters_in_place(dp)
     # The last resort for errors: routers' own error handlers (a stale dialog button, say) are tried first.
     last_resort = Router(name="errors")

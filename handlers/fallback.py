@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
@@ -25,6 +26,7 @@ async def not_understood(message: Message) -> None:
 
 
 @router.callback_query()
-async def stale_button(callback: CallbackQuery) -> None:
+async def stale_button(callback: CallbackQuery, callback_answer: CallbackAnswer) -> None:
     """A button of a finished dialog, an outdated screen or forged data: refuse, show nothing."""
-    await callback.answer(_("This button is no longer active."), show_alert=True)
+    callback_answer.text = _("This button is no longer active.")
+    callback_answer.show_alert = True

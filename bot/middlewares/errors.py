@@ -18,15 +18,17 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import N_
-from bot.services.errors import ConsentRequired, Forbidden, InvalidInput, NotFound, ServiceError
+from bot.services.errors import AppealHidden, ConsentRequired, Forbidden, Gone, InvalidInput, NotFound, ServiceError
 
 logger = logging.getLogger(__name__)
 
 BY_TYPE: dict[type[ServiceError], str] = {
     NotFound: N_("Appeal not found."),
+    AppealHidden: N_("Appeal not found."),
     Forbidden: N_("This is not available to you."),
     ConsentRequired: N_("Please accept the consent first: /start"),
     InvalidInput: N_("This action is not possible now."),
+    Gone: N_("This option is no longer available."),
 }
 DEFAULT = N_("This action is not possible now.")
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.domain import AGENCY_ROLES, Role
-from bot.services.errors import Forbidden, InvalidInput, NotFound
+from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound
 from bot.services.users import Actor
 from storage.models import Agency, AuditEntry, Invite, User, UserRole
 
@@ -69,7 +69,7 @@ async def refuse(
         async with sessionmaker() as own:
             audit(own, actor.id, "refused", now, refused=action, **details)
             await own.commit()
-    return Forbidden(action)
+    return AppealHidden(action) if details.get("appeal_id") is not None else Forbidden(action)
 
 
 class AccessService:

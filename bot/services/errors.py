@@ -21,8 +21,20 @@ class Forbidden(ServiceError):
     code = "forbidden"
 
 
+class AppealHidden(Forbidden):
+    """Refused on an appeal: told as if it did not exist, so that its existence does not leak."""
+
+    code = "appeal_hidden"
+
+
 class InvalidInput(ServiceError):
     code = "invalid"
+
+
+class Gone(InvalidInput):
+    """A choice that was offered and no longer exists (a removed category, a stale or forged button)."""
+
+    code = "gone"
 
 
 class ConsentRequired(ServiceError):

@@ -105,7 +105,6 @@ async def choose_language(
     i18n: I18n,
 ) -> None:
     actor = await services.users.set_locale(actor, callback_data.code)
-    await callback.answer()
     message = callback.message
     if not isinstance(message, Message):
         return
@@ -121,7 +120,6 @@ async def choose_language(
 
 @router.callback_query(ConsentCb.filter(F.action == ConsentAction.show))
 async def show_consent(callback: CallbackQuery, state: FSMContext, settings: Settings) -> None:
-    await callback.answer()
     if isinstance(callback.message, Message):
         await ask_consent(callback.message, state, settings)
 
@@ -134,7 +132,6 @@ async def answer_consent(
     # Stored before we say so.
     await services.users.answer_consent(actor, accepted)
     await state.clear()
-    await callback.answer()
     message = callback.message
     if not isinstance(message, Message):
         return

@@ -5,10 +5,12 @@ from __future__ import annotations
 from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 
 from bot import keyboards as kb
 from bot.callbacks import ReplyCb
+from bot.config import Settings
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import InvalidInput, NotFound
@@ -28,17 +30,26 @@ def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
     )
 
 
+def not_waiting(callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = _("This appeal does not wait for your reply.")
+    callback_answer.show_alert = True
+
+
 @router.callback_query(ReplyCb.filter(~F.send))
 async def start_reply(
-    callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: ReplyCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
 ) -> None:
     waiting = dict(await services.views.waiting_clarification(actor))
     if callback_data.id not in waiting:
-        await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)
+        not_waiting(callback_answer)
         return
     await state.set_state(ResidentReply.collecting)
     await state.set_data({"appeal_id": callback_data.id, "text": "", "files": []})
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.answer(
             _(
@@ -48,12 +59,13 @@ async def start_reply(
 
 
 @router.message(ResidentReply.collecting, F.text, ~F.text.startswith("/"))
-async def reply_text(message: Message, state: FSMContext) -> None:
+async def reply_text(message: Message, state: FSMContext, settings: Settings) -> None:
     text = (message.text or "").strip()
-    if len(text) > 4000:
+    most = settings.limits.text_max
+    if len(text) > most:
         await message.answer(
             _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
-                count=len(text), max=4000
+                count=len(text), max=most
             )
         )
         return
@@ -65,18 +77,19 @@ async def reply_text(message: Message, state: FSMContext) -> None:
 
 
 @router.message(ResidentReply.collecting, F.photo | F.video | F.document)
-async def reply_file(message: Message, state: FSMContext) -> None:
+async def reply_file(message: Message, state: FSMContext, settings: Settings) -> None:
     media = extract_media(message)
     data = await state.get_data()
     files = list(data.get("files", []))
-    if media is None or len(files) >= 10:
-        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=10))
+    most = settings.limits.attachments_max
+    if media is None or len(files) >= most:
+        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=most))
         return
     files.append([media.kind, media.file_id, media.file_unique_id])
     await state.update_data(files=files)
     if not message.media_group_id or len(files) == 1:
         await message.answer(
-            _("📎 Files attached: {count} of {max}.").format(count=len(files), max=10),
+            _("📎 Files attached: {count} of {max}.").format(count=len(files), max=most),
             reply_markup=send_keyboard(int(data["appeal_id"])),
         )
 
@@ -90,21 +103,26 @@ async def reply_wrong(message: Message) -> None:
 
 @router.callback_query(ResidentReply.collecting, ReplyCb.filter(F.send))
 async def send_reply(
-    callback: CallbackQuery, callback_data: ReplyCb, state: FSMContext, actor: Actor, services: Services
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: ReplyCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
 ) -> None:
     data = await state.get_data()
     if callback_data.id != data.get("appeal_id"):
-        await callback.answer(_("This button is no longer active."), show_alert=True)
+        callback_answer.text = _("This button is no longer active.")
+        callback_answer.show_alert = True
         return
     files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]
     try:
         await services.replies.reply_clarification(actor, int(data["appeal_id"]), data.get("text", ""), files)
     except (InvalidInput, NotFound):
         await state.clear()
-        await callback.answer(_("This appeal does not wait for your reply."), show_alert=True)
+        not_waiting(callback_answer)
         return
     await state.clear()
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
         await callback.message.answer(_("Your reply is sent to the responsible body."), reply_markup=kb.main_menu())

@@ -17,6 +17,7 @@ from aiogram.filters import Command, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, ContentType, ErrorEvent, Message, ReplyKeyboardRemove
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import Dialog, DialogManager, ShowMode, StartMode, Window
@@ -44,7 +45,7 @@ from bot.i18n import variants
 from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.appeals import AppealDraft, DraftAttachment
-from bot.services.errors import ConsentRequired, InvalidInput, ServiceError
+from bot.services.errors import Gone, InvalidInput, ServiceError
 from bot.services.users import Actor
 from bot.states import Filing
 from bot.texts import status_name
@@ -164,6 +165,15 @@ def choice(widget_id: str, on_click: Any) -> Select[int]:
 # --- topic and subcategory --------------------------------------------------------------------------------
 
 
+def popup(manager: DialogManager, text: str, *, alert: bool = False) -> None:
+    """What the press is answered with (aiogram's CallbackAnswerMiddleware answers it when the handler ends); a
+    reply-keyboard button has no answer to show it in."""
+    answer: CallbackAnswer | None = manager.middleware_data.get("callback_answer")
+    if answer is not None:
+        answer.text = text
+        answer.show_alert = alert
+
+
 async def blocks_getter(services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
     return {
         "prompt": _("Choose the topic of your appeal:"),
@@ -174,8 +184,7 @@ async def blocks_getter(services: Services, actor: Actor, **_kwargs: Any) -> dic
 async def on_block(callback: CallbackQuery, widget: Any, manager: DialogManager, block_id: int) -> None:
     services, _settings, _actor = deps(manager)
     if services.directory.block(block_id) is None:
-        await callback.answer(_("This option is no longer available."), show_alert=True)
-        return
+        raise Gone()
     data(manager)["block_id"] = block_id
     await manager.switch_to(Filing.category)
 
@@ -193,8 +202,7 @@ async def on_category(callback: CallbackQuery, widget: Any, manager: DialogManag
     services, _settings, _actor = deps(manager)
     category = services.directory.category(category_id)
     if category is None or category.parent_id != data(manager).get("block_id"):
-        await callback.answer(_("This option is no longer available."), show_alert=True)
-        return
+        raise Gone()
     data(manager)["category_id"] = category.id
     await advance(manager, Filing.description)
 
@@ -311,7 +319,7 @@ async def files_done(callback: CallbackQuery, button: Button, manager: DialogMan
 
 async def files_clear(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
     data(manager)["attachments"] = []
-    await callback.answer(_("All files removed."))
+    popup(manager, _("All files removed."))
 
 
 # --- place ------------------------------------------------------------------------------------------------
@@ -377,8 +385,7 @@ async def districts_getter(services: Services, actor: Actor, **_kwargs: Any) -> 
 async def on_district(callback: CallbackQuery, widget: Any, manager: DialogManager, district_id: int) -> None:
     services, _settings, _actor = deps(manager)
     if services.directory.district(district_id) is None:
-        await callback.answer(_("This option is no longer available."), show_alert=True)
-        return
+        raise Gone()
     data(manager)["district_id"] = district_id
     await advance(manager, Filing.kind)
 
@@ -523,7 +530,7 @@ async def on_confirm(callback: CallbackQuery, widget: Any, manager: DialogManage
     services, _settings, actor = deps(manager)
     values = data(manager)
     if draft_id != values.get("draft"):
-        await callback.answer(_("This button is no longer active."), show_alert=True)
+        popup(manager, _("This button is no longer active."), alert=True)
         return
     appeal_draft = AppealDraft(
         draft_id=values["draft"],
@@ -540,14 +547,11 @@ async def on_confirm(callback: CallbackQuery, widget: Any, manager: DialogManage
     )
     try:
         filed = await services.appeals.file(actor, appeal_draft)
-    except ConsentRequired:
-        await callback.answer(_("Please accept the consent first: /start"), show_alert=True)
-        return
     except InvalidInput:
-        await callback.answer(_("Something in the appeal is incomplete; please check it with «Edit»."), show_alert=True)
+        popup(manager, _("Something in the appeal is incomplete; please check it with «Edit»."), alert=True)
         return
     # Stored: now it is safe to say so.
-    await callback.answer(_("Sent"))
+    popup(manager, _("Sent"))
     await manager.done()
     if isinstance(callback.message, Message):
         await callback.message.answer(registered_text(filed.number, filed.status), reply_markup=kb.main_menu())

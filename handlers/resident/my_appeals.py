@@ -14,7 +14,6 @@ from bot.config import Settings
 from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.appeals import AppealPage
-from bot.services.errors import NotFound
 from bot.services.users import Actor
 from bot.texts import local_date, status_name
 from handlers import Handlers
@@ -56,7 +55,6 @@ async def my_appeals(message: Message, actor: Actor, services: Services, setting
 async def turn_page(
     callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings
 ) -> None:
-    await callback.answer()
     text, markup = list_view(await services.appeals.list_mine(actor, callback_data.page), settings)
     if isinstance(callback.message, Message):
         if callback.message.html_text == text and callback.message.reply_markup == markup:
@@ -68,12 +66,7 @@ async def turn_page(
 async def open_card(
     callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
-    try:
-        appeal = await services.appeals.card_for_resident(actor, callback_data.id)
-    except NotFound:
-        await callback.answer(_("Appeal not found."), show_alert=True)
-        return
-    await callback.answer()
+    appeal = await services.appeals.card_for_resident(actor, callback_data.id)
     builder = InlineKeyboardBuilder()
     if appeal.attachments:
         builder.button(
@@ -91,12 +84,7 @@ async def open_card(
 
 @router.callback_query(MyCb.filter(F.action == MyAction.media))
 async def show_media(callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services) -> None:
-    try:
-        appeal = await services.appeals.card_for_resident(actor, callback_data.id)
-    except NotFound:
-        await callback.answer(_("Appeal not found."), show_alert=True)
-        return
-    await callback.answer()
+    appeal = await services.appeals.card_for_resident(actor, callback_data.id)
     if not isinstance(callback.message, Message):
         return
     await send_files(callback.message, appeal.attachments)

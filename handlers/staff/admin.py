@@ -6,6 +6,7 @@ from html import escape
 
 from aiogram import Bot, F
 from aiogram.types import CallbackQuery, InlineKeyboardButton
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -14,7 +15,7 @@ from bot.config import Settings
 from bot.domain import AGENCY_ROLES, Role
 from bot.notifications import ROLES
 from bot.services import Services
-from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from bot.services.errors import Forbidden, Gone, InvalidInput, NotFound
 from bot.services.users import Actor
 from bot.texts import local_time
 from handlers import Handlers
@@ -23,15 +24,10 @@ from handlers.staff.render import reply
 router = Handlers(__name__)
 
 
-async def denied(callback: CallbackQuery) -> None:
-    await callback.answer(_("This is not available to you."), show_alert=True)
-
-
 @router.callback_query(AdminCb.filter(F.action == AdminAction.invite))
 async def choose_role(callback: CallbackQuery, actor: Actor) -> None:
     if not actor.has(Role.admin):
-        await denied(callback)
-        return
+        raise Forbidden()
     b = InlineKeyboardBuilder()
     for role in Role:
         b.button(text=_(ROLES[role]), callback_data=AdminCb(action=AdminAction.invite_role, s=role))
@@ -47,8 +43,7 @@ async def choose_invite_agency(
         await make_invite(callback, callback_data.s, None, actor, services, bot, settings)
         return
     if not actor.has(Role.admin):
-        await denied(callback)
-        return
+        raise Forbidden()
     b = InlineKeyboardBuilder()
     for agency in services.directory.agencies():
         b.button(
@@ -75,14 +70,7 @@ async def make_invite(
     bot: Bot,
     settings: Settings,
 ) -> None:
-    try:
-        invite = await services.access.create_invite(actor, role, agency_id)
-    except Forbidden:
-        await denied(callback)
-        return
-    except InvalidInput:
-        await callback.answer(_("This action is not possible now."), show_alert=True)
-        return
+    invite = await services.access.create_invite(actor, role, agency_id)
     me = await bot.me()
     link = f"https://t.me/{me.username}?start=inv_{invite.token}"
     agency = services.directory.agency(agency_id or 0)
@@ -97,11 +85,7 @@ async def make_invite(
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.people))
 async def people(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    try:
-        found = await services.access.people(actor, callback_data.s or None)
-    except Forbidden:
-        await denied(callback)
-        return
+    found = await services.access.people(actor, callback_data.s or None)
     b = InlineKeyboardBuilder()
     # Filter by role: one button per role, the current one marked.
     b.row(
@@ -129,23 +113,21 @@ async def people(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, 
 
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.revoke))
-async def revoke(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
+async def revoke(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: AdminCb, actor: Actor, services: Services
+) -> None:
     try:
         await services.access.revoke(actor, callback_data.v, callback_data.s)
-    except Forbidden:
-        await denied(callback)
-        return
-    except (InvalidInput, NotFound):
-        await callback.answer(_("This action is not possible now."), show_alert=True)
-        return
-    await callback.answer(_("Role revoked."), show_alert=True)
+    except NotFound as error:  # nobody of that role: nothing to revoke
+        raise InvalidInput(error.detail) from error
+    callback_answer.text = _("Role revoked.")
+    callback_answer.show_alert = True
 
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.routes))
 async def routes_blocks(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
     if not actor.has(Role.admin):
-        await denied(callback)
-        return
+        raise Forbidden()
     b = InlineKeyboardBuilder()
     if callback_data.v == 0:
         for block in services.directory.blocks():
@@ -161,15 +143,10 @@ async def routes_blocks(callback: CallbackQuery, callback_data: AdminCb, actor: 
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.route_category))
 async def route_category(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    try:
-        routes = await services.routing.routes(actor, callback_data.v)
-    except Forbidden:
-        await denied(callback)
-        return
+    routes = await services.routing.routes(actor, callback_data.v)
     category = services.directory.category(callback_data.v)
     if category is None:
-        await callback.answer(_("This option is no longer available."), show_alert=True)
-        return
+        raise Gone()
     b = InlineKeyboardBuilder()
     lines = [
         _("<b>{category}</b>: where appeals go, by district. Press a district to change.").format(
@@ -190,8 +167,7 @@ async def route_category(callback: CallbackQuery, callback_data: AdminCb, actor:
 @router.callback_query(AdminCb.filter(F.action == AdminAction.route_district))
 async def route_district(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
     if not actor.has(Role.admin):
-        await denied(callback)
-        return
+        raise Forbidden()
     b = InlineKeyboardBuilder()
     for agency in services.directory.agencies():
         b.button(
@@ -203,14 +179,13 @@ async def route_district(callback: CallbackQuery, callback_data: AdminCb, actor:
 
 
 @router.callback_query(AdminCb.filter(F.action == AdminAction.route_set))
-async def route_set(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
+async def route_set(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: AdminCb, actor: Actor, services: Services
+) -> None:
     try:
         category_id, district_id = (int(x) for x in callback_data.s.split("."))
         await services.routing.set_route(actor, category_id, district_id, callback_data.v)
-    except Forbidden:
-        await denied(callback)
-        return
-    except (ValueError, ServiceError):
-        await callback.answer(_("This option is no longer available."), show_alert=True)
-        return
-    await callback.answer(_("Saved."), show_alert=True)
+    except (ValueError, InvalidInput) as error:
+        raise Gone() from error
+    callback_answer.text = _("Saved.")
+    callback_answer.show_alert = True

@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -18,7 +19,7 @@ from bot.domain import AGENCY_ROLES, AppealKind, RejectReason
 from bot.notifications import REASONS
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
-from bot.services.errors import Forbidden, InvalidInput, NotFound, ServiceError
+from bot.services.errors import Forbidden, InvalidInput, NotFound
 from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.states import StaffInput
@@ -41,13 +42,6 @@ def prompt(key: str, settings: Settings) -> str:
         "answer": _("Type the final answer to the resident:"),
     }
     return texts[key] + "\n" + _("/cancel to stop.")
-
-
-async def refuse(callback: CallbackQuery, error: ServiceError) -> None:
-    if isinstance(error, NotFound | Forbidden):
-        await callback.answer(_("Appeal not found."), show_alert=True)
-    else:
-        await callback.answer(_("This action is not possible now."), show_alert=True)
 
 
 async def show_card(
@@ -74,23 +68,13 @@ async def open_card(
 ) -> None:
     if not isinstance(callback.message, Message):
         return
-    try:
-        card = await services.views.card(actor, callback_data.id)
-    except ServiceError as error:
-        await refuse(callback, error)
-        return
-    await callback.answer()
+    card = await services.views.card(actor, callback_data.id)
     await send_card(callback.message, card, actor, services, settings, clock)
 
 
 @router.callback_query(StaffCb.filter(F.action == StaffAction.files))
 async def files(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    try:
-        card = await services.views.card(actor, callback_data.id)
-    except ServiceError as error:
-        await refuse(callback, error)
-        return
-    await callback.answer()
+    card = await services.views.card(actor, callback_data.id)
     if isinstance(callback.message, Message):
         all_files = [*card.attachments, *(f for n in card.notes for f in n.attachments)]
         await send_files(callback.message, all_files)
@@ -98,6 +82,7 @@ async def files(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, s
 
 async def act(
     callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
     action: Any,
     done: str,
     actor: Actor,
@@ -107,12 +92,8 @@ async def act(
     appeal_id: int,
 ) -> None:
     """Run a service action; on success say so and show the card as it is now."""
-    try:
-        await action
-    except ServiceError as error:
-        await refuse(callback, error)
-        return
-    await callback.answer(done)
+    await action
+    callback_answer.text = done
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
         await show_card(callback.message, appeal_id, actor, services, settings, clock)
@@ -156,10 +137,16 @@ BUTTON_ACTIONS = {
 
 @router.callback_query(StaffCb.filter(F.action.in_(BUTTON_ACTIONS)))
 async def button(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: StaffCb,
+    actor: Actor,
+    services: Services,
+    settings: Settings,
+    clock: Clock,
 ) -> None:
     action, done = button_action(actor, services, callback_data)
-    await act(callback, action, done, actor, services, settings, clock, callback_data.id)
+    await act(callback, callback_answer, action, done, actor, services, settings, clock, callback_data.id)
 
 
 def agency_list(
@@ -176,8 +163,7 @@ def agency_list(
 @router.callback_query(StaffCb.filter(F.action == StaffAction.agencies))
 async def choose_agency(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
     if not actor.has("coordinator", "admin"):
-        await callback.answer(_("Appeal not found."), show_alert=True)
-        return
+        raise NotFound()
     await reply(callback, _("Choose the agency:"), agency_list(callback_data.id, StaffAction.route_to, services, actor))
 
 
@@ -214,8 +200,7 @@ async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None
 @router.callback_query(StaffCb.filter(F.action == StaffAction.redirect))
 async def choose_redirect(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
     if not actor.has(*AGENCY_ROLES):
-        await callback.answer(_("Appeal not found."), show_alert=True)
-        return
+        raise NotFound()
     await reply(
         callback,
         _("To which agency should it go?"),
@@ -246,11 +231,7 @@ async def ask_input(
     settings: Settings,
 ) -> None:
     # Check access before asking anything: a forged button must not even open the prompt.
-    try:
-        await services.views.card(actor, callback_data.id)
-    except ServiceError as error:
-        await refuse(callback, error)
-        return
+    await services.views.card(actor, callback_data.id)
     key = INPUT_ACTIONS[callback_data.action]
     await state.set_state(StaffInput.text)
     await state.set_data({"act": key, "appeal_id": callback_data.id, "agency_id": callback_data.v, "files": []})
@@ -307,9 +288,8 @@ async def typed(
         await message.answer(_("This action is not possible now."))
         return
     except (NotFound, Forbidden):
-        await state.clear()
-        await message.answer(_("Appeal not found."))
-        return
+        await state.clear()  # the refusal itself is said by ServiceErrorMiddleware
+        raise
     await state.clear()
     await message.answer(_("Done."))
     await show_card(message, appeal_id, actor, services, settings, clock)
@@ -330,6 +310,7 @@ async def answer_file(message: Message, state: FSMContext) -> None:
 @router.callback_query(StaffInput.answer_files, StaffCb.filter((F.action == StaffAction.answer) & (F.s == "send")))
 async def send_answer(
     callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
     callback_data: StaffCb,
     state: FSMContext,
     actor: Actor,
@@ -339,12 +320,14 @@ async def send_answer(
 ) -> None:
     data = await state.get_data()
     if int(data.get("appeal_id", 0)) != callback_data.id:
-        await callback.answer(_("This button is no longer active."), show_alert=True)
+        callback_answer.text = _("This button is no longer active.")
+        callback_answer.show_alert = True
         return
     files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]
     await state.clear()
     await act(
         callback,
+        callback_answer,
         services.agency.answer(actor, callback_data.id, data.get("text", ""), files),
         _("The answer went to the ЦУР for a check."),
         actor,

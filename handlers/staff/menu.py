@@ -15,7 +15,6 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, RequestKind, Role
 from bot.services import Services
-from bot.services.errors import Forbidden
 from bot.services.users import Actor
 from bot.services.views import QueueItem
 from bot.texts import local_date, status_name
@@ -74,36 +73,30 @@ async def show_list(
 ) -> None:
     views = services.views
     now = clock.now()
-    try:
-        if callback_data.v == LIST_QUEUE:
-            queue = await views.queue(actor)
-            c = queue.counts
-            text = _(
-                "<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}."
-            ).format(new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"])
-            items = queue.items
-        elif callback_data.v == LIST_REVIEWS:
-            items = await views.reviews(actor)
-            text = _("<b>Answers to check</b>: {count}").format(count=len(items))
-        elif callback_data.v == LIST_REQUESTS:
-            requests = await views.pending_requests(actor)
-            text = _("<b>Requests</b>: {count}").format(count=len(requests))
-            b = InlineKeyboardBuilder()
-            for r in requests:
-                kind = _("redirect") if r.kind == RequestKind.redirect else _("extension")
-                b.button(text=f"№ {r.number} · {kind}", callback_data=StaffCb(action=StaffAction.open, id=r.appeal_id))
-            b.adjust(1)
-            await callback.answer()
-            if isinstance(callback.message, Message):
-                await callback.message.answer(text, reply_markup=b.as_markup())
-            return
-        else:
-            items = await views.inbox(actor)
-            overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
-            text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
-    except Forbidden:
-        await callback.answer(_("This is not available to you."), show_alert=True)
+    if callback_data.v == LIST_QUEUE:
+        queue = await views.queue(actor)
+        c = queue.counts
+        text = _(
+            "<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}."
+        ).format(new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"])
+        items = queue.items
+    elif callback_data.v == LIST_REVIEWS:
+        items = await views.reviews(actor)
+        text = _("<b>Answers to check</b>: {count}").format(count=len(items))
+    elif callback_data.v == LIST_REQUESTS:
+        requests = await views.pending_requests(actor)
+        text = _("<b>Requests</b>: {count}").format(count=len(requests))
+        b = InlineKeyboardBuilder()
+        for r in requests:
+            kind = _("redirect") if r.kind == RequestKind.redirect else _("extension")
+            b.button(text=f"№ {r.number} · {kind}", callback_data=StaffCb(action=StaffAction.open, id=r.appeal_id))
+        b.adjust(1)
+        if isinstance(callback.message, Message):
+            await callback.message.answer(text, reply_markup=b.as_markup())
         return
-    await callback.answer()
+    else:
+        items = await views.inbox(actor)
+        overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
+        text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
     if isinstance(callback.message, Message):
         await callback.message.answer(text, reply_markup=items_keyboard(items, now, settings))

@@ -29,8 +29,7 @@ NOTE_NAMES = {
 async def reply(
     callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | InlineKeyboardBuilder | None = None
 ) -> None:
-    """Acknowledge the press and answer with a new message under the one pressed."""
-    await callback.answer()
+    """Answer with a new message under the one pressed (aiogram's CallbackAnswerMiddleware acknowledges it)."""
     if isinstance(callback.message, Message):
         if isinstance(markup, InlineKeyboardBuilder):
             markup = markup.as_markup()
