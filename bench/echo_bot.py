@@ -5,14 +5,11 @@ else: no database, no FSM storage, no middlewares, no i18n. Its API traffic mirr
 message gets one answer with an inline button; a button press is answered, its message edited and a new
 message with a button sent (what the filing dialog does for each choice).
 
-With `--tuned` it also takes the two framework-level remedies the resident bot takes (`bot/session.py`): aiogram's
-response classes held for the life of the process (stock aiogram rebuilds them after each garbage collection) and
-calls sent as JSON. That echo is the ceiling for the bot's own code, not aiogram's: `bench/intake.py` reports the
-ratio against both.
+Stock aiogram: its own aiohttp session and its default polling (`start_polling`, updates handled as tasks).
 
 Run by `bench/intake.py` in its own process:
 
-    python bench/echo_bot.py --api-base http://127.0.0.1:PORT --token 654321:BENCH-ECHO [--tuned]
+    python bench/echo_bot.py --api-base http://127.0.0.1:PORT --token 654321:BENCH-ECHO
 """
 
 from __future__ import annotations
@@ -20,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
-from pathlib import Path
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -50,20 +45,8 @@ def create_dispatcher() -> Dispatcher:
     return dp
 
 
-def make_session(api_base: str, tuned: bool) -> AiohttpSession:
-    api = TelegramAPIServer.from_base(api_base)
-    if not tuned:
-        return AiohttpSession(api=api)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, for bot.session
-    from bot.session import JSONSession, pin_response_types
-
-    pin_response_types()
-    return JSONSession(api=api)
-
-
-async def run(api_base: str, token: str, polling_timeout: int, tuned: bool = False) -> None:
-    session = make_session(api_base, tuned)
-    bot = Bot(token, session=session)
+async def run(api_base: str, token: str, polling_timeout: int) -> None:
+    bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
     dp = create_dispatcher()
     await dp.start_polling(
         bot,
@@ -79,10 +62,9 @@ def main() -> None:
     parser.add_argument("--api-base", required=True, help="the Bot API base URL (the emulator's)")
     parser.add_argument("--token", required=True)
     parser.add_argument("--polling-timeout", type=int, default=2)
-    parser.add_argument("--tuned", action="store_true", help="pinned response classes and JSON calls, as the bot")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(args.api_base, args.token, args.polling_timeout, args.tuned))
+    asyncio.run(run(args.api_base, args.token, args.polling_timeout))
 
 
 if __name__ == "__main__":
