@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await measure(lambda p=p, i=i: services.appeals.file(p, draft(services, i)))
                 for i, p in enumerate(people)
             ]
-            storage = SQLStorage(app.sessionmaker, app.clock)
+            storage = SQLStorage(app.engine, app.clock)
             data = {"category": 12, "text": "Во дворе третий день нет воды", "files": [["photo", "file-1", "u-1"]]}
 
             def key(i: int) -> StorageKey:

@@ -153,13 +153,18 @@ async def send(user: EmulatedUser, step: Step) -> None:
 
 async def run_step(user: EmulatedUser, step: Step) -> float:
     """Send one update, wait for the complete answer; return the seconds to the bot's first reaction."""
-    before = len(user.messages)
+    shown = {m.message_id: m.text for m in user.messages}  # the bot may answer in a new message or by an edit
     probe = _FirstChange()
     user.chat.waiters.append(probe)
     sent = time.perf_counter()
 
+    def changed() -> list[str]:
+        return [m.text or "" for m in user.messages if shown.get(m.message_id, None) != m.text]
+
     def answered() -> bool:
-        return any(step.expect in (m.text or "") or FAILURE_MARK in (m.text or "") for m in user.messages[before:])
+        if not step.expect:  # the echo: its answer is a new message
+            return any(m.message_id not in shown for m in user.messages)
+        return any(step.expect in text or FAILURE_MARK in text for text in changed())
 
     try:
         await send(user, step)
@@ -169,7 +174,7 @@ async def run_step(user: EmulatedUser, step: Step) -> float:
     finally:
         if not probe.done():
             probe.cancel()
-    if any(FAILURE_MARK in (m.text or "") for m in user.messages[before:]):
+    if any(FAILURE_MARK in text for text in changed()):
         raise BenchError(f"the bot failed on {step.kind} {step.arg!r} of user {user.id}.\n{user.dump()}")
     return probe.stamp - sent
 

@@ -152,7 +152,7 @@ class PressAnsweredByAiogram(MessageManager):
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
-    storage = storage or SQLStorage(app.sessionmaker, app.clock)
+    storage = storage or SQLStorage(app.engine, app.clock)
     # Updates of one person are handled one at a time: an album's items never race on the draft.
     isolation = SimpleEventIsolation()
     dp = Dispatcher(

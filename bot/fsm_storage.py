@@ -14,7 +14,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock
 from storage.repositories.fsm import FsmRepo
@@ -38,36 +38,29 @@ class SQLStorage(BaseStorage):
     one commit, and every read goes to the database. Nothing is held in the process, so a restart or a
     second instance finds each person at their step."""
 
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        key_builder: KeyBuilder | None = None,
-    ) -> None:
-        self.sessionmaker = sessionmaker
+    def __init__(self, engine: AsyncEngine, clock: Clock, key_builder: KeyBuilder | None = None) -> None:
+        self.engine = engine
         self.clock = clock
         self.key_builder = key_builder or DestinyKeyBuilder()
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        async with self.sessionmaker() as session:
-            await FsmRepo(session).set_state(self.key_builder.build(key), value, self.clock.now())
-            await session.commit()
+        async with self.engine.begin() as connection:
+            await FsmRepo(connection).set_state(self.key_builder.build(key), value, self.clock.now())
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.sessionmaker() as session:
-            record = await FsmRepo(session).get(self.key_builder.build(key))
-        return None if record is None else record.state
+        async with self.engine.connect() as connection:
+            found = await FsmRepo(connection).get(self.key_builder.build(key))
+        return None if found is None else found[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.sessionmaker() as session:
-            await FsmRepo(session).set_data(self.key_builder.build(key), dict(data), self.clock.now())
-            await session.commit()
+        async with self.engine.begin() as connection:
+            await FsmRepo(connection).set_data(self.key_builder.build(key), dict(data), self.clock.now())
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.sessionmaker() as session:
-            record = await FsmRepo(session).get(self.key_builder.build(key))
-        return {} if record is None else dict(record.data or {})
+        async with self.engine.connect() as connection:
+            found = await FsmRepo(connection).get(self.key_builder.build(key))
+        return {} if found is None else found[1]
 
     async def close(self) -> None:
         """Nothing to release: the engine belongs to the application, which disposes of it."""

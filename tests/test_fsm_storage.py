@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.fsm_storage import SQLStorage
-from storage.db import create_engine, create_sessionmaker
+from storage.db import create_engine
+from storage.models import FsmRecord
 from storage.repositories.fsm import FsmRepo
 
 
 @pytest.fixture
-async def sessionmaker(db_path: Path) -> AsyncIterator[Any]:
+async def engine(db_path: Path) -> AsyncIterator[Any]:
     engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
-    yield create_sessionmaker(engine)
+    yield engine
     await engine.dispose()
 
 
@@ -27,22 +29,22 @@ def key(user: int, destiny: str = "default") -> StorageKey:
     return StorageKey(bot_id=1, chat_id=user, user_id=user, destiny=destiny)
 
 
-async def test_a_state_survives_other_people_reading_theirs(sessionmaker: Any) -> None:
+async def test_a_state_survives_other_people_reading_theirs(engine: Any) -> None:
     """The old write-back cache cleared itself, unwritten states included, once it held `max_cached` people."""
-    storage = SQLStorage(sessionmaker, ManualClock())
+    storage = SQLStorage(engine, ManualClock())
     await storage.set_state(key(1), "Filing:description")
     for user in range(2, 300):
         await storage.get_state(key(user))
         await storage.set_data(key(user), {"n": user})
-    fresh = SQLStorage(sessionmaker, ManualClock())
+    fresh = SQLStorage(engine, ManualClock())
     assert await fresh.get_state(key(1)) == "Filing:description"
     assert await fresh.get_data(key(299)) == {"n": 299}
 
 
-async def test_every_change_is_in_the_database_at_once(sessionmaker: Any) -> None:
+async def test_every_change_is_in_the_database_at_once(engine: Any) -> None:
     clock = ManualClock(datetime(2026, 11, 26, 9, 30, tzinfo=UTC))
-    storage = SQLStorage(sessionmaker, clock)
-    other = SQLStorage(sessionmaker, clock)  # another instance, or the bot after a restart
+    storage = SQLStorage(engine, clock)
+    other = SQLStorage(engine, clock)  # another instance, or the bot after a restart
     data = {"draft": "ab12", "text": "Нет воды <b>3 дня</b>", "attachments": [["photo", "AgAD", "u1"]]}
     await storage.set_state(key(1), "Filing:district")
     await storage.set_data(key(1), data)
@@ -55,32 +57,32 @@ async def test_every_change_is_in_the_database_at_once(sessionmaker: Any) -> Non
     await storage.set_data(key(1), {})  # and the other way round
     assert await other.get_state(key(1)) == "Filing:kind"
     assert await other.get_data(key(1)) == {}
-    async with sessionmaker() as session:
-        record = await FsmRepo(session).get("fsm:1:1")  # the key the rows stored before this storage carry
-    assert record is not None and record.updated_at == clock.now()
+    async with engine.connect() as connection:  # the key the rows stored before this storage carry
+        stamp = (await connection.execute(select(FsmRecord.updated_at).where(FsmRecord.key == "fsm:1:1"))).scalar()
+    assert stamp == clock.now()
 
 
-async def test_someone_never_seen_has_no_state_and_no_data(sessionmaker: Any) -> None:
-    storage = SQLStorage(sessionmaker, ManualClock())
+async def test_someone_never_seen_has_no_state_and_no_data(engine: Any) -> None:
+    storage = SQLStorage(engine, ManualClock())
     assert await storage.get_state(key(42)) is None
     assert await storage.get_data(key(42)) == {}
 
 
-async def test_data_read_is_a_copy(sessionmaker: Any) -> None:
-    storage = SQLStorage(sessionmaker, ManualClock())
+async def test_data_read_is_a_copy(engine: Any) -> None:
+    storage = SQLStorage(engine, ManualClock())
     await storage.set_data(key(1), {"a": 1})
     got = await storage.get_data(key(1))
     got["a"] = 2
     assert await storage.get_data(key(1)) == {"a": 1}
 
 
-async def test_destinies_are_kept_apart(sessionmaker: Any) -> None:
+async def test_destinies_are_kept_apart(engine: Any) -> None:
     """aiogram-dialog keeps its stacks under destinies of their own, beside the default one."""
-    storage = SQLStorage(sessionmaker, ManualClock())
+    storage = SQLStorage(engine, ManualClock())
     await storage.set_state(key(1), "Filing:text")
     await storage.set_data(key(1, "aiogd_stack"), {"intents": ["x"]})
     assert await storage.get_state(key(1, "aiogd_stack")) is None
     assert await storage.get_data(key(1)) == {}
     assert await storage.get_data(key(1, "aiogd_stack")) == {"intents": ["x"]}
-    async with sessionmaker() as session:
-        assert await FsmRepo(session).get("fsm:1:1:aiogd_stack") is not None
+    async with engine.connect() as connection:
+        assert await FsmRepo(connection).get("fsm:1:1:aiogd_stack") == (None, {"intents": ["x"]})

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import FsmRecord, UTCDateTime
 
@@ -19,12 +19,21 @@ SET_DATA = text(
 ).bindparams(bindparam("data", type_=JSON()), bindparam("updated_at", type_=UTCDateTime()))
 
 
+GET = select(FsmRecord.__table__.c.state, FsmRecord.__table__.c.data).where(FsmRecord.__table__.c.key == bindparam("key"))
+
+
 class FsmRepo:
-    def __init__(self, session: AsyncSession) -> None:
+    """Dialog state rows. It runs once or twice per update of everyone in a dialog, so it takes a Core connection
+    as well as a session (a session costs about 0.3 ms more per statement, measured in `bench/confirm.py`) and
+    reads the two columns it needs rather than an ORM object."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self.session = session
 
-    async def get(self, key: str) -> FsmRecord | None:
-        return (await self.session.execute(select(FsmRecord).where(FsmRecord.key == key))).scalar_one_or_none()
+    async def get(self, key: str) -> tuple[str | None, dict[str, Any]] | None:
+        """(state, data), or None when nothing is stored under the key."""
+        row = (await self.session.execute(GET, {"key": key})).first()
+        return None if row is None else (row.state, dict(row.data or {}))
 
     async def set_state(self, key: str, state: str | None, now: datetime) -> None:
         await self.session.execute(SET_STATE, {"key": key, "state": state, "data": {}, "updated_at": now})
