@@ -23,6 +23,12 @@ class AlbumDebouncer:
             previous.cancel()
         self._tasks[key] = asyncio.create_task(self._later(key, callback))
 
+    def cancel(self, key: Hashable) -> None:
+        """Drop the callback still waiting for the key (the person moved on before the album was summed up)."""
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
     async def _later(self, key: Hashable, callback: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(self.delay)
         # From here on a new item of the same album must not cancel the summary being sent.

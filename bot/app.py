@@ -227,13 +227,17 @@ async def on_startup(bot: Bot, i18n: I18n) -> None:
         await bot.set_my_commands(commands, language_code=lang)
 
 
+def allowed_updates(dp: Dispatcher) -> list[str]:
+    """The update types to ask Telegram for: those the handlers use, less aiogram-dialog's own internal event."""
+    return dp.resolve_used_update_types(skip_events={DIALOG_EVENT_NAME})
+
+
 async def run_polling(app: App, bot: Bot, *, handle_as_tasks: bool = True) -> None:
     dp = create_dispatcher(app)
     with app.i18n.context():
         await dp.start_polling(
             bot,
-            # aiogram-dialog's own event is internal: Telegram is not asked for it.
-            allowed_updates=dp.resolve_used_update_types(skip_events={DIALOG_EVENT_NAME}),
+            allowed_updates=allowed_updates(dp),
             polling_timeout=app.settings.bot.polling_timeout,
             handle_as_tasks=handle_as_tasks,
             handle_signals=True,

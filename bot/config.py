@@ -69,14 +69,6 @@ class RegionSection(BaseModel):
 
 
 class IntakeSection(BaseModel):
-    min_text: int = Field(default=10, ge=1)
-    max_text: int = Field(default=4000, ge=10, le=4000)
-    max_attachments: int = Field(default=10, ge=0, le=10)
-    # A typed address, and the applicant's full name and contact of an обращение (59-ФЗ).
-    min_address: int = Field(default=5, ge=1)
-    max_address: int = Field(default=500, ge=10, le=1000)
-    max_name: int = Field(default=200, ge=10, le=500)
-    max_contact: int = Field(default=200, ge=10, le=500)
     page_size: int = Field(default=5, ge=1, le=20)
 
 
@@ -94,6 +86,11 @@ class LimitsSection(BaseModel):
     question_max: int = Field(default=2000, ge=10, le=4000)
     # Files on one message: a Telegram album holds at most 10.
     attachments_max: int = Field(default=10, ge=0, le=10)
+    # A typed address, and the applicant's full name and contact of an обращение (59-ФЗ).
+    address_min: int = Field(default=5, ge=1)
+    address_max: int = Field(default=500, ge=10, le=1000)
+    name_max: int = Field(default=200, ge=10, le=500)
+    contact_max: int = Field(default=200, ge=10, le=500)
     # An extension of the term, once per appeal (59-ФЗ art. 12 part 2: at most 30 days).
     extension_max_days: int = Field(default=30, ge=1, le=30)
 

@@ -15,7 +15,7 @@ from aiogram.types import TelegramObject
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import App, create_app, create_bot, create_dispatcher
+from bot.app import App, allowed_updates, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
 from bot.services import Services, build_services
@@ -139,7 +139,7 @@ class Harness:
         with self.app.i18n.context():
             await self.dp.start_polling(
                 self.bot,
-                allowed_updates=self.dp.resolve_used_update_types(),
+                allowed_updates=allowed_updates(self.dp),
                 polling_timeout=self.settings.bot.polling_timeout,
                 handle_as_tasks=self.handle_as_tasks,
                 handle_signals=False,

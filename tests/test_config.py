@@ -21,11 +21,11 @@ def test_example_config_is_valid_once_a_token_is_given(monkeypatch: pytest.Monke
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[bot]\ntoken = "1:FILE"\n[intake]\nmax_attachments = 5\n')
-    monkeypatch.setenv("TSUR_INTAKE__MAX_ATTACHMENTS", "7")
+    path.write_text('[bot]\ntoken = "1:FILE"\n[limits]\nattachments_max = 5\n')
+    monkeypatch.setenv("TSUR_LIMITS__ATTACHMENTS_MAX", "7")
     settings = load_settings(path)
     assert settings.bot.token == "1:FILE"
-    assert settings.intake.max_attachments == 7
+    assert settings.limits.attachments_max == 7
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ("", "bot.token: missing"),
         ('[bot]\ntoken = "nonsense"\n', "bot.token"),
         ('[bot]\ntoken = "1:A"\n[region]\ntimezone = "Mars/Olympus"\n', "region.timezone"),
-        ('[bot]\ntoken = "1:A"\n[intake]\nmax_attachments = 11\n', "intake.max_attachments"),
+        ('[bot]\ntoken = "1:A"\n[limits]\nattachments_max = 11\n', "limits.attachments_max"),
         ('[bot]\ntoken = "1:A"\n[bogus]\nx = 1\n', "bogus"),
     ],
 )

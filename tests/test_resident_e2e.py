@@ -553,18 +553,18 @@ async def test_applicant_rules_live_in_the_service(services) -> None:
     from tests.factories import draft, resident
 
     appeals = services.appeals
-    limits = services.appeals.settings.intake
+    limits = services.appeals.settings.limits
     assert appeals.validate_name("  Petrova   Aminat ") == "Petrova Aminat"
     assert appeals.validate_contact(" +7 928 000-00-00 ") == "+7 928 000-00-00"
     assert appeals.validate_contact("name@example.ru") == "name@example.ru"
     assert appeals.validate_address(" Argun, Shosseynaya 1 ") == "Argun, Shosseynaya 1"
-    for bad in ("12345", "Ivan", "Ivan " + "x" * limits.max_name):
+    for bad in ("12345", "Ivan", "Ivan " + "x" * limits.name_max):
         with pytest.raises(InvalidInput):
             appeals.validate_name(bad)
-    for bad in ("call me maybe", "+7 9", "a@b", "1" * (limits.max_contact + 1)):
+    for bad in ("call me maybe", "+7 9", "a@b", "1" * (limits.contact_max + 1)):
         with pytest.raises(InvalidInput):
             appeals.validate_contact(bad)
-    for bad in ("abc", "x" * (limits.max_address + 1)):
+    for bad in ("abc", "x" * (limits.address_max + 1)):
         with pytest.raises(InvalidInput):
             appeals.validate_address(bad)
     actor = await resident(services)
@@ -605,3 +605,45 @@ async def test_restart_at_a_reply_keyboard_step_and_on_the_preview(harness: Harn
     assert "Your appeal is registered" in user.last_message.text
     [appeal] = await harness.rows(Appeal)
     assert appeal.address == "Argun, Shosseynaya 1" and appeal.text == "A deep pothole near the school gate"
+
+
+async def test_changing_the_language_mid_filing_shows_the_same_step_in_the_new_language(harness: Harness) -> None:
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Housing, utilities and waste")
+    await user.send_text("/language")
+    await harness.settle()
+    await user.click("Русский")
+    await harness.settle()
+    assert "Опишите проблему" in user.last_message.text  # the description step, now in Russian
+    await user.send_text("Нет воды в нашем доме уже три дня")
+    await harness.settle()
+    assert "Приложите фото" in user.last_message.text  # the dialog went on: the next step, in Russian
+
+
+async def test_start_mid_filing_leaves_the_dialog(harness: Harness) -> None:
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Housing, utilities and waste")
+    await user.send_text("/start")
+    await harness.settle()
+    assert "Welcome back" in user.last_message.text
+    await user.send_text("No water in our building for three days")
+    await harness.settle()
+    assert "I did not understand that" in user.last_message.text  # not taken as the description of a dialog
+    assert await harness.rows(Appeal) == []
+
+
+async def test_done_pressed_before_an_albums_summary_shows_the_next_step_once(harness: Harness) -> None:
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Housing, utilities and waste")
+    await user.send_text("No water in our building for three days")
+    await harness.settle()
+    await user.send_photo()
+    await harness.settle()
+    await user.send_album(["photo"] * 3)
+    await user.click("✅ Done (1)")  # before the album's summary: it would show the place step again
+    await harness.settle()
+    place_steps = [m for m in user.messages if "Where is the problem" in (m.text or "") and not m.deleted]
+    assert len(place_steps) == 1
+    await user.send_text("Grozny, Mira street 12")
+    await harness.settle()
+    assert "Choose the municipal district" in user.last_message.text

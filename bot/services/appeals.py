@@ -119,32 +119,32 @@ class AppealService:
     def validate_text(self, text: str) -> str:
         """The description rule, shared by the dialog (as it is typed) and by filing."""
         text = text.strip()
-        limits = self.settings.intake
-        if len(text) < limits.min_text:
+        limits = self.settings.limits
+        if len(text) < limits.text_min:
             raise InvalidInput("text_too_short")
-        if len(text) > limits.max_text:
+        if len(text) > limits.text_max:
             raise InvalidInput("text_too_long")
         return text
 
     def validate_address(self, address: str) -> str:
-        """A typed address: its length within the intake limits."""
+        """A typed address: its length within the limits."""
         address = address.strip()
-        limits = self.settings.intake
-        if not limits.min_address <= len(address) <= limits.max_address:
+        limits = self.settings.limits
+        if not limits.address_min <= len(address) <= limits.address_max:
             raise InvalidInput("address_length")
         return address
 
     def validate_name(self, name: str) -> str:
         """The applicant's full name: two to four words of letters, within the limit; spaces normalized."""
         name = " ".join(name.split())
-        if len(name) > self.settings.intake.max_name or not NAME_RE.match(name):
+        if len(name) > self.settings.limits.name_max or not NAME_RE.match(name):
             raise InvalidInput("name")
         return name
 
     def validate_contact(self, contact: str) -> str:
         """A phone number or an e-mail, within the limit."""
         contact = contact.strip()
-        if len(contact) > self.settings.intake.max_contact or not (PHONE_RE.match(contact) or EMAIL_RE.match(contact)):
+        if len(contact) > self.settings.limits.contact_max or not (PHONE_RE.match(contact) or EMAIL_RE.match(contact)):
             raise InvalidInput("contact")
         return contact
 
@@ -157,13 +157,13 @@ class AppealService:
         self.validate_text(draft.text)
         if draft.kind not in AppealKind.__members__:
             raise InvalidInput("kind")
-        if len(draft.attachments) > self.settings.intake.max_attachments:
+        if len(draft.attachments) > self.settings.limits.attachments_max:
             raise InvalidInput("too_many_attachments")
         if any(a.kind not in AttachmentKind.__members__ for a in draft.attachments):
             raise InvalidInput("attachment_kind")
         if not draft.address and (draft.latitude is None or draft.longitude is None):
             raise InvalidInput("no_place")
-        if draft.address and len(draft.address) > self.settings.intake.max_address:
+        if draft.address and len(draft.address) > self.settings.limits.address_max:
             raise InvalidInput("address_length")
         if draft.kind == AppealKind.appeal:
             if not (draft.applicant_name and draft.applicant_contact):

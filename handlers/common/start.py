@@ -8,6 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager, ShowMode
 
 from bot import keyboards as kb
 from bot.callbacks import ConsentAction, ConsentCb, LangCb
@@ -19,6 +20,7 @@ from bot.services.errors import InvalidInput, NotFound
 from bot.services.users import Actor, guess_locale
 from bot.states import Onboarding
 from handlers import Handlers
+from handlers.common.cancel import end_conversation
 
 router = Handlers(__name__)
 
@@ -77,8 +79,10 @@ async def start_with_invite(
 
 
 @router.message(CommandStart())
-async def start(message: Message, state: FSMContext, actor: Actor, settings: Settings) -> None:
-    await state.clear()
+async def start(
+    message: Message, state: FSMContext, dialog_manager: DialogManager, actor: Actor, settings: Settings
+) -> None:
+    await end_conversation(state, dialog_manager)  # /start begins anew: an open dialog would take the next text
     if actor.locale is None:
         user = message.from_user
         await ask_language(message, state, guess_locale(user.language_code if user else None))
@@ -99,6 +103,7 @@ async def choose_language(
     callback: CallbackQuery,
     callback_data: LangCb,
     state: FSMContext,
+    dialog_manager: DialogManager,
     actor: Actor,
     services: Services,
     settings: Settings,
@@ -110,10 +115,12 @@ async def choose_language(
         return
     with i18n.use_locale(callback_data.code):
         await message.edit_text(_("Language: {name}").format(name=kb.LANGUAGE_NAMES[callback_data.code]))
-        in_dialog = (await state.get_state() or "").startswith("Filing")
         if not actor.has_consent and not actor.consent_declined:
             await ask_consent(message, state, settings)
-        elif not in_dialog:
+        elif dialog_manager.has_context():
+            # In the middle of filing: the same step again, in the new language; nothing typed so far is lost.
+            await dialog_manager.show(ShowMode.SEND)
+        else:
             await state.clear()
             await show_menu(message, _("Done. Choose an action in the menu below."))
 

@@ -105,6 +105,7 @@ async def go_back(callback: CallbackQuery, button: Button, manager: DialogManage
 
 
 async def back_from(manager: DialogManager, state: State, show_mode: ShowMode | None = None) -> None:
+    drop_album_summary(manager)
     editable = {step for step, _label in EDITABLE}
     if data(manager).get("editing") and state in editable:
         await manager.switch_to(Filing.edit_choice, show_mode=show_mode)
@@ -215,7 +216,7 @@ async def description_getter(settings: Settings, **_kwargs: Any) -> dict[str, An
         "prompt": _(
             "Describe the problem in one message: what happened, where exactly, since when, and what you "
             "ask for. From {min} to {max} characters."
-        ).format(min=settings.intake.min_text, max=settings.intake.max_text)
+        ).format(min=settings.limits.text_min, max=settings.limits.text_max)
     }
 
 
@@ -231,13 +232,13 @@ async def on_description(message: Message, widget: MessageInput, manager: Dialog
                 manager,
                 _(
                     "The description is too short: {count} characters, at least {min} are needed. Please add details."
-                ).format(count=count, min=settings.intake.min_text),
+                ).format(count=count, min=settings.limits.text_min),
             )
         else:
             complain(
                 manager,
                 _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
-                    count=count, max=settings.intake.max_text
+                    count=count, max=settings.limits.text_max
                 ),
             )
         return
@@ -256,7 +257,7 @@ async def description_wrong(message: Message, widget: MessageInput, manager: Dia
 
 async def attachments_getter(dialog_manager: DialogManager, settings: Settings, **_kwargs: Any) -> dict[str, Any]:
     count = len(data(dialog_manager).get("attachments", []))
-    limit = settings.intake.max_attachments
+    limit = settings.limits.attachments_max
     if not count:
         prompt = _(
             "Attach photos, videos or documents if you have them: up to {max}, albums too. "
@@ -288,7 +289,7 @@ async def on_file(message: Message, widget: MessageInput, manager: DialogManager
         await attachment_wrong(message, widget, manager)
         return
     files: list[dict[str, str]] = list(data(manager).get("attachments", []))
-    limit = settings.intake.max_attachments
+    limit = settings.limits.attachments_max
     if len(files) >= limit:
         data(manager)["rejected"] = int(data(manager).get("rejected", 0)) + 1
     elif all(f["file_unique_id"] != media.file_unique_id for f in files):
@@ -304,6 +305,16 @@ async def on_file(message: Message, widget: MessageInput, manager: DialogManager
             await background.update({}, show_mode=ShowMode.SEND)
 
         albums.touch((message.chat.id, message.media_group_id), summary)
+        data(manager)["album"] = message.media_group_id
+
+
+def drop_album_summary(manager: DialogManager) -> None:
+    """Leaving the files step before an album's summary was shown: it would show the next step a second time."""
+    album = data(manager).pop("album", None)
+    chat = manager.event.from_user.id if manager.event.from_user else None
+    if album is not None and chat is not None:
+        albums: AlbumDebouncer = manager.middleware_data["albums"]
+        albums.cancel((chat, album))
 
 
 async def attachment_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
@@ -314,6 +325,7 @@ async def attachment_wrong(message: Message, widget: MessageInput, manager: Dial
 
 
 async def files_done(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    drop_album_summary(manager)
     await advance(manager, Filing.location)
 
 
@@ -340,7 +352,7 @@ async def on_location(message: Message, widget: MessageInput, manager: DialogMan
     assert message.location is not None
     values: dict[str, Any] = {"lat": message.location.latitude, "lon": message.location.longitude, "address": None}
     if message.venue is not None:
-        values["address"] = f"{message.venue.title}, {message.venue.address}"[: settings.intake.max_address]
+        values["address"] = f"{message.venue.title}, {message.venue.address}"[: settings.limits.address_max]
     data(manager).update(values)
     await leave_reply_keyboard(message, _("📍 Location received."))
     await advance(manager, Filing.district, ShowMode.DELETE_AND_SEND)
@@ -359,7 +371,7 @@ async def on_address(message: Message, widget: MessageInput, manager: DialogMana
         complain(
             manager,
             _("Please type the address in {min} to {max} characters, or share the location.").format(
-                min=settings.intake.min_address, max=settings.intake.max_address
+                min=settings.limits.address_min, max=settings.limits.address_max
             ),
         )
         return
