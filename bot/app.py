@@ -27,7 +27,7 @@ from bot.albums import AlbumDebouncer
 from bot.clock import Clock, SystemClock
 from bot.config import LOCALES, Settings
 from bot.filters import PrivateChat, call_sync_filters_in_place
-from bot.fsm_storage import SQLStorage
+from bot.fsm_storage import SQLStorage, UpdateRows
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.middlewares.errors import ServiceErrorMiddleware
@@ -158,12 +158,16 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp = Dispatcher(
         storage=storage,
         events_isolation=isolation,
+        disable_fsm=True,  # its middleware is registered below, inside UpdateRows
         settings=app.settings,
         services=app.services,
         clock=app.clock,
         albums=app.albums,
         i18n=app.i18n,
     )
+    # The storage remembers the rows of the update being handled (read once, unchanged ones not written again).
+    dp.update.outer_middleware(UpdateRows())
+    dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(
         ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n, app.clock)
