@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.clock import ManualClock
-from bot.fsm_storage import SQLStorage
+from bot.fsm_storage import SQLStorage, UpdateRows
 from storage.db import create_engine
 from storage.models import FsmRecord
 from storage.repositories.fsm import FsmRepo
@@ -86,3 +86,49 @@ async def test_destinies_are_kept_apart(engine: Any) -> None:
     assert await storage.get_data(key(1, "aiogd_stack")) == {"intents": ["x"]}
     async with engine.connect() as connection:
         assert await FsmRepo(connection).get("fsm:1:1:aiogd_stack") == (None, {"intents": ["x"]})
+
+
+async def test_a_row_with_nothing_left_in_it_is_deleted(engine: Any) -> None:
+    """A finished dialog (aiogram-dialog empties its context and stack) leaves nothing of what was typed in it."""
+    storage = SQLStorage(engine, ManualClock())
+    await storage.set_state(key(1), "Filing:text")
+    await storage.set_data(key(1), {"text": "Нет воды"})
+    await storage.set_data(key(1, "aiogd:context:abc"), {"dialog_data": {"text": "Нет воды"}})
+    await storage.set_data(key(1, "aiogd:context:abc"), {})
+    await storage.set_state(key(1), None)
+    async with engine.connect() as connection:
+        assert await FsmRepo(connection).person("fsm:1:1") == {"fsm:1:1": (None, {"text": "Нет воды"})}
+    await storage.set_data(key(1), {})
+    async with engine.connect() as connection:
+        assert await FsmRepo(connection).person("fsm:1:1") == {}
+
+
+async def test_within_one_update_a_person_is_read_once_and_unchanged_writes_are_skipped(engine: Any) -> None:
+    storage = SQLStorage(engine, ManualClock())
+    await storage.set_state(key(1), "Filing:text")
+    await storage.set_data(key(1, "aiogd:stack"), {"intents": ["a"]})
+    await storage.set_data(key(11), {"someone": "else"})  # fsm:11:11: another person, not read with fsm:1:1
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+
+    async def update(event_: Any, data: dict[str, Any]) -> None:
+        assert await storage.get_state(key(1)) == "Filing:text"
+        assert await storage.get_data(key(1, "aiogd:stack")) == {"intents": ["a"]}
+        assert await storage.get_data(key(1, "aiogd:context:x")) == {}
+        assert await storage.get_data(key(1)) == {}
+        await storage.set_data(key(1, "aiogd:stack"), {"intents": ["a"]})  # unchanged: not written
+        await storage.set_data(key(1, "aiogd:context:x"), {})  # nothing, as before: not written
+        await storage.set_state(key(1), "Filing:text")
+        await storage.set_data(key(1), {"text": "x"})  # a change: written at once
+        assert await storage.get_data(key(1)) == {"text": "x"}
+
+    await UpdateRows()(update, object(), {})  # type: ignore[arg-type]
+    event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 2  # one read of the person, one write
+    other = SQLStorage(engine, ManualClock())
+    assert await other.get_data(key(1)) == {"text": "x"}  # written through
+    assert await other.get_data(key(11)) == {"someone": "else"}
