@@ -150,27 +150,27 @@ class RequestDecided(Notice):
 
 
 @dataclass(frozen=True, slots=True)
-class ReminderHalf(Notice):
+class Reminder(Notice):
+    """The official's reminders of a deadline: the same fields, one class (and one text) for each moment."""
+
+    appeal_id: int
+    number: str
+    deadline: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderHalf(Reminder):
     template: ClassVar[str] = "reminder_half"
-    appeal_id: int
-    number: str
-    deadline: str | None
 
 
 @dataclass(frozen=True, slots=True)
-class ReminderDayBefore(Notice):
+class ReminderDayBefore(Reminder):
     template: ClassVar[str] = "reminder_day_before"
-    appeal_id: int
-    number: str
-    deadline: str | None
 
 
 @dataclass(frozen=True, slots=True)
-class ReminderDeadline(Notice):
+class ReminderDeadline(Reminder):
     template: ClassVar[str] = "reminder_deadline"
-    appeal_id: int
-    number: str
-    deadline: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ class StaffDirectory:
 
 # The clock runs only while the agency works on the appeal (a clarification pauses it): bot.domain.RUNNING.
 AGENCY_KINDS = AGENCY_REMINDERS
-REMINDER_NOTICES: dict[str, type[notices.ReminderHalf | notices.ReminderDayBefore | notices.ReminderDeadline]] = {
+REMINDER_NOTICES: dict[str, type[notices.Reminder]] = {
     ReminderKind.half: notices.ReminderHalf,
     ReminderKind.day_before: notices.ReminderDayBefore,
     ReminderKind.deadline: notices.ReminderDeadline,
