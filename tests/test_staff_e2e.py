@@ -6,11 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from aiogram_dialog.utils import CB_SEP, remove_intent_id
 
 from emulator import EmulatedUser
+from emulator.models import BotMessage
 from storage.models import (
-    Agency,
     Appeal,
     AppealMessage,
     AppealRequest,
@@ -47,7 +47,7 @@ async def invite(harness: Harness, role_label: str, agency: str | None = None) -
     await admin.click(role_label)
     await harness.settle()
     if agency is not None:
-        await admin.click(agency)
+        await click_paged(harness, admin, agency)
         await harness.settle()
     text = admin.last_message.text
     assert "Single use" in text
@@ -82,6 +82,32 @@ async def open_from_queue(harness: Harness, coordinator: EmulatedUser, number: s
     await harness.settle()
     await coordinator.click(next(b for b in coordinator.last_message.buttons if number in b))
     await harness.settle()
+
+
+async def open_from_inbox(harness: Harness, official: EmulatedUser, number: str) -> None:
+    await official.send_text("/staff")
+    await harness.settle()
+    await official.click("📂 Inbox of my agency")
+    await harness.settle()
+    await official.click(next(b for b in official.last_message.buttons if number in b))
+    await harness.settle()
+
+
+def forged(screen: BotMessage, widget: str) -> str:
+    """The callback data of a button the screen does not show: its dialog's intent with another widget's id."""
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    return f"{intent}{CB_SEP}{widget}"
+
+
+async def click_paged(harness: Harness, user: EmulatedUser, text: str) -> None:
+    """Press the button `text` of a paged picker, turning its pages («>») until it shows."""
+    for _page in range(10):
+        if text in user.last_message.buttons:
+            await user.click(text)
+            return
+        await user.click(">")
+        await harness.settle()
+    raise AssertionError(f"no {text!r} on any page")
 
 
 async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
@@ -282,7 +308,7 @@ async def test_redirect_requested_by_the_official_and_approved(harness: Harness)
     other_official = await join(harness, 3010, "official", other_name)
     await official.click("↪️ Redirect")
     await harness.settle()
-    await official.click(other_name)
+    await click_paged(harness, official, other_name)
     await harness.settle()
     await official.send_text("The road belongs to the republic, not to the district")
     await harness.settle()
@@ -319,18 +345,25 @@ async def test_extension_once_and_the_resident_learns_the_new_date(harness: Harn
     [after] = await harness.rows(Appeal)
     assert after.extension_used and after.deadline_at - before.deadline_at >= timedelta(days=20)
     assert "is extended to" in resident.last_message.text
-    # Once per appeal: the button is gone, and a forged one is refused.
-    await official.click("Open")
+    # Once per appeal. The card still on the screen offers it, but pressing it opens nothing now.
+    shown = official.last_message
+    await official.click("⏳ Ask for an extension")
     await harness.settle()
-    card = official.messages[-1] if official.messages[-1].buttons else official.messages[-2]
-    assert "⏳ Ask for an extension" not in card.buttons
-    await official.press_callback(card.message_id, f"st:ex:{appeal.id}:0:")
+    assert official.callback_answers[-1]["text"] == "This action is not possible now."
+    assert official.last_message.message_id == shown.message_id and official.last_message.text == shown.text
+    # The card opened afresh has no such button, and the hidden button forged with the card's own intent is
+    # refused as well: no prompt, and what is typed after it files nothing.
+    await open_from_inbox(harness, official, appeal.number)
+    card = official.last_message
+    assert f"Appeal № {appeal.number}" in card.text and "⏳ Ask for an extension" not in card.buttons
+    await official.press_callback(card.message_id, forged(card, "extension"))
     await harness.settle()
+    assert official.callback_answers[-1]["text"] == "This action is not possible now."
+    assert official.last_message.message_id == card.message_id and official.last_message.text == card.text
     await official.send_text("10")
-    await harness.settle()
     await official.send_text("Once more please")
     await harness.settle()
-    assert "not possible" in official.last_message.text
+    assert "Please choose one of the buttons." in official.last_message.text
     assert len(await harness.rows(AppealRequest)) == 1
 
 
@@ -361,15 +394,24 @@ async def test_invites_used_expired_and_reused(harness: Harness) -> None:
 async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) -> None:
     await join(harness, 2001, "ЦУР coordinator")
     admin = harness.emu.user(ADMIN, language_code="en")
-    await admin.click("👥 People", message_id=next(m.message_id for m in admin.messages if "👥 People" in m.buttons))
+    await admin.send_text("/staff")
     await harness.settle()
+    menu = admin.last_message
+    await admin.click("👥 People")
+    await harness.settle()
+    assert admin.last_message.message_id == menu.message_id  # the menu's message shows the people now
     assert "2001" in admin.last_message.text
     await admin.click(next(b for b in admin.last_message.buttons if "2001" in b))
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == "Role revoked."
     assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+    assert "2001" not in admin.last_message.text  # the list is shown again, without them
+    # The stale button of the revoked role (pressed again) is refused.
+    await admin.press_callback(menu.message_id, forged(admin.last_message, "revoke:2:coordinator"))
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "This option is no longer available."
 
-    await admin.send_text("/staff")
+    await admin.click("⬅️ Back")
     await harness.settle()
     await admin.click("🗺 Routing")
     await harness.settle()
@@ -380,14 +422,16 @@ async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) ->
     assert "Grozny →" in admin.last_message.text
     await admin.click("Argun")
     await harness.settle()
-    target = admin.last_message.inline_keyboard[0][0]
-    await admin.click(target[0])
+    target = admin.last_message.inline_keyboard[0][0][0]
+    await admin.click(target)
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == "Saved."
-    async with await harness.session() as session:
-        agency = (await session.execute(select(Agency).where(Agency.id == int(target[1].split(":")[2])))).scalar_one()
-        routes = (await session.execute(select(Route).where(Route.agency_id == agency.id, Route.edited_by.is_not(None)))).scalars().all()
+    assert f"Argun → {target}" in admin.last_message.text  # back at the districts, the change shown
+    agency_id = next(i for i, name in (await agency_names(harness)).items() if name == target)
+    routes = await harness.rows(Route, Route.agency_id == agency_id, Route.edited_by.is_not(None))
     assert len(routes) == 1
+    assert admin.last_message.message_id == menu.message_id
+    assert len([m for m in admin.messages if m.message_id > menu.message_id]) == 0
 
 
 async def test_staff_menu_is_refused_to_residents_and_forged_admin_buttons_do_nothing(harness: Harness) -> None:
