@@ -20,12 +20,13 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import Dialog, DialogManager, LaunchMode, ShowMode, Window
 from aiogram_dialog.widgets.input import MessageInput
-from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Group, Select, SwitchTo
+from aiogram_dialog.widgets.kbd import Button, Cancel, Group, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
 from bot.albums import AlbumDebouncer
 from bot.callbacks import StaffAction, StaffCb
 from bot.clock import Clock
+from bot.config import Settings
 from bot.domain import AppealKind, RejectReason
 from bot.notifications import REASONS
 from bot.services import Services
@@ -86,9 +87,8 @@ def labels() -> dict[str, str]:
 
 
 async def card_getter(
-    dialog_manager: DialogManager, services: Services, actor: Actor, clock: Clock, **_kwargs: Any
+    dialog_manager: DialogManager, services: Services, settings: Settings, actor: Actor, clock: Clock, **_kwargs: Any
 ) -> dict[str, Any]:
-    settings = dialog_manager.middleware_data["settings"]
     card = await load(dialog_manager)
     directory = services.directory
     can = actions(card, actor, directory)
@@ -478,16 +478,7 @@ def dialog() -> Dialog:
         picker_window(
             A.blocks,
             picker_getter(Action.category, lambda: _("Choose the category:"), blocks),
-            Column(
-                Select(
-                    Format("{item[1]}"),
-                    id="block",
-                    item_id_getter=lambda i: i[0],
-                    items="items",
-                    type_factory=int,
-                    on_click=on_block,
-                )
-            ),
+            picker("block", on_block),
         ),
         picker_window(
             A.categories,
@@ -502,11 +493,7 @@ def dialog() -> Dialog:
                 lambda: _("Why is it left without consideration? The resident receives this explanation."),
                 reasons,
             ),
-            Column(
-                Select(
-                    Format("{item[1]}"), id="reason", item_id_getter=lambda i: i[0], items="items", on_click=on_reason
-                )
-            ),
+            picker("reason", on_reason, type_factory=str),
         ),
         typed_window(
             A.duplicate,
