@@ -34,27 +34,32 @@ class MyCb(CallbackData, prefix="my"):
 
 
 class StaffAction(StrEnum):
+    """The buttons of the outbox's notifications: «Open» and «Take in work».
+
+    The other values are the buttons of the cards sent before the staff screens became dialogs; such a button,
+    still in someone's chat, opens the card (after the same check as «Open»)."""
+
     open = "o"
-    files = "f"
-    route = "r"  # to the suggested agency
-    agencies = "ag"  # choose another agency (v = page)
-    route_to = "rt"  # v = agency id
-    reject = "rj"  # choose a reason
-    reject_reason = "rr"  # s = reason code
-    duplicate = "du"
-    category = "ca"  # choose a category (v = block id, 0 = blocks)
-    set_category = "sc"  # v = category id
-    kind = "k"  # v = 0 message, 1 appeal
     take = "t"
+    files = "f"
+    route = "r"
+    agencies = "ag"
+    route_to = "rt"
+    reject = "rj"
+    reject_reason = "rr"
+    duplicate = "du"
+    category = "ca"
+    set_category = "sc"
+    kind = "k"
     clarify = "cl"
     interim = "i"
-    redirect = "rd"  # choose the agency
-    redirect_to = "rdt"  # v = agency id
+    redirect = "rd"
+    redirect_to = "rdt"
     extension = "ex"
     answer = "an"
     approve = "ap"
     send_back = "sb"
-    decide = "dc"  # v = request id, s = "y" | "n"
+    decide = "dc"
 
 
 class StaffCb(CallbackData, prefix="st"):
@@ -69,21 +74,3 @@ class ReplyCb(CallbackData, prefix="rp"):
 
     id: int
     send: bool = False
-
-
-class AdminAction(StrEnum):
-    invite = "i"  # choose a role
-    invite_role = "ir"  # s = role
-    invite_agency = "ia"  # s = role, v = agency id
-    people = "p"  # s = role filter
-    revoke = "rv"  # v = user id, s = role
-    routes = "ro"  # v = block id (0 = blocks)
-    route_category = "rc"  # v = category id: the districts and their agency
-    route_district = "rd"  # v = category id, s = district id: choose the agency
-    route_set = "rs"  # v = route id... (category, district) packed in s, agency in v
-
-
-class AdminCb(CallbackData, prefix="ad"):
-    action: AdminAction
-    v: int = 0
-    s: str = ""

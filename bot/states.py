@@ -24,11 +24,47 @@ class Filing(StatesGroup):
     edit_choice = State()
 
 
-class StaffInput(StatesGroup):
-    """Typed input of staff; the FSM data says for which appeal and which action."""
+class StaffLists(StatesGroup):
+    """/staff: the menu of each role and its lists."""
 
-    text = State()
+    menu = State()
+    queue = State()
+    reviews = State()
+    requests = State()
+    inbox = State()
+
+
+class AppealCard(StatesGroup):
+    """The staff card of an appeal, its pickers and its typed inputs; the appeal is in the dialog's start data."""
+
+    card = State()
+    agencies = State()
+    blocks = State()
+    categories = State()
+    reasons = State()
+    duplicate = State()
+    send_back = State()
+    clarify = State()
+    interim = State()
+    redirect = State()
+    redirect_reason = State()
+    extension_days = State()
+    extension_reason = State()
+    answer = State()
     answer_files = State()
+
+
+class Admin(StatesGroup):
+    """Invites by role and agency, people by role, the routing matrix."""
+
+    roles = State()
+    invite_agency = State()
+    invite = State()
+    people = State()
+    route_blocks = State()
+    route_categories = State()
+    route_districts = State()
+    route_agency = State()
 
 
 class ResidentReply(StatesGroup):

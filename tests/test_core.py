@@ -39,7 +39,7 @@ async def test_no_filter_is_left_to_a_worker_thread(harness: Harness) -> None:
                 for item in handler.filters or ():
                     assert item.awaitable, (router.name, handler.callback)
                     checked += 1
-    assert checked > 50
+    assert checked > 30  # every router was walked (the staff screens are dialogs now: fewer plain filters)
 
 
 async def test_a_dialog_works_with_worker_threads_forbidden(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

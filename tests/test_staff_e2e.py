@@ -6,11 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from aiogram_dialog.utils import CB_SEP, remove_intent_id
 
 from emulator import EmulatedUser
+from emulator.models import BotMessage
 from storage.models import (
-    Agency,
     Appeal,
     AppealMessage,
     AppealRequest,
@@ -47,7 +47,7 @@ async def invite(harness: Harness, role_label: str, agency: str | None = None) -
     await admin.click(role_label)
     await harness.settle()
     if agency is not None:
-        await admin.click(agency)
+        await click_paged(harness, admin, agency)
         await harness.settle()
     text = admin.last_message.text
     assert "Single use" in text
@@ -84,6 +84,32 @@ async def open_from_queue(harness: Harness, coordinator: EmulatedUser, number: s
     await harness.settle()
 
 
+async def open_from_inbox(harness: Harness, official: EmulatedUser, number: str) -> None:
+    await official.send_text("/staff")
+    await harness.settle()
+    await official.click("📂 Inbox of my agency")
+    await harness.settle()
+    await official.click(next(b for b in official.last_message.buttons if number in b))
+    await harness.settle()
+
+
+def forged(screen: BotMessage, widget: str) -> str:
+    """The callback data of a button the screen does not show: its dialog's intent with another widget's id."""
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    return f"{intent}{CB_SEP}{widget}"
+
+
+async def click_paged(harness: Harness, user: EmulatedUser, text: str) -> None:
+    """Press the button `text` of a paged picker, turning its pages («>») until it shows."""
+    for _page in range(10):
+        if text in user.last_message.buttons:
+            await user.click(text)
+            return
+        await user.click(">")
+        await harness.settle()
+    raise AssertionError(f"no {text!r} on any page")
+
+
 async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
@@ -115,10 +141,15 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
     assert row.status == "assigned" and row.agency_id == agency_id and row.deadline_at is not None
 
-    # The official takes it and asks the resident.
+    # The official opens it: the notification's message becomes the card (with the notification's buttons gone).
+    notification = official.last_message
     await official.click("Open")
     await harness.settle()
-    assert "Due:" in official.messages[-1].text or "Due:" in official.messages[-2].text
+    opened = official.message(notification.message_id)
+    assert opened.text.startswith(f"Appeal № {appeal.number}") and "Due:" in opened.text
+    assert "🛠 Take in work" in opened.buttons and "Open" not in opened.buttons
+    assert official.last_message.message_id == notification.message_id
+    # The official takes it and asks the resident.
     await official.click("🛠 Take in work")
     await harness.settle()
     assert "In progress" in resident.last_message.text
@@ -282,7 +313,7 @@ async def test_redirect_requested_by_the_official_and_approved(harness: Harness)
     other_official = await join(harness, 3010, "official", other_name)
     await official.click("↪️ Redirect")
     await harness.settle()
-    await official.click(other_name)
+    await click_paged(harness, official, other_name)
     await harness.settle()
     await official.send_text("The road belongs to the republic, not to the district")
     await harness.settle()
@@ -319,18 +350,25 @@ async def test_extension_once_and_the_resident_learns_the_new_date(harness: Harn
     [after] = await harness.rows(Appeal)
     assert after.extension_used and after.deadline_at - before.deadline_at >= timedelta(days=20)
     assert "is extended to" in resident.last_message.text
-    # Once per appeal: the button is gone, and a forged one is refused.
-    await official.click("Open")
+    # Once per appeal. The card still on the screen offers it, but pressing it opens nothing now.
+    shown = official.last_message
+    await official.click("⏳ Ask for an extension")
     await harness.settle()
-    card = official.messages[-1] if official.messages[-1].buttons else official.messages[-2]
-    assert "⏳ Ask for an extension" not in card.buttons
-    await official.press_callback(card.message_id, f"st:ex:{appeal.id}:0:")
+    assert official.callback_answers[-1]["text"] == "This action is not possible now."
+    assert official.last_message.message_id == shown.message_id and official.last_message.text == shown.text
+    # The card opened afresh has no such button, and the hidden button forged with the card's own intent is
+    # refused as well: no prompt, and what is typed after it files nothing.
+    await open_from_inbox(harness, official, appeal.number)
+    card = official.last_message
+    assert f"Appeal № {appeal.number}" in card.text and "⏳ Ask for an extension" not in card.buttons
+    await official.press_callback(card.message_id, forged(card, "extension"))
     await harness.settle()
+    assert official.callback_answers[-1]["text"] == "This action is not possible now."
+    assert official.last_message.message_id == card.message_id and official.last_message.text == card.text
     await official.send_text("10")
-    await harness.settle()
     await official.send_text("Once more please")
     await harness.settle()
-    assert "not possible" in official.last_message.text
+    assert "Please choose one of the buttons." in official.last_message.text
     assert len(await harness.rows(AppealRequest)) == 1
 
 
@@ -361,15 +399,24 @@ async def test_invites_used_expired_and_reused(harness: Harness) -> None:
 async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) -> None:
     await join(harness, 2001, "ЦУР coordinator")
     admin = harness.emu.user(ADMIN, language_code="en")
-    await admin.click("👥 People", message_id=next(m.message_id for m in admin.messages if "👥 People" in m.buttons))
+    await admin.send_text("/staff")
     await harness.settle()
+    menu = admin.last_message
+    await admin.click("👥 People")
+    await harness.settle()
+    assert admin.last_message.message_id == menu.message_id  # the menu's message shows the people now
     assert "2001" in admin.last_message.text
     await admin.click(next(b for b in admin.last_message.buttons if "2001" in b))
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == "Role revoked."
     assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+    assert "2001" not in admin.last_message.text  # the list is shown again, without them
+    # The stale button of the revoked role (pressed again) is refused.
+    await admin.press_callback(menu.message_id, forged(admin.last_message, "revoke:2:coordinator"))
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "This option is no longer available."
 
-    await admin.send_text("/staff")
+    await admin.click("⬅️ Back")
     await harness.settle()
     await admin.click("🗺 Routing")
     await harness.settle()
@@ -380,14 +427,16 @@ async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) ->
     assert "Grozny →" in admin.last_message.text
     await admin.click("Argun")
     await harness.settle()
-    target = admin.last_message.inline_keyboard[0][0]
-    await admin.click(target[0])
+    target = admin.last_message.inline_keyboard[0][0][0]
+    await admin.click(target)
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == "Saved."
-    async with await harness.session() as session:
-        agency = (await session.execute(select(Agency).where(Agency.id == int(target[1].split(":")[2])))).scalar_one()
-        routes = (await session.execute(select(Route).where(Route.agency_id == agency.id, Route.edited_by.is_not(None)))).scalars().all()
+    assert f"Argun → {target}" in admin.last_message.text  # back at the districts, the change shown
+    agency_id = next(i for i, name in (await agency_names(harness)).items() if name == target)
+    routes = await harness.rows(Route, Route.agency_id == agency_id, Route.edited_by.is_not(None))
     assert len(routes) == 1
+    assert admin.last_message.message_id == menu.message_id
+    assert len([m for m in admin.messages if m.message_id > menu.message_id]) == 0
 
 
 async def test_staff_menu_is_refused_to_residents_and_forged_admin_buttons_do_nothing(harness: Harness) -> None:
@@ -403,3 +452,134 @@ async def test_staff_menu_is_refused_to_residents_and_forged_admin_buttons_do_no
     assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
     assert await harness.rows(Invite) == []
     assert await harness.rows(AppealMessage) == []
+
+
+def chat_calls(harness: Harness, user: EmulatedUser, *methods: str) -> int:
+    """How many calls the bot made that show something in the person's chat (sent or edited)."""
+    wanted = {m.lower() for m in methods}
+    return sum(1 for c in harness.emu.calls(ok=True) if c.method.lower() in wanted and c.params.get("chat_id") == user.id)
+
+
+SHOWING = ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendLocation", "sendPhoto", "sendDocument", "sendMediaGroup")
+REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", "This button is no longer active."}
+
+
+async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -> None:
+    """The queue, each card opened from it and the queue again after each routing are edits of the menu's message:
+    one message for the whole session, not a card per action."""
+    appeals = []
+    for tg_id in (1001, 1002, 1003):
+        appeals.append(await filed_appeal(harness, await english_resident(harness, tg_id)))
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    sent_before, edits_before = chat_calls(harness, coordinator, "sendMessage"), chat_calls(harness, coordinator, "editMessageText")
+
+    await coordinator.send_text("/staff")
+    await harness.settle()
+    menu = coordinator.last_message
+    await coordinator.click("📥 Queue")
+    await harness.settle()
+    assert "<b>Queue</b>: new 3" in coordinator.last_message.html
+    for appeal in appeals:
+        await coordinator.click(next(b for b in coordinator.last_message.buttons if appeal.number in b))
+        await harness.settle()
+        assert f"Appeal № {appeal.number}" in coordinator.last_message.text
+        await coordinator.click(next(b for b in coordinator.last_message.buttons if b.startswith("➡️ Route to")))
+        await harness.settle()
+        assert coordinator.callback_answers[-1]["text"] == "Sent to the agency."
+        # Back at the queue, refreshed: the routed appeal is off it.
+        assert "Queue" in coordinator.last_message.text
+        assert not any(appeal.number in b for b in coordinator.last_message.buttons)
+
+    assert {row.status for row in await harness.rows(Appeal)} == {"assigned"}
+    assert coordinator.last_message.message_id == menu.message_id
+    # One message for the session (the menu's), and one edit per press: Queue, then open and route per appeal.
+    assert chat_calls(harness, coordinator, "sendMessage") - sent_before == 1
+    assert chat_calls(harness, coordinator, "editMessageText") - edits_before <= 1 + 2 * len(appeals)
+    assert "<b>Queue</b>: new 0" in coordinator.last_message.html
+
+
+async def test_forged_staff_buttons_open_nothing_for_residents_strangers_and_the_revoked(harness: Harness) -> None:
+    resident, coordinator, official, taken, agency_name = await staffed_appeal(harness)
+    waiting = await filed_appeal(harness, resident)
+    other_name = next(n for n in (await agency_names(harness)).values() if n != agency_name)
+    stranger = await join(harness, 3002, "official", other_name)
+    # The coordinator has the card of a waiting appeal open when their role is revoked.
+    await open_from_queue(harness, coordinator, waiting.number)
+    card = coordinator.last_message
+    assert "⛔ Reject" in card.buttons
+    assert harness.app is not None
+    services = harness.app.services
+    admin_actor, revoked = await services.users.identify(ADMIN), await services.users.identify(2001)
+    await services.access.revoke(admin_actor, revoked.id, "coordinator")
+
+    before = {row.id: row.status for row in await harness.rows(Appeal)}
+    entries = ("o", "t", "ca", "sc", "rj", "rr", "rd", "rdt", "sb", "ex", "an", "cl", "du", "ap", "dc", "r", "rt", "f")
+    for person in (resident, stranger, coordinator):
+        shown = chat_calls(harness, person, *SHOWING)
+        pressed = len(person.callback_answers)
+        for appeal in (taken, waiting):
+            for action in entries:
+                await person.press_callback(person.last_message.message_id, f"st:{action}:{appeal.id}:1:spam")
+        await harness.settle()
+        answers = person.callback_answers[pressed:]
+        assert len(answers) == 2 * len(entries)
+        assert all(a["text"] in REFUSALS and a["show_alert"] for a in answers), answers
+        assert chat_calls(harness, person, *SHOWING) == shown, person
+    # The revoked coordinator's open card: every button is refused, and the card stays as it was.
+    shown = chat_calls(harness, coordinator, *SHOWING)
+    pressed = len(coordinator.callback_answers)
+    for label in ("⛔ Reject", "🏢 Another agency", "🗂 Change category", "🔗 Duplicate of…", "🔁 Change kind"):
+        await coordinator.click(label, message_id=card.message_id)
+    await coordinator.click(next(b for b in card.buttons if b.startswith("➡️ Route to")), message_id=card.message_id)
+    for widget in ("reasons", "reject", "duplicate", "agencies", "route_to", "category", "blocks"):
+        await coordinator.press_callback(card.message_id, forged(card, widget))
+    await harness.settle()
+    answers = coordinator.callback_answers[pressed:]
+    assert len(answers) == 13 and all(a["text"] in REFUSALS for a in answers), answers
+    assert chat_calls(harness, coordinator, *SHOWING) == shown
+    assert coordinator.message(card.message_id).text == card.text
+    await coordinator.send_text("/staff")
+    await harness.settle()
+    assert "for the staff" in coordinator.last_message.text
+    # The official of the appeal's agency: the coordinators' screens of their own card are refused too.
+    official_card = next(m for m in reversed(official.messages) if "✅ Final answer" in m.buttons)
+    shown = chat_calls(harness, official, *SHOWING)
+    pressed = len(official.callback_answers)
+    for widget in ("reject", "route_to", "category", "duplicate", "send_back", "approve", "route", "kind"):
+        await official.press_callback(official_card.message_id, forged(official_card, widget))
+    await harness.settle()
+    answers = official.callback_answers[pressed:]
+    assert len(answers) == 8 and all(a["text"] in REFUSALS for a in answers), answers
+    assert chat_calls(harness, official, *SHOWING) == shown
+
+    assert {row.id: row.status for row in await harness.rows(Appeal)} == before
+    assert await harness.rows(AppealRequest) == []
+    assert [m.kind for m in await harness.rows(AppealMessage)] == []
+
+
+async def test_typed_input_wants_text_and_back_returns_to_the_card(harness: Harness) -> None:
+    _resident, _coordinator, official, appeal, _name = await staffed_appeal(harness)
+    card = official.last_message
+    await official.click("❓ Ask the resident")
+    await harness.settle()
+    assert official.last_message.message_id == card.message_id  # the prompt is the card's message
+    assert "Type the question to the resident" in official.last_message.text
+    await official.send_photo()
+    await harness.settle()
+    assert "Please type the text, or /cancel." in official.last_message.text
+    assert "Type the question to the resident" in official.last_message.text
+    await official.click("⬅️ Back")
+    await harness.settle()
+    assert f"Appeal № {appeal.number}" in official.last_message.text and "❓ Ask the resident" in official.last_message.buttons
+    assert await harness.rows(AppealMessage) == []
+    # /staff starts afresh: the card loses its buttons, and a press of one still on a client is refused.
+    current = official.last_message
+    stale = current.button_data("❓ Ask the resident")
+    assert stale is not None
+    await official.send_text("/staff")
+    await harness.settle()
+    assert official.message(current.message_id).buttons == []
+    await official.press_callback(current.message_id, stale)
+    await harness.settle()
+    assert official.callback_answers[-1]["text"] == "This button is no longer active."
+    assert "Type the question" not in official.message(current.message_id).text

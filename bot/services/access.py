@@ -103,6 +103,11 @@ class AccessService:
                     self.on_roles_changed(user.id)
             await session.commit()
 
+    async def check_admin(self, actor: Actor, action: str) -> None:
+        """For the screens that lead to an admin's use case: refused (and audited) before anything is shown."""
+        if not actor.has(Role.admin):
+            raise await refuse(self.sessionmaker, actor, action, self.clock.now())
+
     async def create_invite(self, actor: Actor, role: str, agency_id: int | None) -> InviteLink:
         now = self.clock.now()
         if not actor.has(Role.admin):

@@ -1,6 +1,7 @@
 """What staff do: coordinators triage and check answers, officials work on their agency's appeals, admins
-manage people and the routing matrix. Buttons are shown by role, but every action is authorized again
-in the services: callback data can be forged."""
+manage people and the routing matrix. Declared dialogs (aiogram-dialog), entered by /staff and by the buttons of
+the outbox's notifications. Buttons are shown by role, and every screen and action is authorized again in the
+services: callback data can be forged."""
 
 from __future__ import annotations
 
@@ -11,4 +12,5 @@ from handlers.staff import admin, appeals, menu
 
 
 def get_router() -> Router:
-    return join(__name__, menu.router, appeals.router, admin.router)
+    # Plain handlers first: /staff and the notifications' buttons are heard in any dialog state.
+    return join(__name__, menu.router, appeals.router, menu.dialog(), appeals.dialog(), admin.dialog())

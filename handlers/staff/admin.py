@@ -1,191 +1,282 @@
-"""Admins: invite links for roles, people by role with revocation, the routing matrix."""
+"""Admins, declared with aiogram-dialog: invite links for a role (and an agency), people by role with revocation,
+the routing matrix (category → district → agency). Started from the /staff menu, on its message.
+
+Every window's getter asks a service that refuses anyone but an admin (`access.check_admin`, `access.people`,
+`routing.routes`), so a forged press opens nothing; the changes are authorized again by their services.
+"""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
-from aiogram import Bot, F
-from aiogram.types import CallbackQuery, InlineKeyboardButton
-from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram import Bot
+from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram_dialog import Dialog, DialogManager, Window
+from aiogram_dialog.widgets.kbd import Cancel, Column, Group, Select, SwitchTo
+from aiogram_dialog.widgets.text import Format
 
-from bot.callbacks import AdminAction, AdminCb
-from bot.config import Settings
 from bot.domain import AGENCY_ROLES, Role
 from bot.notifications import ROLES
 from bot.services import Services
-from bot.services.errors import Forbidden, Gone, InvalidInput, NotFound
+from bot.services.errors import Gone, InvalidInput, NotFound
 from bot.services.users import Actor
+from bot.states import Admin
 from bot.texts import local_time
-from handlers import Handlers
-from handlers.staff.render import reply
+from handlers.dialogs import buttons_only, deps, heading, notice, picker, popup
 
-router = Handlers(__name__)
-
-
-@router.callback_query(AdminCb.filter(F.action == AdminAction.invite))
-async def choose_role(callback: CallbackQuery, actor: Actor) -> None:
-    if not actor.has(Role.admin):
-        raise Forbidden()
-    b = InlineKeyboardBuilder()
-    for role in Role:
-        b.button(text=_(ROLES[role]), callback_data=AdminCb(action=AdminAction.invite_role, s=role))
-    b.adjust(2)
-    await reply(callback, _("Invite for which role?"), b)
+# People listed in the text of the people screen (all of them are in its paged buttons).
+PEOPLE_LINES = 40
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.invite_role))
-async def choose_invite_agency(
-    callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services, bot: Bot, settings: Settings
-) -> None:
-    if callback_data.s not in AGENCY_ROLES:
-        await make_invite(callback, callback_data.s, None, actor, services, bot, settings)
+def choice(widget_id: str, on_click: Any, *, type_factory: Any = int) -> Select[Any]:
+    return Select(
+        Format("{item[1]}"),
+        id=widget_id,
+        item_id_getter=lambda item: item[0],
+        items="items",
+        type_factory=type_factory,
+        on_click=on_click,
+    )
+
+
+def common(manager: DialogManager, text: str, **values: Any) -> dict[str, Any]:
+    return {"notice": notice(manager), "text": text, "back": _("⬅️ Back"), **values}
+
+
+def back_to(state: Any) -> SwitchTo:
+    return SwitchTo(Format("{back}"), id="back", state=state)
+
+
+def to_menu() -> Cancel:
+    return Cancel(Format("{back}"))
+
+
+# --- invites --------------------------------------------------------------------------------------------------
+
+
+async def roles_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "invite")
+    return common(dialog_manager, _("Invite for which role?"), items=[(role.value, _(ROLES[role])) for role in Role])
+
+
+async def on_role(callback: CallbackQuery, widget: Any, manager: DialogManager, role: str) -> None:
+    if role not in Role.__members__:
+        raise Gone()
+    manager.dialog_data["role"] = role
+    if role in AGENCY_ROLES:
+        await manager.switch_to(Admin.invite_agency)
         return
-    if not actor.has(Role.admin):
-        raise Forbidden()
-    b = InlineKeyboardBuilder()
-    for agency in services.directory.agencies():
-        b.button(
-            text=agency.name(actor.lang),
-            callback_data=AdminCb(action=AdminAction.invite_agency, s=callback_data.s, v=agency.id),
-        )
-    b.adjust(2)
-    await reply(callback, _("Which agency?"), b)
+    await make_invite(manager, role, None)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.invite_agency))
-async def invite_agency(
-    callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services, bot: Bot, settings: Settings
-) -> None:
-    await make_invite(callback, callback_data.s, callback_data.v, actor, services, bot, settings)
+async def invite_agency_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "invite")
+    items = [(a.id, a.name(actor.lang)) for a in services.directory.agencies()]
+    return common(dialog_manager, _("Which agency?"), items=items)
 
 
-async def make_invite(
-    callback: CallbackQuery,
-    role: str,
-    agency_id: int | None,
-    actor: Actor,
-    services: Services,
-    bot: Bot,
-    settings: Settings,
-) -> None:
+async def on_invite_agency(callback: CallbackQuery, widget: Any, manager: DialogManager, agency_id: int) -> None:
+    await make_invite(manager, str(manager.dialog_data.get("role", "")), agency_id)
+
+
+async def make_invite(manager: DialogManager, role: str, agency_id: int | None) -> None:
+    services, settings, actor = deps(manager)
     invite = await services.access.create_invite(actor, role, agency_id)
+    bot: Bot = manager.middleware_data["bot"]
     me = await bot.me()
-    link = f"https://t.me/{me.username}?start=inv_{invite.token}"
     agency = services.directory.agency(agency_id or 0)
-    text = _("Invite for the role «{role}»{agency}. Single use, valid until {until}:\n<code>{link}</code>").format(
+    manager.dialog_data["invite"] = _(
+        "Invite for the role «{role}»{agency}. Single use, valid until {until}:\n<code>{link}</code>"
+    ).format(
         role=_(ROLES[role]),
         agency=f" ({escape(agency.name(actor.lang))})" if agency else "",
         until=local_time(invite.expires_at, settings.tz),
-        link=link,
+        link=f"https://t.me/{me.username}?start=inv_{invite.token}",
     )
-    await reply(callback, text)
+    await manager.switch_to(Admin.invite)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.people))
-async def people(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    found = await services.access.people(actor, callback_data.s or None)
-    b = InlineKeyboardBuilder()
-    # Filter by role: one button per role, the current one marked.
-    b.row(
-        *(
-            InlineKeyboardButton(
-                text=("• " if role == callback_data.s else "") + _(ROLES[role]),
-                callback_data=AdminCb(action=AdminAction.people, s=role).pack(),
-            )
-            for role in Role
-        ),
-        width=3,
-    )
+async def invite_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "invite")
+    text = dialog_manager.dialog_data.get("invite")
+    if not text:
+        raise Gone()
+    return common(dialog_manager, text, another=_("🔗 Invite"))
+
+
+# --- people ---------------------------------------------------------------------------------------------------
+
+
+async def people_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    current = dialog_manager.dialog_data.get("role") or None
+    found = await services.access.people(actor, current)
     lines = [_("<b>People with roles</b>: {count}").format(count=len(found))]
+    items: list[tuple[str, str]] = []
     for person in found:
         agency = services.directory.agency(person.agency_id or 0)
         label = f"{person.tg_id} · {_(ROLES.get(person.role, person.role))}" + (
             f" · {agency.name(actor.lang)}" if agency else ""
         )
-        lines.append("• " + escape(label))
-        b.button(
-            text=f"✖ {label}"[:60], callback_data=AdminCb(action=AdminAction.revoke, v=person.user_id, s=person.role)
-        )
-    b.adjust(1)
-    await reply(callback, "\n".join(lines), b)
+        if len(lines) <= PEOPLE_LINES:
+            lines.append("• " + escape(label))
+        items.append((f"{person.user_id}:{person.role}", f"✖ {label}"[:60]))
+    if len(found) >= PEOPLE_LINES:
+        lines.append("…")
+    roles = [(role.value, ("• " if role == current else "") + _(ROLES[role])) for role in Role]
+    return common(dialog_manager, "\n".join(lines), items=items, roles=roles)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.revoke))
-async def revoke(
-    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: AdminCb, actor: Actor, services: Services
-) -> None:
+async def on_role_filter(callback: CallbackQuery, widget: Any, manager: DialogManager, role: str) -> None:
+    # The same role again shows everyone.
+    manager.dialog_data["role"] = None if manager.dialog_data.get("role") == role else role
+
+
+async def on_revoke(callback: CallbackQuery, widget: Any, manager: DialogManager, key: str) -> None:
+    services, _settings, actor = deps(manager)
+    user_id, _sep, role = key.partition(":")
+    if not user_id.isdigit():
+        raise Gone()
     try:
-        await services.access.revoke(actor, callback_data.v, callback_data.s)
-    except NotFound as error:  # nobody of that role: nothing to revoke
-        raise InvalidInput(error.detail) from error
-    callback_answer.text = _("Role revoked.")
-    callback_answer.show_alert = True
+        await services.access.revoke(actor, int(user_id), role)
+    except NotFound as error:  # nobody has that role any more: the button was stale
+        raise Gone(error.detail) from error
+    popup(manager, _("Role revoked."), alert=True)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.routes))
-async def routes_blocks(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    if not actor.has(Role.admin):
-        raise Forbidden()
-    b = InlineKeyboardBuilder()
-    if callback_data.v == 0:
-        for block in services.directory.blocks():
-            b.button(text=block.name(actor.lang), callback_data=AdminCb(action=AdminAction.routes, v=block.id))
-    else:
-        for category in services.directory.categories(callback_data.v):
-            b.button(
-                text=category.name(actor.lang), callback_data=AdminCb(action=AdminAction.route_category, v=category.id)
-            )
-    b.adjust(1)
-    await reply(callback, _("Routing matrix: choose the category."), b)
+# --- the routing matrix ---------------------------------------------------------------------------------------
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.route_category))
-async def route_category(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    routes = await services.routing.routes(actor, callback_data.v)
-    category = services.directory.category(callback_data.v)
+async def route_blocks_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "routes")
+    items = [(b.id, b.name(actor.lang)) for b in services.directory.blocks()]
+    return common(dialog_manager, _("Routing matrix: choose the category."), items=items)
+
+
+async def on_route_block(callback: CallbackQuery, widget: Any, manager: DialogManager, block_id: int) -> None:
+    manager.dialog_data["block_id"] = block_id
+    await manager.switch_to(Admin.route_categories)
+
+
+async def route_categories_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "routes")
+    block_id = int(dialog_manager.dialog_data.get("block_id", 0))
+    items = [(c.id, c.name(actor.lang)) for c in services.directory.categories(block_id)]
+    if not items:
+        raise Gone()
+    return common(dialog_manager, _("Routing matrix: choose the category."), items=items)
+
+
+async def on_route_category(callback: CallbackQuery, widget: Any, manager: DialogManager, category_id: int) -> None:
+    manager.dialog_data["category_id"] = category_id
+    await manager.switch_to(Admin.route_districts)
+
+
+async def route_districts_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "routes")
+    category = services.directory.category(int(dialog_manager.dialog_data.get("category_id", 0)))
     if category is None:
         raise Gone()
-    b = InlineKeyboardBuilder()
+    routes = await services.routing.routes(actor, category.id)
     lines = [
         _("<b>{category}</b>: where appeals go, by district. Press a district to change.").format(
             category=escape(category.name(actor.lang))
         )
     ]
+    items: list[tuple[int, str]] = []
     for district in services.directory.districts():
         agency = services.directory.agency(routes.get(district.id, 0))
         lines.append(f"• {escape(district.name(actor.lang))} → {escape(agency.name(actor.lang)) if agency else '—'}")
-        b.button(
-            text=district.name(actor.lang),
-            callback_data=AdminCb(action=AdminAction.route_district, v=category.id, s=str(district.id)),
-        )
-    b.adjust(2)
-    await reply(callback, "\n".join(lines), b)
+        items.append((district.id, district.name(actor.lang)))
+    return common(dialog_manager, "\n".join(lines), items=items)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.route_district))
-async def route_district(callback: CallbackQuery, callback_data: AdminCb, actor: Actor, services: Services) -> None:
-    if not actor.has(Role.admin):
-        raise Forbidden()
-    b = InlineKeyboardBuilder()
-    for agency in services.directory.agencies():
-        b.button(
-            text=agency.name(actor.lang),
-            callback_data=AdminCb(action=AdminAction.route_set, v=agency.id, s=f"{callback_data.v}.{callback_data.s}"),
-        )
-    b.adjust(2)
-    await reply(callback, _("Which agency handles it?"), b)
+async def on_route_district(callback: CallbackQuery, widget: Any, manager: DialogManager, district_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    if services.directory.district(district_id) is None:
+        raise Gone()
+    manager.dialog_data["district_id"] = district_id
+    await manager.switch_to(Admin.route_agency)
 
 
-@router.callback_query(AdminCb.filter(F.action == AdminAction.route_set))
-async def route_set(
-    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: AdminCb, actor: Actor, services: Services
-) -> None:
+async def route_agency_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "routes")
+    items = [(a.id, a.name(actor.lang)) for a in services.directory.agencies()]
+    return common(dialog_manager, _("Which agency handles it?"), items=items)
+
+
+async def on_route_agency(callback: CallbackQuery, widget: Any, manager: DialogManager, agency_id: int) -> None:
+    services, _settings, actor = deps(manager)
+    category_id = int(manager.dialog_data.get("category_id", 0))
+    district_id = int(manager.dialog_data.get("district_id", 0))
     try:
-        category_id, district_id = (int(x) for x in callback_data.s.split("."))
-        await services.routing.set_route(actor, category_id, district_id, callback_data.v)
-    except (ValueError, InvalidInput) as error:
-        raise Gone() from error
-    callback_answer.text = _("Saved.")
-    callback_answer.show_alert = True
+        await services.routing.set_route(actor, category_id, district_id, agency_id)
+    except InvalidInput as error:  # a category, district or agency that is gone
+        raise Gone(error.detail) from error
+    popup(manager, _("Saved."), alert=True)
+    await manager.switch_to(Admin.route_districts)
+
+
+# --- the dialog -----------------------------------------------------------------------------------------------
+
+
+def window(state: Any, getter: Any, *widgets: Any) -> Window:
+    return Window(heading(), *buttons_only(), *widgets, state=state, getter=getter)
+
+
+def dialog() -> Dialog:
+    """Built anew for each Dispatcher; started from the /staff menu, back to it with Back."""
+    return Dialog(
+        window(Admin.roles, roles_getter, Group(choice("role", on_role, type_factory=str), width=2), to_menu()),
+        window(Admin.invite_agency, invite_agency_getter, picker("agency", on_invite_agency), back_to(Admin.roles)),
+        window(Admin.invite, invite_getter, SwitchTo(Format("{another}"), id="another", state=Admin.roles), to_menu()),
+        window(
+            Admin.people,
+            people_getter,
+            Group(
+                Select(
+                    Format("{item[1]}"),
+                    id="filter",
+                    item_id_getter=lambda item: item[0],
+                    items="roles",
+                    on_click=on_role_filter,
+                ),
+                width=3,
+            ),
+            picker("revoke", on_revoke, type_factory=str),
+            to_menu(),
+        ),
+        window(Admin.route_blocks, route_blocks_getter, Column(choice("block", on_route_block)), to_menu()),
+        window(
+            Admin.route_categories,
+            route_categories_getter,
+            Column(choice("category", on_route_category)),
+            back_to(Admin.route_blocks),
+        ),
+        window(
+            Admin.route_districts,
+            route_districts_getter,
+            Group(choice("district", on_route_district), width=2),
+            back_to(Admin.route_categories),
+        ),
+        window(
+            Admin.route_agency, route_agency_getter, picker("agency", on_route_agency), back_to(Admin.route_districts)
+        ),
+    )

@@ -1,344 +1,586 @@
-"""The staff card of an appeal and every action on it."""
+"""The staff card of an appeal and every action on it, declared with aiogram-dialog: the card, its pickers
+(agency, category, reason) and its typed inputs (question, interim answer, duplicate, return comment, redirect
+reason, extension days and reason, final answer with files), one window each, all editing the card's message.
+
+Every window's getter loads the card through `services.views.card` (which refuses an appeal out of the person's
+scope) and checks that the card offers the window's action (`render.require`), so a forged or stale press opens
+nothing; the action itself is authorized again by its service.
+
+The notifications of the outbox carry plain `StaffCb` buttons («Open», «Take in work»): the plain handlers below
+check access and start this dialog on the notification's message.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any
 
 from aiogram import F
-from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, ContentType, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram_dialog import Dialog, DialogManager, LaunchMode, ShowMode, Window
+from aiogram_dialog.widgets.input import MessageInput
+from aiogram_dialog.widgets.kbd import Button, Cancel, Group, Select, SwitchTo
+from aiogram_dialog.widgets.text import Format
 
+from bot.albums import AlbumDebouncer
 from bot.callbacks import StaffAction, StaffCb
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_ROLES, AppealKind, RejectReason
+from bot.domain import AppealKind, RejectReason
 from bot.notifications import REASONS
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
-from bot.services.errors import Forbidden, InvalidInput, NotFound
+from bot.services.errors import Gone, InvalidInput
 from bot.services.users import Actor
 from bot.services.views import StaffCard
-from bot.states import StaffInput
+from bot.states import AppealCard
 from handlers import Handlers
+from handlers.dialogs import COMMAND, buttons_only, deps, heading, notice, picker, popup, say, unknown_command
 from handlers.media import extract_media, send_files
-from handlers.staff.render import card_keyboard, card_text, reply
+from handlers.staff.render import Action, actions, card_text, files_count, request_label, require
 
 router = Handlers(__name__)
+A = AppealCard
+MAX_ANSWER_FILES = 10
 
 
-def prompt(key: str, settings: Settings) -> str:
-    texts = {
-        "clarify": _("Type the question to the resident:"),
-        "interim": _("Type the interim answer for the resident:"),
-        "duplicate": _("Type the number of the original appeal (e.g. 2026-000123):"),
-        "return": _("Type what must be reworked in the answer:"),
-        "redirect": _("Type the reason for the redirect:"),
-        "extension_days": _("By how many days (1–{days})?").format(days=settings.limits.extension_max_days),
-        "extension_reason": _("Type the reason for the extension:"),
-        "answer": _("Type the final answer to the resident:"),
+# --- the appeal of the dialog -----------------------------------------------------------------------------
+
+
+def appeal_id(manager: DialogManager) -> int:
+    start: dict[str, Any] = manager.start_data or {}  # type: ignore[assignment]
+    return int(start.get("appeal_id", 0))
+
+
+def from_list(manager: DialogManager) -> bool:
+    start: dict[str, Any] = manager.start_data or {}  # type: ignore[assignment]
+    return bool(start.get("from_list"))
+
+
+async def load(manager: DialogManager, action: Action | None = None) -> StaffCard:
+    """The card as the person may see it now; with `action`, only if the card offers it."""
+    services, _settings, actor = deps(manager)
+    card = await services.views.card(actor, appeal_id(manager))
+    if action is not None:
+        require(card, actor, action, services.directory)
+    return card
+
+
+async def decided(manager: DialogManager, said: str | None = None) -> None:
+    """After a decision that takes the appeal off the list it was opened from: back to that list (refreshed),
+    ready for the next one; opened from a notification, the card shows the appeal as it is now. `said` is the line
+    above the next screen after typed input (a press says it in its popup instead)."""
+    if from_list(manager):
+        await manager.done({"notice": said} if said else None)
+        return
+    if said:
+        say(manager, said)
+    await manager.switch_to(A.card)
+
+
+def labels() -> dict[str, str]:
+    return {"back": _("⬅️ Back"), "cancel": _("❌ Cancel")}
+
+
+# --- the card ---------------------------------------------------------------------------------------------
+
+
+async def card_getter(
+    dialog_manager: DialogManager, services: Services, settings: Settings, actor: Actor, clock: Clock, **_kwargs: Any
+) -> dict[str, Any]:
+    card = await load(dialog_manager)
+    directory = services.directory
+    can = actions(card, actor, directory)
+    suggested = directory.agency(card.suggested_agency_id or 0)
+    decisions: list[tuple[str, str]] = []
+    for request in card.requests:
+        kind = request_label(request.kind)
+        decisions.append((f"y{request.id}", _("✅ Approve {kind}").format(kind=kind)))
+        decisions.append((f"n{request.id}", _("❌ Decline {kind}").format(kind=kind)))
+    return {
+        "notice": notice(dialog_manager),
+        "text": card_text(card, directory, actor, clock.now(), settings.tz),
+        **{f"can_{action.value}": action in can for action in Action},
+        "route": _("➡️ Route to {agency}").format(agency=suggested.name(actor.lang)) if suggested else "",
+        "route_to": _("🏢 Another agency"),
+        "category": _("🗂 Change category"),
+        "kind": _("🔁 Change kind"),
+        "reject": _("⛔ Reject"),
+        "duplicate": _("🔗 Duplicate of…"),
+        "approve": _("✅ Approve the answer"),
+        "send_back": _("↩️ Return for rework"),
+        "decisions": decisions,
+        "take": _("🛠 Take in work"),
+        "clarify": _("❓ Ask the resident"),
+        "interim": _("🕐 Interim answer"),
+        "redirect": _("↪️ Redirect"),
+        "extension": _("⏳ Ask for an extension"),
+        "answer": _("✅ Final answer"),
+        "files": _("📎 Files ({count})").format(count=files_count(card)),
+        "location": _("📍 Location"),
+        "close": _("⬅️ Back") if from_list(dialog_manager) else _("✖ Close"),
     }
-    return texts[key] + "\n" + _("/cancel to stop.")
 
 
-async def show_card(
-    message: Message, appeal_id: int, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    card = await services.views.card(actor, appeal_id)
-    await send_card(message, card, actor, services, settings, clock)
+async def on_route(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.route(actor, appeal_id(manager))
+    popup(manager, _("Sent to the agency."))
+    await decided(manager)
 
 
-async def send_card(
-    message: Message, card: StaffCard, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    await message.answer(
-        card_text(card, services.directory, actor, clock.now(), settings.tz),
-        reply_markup=card_keyboard(card, services.directory, actor),
-    )
-    if card.latitude is not None and card.longitude is not None:
-        await message.answer_location(card.latitude, card.longitude)
+async def on_kind(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    card = await load(manager, Action.kind)
+    kind = AppealKind.appeal if card.kind == AppealKind.message else AppealKind.message
+    await services.coordination.change(actor, card.id, kind=kind)
+    popup(manager, _("Kind changed."))
 
 
-@router.callback_query(StaffCb.filter((F.action == StaffAction.open) & (F.id != 0)))
-async def open_card(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    if not isinstance(callback.message, Message):
-        return
-    card = await services.views.card(actor, callback_data.id)
-    await send_card(callback.message, card, actor, services, settings, clock)
+async def on_approve(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.review(actor, appeal_id(manager), True)
+    popup(manager, _("Approved: the resident receives the answer."))
+    await decided(manager)
 
 
-@router.callback_query(StaffCb.filter(F.action == StaffAction.files))
-async def files(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    card = await services.views.card(actor, callback_data.id)
+async def on_decide(callback: CallbackQuery, widget: Any, manager: DialogManager, key: str) -> None:
+    """`key` is y or n and the request's id; a request of another appeal is not decided from this card."""
+    services, _settings, actor = deps(manager)
+    card = await load(manager, Action.decide)
+    approve, request_id = key[:1] == "y", key[1:]
+    if not request_id.isdigit() or int(request_id) not in {r.id for r in card.requests}:
+        raise Gone()
+    await services.coordination.decide(actor, int(request_id), approve)
+    popup(manager, _("Approved.") if approve else _("Declined."))
+
+
+async def on_take(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.agency.take(actor, appeal_id(manager))
+    popup(manager, _("Taken in work."))
+
+
+async def on_files(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The files of the appeal and its notes, below the card (which stays where it is)."""
+    card = await load(manager, Action.files)
     if isinstance(callback.message, Message):
-        all_files = [*card.attachments, *(f for n in card.notes for f in n.attachments)]
-        await send_files(callback.message, all_files)
+        await send_files(callback.message, [*card.attachments, *(f for n in card.notes for f in n.attachments)])
 
 
-async def act(
-    callback: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    action: Any,
-    done: str,
-    actor: Actor,
-    services: Services,
-    settings: Settings,
-    clock: Clock,
-    appeal_id: int,
-) -> None:
-    """Run a service action; on success say so and show the card as it is now."""
-    await action
-    callback_answer.text = done
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=None)
-        await show_card(callback.message, appeal_id, actor, services, settings, clock)
+async def on_location(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The pin of the place, below the card: a message of its own, since a text message cannot carry one."""
+    card = await load(manager, Action.location)
+    if isinstance(callback.message, Message) and card.latitude is not None and card.longitude is not None:
+        await callback.message.answer_location(card.latitude, card.longitude)
 
 
-def button_action(actor: Actor, services: Services, data: StaffCb) -> tuple[Awaitable[Any], str]:
-    """The buttons that act at once: the service call and what to say when it worked."""
-    coordination, agency = services.coordination, services.agency
-    match data.action:
-        case StaffAction.route:
-            return coordination.route(actor, data.id), _("Sent to the agency.")
-        case StaffAction.route_to:
-            return coordination.route(actor, data.id, data.v), _("Sent to the agency.")
-        case StaffAction.set_category:
-            return coordination.change(actor, data.id, category_id=data.v), _("Category changed.")
-        case StaffAction.kind:
-            kind = AppealKind.appeal if data.v == 1 else AppealKind.message
-            return coordination.change(actor, data.id, kind=kind), _("Kind changed.")
-        case StaffAction.reject_reason:
-            return coordination.reject(actor, data.id, data.s), _("Rejected.")
-        case StaffAction.take:
-            return agency.take(actor, data.id), _("Taken in work.")
-        case StaffAction.approve:
-            return coordination.review(actor, data.id, True), _("Approved: the resident receives the answer.")
-        case _:  # StaffAction.decide: v is the request, s is y or n
-            approve = data.s == "y"
-            return coordination.decide(actor, data.v, approve), _("Approved.") if approve else _("Declined.")
+def guard(action: Action) -> Any:
+    """Checked on the press, before the screen changes: a stale or forged press leaves the card as it is."""
+
+    async def check(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+        await load(manager, action)
+
+    return check
 
 
-BUTTON_ACTIONS = {
-    StaffAction.route,
-    StaffAction.route_to,
-    StaffAction.set_category,
-    StaffAction.kind,
-    StaffAction.reject_reason,
-    StaffAction.take,
-    StaffAction.approve,
-    StaffAction.decide,
-}
-
-
-@router.callback_query(StaffCb.filter(F.action.in_(BUTTON_ACTIONS)))
-async def button(
-    callback: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: StaffCb,
-    actor: Actor,
-    services: Services,
-    settings: Settings,
-    clock: Clock,
-) -> None:
-    action, done = button_action(actor, services, callback_data)
-    await act(callback, callback_answer, action, done, actor, services, settings, clock, callback_data.id)
-
-
-def agency_list(
-    appeal_id: int, action: StaffAction, services: Services, actor: Actor, exclude: int | None = None
-) -> InlineKeyboardMarkup:
-    b = InlineKeyboardBuilder()
-    for agency in services.directory.agencies():
-        if agency.id != exclude:
-            b.button(text=agency.name(actor.lang), callback_data=StaffCb(action=action, id=appeal_id, v=agency.id))
-    b.adjust(2)
-    return b.as_markup()
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.agencies))
-async def choose_agency(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    if not actor.has("coordinator", "admin"):
-        raise NotFound()
-    await reply(callback, _("Choose the agency:"), agency_list(callback_data.id, StaffAction.route_to, services, actor))
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.category))
-async def choose_category(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    b = InlineKeyboardBuilder()
-    if callback_data.v == 0:
-        for block in services.directory.blocks():
-            b.button(
-                text=block.name(actor.lang),
-                callback_data=StaffCb(action=StaffAction.category, id=callback_data.id, v=block.id),
-            )
-    else:
-        for category in services.directory.categories(callback_data.v):
-            b.button(
-                text=category.name(actor.lang),
-                callback_data=StaffCb(action=StaffAction.set_category, id=callback_data.id, v=category.id),
-            )
-    b.adjust(1)
-    await reply(callback, _("Choose the category:"), b)
-
-
-@router.callback_query(StaffCb.filter((F.action == StaffAction.reject) & (F.s == "")))
-async def choose_reason(callback: CallbackQuery, callback_data: StaffCb) -> None:
-    b = InlineKeyboardBuilder()
-    for code in RejectReason:
-        b.button(
-            text=_(REASONS[code]), callback_data=StaffCb(action=StaffAction.reject_reason, id=callback_data.id, s=code)
-        )
-    b.adjust(1)
-    await reply(callback, _("Why is it left without consideration? The resident receives this explanation."), b)
-
-
-@router.callback_query(StaffCb.filter(F.action == StaffAction.redirect))
-async def choose_redirect(callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services) -> None:
-    if not actor.has(*AGENCY_ROLES):
-        raise NotFound()
-    await reply(
-        callback,
-        _("To which agency should it go?"),
-        agency_list(callback_data.id, StaffAction.redirect_to, services, actor, exclude=actor.agency_id),
+def open_screen(action: Action, state: Any, text: str) -> SwitchTo:
+    """A card button that opens the action's screen; the press is checked, and the screen's getter checks again
+    whenever it is shown."""
+    return SwitchTo(
+        Format(f"{{{text}}}"), id=action.value, state=state, on_click=guard(action), when=f"can_{action.value}"
     )
 
 
-# --- actions that need typed input ----------------------------------------------------------------
-
-INPUT_ACTIONS = {
-    StaffAction.clarify: "clarify",
-    StaffAction.interim: "interim",
-    StaffAction.duplicate: "duplicate",
-    StaffAction.send_back: "return",
-    StaffAction.redirect_to: "redirect",
-    StaffAction.extension: "extension_days",
-    StaffAction.answer: "answer",
-}
+def act_now(action: Action, on_click: Any) -> Button:
+    return Button(Format(f"{{{action.value}}}"), id=action.value, on_click=on_click, when=f"can_{action.value}")
 
 
-@router.callback_query(StaffCb.filter(F.action.in_(set(INPUT_ACTIONS)) & (F.s == "")))
-async def ask_input(
-    callback: CallbackQuery,
-    callback_data: StaffCb,
-    state: FSMContext,
-    actor: Actor,
-    services: Services,
-    settings: Settings,
-) -> None:
-    # Check access before asking anything: a forged button must not even open the prompt.
-    await services.views.card(actor, callback_data.id)
-    key = INPUT_ACTIONS[callback_data.action]
-    await state.set_state(StaffInput.text)
-    await state.set_data({"act": key, "appeal_id": callback_data.id, "agency_id": callback_data.v, "files": []})
-    await reply(callback, prompt(key, settings))
-
-
-@router.message(StaffInput.text, F.text, ~F.text.startswith("/"))
-async def typed(
-    message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    data = await state.get_data()
-    key, appeal_id, text = data["act"], int(data["appeal_id"]), (message.text or "").strip()
-    coordination, agency = services.coordination, services.agency
-    if key == "extension_days":
-        most = settings.limits.extension_max_days
-        if not text.isdigit() or not 1 <= int(text) <= most:
-            await message.answer(_("Please type a number from 1 to {max}.").format(max=most))
-            return
-        await state.update_data(act="extension_reason", days=int(text))
-        await message.answer(prompt("extension_reason", settings))
-        return
-    if key == "answer":
-        await state.update_data(text=text)
-        await state.set_state(StaffInput.answer_files)
-        await message.answer(
-            _("Attach photos or documents to the answer if needed, then press «Send»."),
-            reply_markup=InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        InlineKeyboardButton(
-                            text=_("📤 Send"),
-                            callback_data=StaffCb(action=StaffAction.answer, id=appeal_id, s="send").pack(),
-                        )
-                    ]
-                ]
+def card_window() -> Window:
+    return Window(
+        heading(),
+        *buttons_only(),
+        Button(Format("{route}"), id="route", on_click=on_route, when="can_route"),
+        open_screen(Action.route_to, A.agencies, "route_to"),
+        open_screen(Action.category, A.blocks, "category"),
+        act_now(Action.kind, on_kind),
+        open_screen(Action.reject, A.reasons, "reject"),
+        open_screen(Action.duplicate, A.duplicate, "duplicate"),
+        act_now(Action.approve, on_approve),
+        open_screen(Action.send_back, A.send_back, "send_back"),
+        Group(
+            Select(
+                Format("{item[1]}"),
+                id="decide",
+                item_id_getter=lambda item: item[0],
+                items="decisions",
+                on_click=on_decide,
             ),
-        )
-        return
-    actions = {
-        "clarify": lambda: agency.ask_clarification(actor, appeal_id, text),
-        "interim": lambda: agency.interim(actor, appeal_id, text),
-        "duplicate": lambda: coordination.mark_duplicate(actor, appeal_id, text),
-        "return": lambda: coordination.review(actor, appeal_id, False, text),
-        "redirect": lambda: agency.request_redirect(actor, appeal_id, int(data["agency_id"]), text),
-        "extension_reason": lambda: agency.request_extension(actor, appeal_id, int(data["days"]), text),
-    }
+            width=2,
+            when="can_decide",
+        ),
+        act_now(Action.take, on_take),
+        open_screen(Action.clarify, A.clarify, "clarify"),
+        open_screen(Action.interim, A.interim, "interim"),
+        open_screen(Action.redirect, A.redirect, "redirect"),
+        open_screen(Action.extension, A.extension_days, "extension"),
+        open_screen(Action.answer, A.answer, "answer"),
+        act_now(Action.files, on_files),
+        act_now(Action.location, on_location),
+        Cancel(Format("{close}")),
+        state=A.card,
+        getter=card_getter,
+    )
+
+
+# --- pickers: agency, category, reason --------------------------------------------------------------------
+
+
+def picker_getter(action: Action, prompt: Any, items: Any) -> Any:
+    async def getter(dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+        card = await load(dialog_manager, action)
+        return {
+            "notice": None,
+            "text": prompt(),
+            "items": items(dialog_manager, card, services, actor),
+            **labels(),
+        }
+
+    return getter
+
+
+def agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+    return [(a.id, a.name(actor.lang)) for a in services.directory.agencies()]
+
+
+def other_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+    return [(a.id, a.name(actor.lang)) for a in services.directory.agencies() if a.id != actor.agency_id]
+
+
+def blocks(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+    return [(b.id, b.name(actor.lang)) for b in services.directory.blocks()]
+
+
+def categories(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+    block_id = int(manager.dialog_data.get("block_id", 0))
+    return [(c.id, c.name(actor.lang)) for c in services.directory.categories(block_id)]
+
+
+def reasons(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[str, str]]:
+    return [(code.value, _(REASONS[code])) for code in RejectReason]
+
+
+async def on_agency(callback: CallbackQuery, widget: Any, manager: DialogManager, agency_id: int) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.route(actor, appeal_id(manager), agency_id)
+    popup(manager, _("Sent to the agency."))
+    await decided(manager)
+
+
+async def on_block(callback: CallbackQuery, widget: Any, manager: DialogManager, block_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    await load(manager, Action.category)
+    if services.directory.block(block_id) is None:
+        raise Gone()
+    manager.dialog_data["block_id"] = block_id
+    await manager.switch_to(A.categories)
+
+
+async def on_category(callback: CallbackQuery, widget: Any, manager: DialogManager, category_id: int) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.change(actor, appeal_id(manager), category_id=category_id)
+    popup(manager, _("Category changed."))
+    await manager.switch_to(A.card)
+
+
+async def on_reason(callback: CallbackQuery, widget: Any, manager: DialogManager, reason: str) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.reject(actor, appeal_id(manager), reason)
+    popup(manager, _("Rejected."))
+    await decided(manager)
+
+
+async def on_redirect_agency(callback: CallbackQuery, widget: Any, manager: DialogManager, agency_id: int) -> None:
+    services, _settings, actor = deps(manager)
+    await load(manager, Action.redirect)
+    if services.directory.agency(agency_id) is None or agency_id == actor.agency_id:
+        raise Gone()
+    manager.dialog_data["redirect_to"] = agency_id
+    await manager.switch_to(A.redirect_reason)
+
+
+def picker_window(state: Any, getter: Any, choice: Any, back: Any = A.card) -> Window:
+    return Window(
+        heading(),
+        *buttons_only(),
+        choice,
+        SwitchTo(Format("{back}"), id="back", state=back),
+        state=state,
+        getter=getter,
+    )
+
+
+# --- typed input --------------------------------------------------------------------------------------------
+
+
+def prompt_getter(action: Action, prompt: Any) -> Any:
+    async def getter(dialog_manager: DialogManager, **_kwargs: Any) -> dict[str, Any]:
+        await load(dialog_manager, action)
+        _services, settings, _actor = deps(dialog_manager)
+        return {
+            "notice": notice(dialog_manager),
+            "text": prompt(settings) + "\n" + _("/cancel to stop."),
+            **labels(),
+        }
+
+    return getter
+
+
+async def text_expected(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    say(manager, _("Please type the text, or /cancel."))
+
+
+def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card) -> Window:
+    """A window that waits for text: commands and other content get a word and the prompt again."""
+    return Window(
+        heading(),
+        MessageInput(unknown_command, filter=COMMAND),
+        MessageInput(on_text, content_types=[ContentType.TEXT]),
+        MessageInput(text_expected),
+        SwitchTo(Format("{back}"), id="back", state=back),
+        state=state,
+        getter=getter,
+    )
+
+
+def typed(message: Message) -> str:
+    return (message.text or "").strip()
+
+
+async def on_duplicate(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
     try:
-        await actions[key]()
+        await services.coordination.mark_duplicate(actor, appeal_id(manager), typed(message))
     except InvalidInput as error:
-        if key == "duplicate" and error.detail == "original":
-            await message.answer(_("No such appeal to be the original. Type its number, e.g. 2026-000123."))
-            return
-        await state.clear()
-        await message.answer(_("This action is not possible now."))
+        if error.detail != "original":
+            raise
+        say(manager, _("No such appeal to be the original. Type its number, e.g. 2026-000123."))
         return
-    except (NotFound, Forbidden):
-        await state.clear()  # the refusal itself is said by ServiceErrorMiddleware
-        raise
-    await state.clear()
-    await message.answer(_("Done."))
-    await show_card(message, appeal_id, actor, services, settings, clock)
+    await decided(manager, _("Done."))
 
 
-@router.message(StaffInput.answer_files, F.photo | F.document | F.video)
-async def answer_file(message: Message, state: FSMContext) -> None:
+async def on_send_back(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.coordination.review(actor, appeal_id(manager), False, typed(message))
+    await decided(manager, _("Done."))
+
+
+async def on_clarify(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.agency.ask_clarification(actor, appeal_id(manager), typed(message))
+    say(manager, _("Done."))
+    await manager.switch_to(A.card)
+
+
+async def on_interim(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    await services.agency.interim(actor, appeal_id(manager), typed(message))
+    say(manager, _("Done."))
+    await manager.switch_to(A.card)
+
+
+async def on_redirect_reason(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    agency_id = int(manager.dialog_data.get("redirect_to", 0))
+    await services.agency.request_redirect(actor, appeal_id(manager), agency_id, typed(message))
+    say(manager, _("Done."))
+    await manager.switch_to(A.card)
+
+
+async def on_extension_days(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    _services, settings, _actor = deps(manager)
+    text, most = typed(message), settings.limits.extension_max_days
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        say(manager, _("Please type a number from 1 to {max}.").format(max=most))
+        return
+    manager.dialog_data["days"] = int(text)
+    await manager.switch_to(A.extension_reason)
+
+
+async def on_extension_reason(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    days = int(manager.dialog_data.get("days", 0))
+    await services.agency.request_extension(actor, appeal_id(manager), days, typed(message))
+    say(manager, _("Done."))
+    await manager.switch_to(A.card)
+
+
+async def on_answer(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    manager.dialog_data.update(answer=typed(message), files=[])
+    await manager.switch_to(A.answer_files)
+
+
+# --- the final answer's files -------------------------------------------------------------------------------
+
+
+async def answer_files_getter(dialog_manager: DialogManager, **_kwargs: Any) -> dict[str, Any]:
+    await load(dialog_manager, Action.answer)
+    count = len(dialog_manager.dialog_data.get("files", []))
+    text = _("Attach photos or documents to the answer if needed, then press «Send».")
+    if count:
+        text += "\n" + _("📎 Files attached: {count} of {max}.").format(count=count, max=MAX_ANSWER_FILES)
+    return {"notice": notice(dialog_manager), "text": text, "send": _("📤 Send"), **labels()}
+
+
+async def on_answer_file(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     media = extract_media(message)
     if media is None:
+        say(manager, _("Attach photos or documents to the answer if needed, then press «Send»."))
         return
-    data = await state.get_data()
-    files = [*data.get("files", []), [media.kind, media.file_id, media.file_unique_id]][:10]
-    await state.update_data(files=files)
-    if not message.media_group_id:
-        await message.answer(_("📎 Files attached: {count} of {max}.").format(count=len(files), max=10))
+    files: list[list[str]] = list(manager.dialog_data.get("files", []))
+    if len(files) < MAX_ANSWER_FILES and all(f[2] != media.file_unique_id for f in files):
+        files.append([media.kind, media.file_id, media.file_unique_id])
+        manager.dialog_data["files"] = files
+    if message.media_group_id:
+        # An album is several updates: the window is shown once, after its last item.
+        manager.show_mode = ShowMode.NO_UPDATE
+        albums: AlbumDebouncer = manager.middleware_data["albums"]
+        background = manager.bg()
+
+        async def summary() -> None:
+            await background.update({}, show_mode=ShowMode.SEND)
+
+        albums.touch((message.chat.id, message.media_group_id), summary)
 
 
-@router.callback_query(StaffInput.answer_files, StaffCb.filter((F.action == StaffAction.answer) & (F.s == "send")))
-async def send_answer(
-    callback: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: StaffCb,
-    state: FSMContext,
-    actor: Actor,
-    services: Services,
-    settings: Settings,
-    clock: Clock,
-) -> None:
-    data = await state.get_data()
-    if int(data.get("appeal_id", 0)) != callback_data.id:
-        callback_answer.text = _("This button is no longer active.")
-        callback_answer.show_alert = True
-        return
-    files = [DraftAttachment(k, f, u) for k, f, u in data.get("files", [])]
-    await state.clear()
-    await act(
-        callback,
-        callback_answer,
-        services.agency.answer(actor, callback_data.id, data.get("text", ""), files),
-        _("The answer went to the ЦУР for a check."),
-        actor,
-        services,
-        settings,
-        clock,
-        callback_data.id,
+async def on_send_answer(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    files = [DraftAttachment(kind, file_id, unique) for kind, file_id, unique in manager.dialog_data.get("files", [])]
+    await services.agency.answer(actor, appeal_id(manager), manager.dialog_data.get("answer", ""), files)
+    manager.dialog_data.pop("files", None)
+    popup(manager, _("The answer went to the ЦУР for a check."))
+    await manager.switch_to(A.card)
+
+
+# --- the dialog ---------------------------------------------------------------------------------------------
+
+
+def dialog() -> Dialog:
+    """Built anew for each Dispatcher. SINGLE_TOP: a card opened from a notification replaces the card on top."""
+    return Dialog(
+        card_window(),
+        picker_window(
+            A.agencies,
+            picker_getter(Action.route_to, lambda: _("Choose the agency:"), agencies),
+            picker("agency", on_agency),
+        ),
+        picker_window(
+            A.blocks,
+            picker_getter(Action.category, lambda: _("Choose the category:"), blocks),
+            picker("block", on_block),
+        ),
+        picker_window(
+            A.categories,
+            picker_getter(Action.category, lambda: _("Choose the category:"), categories),
+            picker("category", on_category),
+            back=A.blocks,
+        ),
+        picker_window(
+            A.reasons,
+            picker_getter(
+                Action.reject,
+                lambda: _("Why is it left without consideration? The resident receives this explanation."),
+                reasons,
+            ),
+            picker("reason", on_reason, type_factory=str),
+        ),
+        typed_window(
+            A.duplicate,
+            prompt_getter(Action.duplicate, lambda s: _("Type the number of the original appeal (e.g. 2026-000123):")),
+            on_duplicate,
+        ),
+        typed_window(
+            A.send_back,
+            prompt_getter(Action.send_back, lambda s: _("Type what must be reworked in the answer:")),
+            on_send_back,
+        ),
+        typed_window(
+            A.clarify, prompt_getter(Action.clarify, lambda s: _("Type the question to the resident:")), on_clarify
+        ),
+        typed_window(
+            A.interim,
+            prompt_getter(Action.interim, lambda s: _("Type the interim answer for the resident:")),
+            on_interim,
+        ),
+        picker_window(
+            A.redirect,
+            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), other_agencies),
+            picker("redirect_to", on_redirect_agency),
+        ),
+        typed_window(
+            A.redirect_reason,
+            prompt_getter(Action.redirect, lambda s: _("Type the reason for the redirect:")),
+            on_redirect_reason,
+            back=A.redirect,
+        ),
+        typed_window(
+            A.extension_days,
+            prompt_getter(
+                Action.extension,
+                lambda s: _("By how many days (1–{days})?").format(days=s.limits.extension_max_days),
+            ),
+            on_extension_days,
+        ),
+        typed_window(
+            A.extension_reason,
+            prompt_getter(Action.extension, lambda s: _("Type the reason for the extension:")),
+            on_extension_reason,
+            back=A.extension_days,
+        ),
+        typed_window(
+            A.answer, prompt_getter(Action.answer, lambda s: _("Type the final answer to the resident:")), on_answer
+        ),
+        Window(
+            heading(),
+            MessageInput(unknown_command, filter=COMMAND),
+            MessageInput(on_answer_file, content_types=[ContentType.PHOTO, ContentType.DOCUMENT, ContentType.VIDEO]),
+            MessageInput(on_answer_file),
+            Button(Format("{send}"), id="send", on_click=on_send_answer),
+            SwitchTo(Format("{back}"), id="back", state=A.answer),
+            state=A.answer_files,
+            getter=answer_files_getter,
+        ),
+        launch_mode=LaunchMode.SINGLE_TOP,
     )
 
 
-@router.message(StaffInput.text, ~F.text.startswith("/"))
-@router.message(StaffInput.answer_files, ~F.text.startswith("/"))
-async def wrong_input(message: Message) -> None:
-    await message.answer(_("Please type the text, or /cancel."))
+# --- the outbox's buttons -----------------------------------------------------------------------------------
+
+
+async def open_card(dialog_manager: DialogManager, appeal: int) -> None:
+    """The card, on the message pressed (the notification becomes the card)."""
+    await dialog_manager.start(A.card, data={"appeal_id": appeal})
+
+
+@router.callback_query(StaffCb.filter((F.action == StaffAction.take) & (F.id != 0)))
+async def take_from_notification(
+    callback: CallbackQuery,
+    callback_data: StaffCb,
+    callback_answer: CallbackAnswer,
+    actor: Actor,
+    services: Services,
+    dialog_manager: DialogManager,
+) -> None:
+    await services.agency.take(actor, callback_data.id)
+    callback_answer.text = _("Taken in work.")
+    await open_card(dialog_manager, callback_data.id)
+
+
+@router.callback_query(StaffCb.filter(F.id != 0))
+async def open_from_notification(
+    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, dialog_manager: DialogManager
+) -> None:
+    """«Open», and any other button of a card sent before the dialogs: the card, if the person may see it."""
+    await services.views.card(actor, callback_data.id)
+    await open_card(dialog_manager, callback_data.id)

@@ -1,53 +1,75 @@
-"""/staff: the menu of each role, and the lists: queue, reviews, requests, inbox."""
+"""/staff: the menu of each role and its lists (queue, answers to check, requests, inbox), declared with
+aiogram-dialog. One message: the menu, a list, a card opened from it and back are all edits of it.
+
+Each list's getter asks the service for it (`services.views`), which refuses a person without the role; the card
+opened from a list is a dialog of its own (handlers.staff.appeals), which returns here when a decision takes the
+appeal off the list.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from aiogram import F
 from aiogram.filters import Command
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram_dialog import Dialog, DialogManager, LaunchMode, ShowMode, StartMode, Window
+from aiogram_dialog.widgets.kbd import Cancel, Start, SwitchTo
+from aiogram_dialog.widgets.text import Format
 
-from bot.callbacks import AdminAction, AdminCb, StaffAction, StaffCb
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, RequestKind, Role
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, Role
 from bot.services import Services
+from bot.services.errors import Forbidden
 from bot.services.users import Actor
 from bot.services.views import QueueItem
+from bot.states import Admin, AppealCard, StaffLists
 from bot.texts import local_date, status_name
 from handlers import Handlers
+from handlers.dialogs import buttons_only, heading, notice, picker
+from handlers.staff.render import request_label
 
 router = Handlers(__name__)
-LIST_QUEUE, LIST_REVIEWS, LIST_REQUESTS, LIST_INBOX = 1, 2, 3, 4
-
-
-def staff_menu(actor: Actor) -> InlineKeyboardMarkup | None:
-    b = InlineKeyboardBuilder()
-    if actor.has(*COORDINATING_ROLES):
-        b.button(text=_("📥 Queue"), callback_data=StaffCb(action=StaffAction.open, v=LIST_QUEUE))
-        b.button(text=_("🧾 Answers to check"), callback_data=StaffCb(action=StaffAction.open, v=LIST_REVIEWS))
-        b.button(text=_("📨 Requests"), callback_data=StaffCb(action=StaffAction.open, v=LIST_REQUESTS))
-    if actor.has(*AGENCY_ROLES):
-        b.button(text=_("📂 Inbox of my agency"), callback_data=StaffCb(action=StaffAction.open, v=LIST_INBOX))
-    if actor.has(Role.admin):
-        b.button(text=_("🔗 Invite"), callback_data=AdminCb(action=AdminAction.invite))
-        b.button(text=_("👥 People"), callback_data=AdminCb(action=AdminAction.people))
-        b.button(text=_("🗺 Routing"), callback_data=AdminCb(action=AdminAction.routes))
-    b.adjust(1)
-    markup = b.as_markup()
-    return markup if markup.inline_keyboard else None
+L = StaffLists
+# How many appeals a list holds (paged by handlers.dialogs.PAGE_ROWS).
+LIST_LIMIT = 100
 
 
 @router.message(Command("staff"))
-async def show_menu(message: Message, actor: Actor) -> None:
-    markup = staff_menu(actor)
-    if markup is None:
+async def show_menu(message: Message, actor: Actor, dialog_manager: DialogManager) -> None:
+    if not actor.is_staff:
         await message.answer(_("This menu is for the staff of the ЦУР and the agencies."))
         return
-    await message.answer(_("What do you want to do?"), reply_markup=markup)
+    await dialog_manager.start(L.menu, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND)
+
+
+# --- the menu -------------------------------------------------------------------------------------------------
+
+
+async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    # Roles are read afresh for every update: a revoked person's old menu opens nothing.
+    if not actor.is_staff:
+        raise Forbidden("staff_menu")
+    return {
+        "notice": notice(dialog_manager),
+        "text": _("What do you want to do?"),
+        "coordinator": actor.has(*COORDINATING_ROLES),
+        "agency": actor.has(*AGENCY_ROLES),
+        "admin": actor.has(Role.admin),
+        "queue": _("📥 Queue"),
+        "reviews": _("🧾 Answers to check"),
+        "requests": _("📨 Requests"),
+        "inbox": _("📂 Inbox of my agency"),
+        "invite": _("🔗 Invite"),
+        "people": _("👥 People"),
+        "routes": _("🗺 Routing"),
+        "close": _("✖ Close"),
+    }
+
+
+# --- the lists ------------------------------------------------------------------------------------------------
 
 
 def item_label(item: QueueItem, now: datetime, settings: Settings) -> str:
@@ -59,44 +81,92 @@ def item_label(item: QueueItem, now: datetime, settings: Settings) -> str:
     return label
 
 
-def items_keyboard(items: list[QueueItem], now: datetime, settings: Settings) -> InlineKeyboardMarkup:
-    b = InlineKeyboardBuilder()
-    for item in items[:30]:
-        b.button(text=item_label(item, now, settings), callback_data=StaffCb(action=StaffAction.open, id=item.id))
-    b.adjust(1)
-    return b.as_markup()
+def listed(text: str, items: list[tuple[int, str]], manager: DialogManager) -> dict[str, Any]:
+    return {"notice": notice(manager), "text": text, "items": items, "back": _("⬅️ Back")}
 
 
-@router.callback_query(StaffCb.filter((F.action == StaffAction.open) & (F.id == 0)))
-async def show_list(
-    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, settings: Settings, clock: Clock
-) -> None:
-    views = services.views
+async def queue_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
+) -> dict[str, Any]:
+    queue = await services.views.queue(actor, LIST_LIMIT)
+    c = queue.counts
+    text = _("<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}.").format(
+        new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"]
+    )
     now = clock.now()
-    if callback_data.v == LIST_QUEUE:
-        queue = await views.queue(actor)
-        c = queue.counts
-        text = _(
-            "<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}."
-        ).format(new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"])
-        items = queue.items
-    elif callback_data.v == LIST_REVIEWS:
-        items = await views.reviews(actor)
-        text = _("<b>Answers to check</b>: {count}").format(count=len(items))
-    elif callback_data.v == LIST_REQUESTS:
-        requests = await views.pending_requests(actor)
-        text = _("<b>Requests</b>: {count}").format(count=len(requests))
-        b = InlineKeyboardBuilder()
-        for r in requests:
-            kind = _("redirect") if r.kind == RequestKind.redirect else _("extension")
-            b.button(text=f"№ {r.number} · {kind}", callback_data=StaffCb(action=StaffAction.open, id=r.appeal_id))
-        b.adjust(1)
-        if isinstance(callback.message, Message):
-            await callback.message.answer(text, reply_markup=b.as_markup())
-        return
-    else:
-        items = await views.inbox(actor)
-        overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
-        text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
-    if isinstance(callback.message, Message):
-        await callback.message.answer(text, reply_markup=items_keyboard(items, now, settings))
+    return listed(text, [(i.id, item_label(i, now, settings)) for i in queue.items], dialog_manager)
+
+
+async def reviews_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
+) -> dict[str, Any]:
+    items = (await services.views.reviews(actor))[:LIST_LIMIT]
+    now = clock.now()
+    text = _("<b>Answers to check</b>: {count}").format(count=len(items))
+    return listed(text, [(i.id, item_label(i, now, settings)) for i in items], dialog_manager)
+
+
+async def requests_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    requests = (await services.views.pending_requests(actor))[:LIST_LIMIT]
+    text = _("<b>Requests</b>: {count}").format(count=len(requests))
+    return listed(text, [(r.appeal_id, f"№ {r.number} · {request_label(r.kind)}") for r in requests], dialog_manager)
+
+
+async def inbox_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
+) -> dict[str, Any]:
+    items = await services.views.inbox(actor)
+    now = clock.now()
+    overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
+    text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
+    return listed(text, [(i.id, item_label(i, now, settings)) for i in items[:LIST_LIMIT]], dialog_manager)
+
+
+async def open_appeal(callback: CallbackQuery, widget: Any, manager: DialogManager, appeal_id: int) -> None:
+    """The card, on this message; its getter asks `services.views.card`, which refuses an appeal out of scope."""
+    await manager.start(AppealCard.card, data={"appeal_id": appeal_id, "from_list": True})
+
+
+async def on_result(start_data: Any, result: Any, manager: DialogManager) -> None:
+    """Back from a card after typed input: its word goes above the refreshed list."""
+    if isinstance(result, dict) and result.get("notice"):
+        manager.dialog_data["notice"] = result["notice"]
+
+
+def list_window(state: Any, getter: Any) -> Window:
+    return Window(
+        heading(),
+        *buttons_only(),
+        picker("appeal", open_appeal),
+        SwitchTo(Format("{back}"), id="back", state=L.menu),
+        state=state,
+        getter=getter,
+    )
+
+
+def dialog() -> Dialog:
+    """Built anew for each Dispatcher. ROOT: the menu starts a fresh stack of staff screens."""
+    return Dialog(
+        Window(
+            heading(),
+            *buttons_only(),
+            SwitchTo(Format("{queue}"), id="queue", state=L.queue, when="coordinator"),
+            SwitchTo(Format("{reviews}"), id="reviews", state=L.reviews, when="coordinator"),
+            SwitchTo(Format("{requests}"), id="requests", state=L.requests, when="coordinator"),
+            SwitchTo(Format("{inbox}"), id="inbox", state=L.inbox, when="agency"),
+            Start(Format("{invite}"), id="invite", state=Admin.roles, when="admin"),
+            Start(Format("{people}"), id="people", state=Admin.people, when="admin"),
+            Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
+            Cancel(Format("{close}")),
+            state=L.menu,
+            getter=menu_getter,
+        ),
+        list_window(L.queue, queue_getter),
+        list_window(L.reviews, reviews_getter),
+        list_window(L.requests, requests_getter),
+        list_window(L.inbox, inbox_getter),
+        on_process_result=on_result,
+        launch_mode=LaunchMode.ROOT,
+    )

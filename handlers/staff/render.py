@@ -1,18 +1,20 @@
-"""The staff card of an appeal and its action buttons, by role and status."""
+"""The staff card of an appeal, and what each person may do with it, by role and status.
+
+`actions()` decides both which buttons the card shows and which of its screens may open: a forged press of a
+hidden button meets the same rule in the screen's getter."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import StaffAction, StaffCb
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealKind, AppealStatus, NoteKind, RequestKind
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealStatus, NoteKind, RequestKind
 from bot.services.directory import DirectoryService
+from bot.services.errors import Forbidden, InvalidInput
 from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
@@ -24,16 +26,6 @@ NOTE_NAMES = {
     NoteKind.interim: "🕐",
     NoteKind.answer: "✅",
 }
-
-
-async def reply(
-    callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | InlineKeyboardBuilder | None = None
-) -> None:
-    """Answer with a new message under the one pressed (aiogram's CallbackAnswerMiddleware acknowledges it)."""
-    if isinstance(callback.message, Message):
-        if isinstance(markup, InlineKeyboardBuilder):
-            markup = markup.as_markup()
-        await callback.message.answer(text, reply_markup=markup)
 
 
 def deadline_line(deadline: datetime | None, now: datetime, tz: ZoneInfo) -> str:
@@ -99,51 +91,91 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
     return "\n".join(lines)
 
 
-def card_keyboard(card: StaffCard, directory: DirectoryService, actor: Actor) -> InlineKeyboardMarkup:
-    b = InlineKeyboardBuilder()
+class Action(StrEnum):
+    """What can be done with an appeal from its card; each is a button, most open a screen of their own."""
 
-    def add(text: str, action: StaffAction, v: int = 0, s: str = "") -> None:
-        b.row(InlineKeyboardButton(text=text, callback_data=StaffCb(action=action, id=card.id, v=v, s=s).pack()))
+    route = "route"  # to the agency the routing matrix suggests
+    route_to = "route_to"  # to another agency (a picker)
+    category = "category"
+    kind = "kind"
+    reject = "reject"
+    duplicate = "duplicate"
+    approve = "approve"
+    send_back = "send_back"
+    decide = "decide"  # the agency's pending requests
+    take = "take"
+    clarify = "clarify"
+    interim = "interim"
+    redirect = "redirect"
+    extension = "extension"
+    answer = "answer"
+    files = "files"
+    location = "location"
 
-    coordinator = actor.has(*COORDINATING_ROLES)
-    in_agency = actor.has(*AGENCY_ROLES) and card.agency_id == actor.agency_id
-    if coordinator and card.status in TRIAGE:
-        suggested = directory.agency(card.suggested_agency_id or 0)
-        if suggested:
-            add(_("➡️ Route to {agency}").format(agency=suggested.name(actor.lang)), StaffAction.route)
-        add(_("🏢 Another agency"), StaffAction.agencies)
-        add(_("🗂 Change category"), StaffAction.category)
-        add(_("🔁 Change kind"), StaffAction.kind, 1 if card.kind == AppealKind.message else 0)
-        add(_("⛔ Reject"), StaffAction.reject)
-        add(_("🔗 Duplicate of…"), StaffAction.duplicate)
-    if coordinator and card.status == S.answer_review:
-        add(_("✅ Approve the answer"), StaffAction.approve)
-        add(_("↩️ Return for rework"), StaffAction.send_back)
-    if coordinator:
-        for request in card.requests:
-            label = _("redirect") if request.kind == RequestKind.redirect else _("extension")
-            b.row(
-                InlineKeyboardButton(
-                    text=_("✅ Approve {kind}").format(kind=label),
-                    callback_data=StaffCb(action=StaffAction.decide, id=card.id, v=request.id, s="y").pack(),
-                ),
-                InlineKeyboardButton(
-                    text=_("❌ Decline {kind}").format(kind=label),
-                    callback_data=StaffCb(action=StaffAction.decide, id=card.id, v=request.id, s="n").pack(),
-                ),
-            )
-    if in_agency:
+
+COORDINATION = frozenset(
+    {
+        Action.route,
+        Action.route_to,
+        Action.category,
+        Action.kind,
+        Action.reject,
+        Action.duplicate,
+        Action.approve,
+        Action.send_back,
+        Action.decide,
+    }
+)
+AGENCY_WORK = frozenset({Action.take, Action.clarify, Action.interim, Action.redirect, Action.extension, Action.answer})
+
+
+def in_agency(card: StaffCard, actor: Actor) -> bool:
+    return actor.has(*AGENCY_ROLES) and actor.agency_id is not None and card.agency_id == actor.agency_id
+
+
+def actions(card: StaffCard, actor: Actor, directory: DirectoryService) -> frozenset[Action]:
+    """What `actor` may do with the appeal now (the services check it all again when it is done)."""
+    found: set[Action] = set()
+    if actor.has(*COORDINATING_ROLES):
+        if card.status in TRIAGE:
+            if directory.agency(card.suggested_agency_id or 0) is not None:
+                found.add(Action.route)
+            found |= {Action.route_to, Action.category, Action.kind, Action.reject, Action.duplicate}
+        if card.status == S.answer_review:
+            found |= {Action.approve, Action.send_back}
+        if card.requests:
+            found.add(Action.decide)
+    if in_agency(card, actor):
         if card.status == S.assigned:
-            add(_("🛠 Take in work"), StaffAction.take)
+            found.add(Action.take)
         if card.status in (S.assigned, S.in_progress):
-            add(_("❓ Ask the resident"), StaffAction.clarify)
-            add(_("🕐 Interim answer"), StaffAction.interim)
-            add(_("↪️ Redirect"), StaffAction.redirect)
+            found |= {Action.clarify, Action.interim, Action.redirect}
         if card.status in (S.assigned, S.in_progress, S.clarification) and not card.extension_used:
-            add(_("⏳ Ask for an extension"), StaffAction.extension)
+            found.add(Action.extension)
         if card.status == S.in_progress:
-            add(_("✅ Final answer"), StaffAction.answer)
-    files = len(card.attachments) + sum(len(n.attachments) for n in card.notes)
-    if files:
-        add(_("📎 Files ({count})").format(count=files), StaffAction.files)
-    return b.as_markup()
+            found.add(Action.answer)
+    if card.attachments or any(n.attachments for n in card.notes):
+        found.add(Action.files)
+    if card.latitude is not None and card.longitude is not None:
+        found.add(Action.location)
+    return frozenset(found)
+
+
+def require(card: StaffCard, actor: Actor, action: Action, directory: DirectoryService) -> None:
+    """Refuse a screen or an action the card would not offer: Forbidden for the wrong role, InvalidInput for the
+    right role at the wrong moment (the appeal moved on since the card was shown)."""
+    if action in actions(card, actor, directory):
+        return
+    if (action in COORDINATION and not actor.has(*COORDINATING_ROLES)) or (
+        action in AGENCY_WORK and not in_agency(card, actor)
+    ):
+        raise Forbidden(action.value)
+    raise InvalidInput(action.value)
+
+
+def files_count(card: StaffCard) -> int:
+    return len(card.attachments) + sum(len(n.attachments) for n in card.notes)
+
+
+def request_label(kind: RequestKind) -> str:
+    return _("redirect") if kind == RequestKind.redirect else _("extension")

@@ -1,0 +1,93 @@
+"""What the staff dialogs share (aiogram-dialog): their dependencies, the answer to a press, a line said once above
+a screen, paged pickers, and the answers to input a screen does not expect.
+
+Refusals are not handled here: a `ServiceError` raised in a getter or a handler leaves the dialog as it was (its
+context is saved only when the handler ends well) and `bot.middlewares.errors.ServiceErrorMiddleware` says it.
+A button of a finished or replaced dialog is answered by the error handler of `handlers.resident.filing`, which
+sees every dialog's `UnknownIntent`/`OutdatedIntent` (error events go through the whole router tree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from operator import itemgetter
+from typing import Any
+
+from aiogram import F
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager
+from aiogram_dialog.widgets.input import MessageInput
+from aiogram_dialog.widgets.kbd import ScrollingGroup, Select
+from aiogram_dialog.widgets.text import Format, Multi
+
+from bot.config import Settings
+from bot.services import Services
+from bot.services.users import Actor
+
+COMMAND = F.text.startswith("/")
+# Rows of a paged picker: agencies (27 in the data files), districts, people.
+PAGE_ROWS = 8
+
+OnItem = Callable[[CallbackQuery, Any, DialogManager, Any], Awaitable[None]]
+
+
+def deps(manager: DialogManager) -> tuple[Services, Settings, Actor]:
+    middleware = manager.middleware_data
+    return middleware["services"], middleware["settings"], middleware["actor"]
+
+
+def popup(manager: DialogManager, text: str, *, alert: bool = False) -> None:
+    """What the press is answered with: aiogram's CallbackAnswerMiddleware answers it when the handler ends."""
+    answer: CallbackAnswer | None = manager.middleware_data.get("callback_answer")
+    if answer is not None:
+        answer.text = text
+        answer.show_alert = alert
+
+
+def say(manager: DialogManager, text: str) -> None:
+    """A line shown once above the next screen (after typed input, where no press can carry a popup)."""
+    manager.dialog_data["notice"] = text
+
+
+def notice(manager: DialogManager) -> str | None:
+    return manager.dialog_data.pop("notice", None)
+
+
+def heading() -> Multi:
+    """The notice (if any) above the screen's text."""
+    return Multi(Format("{notice}", when="notice"), Format("{text}"), sep="\n\n")
+
+
+def picker(
+    widget_id: str, on_click: OnItem, *, type_factory: Callable[[str], Any] = int, width: int = 1
+) -> ScrollingGroup:
+    """Items `(id, label)` from the getter's `items`, PAGE_ROWS rows a page; the pager shows only when needed."""
+    return ScrollingGroup(
+        Select(
+            Format("{item[1]}"),
+            id=widget_id,
+            item_id_getter=itemgetter(0),
+            items="items",
+            type_factory=type_factory,
+            on_click=on_click,
+        ),
+        id=f"{widget_id}_pages",
+        width=width,
+        height=PAGE_ROWS,
+        hide_on_single_page=True,
+    )
+
+
+async def unknown_command(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    say(manager, _("Unknown command. The commands are listed in /help."))
+
+
+async def buttons_expected(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    say(manager, _("Please choose one of the buttons."))
+
+
+def buttons_only() -> tuple[MessageInput, MessageInput]:
+    """A screen of buttons: typed text is answered by showing the screen again, with a word on what to do."""
+    return MessageInput(unknown_command, filter=COMMAND), MessageInput(buttons_expected)
