@@ -16,6 +16,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent
+from aiogram_dialog.api.internal import ReplyCallbackQuery
 
 from bot.i18n import N_
 from bot.services.errors import AppealHidden, ConsentRequired, Forbidden, Gone, InvalidInput, NotFound, ServiceError
@@ -50,11 +52,18 @@ class ServiceErrorMiddleware(BaseMiddleware):
     ) -> Any:
         try:
             return await handler(event, data)
-        except ServiceError as error:
-            logger.info("refused: %s %s", type(error).__name__, error.detail)
-            text = refusal(error)
+        except (ServiceError, UnknownIntent, OutdatedIntent) as error:
+            # A stale dialog button is mostly refused before any handler (see handlers/resident/filing.py
+            # stale_button); one that goes stale while its update is handled ends here, answered once like the rest.
+            if isinstance(error, ServiceError):
+                logger.info("refused: %s %s", type(error).__name__, error.detail)
+                text = refusal(error)
+            else:
+                text = _("This button is no longer active.")
             answer: CallbackAnswer | None = data.get("callback_answer")
-            if isinstance(event, CallbackQuery) and answer is not None and not answer.answered:
+            if isinstance(event, ReplyCallbackQuery):  # a reply-keyboard button aiogram-dialog made into a press
+                await event.original_message.answer(text)
+            elif isinstance(event, CallbackQuery) and answer is not None and not answer.answered:
                 answer.text = text
                 answer.show_alert = True
             elif isinstance(event, CallbackQuery):
