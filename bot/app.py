@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.albums import AlbumDebouncer
 from bot.clock import Clock, SystemClock
 from bot.config import LOCALES, Settings
+from bot.dialog_ids import use_unique_dialog_ids
 from bot.filters import PrivateChat, call_sync_filters_in_place
 from bot.fsm_storage import SQLStorage, UpdateRows
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
@@ -184,6 +185,7 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     dp.message.filter(PrivateChat())
     dp.include_routers(*get_routers())
     # Declared dialogs (aiogram-dialog): their stacks live in the same storage, under their own destinies.
+    use_unique_dialog_ids()
     setup_dialogs(dp, events_isolation=isolation, message_manager=PressAnsweredByAiogram())
     call_sync_filters_in_place(dp)
     # The last resort for errors: routers' own error handlers (a stale dialog button, say) are tried first.

@@ -160,3 +160,29 @@ async def test_residents_acting_at_once_are_all_answered_and_their_dialogs_survi
     for person in people:
         last = person.last_message
         assert last is not None and "your consent is recorded" in last.text
+
+
+# --------------------------------------------------------------------------- aiogram-dialog's ids
+
+
+def test_dialogs_opened_within_one_second_get_different_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiogram-dialog 2.6 draws an opened dialog's id from the second and 100 random numbers: a card opened from a
+    list in the same second took the list's id now and then, and its buttons were refused (bot/dialog_ids.py)."""
+    import time
+
+    from aiogram.fsm.state import State
+    from aiogram_dialog.api.entities import stack
+
+    from bot.dialog_ids import library_int_id, unique_int_id, use_unique_dialog_ids
+
+    monkeypatch.setattr(stack, "new_int_id", library_int_id)  # the library's own; restored after the test
+    monkeypatch.setattr(time, "time", lambda: 1_796_170_000.5)  # everything within one second
+    stock = {stack.new_id() for _ in range(300)}
+    assert len(stock) <= 100  # the library's own: at most 100 ids a second
+
+    use_unique_dialog_ids()
+    assert stack.new_int_id is unique_int_id
+    opened = stack.Stack()
+    ids = [opened.push(State("s"), None).id for _ in range(99)] + [stack.Stack().id for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    assert max(len(i) for i in ids) <= 7  # button data stays short
