@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -48,9 +49,17 @@ class Rows:
 
     rows: dict[str, Row | None] = field(default_factory=dict)
     people: set[str] = field(default_factory=set)
+    task: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
 
 
 _update: ContextVar[Rows | None] = ContextVar("fsm_rows", default=None)
+
+
+def _memo() -> Rows | None:
+    """The rows of the update this task handles. A task started while an update was handled inherits its context
+    (an album's summary, say) but runs later, when the rows may have changed: it reads the database."""
+    memo = _update.get()
+    return memo if memo is not None and memo.task is asyncio.current_task() else None
 
 
 class UpdateRows(BaseMiddleware):
@@ -94,7 +103,7 @@ class SQLStorage(BaseStorage):
 
     async def _row(self, key: StorageKey) -> Row | None:
         built = self.key_builder.build(key)
-        memo = _update.get()
+        memo = _memo()
         if memo is not None and built in memo.rows:
             return memo.rows[built]
         if memo is None:
@@ -113,7 +122,7 @@ class SQLStorage(BaseStorage):
     async def _write(self, key: StorageKey, state: str | None, data: str | None) -> None:
         """Set the state, or the data (JSON text), of the row; skipped when the update already knows it is so."""
         built = self.key_builder.build(key)
-        memo = _update.get()
+        memo = _memo()
         person = self.key_builder.build(replace(key, destiny=DEFAULT_DESTINY))
         known = memo is not None and (built in memo.rows or person in memo.people)
         before = memo.rows.get(built) if memo is not None else None

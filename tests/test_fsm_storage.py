@@ -132,3 +132,26 @@ async def test_within_one_update_a_person_is_read_once_and_unchanged_writes_are_
     other = SQLStorage(engine, ManualClock())
     assert await other.get_data(key(1)) == {"text": "x"}  # written through
     assert await other.get_data(key(11)) == {"someone": "else"}
+
+
+async def test_a_task_started_during_an_update_reads_the_database_not_the_updates_rows(engine: Any) -> None:
+    """An album's summary runs as a task started by the update, later: by then the rows may have changed."""
+    import asyncio
+
+    storage = SQLStorage(engine, ManualClock())
+    await storage.set_data(key(1), {"step": 1})
+    later: list[asyncio.Task[dict[str, Any]]] = []
+    gate = asyncio.Event()
+
+    async def summary() -> dict[str, Any]:
+        await gate.wait()
+        return await storage.get_data(key(1))
+
+    async def update(event_: Any, data: dict[str, Any]) -> None:
+        assert await storage.get_data(key(1)) == {"step": 1}
+        later.append(asyncio.create_task(summary()))
+
+    await UpdateRows()(update, object(), {})  # type: ignore[arg-type]
+    await SQLStorage(engine, ManualClock()).set_data(key(1), {"step": 2})  # another update, meanwhile
+    gate.set()
+    assert await later[0] == {"step": 2}
