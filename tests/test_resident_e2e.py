@@ -41,6 +41,11 @@ async def fill_until_preview(harness: Harness, user, text: str = "No water in ou
     category = user.last_message.inline_keyboard[0][0][0]
     await user.click(category)
     await harness.settle()
+    await describe_until_preview(harness, user, text)
+
+
+async def describe_until_preview(harness: Harness, user, text: str) -> None:
+    """From the description step: the text, no files, a typed address in Grozny, a сообщение."""
     await user.send_text(text)
     await harness.settle()
     await user.click("⏭ Skip")
@@ -360,16 +365,7 @@ async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness) -> Non
     old_prompt = user.last_message
     assert "Describe the problem" in old_prompt.text and old_prompt.buttons == ["⬅️ Back"]
     old_back = old_prompt.button_data("⬅️ Back")
-    await user.send_text("No water in our building for three days")
-    await harness.settle()
-    await user.click("⏭ Skip")
-    await harness.settle()
-    await user.send_text("Grozny, Mira street 12")
-    await harness.settle()
-    await user.click("Grozny")
-    await harness.settle()
-    await user.click("⚡ Message (10 days)")
-    await harness.settle()
+    await describe_until_preview(harness, user, "No water in our building for three days")
     await user.click("✅ Confirm")
     await harness.settle()
     # A second dialog is at its description step; the first dialog's button must not act on it.

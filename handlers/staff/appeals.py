@@ -376,26 +376,29 @@ async def on_send_back(message: Message, widget: MessageInput, manager: DialogMa
     await decided(manager, _("Done."))
 
 
+async def done_to_card(manager: DialogManager) -> None:
+    """After typed input was stored: back to the card as it is now, with "Done." above it."""
+    say(manager, _("Done."))
+    await manager.switch_to(A.card)
+
+
 async def on_clarify(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     await services.agency.ask_clarification(actor, appeal_id(manager), typed(message))
-    say(manager, _("Done."))
-    await manager.switch_to(A.card)
+    await done_to_card(manager)
 
 
 async def on_interim(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     await services.agency.interim(actor, appeal_id(manager), typed(message))
-    say(manager, _("Done."))
-    await manager.switch_to(A.card)
+    await done_to_card(manager)
 
 
 async def on_redirect_reason(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     agency_id = int(manager.dialog_data.get("redirect_to", 0))
     await services.agency.request_redirect(actor, appeal_id(manager), agency_id, typed(message))
-    say(manager, _("Done."))
-    await manager.switch_to(A.card)
+    await done_to_card(manager)
 
 
 async def on_extension_days(message: Message, widget: MessageInput, manager: DialogManager) -> None:
@@ -412,8 +415,7 @@ async def on_extension_reason(message: Message, widget: MessageInput, manager: D
     services, _settings, actor = deps(manager)
     days = int(manager.dialog_data.get("days", 0))
     await services.agency.request_extension(actor, appeal_id(manager), days, typed(message))
-    say(manager, _("Done."))
-    await manager.switch_to(A.card)
+    await done_to_card(manager)
 
 
 async def on_answer(message: Message, widget: MessageInput, manager: DialogManager) -> None:
