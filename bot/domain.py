@@ -103,6 +103,11 @@ class ReminderKind(StrEnum):
     forward_due = "forward_due"
 
 
+class DigestKind(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+
+
 # The reminders that go to the agency's officials while the clock runs.
 AGENCY_REMINDERS = (ReminderKind.half, ReminderKind.day_before, ReminderKind.deadline)
 

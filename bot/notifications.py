@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
+from babel.dates import format_date
 
 from bot import notices as n
 from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
@@ -53,6 +54,12 @@ class Context:
 
     def when(self, value: str | None) -> str:
         return local_date(datetime.fromisoformat(value), self.settings.tz) if value else "—"
+
+    def weekday(self, value: str | None) -> str:
+        """The local weekday's name in the recipient's language (Babel's CLDR names: ru, ce and en alike)."""
+        if not value:
+            return "—"
+        return format_date(datetime.fromisoformat(value).astimezone(self.settings.tz).date(), "EEEE", locale=self.lang)
 
 
 N = TypeVar("N", bound=n.Notice)
@@ -249,8 +256,12 @@ def _reminder_half(x: n.ReminderHalf, c: Context) -> Rendered:
 @renders(n.ReminderDayBefore)
 def _reminder_day_before(x: n.ReminderDayBefore, c: Context) -> Rendered:
     _ = c._
-    text = _("⏳ Appeal № {number}: the answer is due tomorrow, {date}.")
-    return Rendered(text.format(number=escape(x.number), date=c.when(x.deadline)), button(_("Open"), _staff(x.appeal_id)))
+    # The last working day before the last one: after a weekend or a holiday that is not "tomorrow".
+    text = _("⏳ Appeal № {number}: the answer is due {weekday}, {date}.")
+    return Rendered(
+        text.format(number=escape(x.number), weekday=c.weekday(x.deadline), date=c.when(x.deadline)),
+        button(_("Open"), _staff(x.appeal_id)),
+    )
 
 
 @renders(n.ReminderDeadline)

@@ -1,5 +1,9 @@
 """APScheduler 3: a short sweep of due reminders, the daily digest and the weekly summary.
 
+The digests' cron jobs fire at digest time only while the bot runs (a restart rebuilds them from the
+next fire time on); the sweep catches up a digest of the same day that they missed, and the claim row
+of each period keeps the two from sending it twice.
+
 Jobs hold no state of their own: what is due lives in the database, so rebuilding the scheduler
 (a restart) neither repeats nor skips anything."""
 
@@ -34,7 +38,7 @@ def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOS
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     scheduler.add_job(
-        _guarded("sweep", reminders.sweep_all),
+        _guarded("sweep", reminders.tick),
         IntervalTrigger(seconds=config.sweep_seconds),
         id="sweep",
         max_instances=1,

@@ -343,6 +343,20 @@ class Reminder(Base):
     sent_at: Mapped[datetime | None]
 
 
+class Digest(Base):
+    """A digest or summary claimed for one period: `daily` for a local date, `weekly` for an ISO week.
+
+    The claim is this row's primary key, inserted in the transaction that writes the digest's outbox rows:
+    the cron job at digest time and the catch-up of every sweep after it (a bot down at 09:00) race for it,
+    and whoever inserts first sends; a restart never repeats a period nor skips one of the same day."""
+
+    __tablename__ = "digests"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    sent_at: Mapped[datetime]
+
+
 class Counter(Base):
     """Monotonic counters (e.g. the registration number of a year): incremented, never reused."""
 

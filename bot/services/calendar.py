@@ -210,15 +210,32 @@ def compute_deadline(
     return _end_of_term(local_date, days, working_days=working_days, calendar=calendar, tz=tz)
 
 
-def shift_by_pause(deadline: datetime, paused: timedelta) -> datetime:
-    """Add the time the term was paused (e.g. waiting for the applicant's clarification) back; UTC result.
+def shift_by_pause(
+    deadline: datetime,
+    paused: timedelta,
+    *,
+    calendar: ProductionCalendar,
+    tz: ZoneInfo,
+    counted: timedelta = timedelta(0),
+) -> datetime:
+    """The deadline after a pause (waiting for the applicant's clarification); UTC result.
 
-    The exact paused duration is added, not whole days, so a pause of three hours costs three hours.
+    A pause counts in whole days, as the term itself is counted: every full 24 hours of the appeal's total
+    pause move the last day by one calendar day, and the remainder is dropped, so a pause shorter than a day
+    never moves the date people see (while an exact-time shift would turn 23:59:59 + 1 s into the next day).
+    `counted` is the part of the total pause already added by earlier pauses: two pauses of 16 hours make
+    one day. A last day that falls on a day off moves to the next working day (Civil Code art. 193), and
+    the term ends at the end of that day, as any term does.
     """
     _require_aware(deadline, "deadline")
-    if paused < timedelta(0):
-        raise ValueError(f"paused must not be negative, got {paused}")
-    return (deadline + paused).astimezone(UTC)
+    if paused < timedelta(0) or counted < timedelta(0):
+        raise ValueError(f"paused must not be negative, got {paused} (counted {counted})")
+    day = timedelta(days=1)
+    days = (counted + paused) // day - counted // day
+    if days == 0:
+        return deadline.astimezone(UTC)
+    local_date = deadline.astimezone(tz).date()
+    return _end_of_term(local_date, days, working_days=False, calendar=calendar, tz=tz)
 
 
 def extend(

@@ -13,16 +13,17 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import notices
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_REMINDERS, RUNNING, TRIAGE, ReminderKind, RequestKind, RequestState, Role
+from bot.domain import AGENCY_REMINDERS, RUNNING, TRIAGE, DigestKind, ReminderKind, RequestKind, RequestState, Role
 from bot.services.calendar import ProductionCalendar, next_allowed_time
 from storage.models import Appeal, AppealRequest, UserRole
 from storage.repositories.outbox import OutboxRepo
-from storage.repositories.reminders import ReminderRepo
+from storage.repositories.reminders import DigestRepo, ReminderRepo
 from storage.repositories.users import UserRepo
 
 logger = logging.getLogger("tsur.deadlines")
@@ -53,6 +54,7 @@ REMINDER_NOTICES: dict[str, type[notices.Reminder]] = {
     ReminderKind.day_before: notices.ReminderDayBefore,
     ReminderKind.deadline: notices.ReminderDeadline,
 }
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # config.scheduler.weekly_day's values
 # Reminders per tick: one transaction stays short (well under 50 ms on SQLite), the writer lock brief.
 BATCH = 250
 
@@ -84,6 +86,16 @@ class ReminderService:
         local = day.astimezone(self.settings.tz).date()
         return datetime.combine(local, self.settings.scheduler.quiet_end, tzinfo=self.settings.tz)
 
+    def _morning_after(self, moment: datetime) -> datetime:
+        """The first morning (quiet_end, region time) strictly after `moment`: when escalations go out, the
+        same time every day whenever the previous one was delivered."""
+        morning = self._morning_of(moment)
+        return morning if morning > moment else self._morning_of(moment + timedelta(days=1))
+
+    def quiet(self, moment: datetime) -> bool:
+        """Within quiet hours: nobody is pinged now."""
+        return self._allowed(moment) != moment
+
     def points(
         self, start: datetime, deadline: datetime, paused: timedelta = timedelta(0)
     ) -> dict[ReminderKind, datetime]:
@@ -92,7 +104,7 @@ class ReminderService:
         half: half of the working time used (a pause, added back to the deadline, is not working time);
         deadline: the morning of the last day (the day before, when a pause moved the deadline into
         the small hours); day_before: the morning of the last working day before that day;
-        escalation: when the term has ended."""
+        escalation: the first morning after the term has ended (then every morning, see _fire)."""
         tz = self.settings.tz
         last_morning = self._morning_of(deadline)
         if last_morning >= deadline:
@@ -105,7 +117,7 @@ class ReminderService:
                 datetime.combine(before, self.settings.scheduler.quiet_end, tzinfo=tz)
             ),
             ReminderKind.deadline: self._allowed(last_morning),
-            ReminderKind.escalation: self._allowed(deadline + timedelta(microseconds=1)),
+            ReminderKind.escalation: self._allowed(self._morning_after(deadline)),
         }
 
     async def schedule(self, session: AsyncSession, appeal: Appeal, now: datetime) -> None:
@@ -152,9 +164,19 @@ class ReminderService:
             total += claimed
         return total + claimed
 
+    async def tick(self) -> int:
+        """The scheduler's sweep job: the due reminders, then a digest whose time has come and gone unsent
+        today (the bot was down at digest time)."""
+        return await self.sweep_all() + await self.catch_up_digests()
+
     async def sweep(self, limit: int = BATCH) -> int:
-        """One tick: claim up to `limit` due reminders and write their notifications, in one transaction."""
+        """One tick: claim up to `limit` due reminders and write their notifications, in one transaction.
+
+        Nothing is claimed during quiet hours: planning moves reminders out of them, but after downtime the
+        ones that fell due meanwhile would all go out at once, at night; they wait for the morning."""
         now = self.clock.now()
+        if self.quiet(now):
+            return 0
         async with self.sessionmaker() as session:
             claimed = await ReminderRepo(session).claim_due(now, limit)
             if not claimed:
@@ -236,6 +258,8 @@ class ReminderService:
         if appeal.status not in RUNNING or appeal.deadline_at is None:
             return  # answered, paused or closed since it was planned: nothing to remind of
         if kind in AGENCY_KINDS:
+            if now > appeal.deadline_at:
+                return  # delivered after the term (downtime): stale, the escalation speaks instead
             officials = [appeal.official_id] if appeal.official_id else staff.of(appeal.agency_id, Role.official)
             notify(officials, REMINDER_NOTICES[kind](appeal.id, appeal.number, deadline))
         elif kind == ReminderKind.escalation:
@@ -244,13 +268,14 @@ class ReminderService:
                 [*staff.of(appeal.agency_id, Role.supervisor), *staff.coordinators()],
                 notices.Escalation(appeal.id, appeal.number, deadline, days_over),
             )
-            # Daily until it is answered: plan tomorrow's, one row at a time.
+            # Daily until it is answered, every morning at the same time: tomorrow's is planned from the
+            # calendar, not 24 hours after this delivery, so a late one does not shift the later ones.
             follow_ups.append(
                 {
                     "appeal_id": appeal.id,
                     "kind": ReminderKind.escalation,
                     "seq": seq + 1,
-                    "due_at": self._allowed(now + timedelta(days=1)),
+                    "due_at": self._allowed(self._morning_after(now)),
                     "sent_at": None,
                 }
             )
@@ -265,15 +290,55 @@ class ReminderService:
 
     # --- digests -----------------------------------------------------------------------------------
 
+    def _periods(self, now: datetime) -> tuple[str, str]:
+        """The periods digests are claimed for: the local date, and the ISO week."""
+        local = now.astimezone(self.settings.tz)
+        year, week, _ = local.isocalendar()
+        return local.date().isoformat(), f"{year}-W{week:02d}"
+
+    async def catch_up_digests(self) -> int:
+        """Today's digest (and on the weekly day the summary) if their time has passed and they are not sent:
+        the cron job fires only while the bot runs, so a bot down at digest time sends them on its first
+        sweep after it, the same day. Cheap when there is nothing to do: one primary-key read per kind."""
+        now = self.clock.now()
+        config = self.settings.scheduler
+        local = now.astimezone(self.settings.tz)
+        if self.quiet(now) or local.time().replace(tzinfo=None) < config.digest_time:
+            return 0
+        day, week = self._periods(now)
+        weekly = WEEKDAYS[local.weekday()] == config.weekly_day
+        async with self.sessionmaker() as session:
+            claims = DigestRepo(session)
+            daily_due = not await claims.claimed(DigestKind.daily, day)
+            weekly_due = weekly and not await claims.claimed(DigestKind.weekly, week)
+        sent = await self.daily_digest() if daily_due else 0
+        return sent + (await self.weekly_summary() if weekly_due else 0)
+
+    async def _claim(self, session: AsyncSession, kind: str, period: str, now: datetime) -> bool:
+        """Claim a digest's period in this transaction; False (and the transaction rolled back) if it was
+        claimed already, by an earlier run or by another instance at the same moment."""
+        claims = DigestRepo(session)
+        if await claims.claimed(kind, period):
+            return False
+        try:
+            await claims.claim(kind, period, now)
+        except IntegrityError:
+            await session.rollback()
+            return False
+        return True
+
     async def daily_digest(self) -> int:
         """Each official: their agency's queue (due today, overdue, new); coordinators: overdue by agency.
-        Once per person and day, whatever restarts happen (a dedupe key per person and date)."""
+        Once per day, whatever restarts happen: the day is claimed (storage.models.Digest) in the transaction
+        that queues the digests, and each person's row has a dedupe key per person and date besides."""
         now = self.clock.now()
         tz = self.settings.tz
         today = now.astimezone(tz).date()
         day_end = datetime.combine(today, time.max, tzinfo=tz)
         sent = 0
         async with self.sessionmaker() as session:
+            if not await self._claim(session, DigestKind.daily, self._periods(now)[0], now):
+                return 0
             officials = (
                 await session.execute(
                     select(UserRole.user_id, UserRole.agency_id).where(UserRole.role == Role.official)
@@ -309,7 +374,8 @@ class ReminderService:
             for user_id in await self._role_holders(session, Role.coordinator):
                 if await self._once(session, user_id, digest, f"digest_coordinator:{user_id}:{today}", now):
                     sent += 1
-            await session.commit()
+            if not await self._commit_claimed(session):
+                return 0
         self.on_commit()
         return sent
 
@@ -318,6 +384,8 @@ class ReminderService:
         now = self.clock.now()
         year, week, _ = now.astimezone(self.settings.tz).isocalendar()
         async with self.sessionmaker() as session:
+            if not await self._claim(session, DigestKind.weekly, self._periods(now)[1], now):
+                return 0
             per_status = dict(
                 (await session.execute(select(Appeal.status, func.count()).group_by(Appeal.status))).all()
             )
@@ -335,9 +403,20 @@ class ReminderService:
             for user_id in await self._role_holders(session, Role.admin):
                 if await self._once(session, user_id, summary, f"weekly:{user_id}:{year}-{week}", now):
                     sent += 1
-            await session.commit()
+            if not await self._commit_claimed(session):
+                return 0
         self.on_commit()
         return sent
+
+    @staticmethod
+    async def _commit_claimed(session: AsyncSession) -> bool:
+        """Commit a claimed digest; False if another instance committed the same claim first."""
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            return False
+        return True
 
     async def _once(
         self, session: AsyncSession, user_id: int, notice: notices.Notice, key: str, now: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from bot import notices
 from bot.domain import AppealStatus as S
@@ -36,9 +37,10 @@ class ReplyService(UseCase):
             await self.lifecycle.transition(session, appeal, S.in_progress, actor, now, notify_resident=False)
             if appeal.paused_at is not None:
                 paused = now - appeal.paused_at
+                if appeal.deadline_at is not None:  # whole days of the pause are added back
+                    counted = timedelta(seconds=appeal.paused_seconds or 0)
+                    appeal.deadline_at = self.deadlines.after_pause(appeal.deadline_at, paused, counted)
                 appeal.paused_seconds += int(paused.total_seconds())
-                if appeal.deadline_at is not None:
-                    appeal.deadline_at += paused  # the paused time is added back
                 appeal.paused_at = None
             await self.reminders.schedule(session, appeal, now)
             notes = NoteRepo(session)

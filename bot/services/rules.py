@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.config import Settings
 from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, AppealKind
-from bot.services.calendar import ProductionCalendar, compute_deadline, extend
+from bot.services.calendar import ProductionCalendar, compute_deadline, extend, shift_by_pause
 from bot.services.directory import DirectoryService
 from bot.services.errors import InvalidInput
 from bot.services.users import Actor
@@ -64,3 +64,7 @@ class DeadlinePolicy:
             calendar=self.calendar,
             tz=self.settings.tz,
         )
+
+    def after_pause(self, deadline: datetime, paused: timedelta, counted: timedelta) -> datetime:
+        """The deadline moved by the whole days of a pause (see calendar.shift_by_pause and README)."""
+        return shift_by_pause(deadline, paused, calendar=self.calendar, tz=self.settings.tz, counted=counted)

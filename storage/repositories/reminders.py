@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Reminder
+from storage.models import Digest, Reminder
 
 
 class ReminderRepo:
@@ -56,3 +56,19 @@ class ReminderRepo:
             .execution_options(synchronize_session=False)
         )
         return (await self.session.execute(stmt)).all()
+
+
+class DigestRepo:
+    """Claims of digests per kind and period (storage.models.Digest)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claimed(self, kind: str, period: str) -> bool:
+        return (await self.session.get(Digest, (kind, period))) is not None
+
+    async def claim(self, kind: str, period: str, now: datetime) -> None:
+        """Insert the claim in the caller's transaction; a concurrent claim of the same period makes the
+        flush (or the commit) fail with IntegrityError, and the caller rolls back."""
+        self.session.add(Digest(kind=kind, period=period, sent_at=now))
+        await self.session.flush()
