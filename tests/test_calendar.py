@@ -189,13 +189,23 @@ def test_working_day_deadline_across_23_february(cal: ProductionCalendar) -> Non
     assert deadline == end_of_day_utc(date(2026, 2, 26))
 
 
-def test_shift_by_pause(cal: ProductionCalendar) -> None:
-    deadline = end_of_day_utc(date(2026, 5, 4))
-    shifted = shift_by_pause(deadline, timedelta(days=2, hours=3))
-    assert shifted == deadline + timedelta(days=2, hours=3)
-    assert shift_by_pause(deadline, timedelta(0)) == deadline
+def test_shift_by_pause_counts_whole_days(cal: ProductionCalendar) -> None:
+    deadline = end_of_day_utc(date(2026, 5, 4))  # Monday
+
+    def shift(paused: timedelta, counted: timedelta = timedelta(0)) -> datetime:
+        return shift_by_pause(deadline, paused, calendar=cal, tz=MSK, counted=counted)
+
+    # Less than a day never moves the date (an exact-time shift made 23:59:59 + 1 s the next day).
+    for paused in (timedelta(0), timedelta(seconds=1), timedelta(hours=23, minutes=59, seconds=59)):
+        assert shift(paused) == deadline
+    assert shift(timedelta(days=2, hours=3)) == end_of_day_utc(date(2026, 5, 6))
+    # 4 May + 5 = Saturday 9 May: the term ends on the next working day, Tuesday 12 May (11 May is a holiday).
+    assert shift(timedelta(days=5)) == end_of_day_utc(date(2026, 5, 12))
+    # Pauses add up: 16 h now after 16 h before make the first whole day; 16 h after 7 h do not.
+    assert shift(timedelta(hours=16), counted=timedelta(hours=16)) == end_of_day_utc(date(2026, 5, 5))
+    assert shift(timedelta(hours=16), counted=timedelta(hours=7)) == deadline
     with pytest.raises(ValueError):
-        shift_by_pause(deadline, timedelta(seconds=-1))
+        shift(timedelta(seconds=-1))
 
 
 def test_extend(cal: ProductionCalendar) -> None:
@@ -268,7 +278,7 @@ NAIVE = datetime(2026, 4, 1, 10, 0)
     "call",
     [
         lambda cal: compute_deadline(NAIVE, 30, working_days=False, calendar=cal, tz=MSK),
-        lambda cal: shift_by_pause(NAIVE, timedelta(hours=1)),
+        lambda cal: shift_by_pause(NAIVE, timedelta(hours=1), calendar=cal, tz=MSK),
         lambda cal: extend(NAIVE, 5, working_days=True, calendar=cal, tz=MSK),
         lambda cal: reminder_points(NAIVE, msk(2026, 5, 4, 23, 0), calendar=cal, tz=MSK),
         lambda cal: reminder_points(msk(2026, 4, 1, 10, 0), NAIVE + timedelta(days=30), calendar=cal, tz=MSK),

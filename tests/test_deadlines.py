@@ -414,19 +414,36 @@ async def test_a_clarification_pauses_the_clock_and_the_reply_replans_it(
     ]
 
 
-async def test_a_pause_of_hours_shifts_the_deadline_by_exactly_that_time(open_env: Opener, clock: ManualClock) -> None:
+@pytest.mark.parametrize(
+    ("asked", "pauses", "last_day"),
+    [
+        pytest.param(at(11, 9, 10, 5), [timedelta(seconds=1)], date(2026, 11, 12), id="1-second"),
+        pytest.param(at(11, 9, 10, 5), [timedelta(hours=3, minutes=17, seconds=11)], date(2026, 11, 12), id="3-hours"),
+        pytest.param(at(11, 8, 12), [timedelta(hours=23)], date(2026, 11, 12), id="23-hours-across-midnight"),
+        # Two pauses of 16 hours: the second completes the first whole day.
+        pytest.param(at(11, 8, 12), [timedelta(hours=16)] * 2, date(2026, 11, 13), id="two-of-16-hours"),
+        pytest.param(at(11, 3, 12), [timedelta(days=4, hours=20)], date(2026, 11, 16), id="4-days-20-hours"),
+    ],
+)
+async def test_a_pause_moves_the_deadline_by_its_whole_days_only(
+    open_env: Opener, clock: ManualClock, asked: datetime, pauses: list[timedelta], last_day: date
+) -> None:
     env = await open_env()
-    row = await env.message()
-    clock.set(at(11, 9, 10, 5))
-    await env.services.agency.ask_clarification(env["official"], row.id, "Какой подъезд?")
-    clock.advance(hours=3, minutes=17, seconds=11)
-    await env.services.replies.reply_clarification(env["owner"], row.id, "Второй")
+    row = await env.message()  # the term ends on Thursday 12 November
+    clock.set(asked)
+    for pause in pauses:
+        await env.services.agency.ask_clarification(env["official"], row.id, "Какой подъезд?")
+        clock.advance(pause)
+        await env.services.replies.reply_clarification(env["owner"], row.id, "Второй")
+        clock.advance(hours=1)
     after = await appeal(env.services, row.id)
-    pause = timedelta(hours=3, minutes=17, seconds=11)
-    assert after.deadline_at == end_of_day(date(2026, 11, 12)) + pause
-    assert after.paused_seconds == 11831
-    assert after.deadline_at is not None
-    assert (await pending(env, row.id))["escalation"] > after.deadline_at
+    assert after.deadline_at == end_of_day(last_day)
+    assert after.paused_seconds == int(sum(pauses, timedelta(0)).total_seconds())
+    points = await pending(env, row.id)
+    assert points["deadline"] == datetime.combine(last_day, time(9, 0), tzinfo=MSK)
+    assert points["escalation"] == datetime.combine(last_day + timedelta(days=1), time(9, 0), tzinfo=MSK)
+    if last_day == date(2026, 11, 12):
+        assert points["day_before"] == at(11, 11, 9)
 
 
 async def test_after_a_pause_the_half_reminder_comes_when_half_of_the_running_time_is_used(
@@ -436,13 +453,13 @@ async def test_after_a_pause_the_half_reminder_comes_when_half_of_the_running_ti
     row = await env.message()  # half of the term is used on 7 November at 18:00
     clock.set(at(11, 3, 12))
     await env.services.agency.ask_clarification(env["official"], row.id, "Уточните номер дома")
-    clock.set(at(11, 6, 12))  # three days paused
+    clock.set(at(11, 7, 12))  # four days paused
     await env.services.replies.reply_clarification(env["owner"], row.id, "Дом 5")
-    assert (await appeal(env.services, row.id)).deadline_at == end_of_day(date(2026, 11, 15))
-    # 1 day ran before the pause; the other 4 days 6 hours of the first half run from 6 November 12:00.
-    await sweep_at(env, at(11, 10, 18) - US)
+    assert (await appeal(env.services, row.id)).deadline_at == end_of_day(date(2026, 11, 16))
+    # 1 day ran before the pause; the other 4 days 6 hours of the first half run from 7 November 12:00.
+    await sweep_at(env, at(11, 11, 18) - US)
     assert await sent(env, ("reminder_half",)) == []
-    assert (await pending(env, row.id))["half"] == at(11, 10, 18)
+    assert (await pending(env, row.id))["half"] == at(11, 11, 18)
 
 
 # --- 4. an extension -----------------------------------------------------------------------------
@@ -815,18 +832,13 @@ async def test_two_instances_sweeping_at_once_send_each_reminder_once(open_env: 
     assert a + b + c + d == due
     notes = await sent(env_a)
     official, supervisor, coordinator = env_a["official"].id, env_a["supervisor"].id, env_a["coordinator"].id
-    per_appeal = sorted(
-        [
-            (official, "reminder_half"),
-            (official, "reminder_day_before"),
-            (official, "reminder_deadline"),
-            (supervisor, "escalation"),
-            (coordinator, "escalation"),
-        ]
-    )
+    # Claimed once each; the agency's three reminders, claimed after the term was over (as after downtime),
+    # are stale and say nothing: the escalation speaks for them.
+    assert official not in {u for u, *_ in notes}
+    per_appeal = sorted([(supervisor, "escalation"), (coordinator, "escalation")])
     for appeal_id in ids:
         assert sorted((u, t) for u, t, p, _at in notes if p["appeal_id"] == appeal_id) == per_appeal
-    assert len(notes) == 5 * len(ids)
+    assert len(notes) == 2 * len(ids)
     assert len(await rows(env_a.services, Reminder, Reminder.sent_at.is_(None))) == len(ids)  # tomorrow's escalations
     assert await env_b.reminders.sweep() == 0
 
@@ -883,3 +895,89 @@ async def test_the_scheduler_runs_the_sweep_and_the_digests(
         scheduler.shutdown(wait=False)
     await asyncio.sleep(0)
     assert not scheduler.running
+
+
+# --- 12. after downtime (issue 10: defects 8, 9, 10) -----------------------------------------------------
+
+
+async def test_after_downtime_what_fell_due_waits_for_the_end_of_quiet_hours(open_env: Opener, clock: ManualClock) -> None:
+    env = await open_env()
+    row = await env.message()
+    await sweep_at(env, at(11, 11, 20))  # half and the day before are out; the bot then stops until 22:00 on the 13th
+    before = await sent(env)
+    for moment in (at(11, 13, 21), at(11, 13, 23, 30), at(11, 14, 8, 59)):
+        assert await sweep_at(env, moment) == 0
+    assert await sent(env) == before
+    assert set(await pending(env, row.id)) == {"deadline", "escalation"}
+    await sweep_at(env, at(11, 14, 9))
+    supervisor, coordinator = env["supervisor"].id, env["coordinator"].id
+    # The last-day reminder is stale by now and says nothing; the escalation goes out at 09:00.
+    assert (await sent(env))[len(before) :] == [
+        (supervisor, "escalation", {**ref(row), "days": 2}, at(11, 14, 9)),
+        (coordinator, "escalation", {**ref(row), "days": 2}, at(11, 14, 9)),
+    ]
+
+
+async def test_escalations_go_out_every_morning_at_the_same_time_after_a_late_one(
+    open_env: Opener, clock: ManualClock
+) -> None:
+    env = await open_env()
+    row = await env.message()
+    await sweep_at(env, at(11, 12, 9))
+    await sweep_at(env, at(11, 13, 16, 45))  # down all morning: the first escalation is late
+    assert (await pending(env, row.id))["escalation"] == at(11, 14, 9)
+    await sweep_at(env, at(11, 14, 9))
+    await sweep_at(env, at(11, 15, 11, 20))  # late again
+    await sweep_every(env, at(11, 15, 12), at(11, 17, 12), timedelta(minutes=30))
+    supervisor = env["supervisor"].id
+    assert [(d, t) for u, d, t in escalations(await sent(env), row.id) if u == supervisor] == [
+        (1, at(11, 13, 16, 45)),
+        (2, at(11, 14, 9)),
+        (3, at(11, 15, 11, 20)),
+        (4, at(11, 16, 9)),
+        (5, at(11, 17, 9)),
+    ]
+
+
+async def test_a_digest_missed_by_a_restart_is_caught_up_the_same_day_once(open_env: Opener, clock: ManualClock) -> None:
+    env = await open_env(scheduler={"weekly_day": "thu"})
+    clock.set(at(10, 20, 12))
+    await env.assigned()
+    clock.set(at(11, 12, 8, 59) + timedelta(seconds=40))  # a Thursday
+    assert await env.reminders.tick() == 0
+    env = await open_env.restart(env)
+    clock.set(at(11, 12, 9) + timedelta(seconds=30))
+    # The sweep's tick after the start: the appeal's overdue reminders, then the day's digests to official,
+    # official_b and coordinator, and (Thursday) the admin's weekly summary.
+    await env.reminders.tick()
+    assert sorted(t for _u, t, _p, _at in await digests(env)) == [
+        "digest_coordinator",
+        "digest_official",
+        "digest_official",
+        "weekly_summary",
+    ]
+    for moment in (at(11, 12, 9, 1), at(11, 12, 20)):
+        clock.set(moment)
+        assert await env.reminders.tick() == 0
+        env = await open_env.restart(env)
+        assert await env.reminders.tick() == 0
+        assert await env.reminders.daily_digest() == 0  # the cron job finds the day claimed
+        assert await env.reminders.weekly_summary() == 0
+    clock.set(at(11, 12, 22))  # quiet hours: nothing even if unsent
+    assert await env.reminders.tick() == 0
+    clock.set(at(11, 13, 8, 59))
+    assert await env.reminders.tick() == 0
+    clock.set(at(11, 13, 9))
+    await env.reminders.tick()
+    assert len(await digests(env)) == 7  # Friday: the daily digests only
+
+
+async def test_two_instances_claiming_one_digest_send_it_once(open_env: Opener, clock: ManualClock) -> None:
+    env_a = await open_env()
+    env_b = await open_env.attach(env_a.settings)
+    clock.set(at(11, 12, 9))
+    counts = await asyncio.gather(
+        env_a.reminders.daily_digest(), env_b.reminders.daily_digest(), env_a.reminders.tick(), env_b.reminders.tick()
+    )
+    assert sum(counts) == 3
+    assert len(await digests(env_a)) == 3

@@ -76,7 +76,7 @@ EXPECTED_EN: dict[str, str | None] = {
     'request_pending': "The agency asks for a redirect on appeal № 2026-000007.",
     'request_decided': "Your extension request on appeal № 2026-000007 is approved.",
     'reminder_half': "⏳ Half of the time for appeal № 2026-000007 is used; the answer is due 12.11.2026.",
-    'reminder_day_before': "⏳ Appeal № 2026-000007: the answer is due tomorrow, 12.11.2026.",
+    'reminder_day_before': "⏳ Appeal № 2026-000007: the answer is due Thursday, 12.11.2026.",
     'reminder_deadline': "⏰ Appeal № 2026-000007: today, 12.11.2026, is the last day for the answer.",
     'escalation': "🚨 Appeal № 2026-000007 is overdue (3 d.): the answer was due 12.11.2026.",
     'forward_due': "📮 Appeal № 2026-000007 is not yet with the competent body; under 59-FZ it must be forwarded by 09.11.2026.",

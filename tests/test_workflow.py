@@ -232,13 +232,14 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     assert (number, note.kind, note.text) == (row.number, "clarification_question", "Уточните номер дома")
     assert await s.views.waiting_clarification(owner) == [(row.id, row.number)]
 
-    # The resident replies two days later: the two days are added to the term.
+    # The resident replies two days later: the two days are added to the term (Thursday 12 → Saturday 14,
+    # a day off → Monday 16, as a term ending on a day off does).
     clock.advance(days=2)
     mark = await last_id(s, Outbox)
     await s.replies.reply_clarification(owner, row.id, "Дом 5, подъезд 2")
     a = await appeal(s, row.id)
     assert (a.status, a.paused_at, a.paused_seconds) == ("in_progress", None, 2 * 24 * 3600)
-    assert a.deadline_at == routed_deadline + timedelta(days=2)
+    assert a.deadline_at == routed_deadline + timedelta(days=4)
     reply = (await rows(s, AppealMessage, AppealMessage.appeal_id == row.id))[-1]
     assert (reply.kind, reply.author_id, reply.text) == ("clarification_reply", owner.id, "Дом 5, подъезд 2")
     assert await outbox(s, mark) == [(official.id, "clarification_reply", {**ref, "text": "Дом 5, подъезд 2"})]
@@ -273,7 +274,7 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     await s.coordination.review(coord, row.id, approve=True)
     a = await appeal(s, row.id)
     assert (a.status, a.official_id, a.agency_id) == ("answered", official.id, world.agency)
-    assert a.deadline_at == routed_deadline + timedelta(days=2)
+    assert a.deadline_at == routed_deadline + timedelta(days=4)
     assert (await rows(s, AppealMessage, AppealMessage.id == second.id))[0].status == "approved"
     assert await outbox(s, mark) == [
         (owner.id, "answer", {**ref, "text": "Водоснабжение восстановлено 5 ноября в 14:00"})
