@@ -102,8 +102,9 @@ class ReminderService:
         """When each reminder falls due (in UTC, outside quiet hours).
 
         half: half of the working time used (a pause, added back to the deadline, is not working time);
-        deadline: the morning of the last day (the day before, when a pause moved the deadline into
-        the small hours); day_before: the morning of the last working day before that day;
+        deadline: the morning of the last day (the day before, should a deadline fall in the small hours;
+        pauses count in whole days, so none does since); day_before: the morning of the last working day
+        before that day;
         escalation: the first morning after the term has ended (then every morning, see _fire)."""
         tz = self.settings.tz
         last_morning = self._morning_of(deadline)
