@@ -78,7 +78,11 @@ class App:
     async def start_background(self, bot: Bot) -> None:
         """The outbox sender and the scheduler live as long as polling: started at startup, stopped at shutdown."""
         self.sender = OutboxSender(
-            bot, self.sessionmaker, self.clock, make_renderer(self.i18n, self.settings, self.services.directory)
+            bot,
+            self.sessionmaker,
+            self.clock,
+            make_renderer(self.i18n, self.settings, self.services.directory),
+            on_blocked=self.services.users.forget,
         )
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(self.settings, self.services.reminders)
