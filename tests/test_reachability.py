@@ -78,10 +78,12 @@ async def test_a_403_then_an_unblock_new_notifications_flow_the_failed_one_is_no
     assert not (await resident_row(harness)).is_active
     assert not mentioning(user, first.number)
 
-    # Unblocking sends `my_chat_member` (kicked -> member): the person is active again.
+    # Unblocking sends `my_chat_member` (kicked -> member): the person is active again, silently.
+    seen = len(user.messages)
     user.unblock()
     await harness.settle()
     assert (await resident_row(harness)).is_active
+    assert len(user.messages) == seen
     # What failed while blocked is stale: not resent, not even tried again.
     assert (await harness.rows(Outbox, Outbox.id == failed.id))[0].status == "blocked"
     assert not mentioning(user, first.number)
