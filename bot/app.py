@@ -12,6 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
@@ -37,7 +38,7 @@ from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
-from bot.session import pin_response_types
+from bot.session import RetryAfterMiddleware, pin_response_types
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.seed import load_directories
 
@@ -66,6 +67,7 @@ class App:
         self.i18n = create_i18n(settings)
         self.albums = AlbumDebouncer()
         self.sender: OutboxSender | None = None
+        self._sender_bot: Bot | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
         # A service that queued notifications wakes the sender after its commit.
@@ -77,8 +79,15 @@ class App:
 
     async def start_background(self, bot: Bot) -> None:
         """The outbox sender and the scheduler live as long as polling: started at startup, stopped at shutdown."""
+        # The sender handles flood control itself (a pause, the row rescheduled within its lease): a bot of its own,
+        # without the replies' RetryAfterMiddleware.
+        self._sender_bot = create_bot(self.settings, retry_after=False)
         self.sender = OutboxSender(
-            bot, self.sessionmaker, self.clock, make_renderer(self.i18n, self.settings, self.services.directory)
+            self._sender_bot,
+            self.sessionmaker,
+            self.clock,
+            make_renderer(self.i18n, self.settings, self.services.directory),
+            on_blocked=self.services.users.forget,
         )
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(self.settings, self.services.reminders)
@@ -97,6 +106,9 @@ class App:
             await asyncio.gather(self._sender_task, return_exceptions=True)
         self.sender = None
         self._sender_task = None
+        if self._sender_bot is not None:
+            await self._sender_bot.session.close()
+            self._sender_bot = None
 
     async def close(self) -> None:
         await self.stop_background()
@@ -117,13 +129,17 @@ async def create_app(settings: Settings, clock: Clock | None = None, *, migrate:
     return app
 
 
-def create_bot(settings: Settings) -> Bot:
+def create_bot(settings: Settings, clock: Clock | None = None, *, retry_after: bool = True) -> Bot:
+    """The bot's connection to the Bot API. With `retry_after` (the bot that answers updates), a call Telegram's
+    flood control refuses is made again after the wait it names, on `clock` (RetryAfterMiddleware)."""
     pin_response_types()
     session = (
         AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base))
         if settings.bot.api_base
         else AiohttpSession()
     )
+    if retry_after:
+        session.middleware(RetryAfterMiddleware(clock or SystemClock()))
     return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -200,6 +216,11 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
 
 async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n) -> None:
     """Log the failure (type and traceback, not the person's text) and tell the person, in their language."""
+    if isinstance(event.exception, TelegramRetryAfter):
+        # Flood control longer than a reply may wait (RetryAfterMiddleware): the reply is dropped, and a message
+        # saying so would meet the same refusal. Telegram's state, not a bug of the bot.
+        logger.warning("update %s: reply dropped, flood control for %ss", event.update.update_id, event.exception.retry_after)
+        return
     logger.error("update failed: %s", type(event.exception).__name__, exc_info=event.exception)
     update = event.update
     chat = update.message.chat if update.message else None

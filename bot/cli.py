@@ -50,14 +50,26 @@ async def _upgrade(settings: Settings) -> None:
         await engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__)
-    parser.add_argument("--config", help="path to config.toml (default: $TSUR_CONFIG or ./config.toml)")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`tsur-bot [--config X] run` and `tsur-bot run [--config X]` alike (the one after the subcommand wins)."""
+    # The common options are declared on the main parser and on every subcommand. SUPPRESS as the default keeps
+    # a subcommand that was not given the option from overwriting the value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="path to config.toml (default: $TSUR_CONFIG or ./config.toml)"
+    )
+    parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the bot (long polling); migrates the database first")
-    db = commands.add_parser("db", help="database commands")
+    commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
+    db = commands.add_parser("db", parents=[common], help="database commands")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations and load the data files")
     args = parser.parse_args(argv)
+    args.config = getattr(args, "config", None)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     try:
         settings = load_settings(args.config)

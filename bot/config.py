@@ -142,8 +142,10 @@ class ConsentSection(BaseModel):
 
 
 class ThrottleSection(BaseModel):
-    rate: float = Field(default=3.0, gt=0, description="sustained updates per second per user")
-    burst: int = Field(default=20, ge=1, description="updates a user may send at once")
+    # Each update the throttle lets through is answered, and Telegram takes about one message a second in a chat
+    # (short bursts tolerated): above that, replies meet 429. An album is charged once (bot/middlewares/throttling.py).
+    rate: float = Field(default=1.0, gt=0, description="sustained updates per second per user")
+    burst: int = Field(default=4, ge=1, description="updates a user may send at once")
 
 
 class LoggingSection(BaseModel):

@@ -125,6 +125,7 @@ class OutboxSender:
         per_chat_burst: int = 3,
         poll_interval: float = 1.0,
         give_up_after: timedelta = timedelta(days=1),
+        on_blocked: Callable[[int], None] | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
@@ -141,6 +142,9 @@ class OutboxSender:
         self._request_timeout = max(1, int(lease.total_seconds() / 2))
         self._poll_interval = poll_interval
         self._give_up_after = give_up_after
+        # Told the users.id of a person found unreachable (403), so that this process's cached actor is dropped and
+        # their next update marks them active again (bot/services/users.py).
+        self._on_blocked = on_blocked
         # Burst 1 overall: calls are spread evenly instead of 30 at once, which Telegram counts per second.
         self._global = TokenBucket(global_rate, 1, clock)
         self._per_chat_rate = per_chat_rate
@@ -401,6 +405,8 @@ class OutboxSender:
     async def _settle_blocked(self, row: ClaimedOutbox, error: str, *, attempted: bool) -> None:
         async with self._sessionmaker() as session, session.begin():
             await OutboxRepo(session).mark_blocked(row.id, row.user_id, error, attempted=attempted)
+        if self._on_blocked is not None:
+            self._on_blocked(row.user_id)
         logger.info("outbox %d: template %s user %d: blocked (%s)", row.id, row.template, row.user_id, error)
 
     # --- rate limits -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,13 +121,32 @@ class FaultInjector:
 
 
 class RateLimiter:
-    """Sliding one-second windows answering 429 like Telegram's flood control."""
+    """Answers 429 like Telegram's flood control.
 
-    def __init__(self, per_chat_per_second: float | None = None, global_per_second: float | None = None) -> None:
+    Without ``per_chat_burst``: sliding one-second windows, at most N sending calls in any second per chat
+    and overall.  With ``per_chat_burst``: a token bucket per chat, ``per_chat_burst`` calls at once and then
+    ``per_chat_per_second`` (Telegram's "about one message a second in a chat; short bursts are tolerated").
+    ``clock`` gives the time in seconds (default ``time.monotonic``): a test passes its own clock so that the
+    limit counts the time the bot under test believes in.
+    """
+
+    def __init__(
+        self,
+        per_chat_per_second: float | None = None,
+        global_per_second: float | None = None,
+        *,
+        per_chat_burst: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if per_chat_burst is not None and (per_chat_burst < 1 or not per_chat_per_second):
+            raise ValueError("per_chat_burst needs per_chat_per_second and must be >= 1")
         self.per_chat_per_second = per_chat_per_second
         self.global_per_second = global_per_second
+        self.per_chat_burst = per_chat_burst
+        self._clock = clock or time.monotonic
         self._global: deque[float] = deque()
         self._per_chat: dict[Any, deque[float]] = {}
+        self._buckets: dict[Any, tuple[float, float]] = {}  # chat -> (tokens, at)
 
     @property
     def enabled(self) -> bool:
@@ -134,21 +154,34 @@ class RateLimiter:
         return bool(self.per_chat_per_second or self.global_per_second)
 
     def check(self, chat_id: Any) -> int | None:
-        """Record a sending call; return retry_after seconds when it exceeds a limit."""
-        now = time.monotonic()
+        """Record a sending call; return retry_after seconds when it exceeds a limit (nothing is recorded then)."""
+        now = self._clock()
         windows: list[tuple[deque[float], float]] = []
         if self.global_per_second:
             windows.append((self._global, self.global_per_second))
+        bucket: tuple[float, float] | None = None
         if self.per_chat_per_second and chat_id is not None:
-            windows.append((self._per_chat.setdefault(chat_id, deque()), self.per_chat_per_second))
+            if self.per_chat_burst is None:
+                windows.append((self._per_chat.setdefault(chat_id, deque()), self.per_chat_per_second))
+            else:
+                tokens, at = self._buckets.get(chat_id, (float(self.per_chat_burst), now))
+                tokens = min(float(self.per_chat_burst), tokens + max(now - at, 0.0) * self.per_chat_per_second)
+                bucket = (tokens, now)
         retry_after = 0.0
         for window, limit in windows:
             while window and window[0] <= now - 1.0:
                 window.popleft()
             if len(window) >= limit:
                 retry_after = max(retry_after, window[0] + 1.0 - now)
+        if bucket is not None and bucket[0] < 1:
+            assert self.per_chat_per_second
+            retry_after = max(retry_after, (1 - bucket[0]) / self.per_chat_per_second)
         if retry_after > 0:
+            if bucket is not None:
+                self._buckets[chat_id] = bucket
             return max(1, math.ceil(retry_after))
         for window, _ in windows:
             window.append(now)
+        if bucket is not None:
+            self._buckets[chat_id] = (bucket[0] - 1, now)
         return None

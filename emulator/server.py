@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -294,9 +295,21 @@ class BotAPIEmulator:
         """Faults still active."""
         return self._faults.active
 
-    def rate_limit(self, per_chat_per_second: float | None = None, global_per_second: float | None = None) -> None:
-        """Answer 429 to sending methods above these rates (both None = off, the default)."""
-        self._rate_limiter = RateLimiter(per_chat_per_second, global_per_second)
+    def rate_limit(
+        self,
+        per_chat_per_second: float | None = None,
+        global_per_second: float | None = None,
+        *,
+        per_chat_burst: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Answer 429 to sending methods above these rates (both None = off, the default).
+
+        ``per_chat_burst`` makes the per-chat limit a token bucket (that many at once, then the rate);
+        ``clock`` (seconds) replaces ``time.monotonic``, e.g. a test's manual clock."""
+        self._rate_limiter = RateLimiter(
+            per_chat_per_second, global_per_second, per_chat_burst=per_chat_burst, clock=clock
+        )
 
     # ------------------------------------------------------------------ HTTP handlers
 

@@ -601,6 +601,33 @@ async def test_rate_limit(emu: BotAPIEmulator, bot: Bot) -> None:
     assert [m.text for m in emu.user(1001).messages] == ["1", "2", "4"]
 
 
+async def test_rate_limit_with_a_burst_on_a_manual_clock(emu: BotAPIEmulator, bot: Bot) -> None:
+    """Telegram's per-chat limit as a token bucket: 3 at once, then one a second, counted on the test's clock."""
+    await started_user(emu, bot)
+    await started_user(emu, bot, 1002)
+    now = [1000.0]
+    emu.rate_limit(per_chat_per_second=1, per_chat_burst=3, clock=lambda: now[0])
+    for n in range(3):
+        await bot.send_message(1001, f"a{n}")
+    with pytest.raises(TelegramRetryAfter) as raised:
+        await bot.send_message(1001, "refused")
+    assert raised.value.retry_after == 1
+    await bot.send_message(1002, "another chat has its own bucket")
+    now[0] += 0.5
+    with pytest.raises(TelegramRetryAfter):  # half a token; the refusal did not use it up
+        await bot.send_message(1001, "refused too")
+    now[0] += 0.5
+    await bot.send_message(1001, "a3")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(1001, "refused again")
+    now[0] += 10  # the bucket refills up to the burst, no more
+    for n in range(4, 7):
+        await bot.send_message(1001, f"a{n}")
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(1001, "over the burst")
+    assert [m.text for m in emu.user(1001).messages] == [f"a{n}" for n in range(7)]
+
+
 async def test_blocked_user(emu: BotAPIEmulator, bot: Bot) -> None:
     offset = await started_user(emu, bot)
     user = emu.user(1001)

@@ -373,8 +373,10 @@ async def test_blocked_user(emu: BotAPIEmulator, db: Maker, bot: Bot, clock: Man
         clock,
         [(users[3001], "note", {"n": 1}), (users[3002], "note", {"n": 2}), (users[3001], "note", {"n": 3})],
     )
-    sender = make_sender(bot, db, clock)
+    told: list[int] = []  # the app drops the person's cached actor, so their next update reactivates them
+    sender = make_sender(bot, db, clock, on_blocked=told.append)
     assert await sender.drain_once() == 3
+    assert told == [users[3001], users[3001]]
 
     stored = await rows(db)
     assert stored[ids[0]].status == "blocked" and stored[ids[0]].attempts == 1

@@ -14,7 +14,10 @@ from bot.services.users import guess_locale
 class ThrottlingMiddleware(BaseMiddleware):
     """A token bucket per person: a flood is answered once, then dropped until it calms down.
 
-    The burst is large enough for a 10-item album; the rate is what a person typing can reach.
+    Every update let through is answered, so the limits stay under Telegram's per-chat rate (about one message a
+    second, short bursts tolerated; config.example.toml): the replies and the one warning never meet a 429. An
+    album is one action of the person and is charged once. `my_chat_member` (the person blocked or unblocked the
+    bot) is never dropped: it is not something one floods, and it says whether the bot can reach them.
     """
 
     WARN_EVERY = 30.0  # seconds between two warnings to the same person
@@ -48,7 +51,7 @@ class ThrottlingMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is None:
+        if user is None or (isinstance(event, Update) and event.my_chat_member is not None):
             return await handler(event, data)
         album = event.message.media_group_id if isinstance(event, Update) and event.message else None
         if album is not None and self._albums.get(user.id) == album:

@@ -24,6 +24,8 @@ class Actor:
     agency_id: int | None = None  # the agency of an official or a supervisor
     # Until a language is chosen: the one guessed from Telegram's language_code.
     fallback_locale: str = "ru"
+    # False once a notification met "bot was blocked" (or Telegram said so): the outbox does not try them.
+    active: bool = True
 
     @property
     def lang(self) -> str:
@@ -75,16 +77,34 @@ class UserService:
         if cached is not None:
             self._cache[tg_id] = (cached[0], cached[1], replace(cached[2], **changes))  # type: ignore[arg-type]
 
-    async def identify(self, tg_id: int, language_code: str | None = None) -> Actor:
-        """The actor behind a Telegram id; the user row is created on first contact."""
+    async def identify(self, tg_id: int, language_code: str | None = None, *, reachable: bool = True) -> Actor:
+        """The actor behind a Telegram id; the user row is created on first contact.
+
+        An update from a person shows the bot can reach them again (`reachable`, the default): one marked inactive
+        after a 403 is marked active. Only `my_chat_member`, which may say they just blocked the bot, passes False
+        and lets its handler decide. A change made by another instance's outbox sender is seen once the cached
+        actor expires (CACHE_TTL); the `my_chat_member` update Telegram sends on unblocking writes through at once.
+        """
         fallback = guess_locale(language_code)
         cached = self._cache.get(tg_id)
         if cached is not None and cached[0] > time.monotonic() and cached[1] == self.consent_version:
             actor = cached[2]
+            if reachable and not actor.active:
+                actor = await self.set_reachable(actor, True)
             return actor if actor.fallback_locale == fallback else replace(actor, fallback_locale=fallback)
-        return self._remember(await self._load(tg_id, fallback))
+        return self._remember(await self._load(tg_id, fallback, reachable))
 
-    async def _load(self, tg_id: int, fallback: str) -> Actor:
+    async def set_reachable(self, actor: Actor, reachable: bool) -> Actor:
+        """Record that the bot can (or cannot) write to the person: Telegram's `my_chat_member` of a private chat.
+
+        Notifications that failed while they were unreachable stay failed (they are stale); new ones go out."""
+        async with self.sessionmaker() as session:
+            await UserRepo(session).set_active(actor.id, reachable)
+            await session.commit()
+        self._update_cached(actor.tg_id, active=reachable)
+        return replace(actor, active=reachable)
+
+    async def _load(self, tg_id: int, fallback: str, reachable: bool) -> Actor:
         async with self.sessionmaker() as session:
             repo = UserRepo(session)
             row = await repo.identity(tg_id)
@@ -99,7 +119,11 @@ class UserService:
                 else:
                     return Actor(id=user_id, tg_id=tg_id, locale=None, has_consent=False, fallback_locale=fallback)
             assert row is not None
-            user_id, locale = row
+            user_id, locale, active = row
+            if reachable and not active:
+                await repo.set_active(user_id, True)
+                await session.commit()
+                active = True
             consent = await repo.latest_consent_answer(user_id)
             roles = await repo.role_pairs(user_id)
             current = consent is not None and consent[0] == self.consent_version
@@ -112,6 +136,7 @@ class UserService:
                 roles=frozenset(role for role, _agency in roles),
                 agency_id=next((agency for _role, agency in roles if agency is not None), None),
                 fallback_locale=fallback,
+                active=active,
             )
 
     async def set_locale(self, actor: Actor, locale: str) -> Actor:

@@ -25,9 +25,15 @@ class UserRepo:
             insert(CONSENTS).values(user_id=user_id, version=version, accepted=accepted, at=now)
         )
 
-    async def identity(self, tg_id: int) -> tuple[int, str | None] | None:
-        row = (await self.session.execute(select(USERS.c.id, USERS.c.locale).where(USERS.c.tg_id == tg_id))).first()
-        return None if row is None else (row[0], row[1])
+    async def identity(self, tg_id: int) -> tuple[int, str | None, bool] | None:
+        """(id, locale, is_active) of the person with this Telegram id."""
+        query = select(USERS.c.id, USERS.c.locale, USERS.c.is_active).where(USERS.c.tg_id == tg_id)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else (row[0], row[1], bool(row[2]))
+
+    async def set_active(self, user_id: int, active: bool) -> None:
+        """Whether the bot can reach the person (False after a 403 or a block, True once they are back)."""
+        await self.session.execute(update(USERS).where(USERS.c.id == user_id).values(is_active=active))
 
     async def insert(self, tg_id: int, now: datetime) -> int:
         query = insert(USERS).values(tg_id=tg_id, locale=None, is_active=True, created_at=now).returning(USERS.c.id)
