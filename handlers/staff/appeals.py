@@ -119,7 +119,9 @@ async def card_getter(
         "answer": _("✅ Final answer"),
         "files": _("📎 Files ({count})").format(count=files_count(card)),
         "location": _("📍 Location"),
-        "close": _("⬅️ Back") if from_list(dialog_manager) else _("✖ Close"),
+        "from_list": from_list(dialog_manager),
+        "to_list": _("📋 To the list"),
+        "close": _("✖ Close"),
     }
 
 
@@ -176,6 +178,12 @@ async def on_location(callback: CallbackQuery, button: Button, manager: DialogMa
         await callback.message.answer_location(card.latitude, card.longitude)
 
 
+async def to_the_list(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The list as a new message below the card, which stays in the chat to refer to (its buttons, of a closed
+    screen, go)."""
+    await manager.done(show_mode=ShowMode.SEND)
+
+
 def guard(action: Action) -> Any:
     """Checked on the press, before the screen changes: a stale or forged press leaves the card as it is."""
 
@@ -228,7 +236,8 @@ def card_window() -> Window:
         open_screen(Action.answer, A.answer, "answer"),
         act_now(Action.files, on_files),
         act_now(Action.location, on_location),
-        Cancel(Format("{close}")),
+        Button(Format("{to_list}"), id="to_list", on_click=to_the_list, when="from_list"),
+        Cancel(Format("{close}"), when=~F["from_list"]),
         state=A.card,
         getter=card_getter,
     )
