@@ -498,6 +498,15 @@ def chat_calls(harness: Harness, user: EmulatedUser, *methods: str) -> int:
 
 SHOWING = ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendLocation", "sendPhoto", "sendDocument", "sendMediaGroup")
 REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", "This button is no longer active."}
+# To a person who may see the appeal: who may do what they tried.
+REFUSALS |= {
+    "Only the Regional Management Center routes appeals.",
+    "Only the Regional Management Center can change the category or the kind of an appeal.",
+    "Only the Regional Management Center can reject an appeal.",
+    "Only the Regional Management Center can close an appeal as a duplicate.",
+    "Only the Regional Management Center checks the answers.",
+    "Only the agency the appeal is assigned to can do this.",
+}
 
 
 async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -> None:
@@ -787,7 +796,7 @@ async def test_a_refusal_on_a_visible_appeal_says_who_may_act(harness: Harness) 
     for person in (resident, stranger):
         with pytest.raises(AppealHidden) as hidden:
             await services.coordination.reject(await services.users.identify(person.id), appeal.id, "spam")
-        with harness.app.i18n.use_locale("en"):
+        with harness.app.i18n.context(), harness.app.i18n.use_locale("en"):
             assert refusal(hidden.value) == "Appeal not found."
     [row] = await harness.rows(Appeal)
     assert row.status == "in_progress"

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.domain import AGENCY_ROLES, Role
-from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound
+from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound, NotYours
+from bot.services.rules import in_agency, is_coordinator
 from bot.services.users import Actor
-from storage.models import Agency, AuditEntry, Invite, User, UserRole
+from storage.models import Agency, Appeal, AuditEntry, Invite, User, UserRole
 
 logger = logging.getLogger("tsur.access")
 INVITE_TTL = timedelta(hours=72)
@@ -58,18 +59,33 @@ async def refuse(
 ) -> Forbidden:
     """Log and audit a refused action, and return the error to raise.
 
+    A refusal on an appeal the person may see (a coordinator, or the agency that holds it) says who may act
+    (NotYours); to anyone else the appeal is as if it did not exist (AppealHidden).
     Inside an open session the audit is written there, after rolling back whatever the refused action
     touched: no second connection is needed (SQLite runs on one)."""
     logger.warning("refused action=%s actor=%s", action, actor.id)
+    appeal_id = details.get("appeal_id")
     if session is not None:
         await session.rollback()
+        visible = await sees(session, actor, appeal_id)
         audit(session, actor.id, "refused", now, refused=action, **details)
         await session.commit()
     else:
         async with sessionmaker() as own:
+            visible = await sees(own, actor, appeal_id)
             audit(own, actor.id, "refused", now, refused=action, **details)
             await own.commit()
-    return AppealHidden(action) if details.get("appeal_id") is not None else Forbidden(action)
+    if appeal_id is None:
+        return Forbidden(action)
+    return NotYours(action) if visible else AppealHidden(action)
+
+
+async def sees(session: AsyncSession, actor: Actor, appeal_id: object) -> bool:
+    """Whether the staff card of the appeal is the actor's to see (as `Views.card` decides); residents never."""
+    if not isinstance(appeal_id, int) or not actor.is_staff:
+        return False
+    found = (await session.execute(select(Appeal.agency_id).where(Appeal.id == appeal_id))).first()
+    return found is not None and (is_coordinator(actor) or in_agency(actor, found[0]))
 
 
 class AccessService:
