@@ -36,7 +36,7 @@ from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.states import AppealCard
 from handlers import Handlers
-from handlers.dialogs import COMMAND, buttons_only, deps, heading, notice, picker, popup, say, unknown_command
+from handlers.dialogs import COMMAND, buttons_only, deps, fit, heading, notice, picker, popup, say, unknown_command
 from handlers.media import extract_media, send_files
 from handlers.staff.render import Action, actions, card_text, files_count, request_label, require
 
@@ -350,13 +350,15 @@ async def text_expected(message: Message, widget: MessageInput, manager: DialogM
     say(manager, _("Please type the text, or /cancel."))
 
 
-def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card) -> Window:
-    """A window that waits for text: commands and other content get a word and the prompt again."""
+def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card, *choices: Any) -> Window:
+    """A window that waits for text (and offers `choices`, if any): commands and other content get a word and the
+    prompt again."""
     return Window(
         heading(),
         MessageInput(unknown_command, filter=COMMAND),
         MessageInput(on_text, content_types=[ContentType.TEXT]),
         MessageInput(text_expected),
+        *choices,
         SwitchTo(Format("{back}"), id="back", state=back),
         state=state,
         getter=getter,
@@ -377,6 +379,39 @@ async def on_duplicate(message: Message, widget: MessageInput, manager: DialogMa
         say(manager, _("No such appeal to be the original. Type its number, e.g. 2026-000123."))
         return
     await decided(manager, _("Done."))
+
+
+async def duplicate_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    """The typed number, or one of the likely originals as buttons."""
+    await load(dialog_manager, Action.duplicate)
+    directory, items = services.directory, []
+    for found in await services.views.originals(actor, appeal_id(dialog_manager)):
+        category, district = directory.category(found.category_id), directory.district(found.district_id)
+        names = [category.name(actor.lang) if category else "—", district.name(actor.lang) if district else "—"]
+        if found.same_resident:
+            why = _("same resident")
+        elif found.meters is not None:
+            why = _("{meters} m").format(meters=found.meters)
+            names = names[:1]
+        else:
+            why = ""
+        items.append((found.number, fit([f"№ {found.number}", *filter(None, [why])], names)))
+    text = _("Type the number of the original appeal (e.g. 2026-000123):")
+    if items:
+        text += "\n" + _("Or choose it: the resident's other open appeals, and open appeals of the same topic nearby.")
+    return {"notice": notice(dialog_manager), "text": text + "\n" + _("/cancel to stop."), "items": items, **labels()}
+
+
+async def on_original(callback: CallbackQuery, widget: Any, manager: DialogManager, number: str) -> None:
+    services, _settings, actor = deps(manager)
+    try:
+        await services.coordination.mark_duplicate(actor, appeal_id(manager), number)
+    except InvalidInput as error:  # the offered appeal was closed or became a duplicate meanwhile
+        raise Gone(error.detail) from error
+    popup(manager, _("Closed as a duplicate."))
+    await decided(manager)
 
 
 async def on_send_back(message: Message, widget: MessageInput, manager: DialogManager) -> None:
@@ -506,11 +541,7 @@ def dialog() -> Dialog:
             ),
             picker("reason", on_reason, type_factory=str),
         ),
-        typed_window(
-            A.duplicate,
-            prompt_getter(Action.duplicate, lambda s: _("Type the number of the original appeal (e.g. 2026-000123):")),
-            on_duplicate,
-        ),
+        typed_window(A.duplicate, duplicate_getter, on_duplicate, A.card, picker("original", on_original, type_factory=str)),
         typed_window(
             A.send_back,
             prompt_getter(Action.send_back, lambda s: _("Type what must be reworked in the answer:")),

@@ -29,7 +29,7 @@ from bot.services.users import Actor
 from bot.services.views import QueueItem
 from bot.states import Admin, AppealCard, StaffLists
 from handlers import Handlers
-from handlers.dialogs import buttons_only, heading, notice, picker
+from handlers.dialogs import buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
 
 router = Handlers(__name__)
@@ -73,8 +73,6 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
 # --- the lists ------------------------------------------------------------------------------------------------
 
 
-# Telegram shows about this many characters of a button; a row is cut to fit.
-BUTTON_CHARS = 64
 # The status of an agency's appeal, as the mark that starts its row (the inbox's text says what each means).
 MARKS = {S.assigned: "🆕", S.in_progress: "🛠", S.clarification: "❓", S.answer_review: "🧾", S.reopened: "🔁"}
 
@@ -87,17 +85,6 @@ def age(since: datetime, now: datetime) -> str:
     if seconds >= 3600:
         return _("{count} h.").format(count=seconds // 3600)
     return _("{count} min.").format(count=seconds // 60)
-
-
-def fit(fixed: list[str], flexible: list[str], limit: int = BUTTON_CHARS, sep: str = " · ") -> str:
-    """`fixed` parts as they are, then the `flexible` ones (names) cut, longest first, until the row fits."""
-    parts = list(flexible)
-    while len(sep.join([*fixed, *parts])) > limit:
-        longest = max(range(len(parts)), key=lambda i: len(parts[i]))
-        if len(parts[longest]) <= 4:
-            break
-        parts[longest] = parts[longest][: len(parts[longest]) - 2].rstrip() + "…"
-    return sep.join([*fixed[:1], *parts, *fixed[1:]])[:limit]
 
 
 def item_label(
