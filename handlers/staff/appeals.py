@@ -193,6 +193,12 @@ def guard(action: Action) -> Any:
     return check
 
 
+async def own_block(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The category picker opens at the appeal's own block (checked like every screen's button)."""
+    await load(manager, Action.category)
+    manager.dialog_data.pop("block_id", None)
+
+
 def open_screen(action: Action, state: Any, text: str) -> SwitchTo:
     """A card button that opens the action's screen; the press is checked, and the screen's getter checks again
     whenever it is shown."""
@@ -211,7 +217,9 @@ def card_window() -> Window:
         *buttons_only(),
         Button(Format("{route}"), id="route", on_click=on_route, when="can_route"),
         open_screen(Action.route_to, A.agencies, "route_to"),
-        open_screen(Action.category, A.blocks, "category"),
+        SwitchTo(
+            Format("{category}"), id="category", state=A.categories, on_click=own_block, when="can_category"
+        ),
         act_now(Action.kind, on_kind),
         open_screen(Action.reject, A.reasons, "reject"),
         open_screen(Action.duplicate, A.duplicate, "duplicate"),
@@ -252,31 +260,46 @@ def picker_getter(action: Action, prompt: Any, items: Any) -> Any:
         return {
             "notice": None,
             "text": prompt(),
-            "items": items(dialog_manager, card, services, actor),
+            "items": await items(dialog_manager, card, services, actor),
+            "all_agencies": _("📚 All agencies"),
+            "all_topics": _("📚 All topics"),
             **labels(),
         }
 
     return getter
 
 
-def agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def likely_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
+    """The routing matrix's suggestion (⭐) and the agencies of the appeal's block and district; not the person's
+    own agency (a redirect goes elsewhere)."""
+    found = await services.routing.likely_agencies(actor, card.id)
+    named = [(i, services.directory.agency(i)) for i in found if i != actor.agency_id]
+    return [(i, ("⭐ " if i == card.suggested_agency_id else "") + a.name(actor.lang)) for i, a in named if a]
+
+
+async def agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(a.id, a.name(actor.lang)) for a in services.directory.agencies()]
 
 
-def other_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def other_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(a.id, a.name(actor.lang)) for a in services.directory.agencies() if a.id != actor.agency_id]
 
 
-def blocks(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def blocks(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(b.id, b.name(actor.lang)) for b in services.directory.blocks()]
 
 
-def categories(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
-    block_id = int(manager.dialog_data.get("block_id", 0))
-    return [(c.id, c.name(actor.lang)) for c in services.directory.categories(block_id)]
+async def categories(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
+    """The chosen block's categories; at first the appeal's own block, its current category marked."""
+    current = services.directory.category(card.category_id)
+    block_id = int(manager.dialog_data.get("block_id") or (current.parent_id if current else 0) or 0)
+    return [
+        (c.id, ("✓ " if c.id == card.category_id else "") + c.name(actor.lang))
+        for c in services.directory.categories(block_id)
+    ]
 
 
-def reasons(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[str, str]]:
+async def reasons(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(code.value, _(REASONS[code])) for code in RejectReason]
 
 
@@ -319,11 +342,13 @@ async def on_redirect_agency(callback: CallbackQuery, widget: Any, manager: Dial
     await manager.switch_to(A.redirect_reason)
 
 
-def picker_window(state: Any, getter: Any, choice: Any, back: Any = A.card) -> Window:
+def picker_window(state: Any, getter: Any, choice: Any, back: Any = A.card, *more: Any) -> Window:
+    """A picker, with `more` buttons (the way to every choice) above Back."""
     return Window(
         heading(),
         *buttons_only(),
         choice,
+        *more,
         SwitchTo(Format("{back}"), id="back", state=back),
         state=state,
         getter=getter,
@@ -518,19 +543,29 @@ def dialog() -> Dialog:
         card_window(),
         picker_window(
             A.agencies,
-            picker_getter(Action.route_to, lambda: _("Choose the agency:"), agencies),
+            picker_getter(Action.route_to, lambda: _("Choose the agency:"), likely_agencies),
             picker("agency", on_agency),
+            A.card,
+            SwitchTo(Format("{all_agencies}"), id="all", state=A.all_agencies),
         ),
         picker_window(
-            A.blocks,
-            picker_getter(Action.category, lambda: _("Choose the category:"), blocks),
-            picker("block", on_block),
+            A.all_agencies,
+            picker_getter(Action.route_to, lambda: _("Choose the agency:"), agencies),
+            picker("any_agency", on_agency),
+            A.agencies,
         ),
         picker_window(
             A.categories,
             picker_getter(Action.category, lambda: _("Choose the category:"), categories),
             picker("category", on_category),
-            back=A.blocks,
+            A.card,
+            SwitchTo(Format("{all_topics}"), id="all", state=A.blocks),
+        ),
+        picker_window(
+            A.blocks,
+            picker_getter(Action.category, lambda: _("Choose the topic:"), blocks),
+            picker("block", on_block),
+            A.categories,
         ),
         picker_window(
             A.reasons,
@@ -557,8 +592,16 @@ def dialog() -> Dialog:
         ),
         picker_window(
             A.redirect,
-            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), other_agencies),
+            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), likely_agencies),
             picker("redirect_to", on_redirect_agency),
+            A.card,
+            SwitchTo(Format("{all_agencies}"), id="all", state=A.redirect_all),
+        ),
+        picker_window(
+            A.redirect_all,
+            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), other_agencies),
+            picker("redirect_any", on_redirect_agency),
+            A.redirect,
         ),
         typed_window(
             A.redirect_reason,
