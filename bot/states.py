@@ -63,6 +63,7 @@ class Admin(StatesGroup):
     invite_agency = State()
     invite = State()
     people = State()
+    revoke = State()  # asks before a role is revoked
     route_blocks = State()
     route_categories = State()
     route_districts = State()

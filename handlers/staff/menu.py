@@ -39,10 +39,12 @@ LIST_LIMIT = 100
 
 
 @router.message(Command("staff"))
-async def show_menu(message: Message, actor: Actor, dialog_manager: DialogManager) -> None:
+async def show_menu(message: Message, actor: Actor, services: Services, dialog_manager: DialogManager) -> None:
     if not actor.is_staff:
         await message.answer(_("This menu is for the staff of the ЦУР and the agencies."))
         return
+    if message.from_user is not None:  # the admins' list of people shows the name the person has now
+        await services.access.remember_name(actor, message.from_user.full_name, message.from_user.username)
     await dialog_manager.start(L.menu, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND)
 
 
