@@ -29,6 +29,8 @@ from handlers.dialogs import BUTTON_CHARS, buttons_only, deps, fit, heading, not
 
 # People listed in the text of the people screen (all of them are in its paged buttons).
 PEOPLE_LINES = 40
+# Of Telegram's 4096 characters of a message, what the people's lines may take (names are up to 128 + 64).
+TEXT_CHARS = 3800
 
 
 def choice(widget_id: str, on_click: Any, *, type_factory: Any = int) -> Select[Any]:
@@ -133,10 +135,11 @@ async def people_getter(
         agency = services.directory.agency(person.agency_id or 0)
         role = _(ROLES.get(person.role, person.role))
         where = [agency.name(actor.lang)] if agency else []
-        if len(lines) <= PEOPLE_LINES:
-            lines.append("• " + escape(" · ".join([who(person), f"id {person.tg_id}", role, *where])))
+        line = "• " + escape(" · ".join([who(person), f"id {person.tg_id}", role, *where]))
+        if len(lines) <= PEOPLE_LINES and sum(len(x) + 1 for x in lines) + len(line) < TEXT_CHARS:
+            lines.append(line)
         items.append((f"{person.user_id}:{person.role}", "✖ " + fit([role], [who(person), *where], BUTTON_CHARS - 2)))
-    if len(found) >= PEOPLE_LINES:
+    if len(lines) <= len(found):
         lines.append("…")
     roles = [(role.value, ("• " if role == current else "") + _(ROLES[role])) for role in Role]
     return common(dialog_manager, "\n".join(lines), items=items, roles=roles)
