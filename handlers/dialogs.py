@@ -63,16 +63,21 @@ def heading() -> Multi:
     return Multi(Format("{notice}", when="notice"), Format("{text}"), sep="\n\n")
 
 
+def width(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def fit(fixed: list[str], flexible: list[str], limit: int = BUTTON_CHARS, sep: str = " · ") -> str:
-    """A button's label: the first of `fixed`, the `flexible` parts (names, cut longest first until the label fits),
-    then the rest of `fixed`."""
+    """A button's label: the first of `fixed`, the `flexible` parts (names, cut longest first until the label fits
+    in `limit` UTF-16 units), then the rest of `fixed`."""
     parts = list(flexible)
-    while parts and len(sep.join([*fixed, *parts])) > limit:
+    while parts and width(sep.join([*fixed, *parts])) > limit:
         longest = max(range(len(parts)), key=lambda i: len(parts[i]))
         if len(parts[longest]) <= 4:
             break
         parts[longest] = parts[longest][: len(parts[longest]) - 2].rstrip() + "…"
-    return sep.join([*fixed[:1], *parts, *fixed[1:]])[:limit]
+    return sep.join([*fixed[:1], *parts, *fixed[1:]])
 
 
 def picker(

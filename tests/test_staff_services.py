@@ -9,6 +9,7 @@ from bot.clock import ManualClock
 from bot.services import Services
 from bot.services.errors import AppealHidden, NotYours
 from bot.services.views import NEARBY_METERS, around, distance
+from handlers.dialogs import BUTTON_CHARS, fit, width
 from storage.models import User
 from tests.factories import World, make_world, rows
 
@@ -98,3 +99,12 @@ async def test_names_are_kept_for_staff_only(world: World) -> None:
     await s.access.remember_name(world["coordinator"], "Aslan", None)
     people = {p.user_id: p for p in await s.access.people(world["admin"])}
     assert (people[world["coordinator"].id].full_name, people[world["coordinator"].id].username) == ("Aslan", None)
+
+
+def test_a_row_is_cut_to_a_buttons_width_keeping_its_number_and_date() -> None:
+    fixed, names = ["⚠️ 🛠 № 2026-000123", "due 11.01"], ["Кровля и подвалы многоквартирных домов", "Ачхой-Мартановский район"]
+    assert width(" · ".join([*fixed, *names])) > BUTTON_CHARS
+    row = fit(fixed, names)
+    assert width(row) == BUTTON_CHARS
+    assert row.startswith("⚠️ 🛠 № 2026-000123 · Кровля") and row.endswith(" · due 11.01") and "…" in row
+    assert fit(["№ 2026-000002", "5 h."], ["Potholes", "Argun"]) == "№ 2026-000002 · Potholes · Argun · 5 h."
