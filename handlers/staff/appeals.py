@@ -1,6 +1,7 @@
 """The staff card of an appeal and every action on it, declared with aiogram-dialog: the card, its pickers
-(agency, category, reason) and its typed inputs (question, interim answer, duplicate, return comment, redirect
-reason, extension days and reason, final answer with files), one window each, all editing the card's message.
+(agency and category: the likely ones first, every one behind a button; reason) and its typed inputs (question,
+interim answer, duplicate with the likely originals as buttons, return comment, redirect reason, extension days and
+reason, final answer with files), one window each, all editing the card's message.
 
 Every window's getter loads the card through `services.views.card` (which refuses an appeal out of the person's
 scope) and checks that the card offers the window's action (`render.require`), so a forged or stale press opens
