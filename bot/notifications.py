@@ -173,7 +173,8 @@ def _extended(x: n.Extended, c: Context) -> Rendered:
     return Rendered(
         _("The answer period of your appeal № {number} is extended to {date}.").format(
             number=escape(x.number), date=c.when(x.deadline)
-        )
+        ),
+        button(_("Open the appeal"), _mine(x.appeal_id)),
     )
 
 
@@ -239,11 +240,12 @@ def _request_decided(x: n.RequestDecided, c: Context) -> Rendered:
     _ = c._
     kind = _("redirect") if x.kind == RequestKind.redirect else _("extension")
     verdict = _("approved") if x.approved else _("declined")
-    return Rendered(
-        _("Your {kind} request on appeal № {number} is {verdict}.").format(
-            kind=kind, number=escape(x.number), verdict=verdict
-        )
+    text = _("Your {kind} request on appeal № {number} is {verdict}.").format(
+        kind=kind, number=escape(x.number), verdict=verdict
     )
+    if x.approved and x.kind == RequestKind.redirect:
+        return Rendered(text)  # the appeal left the agency: nothing of it to open here any more
+    return Rendered(text, button(_("Open"), _staff(x.appeal_id)))
 
 
 @renders(n.ReminderHalf)

@@ -38,7 +38,8 @@ class AppealCard(StatesGroup):
     """The staff card of an appeal, its pickers and its typed inputs; the appeal is in the dialog's start data."""
 
     card = State()
-    agencies = State()
+    agencies = State()  # the likely agencies first; every agency behind a button (all_agencies)
+    all_agencies = State()
     blocks = State()
     categories = State()
     reasons = State()
@@ -47,6 +48,7 @@ class AppealCard(StatesGroup):
     clarify = State()
     interim = State()
     redirect = State()
+    redirect_all = State()
     redirect_reason = State()
     extension_days = State()
     extension_reason = State()
@@ -61,6 +63,7 @@ class Admin(StatesGroup):
     invite_agency = State()
     invite = State()
     people = State()
+    revoke = State()  # asks before a role is revoked
     route_blocks = State()
     route_categories = State()
     route_districts = State()

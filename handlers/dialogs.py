@@ -30,6 +30,9 @@ COMMAND = F.text.startswith("/")
 # Rows of a paged picker: agencies (27 in the data files), districts, people.
 PAGE_ROWS = 8
 
+# Telegram shows about this many characters of a button; a row of a list is cut to fit.
+BUTTON_CHARS = 64
+
 OnItem = Callable[[CallbackQuery, Any, DialogManager, Any], Awaitable[None]]
 
 
@@ -58,6 +61,23 @@ def notice(manager: DialogManager) -> str | None:
 def heading() -> Multi:
     """The notice (if any) above the screen's text."""
     return Multi(Format("{notice}", when="notice"), Format("{text}"), sep="\n\n")
+
+
+def width(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji is two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit(fixed: list[str], flexible: list[str], limit: int = BUTTON_CHARS, sep: str = " · ") -> str:
+    """A button's label: the first of `fixed`, the `flexible` parts (names, cut longest first until the label fits
+    in `limit` UTF-16 units), then the rest of `fixed`."""
+    parts = list(flexible)
+    while parts and width(sep.join([*fixed, *parts])) > limit:
+        longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+        if len(parts[longest]) <= 4:
+            break
+        parts[longest] = parts[longest][: len(parts[longest]) - 2].rstrip() + "…"
+    return sep.join([*fixed[:1], *parts, *fixed[1:]])
 
 
 def picker(

@@ -64,6 +64,10 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(8))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Staff only (kept from Telegram when they join and on /staff), for the admins' list of people; residents'
+    # names are not stored.
+    full_name: Mapped[str | None] = mapped_column(String(128))
+    username: Mapped[str | None] = mapped_column(String(64))
 
 
 class Consent(Base):

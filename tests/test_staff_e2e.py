@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from aiogram_dialog.utils import CB_SEP, remove_intent_id
 
+from bot.middlewares.errors import refusal
+from bot.services.errors import AppealHidden, NotYours
 from emulator import EmulatedUser
 from emulator.models import BotMessage
 from storage.models import (
@@ -21,6 +23,7 @@ from storage.models import (
     StatusHistory,
     UserRole,
 )
+from tests import factories
 from tests.conftest import Harness
 from tests.test_resident_e2e import english_resident, fill_until_preview
 
@@ -70,6 +73,37 @@ async def filed_appeal(harness: Harness, resident: EmulatedUser) -> Appeal:
     return (await harness.rows(Appeal))[-1]
 
 
+def category_id(harness: Harness, code: str) -> int:
+    assert harness.app is not None
+    directory = harness.app.services.directory
+    return next(c.id for b in directory.blocks() for c in directory.categories(b.id) if c.code == code)
+
+
+def district_id(harness: Harness, code: str) -> int:
+    assert harness.app is not None
+    return next(d.id for d in harness.app.services.directory.districts() if d.code == code)
+
+
+async def service_appeal(
+    harness: Harness, tg_id: int, category: str = "housing_water", district: str = "grozny", **changes: object
+) -> Appeal:
+    """An appeal filed through the services by a resident whose chat with the bot is open (faster than the dialog,
+    for tests about what staff do with many appeals)."""
+    assert harness.app is not None
+    services = harness.app.services
+    harness.emu.user(tg_id, language_code="en").open_chat()
+    actor = await factories.resident(services, tg_id)
+    values: dict[str, object] = {
+        "draft_id": f"draft-{tg_id}-{len(await harness.rows(Appeal))}",
+        "category_id": category_id(harness, category),
+        "district_id": district_id(harness, district),
+        "attachments": (),
+    }
+    filed = await services.appeals.file(actor, factories.draft(services, **{**values, **changes}))
+    [row] = await harness.rows(Appeal, Appeal.id == filed.id)
+    return row
+
+
 async def suggested_agency(harness: Harness, appeal: Appeal) -> tuple[int, str]:
     [route] = await harness.rows(Route, Route.category_id == appeal.category_id, Route.district_id == appeal.district_id)
     return route.agency_id, (await agency_names(harness))[route.agency_id]
@@ -100,12 +134,13 @@ def forged(screen: BotMessage, widget: str) -> str:
 
 
 async def click_paged(harness: Harness, user: EmulatedUser, text: str) -> None:
-    """Press the button `text` of a paged picker, turning its pages («>») until it shows."""
+    """Press the button `text` of a picker, from the short list or behind «All agencies», turning its pages («>»)
+    until it shows."""
     for _page in range(10):
         if text in user.last_message.buttons:
             await user.click(text)
             return
-        await user.click(">")
+        await user.click("📚 All agencies" if "📚 All agencies" in user.last_message.buttons else ">")
         await harness.settle()
     raise AssertionError(f"no {text!r} on any page")
 
@@ -408,6 +443,8 @@ async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) ->
     assert "2001" in admin.last_message.text
     await admin.click(next(b for b in admin.last_message.buttons if "2001" in b))
     await harness.settle()
+    await admin.click("✖ Revoke")
+    await harness.settle()
     assert admin.callback_answers[-1]["text"] == "Role revoked."
     assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
     assert "2001" not in admin.last_message.text  # the list is shown again, without them
@@ -462,23 +499,31 @@ def chat_calls(harness: Harness, user: EmulatedUser, *methods: str) -> int:
 
 SHOWING = ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendLocation", "sendPhoto", "sendDocument", "sendMediaGroup")
 REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", "This button is no longer active."}
+# To a person who may see the appeal: who may do what they tried.
+REFUSALS |= {
+    "Only the Regional Management Center routes appeals.",
+    "Only the Regional Management Center can change the category or the kind of an appeal.",
+    "Only the Regional Management Center can reject an appeal.",
+    "Only the Regional Management Center can close an appeal as a duplicate.",
+    "Only the Regional Management Center checks the answers.",
+    "Only the agency the appeal is assigned to can do this.",
+}
 
 
 async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -> None:
-    """The queue, each card opened from it and the queue again after each routing are edits of the menu's message:
-    one message for the whole session, not a card per action."""
-    appeals = []
-    for tg_id in (1001, 1002, 1003):
-        appeals.append(await filed_appeal(harness, await english_resident(harness, tg_id)))
+    """A typical session, bounded: the queue, each of 12 cards opened from it and the queue again after each routing
+    are edits of the menu's message, so the chat holds one message (plus the command), not a card per action."""
+    appeals = [await service_appeal(harness, 1001 + i) for i in range(12)]
     coordinator = await join(harness, 2001, "ЦУР coordinator")
     sent_before, edits_before = chat_calls(harness, coordinator, "sendMessage"), chat_calls(harness, coordinator, "editMessageText")
+    shown_before = chat_calls(harness, coordinator, *SHOWING)
 
     await coordinator.send_text("/staff")
     await harness.settle()
     menu = coordinator.last_message
     await coordinator.click("📥 Queue")
     await harness.settle()
-    assert "<b>Queue</b>: new 3" in coordinator.last_message.html
+    assert "<b>Queue</b>: new 12" in coordinator.last_message.html
     for appeal in appeals:
         await coordinator.click(next(b for b in coordinator.last_message.buttons if appeal.number in b))
         await harness.settle()
@@ -495,6 +540,9 @@ async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -
     # One message for the session (the menu's), and one edit per press: Queue, then open and route per appeal.
     assert chat_calls(harness, coordinator, "sendMessage") - sent_before == 1
     assert chat_calls(harness, coordinator, "editMessageText") - edits_before <= 1 + 2 * len(appeals)
+    # The bound of the whole session: tens of calls that show something, not the 80 of a card and a pin per action.
+    assert chat_calls(harness, coordinator, *SHOWING) - shown_before <= 2 + 2 * len(appeals)
+    assert len([m for m in coordinator.messages if m.message_id >= menu.message_id]) == 1
     assert "<b>Queue</b>: new 0" in coordinator.last_message.html
 
 
@@ -583,3 +631,309 @@ async def test_typed_input_wants_text_and_back_returns_to_the_card(harness: Harn
     await harness.settle()
     assert official.callback_answers[-1]["text"] == "This button is no longer active."
     assert "Type the question" not in official.message(current.message_id).text
+
+
+# --- less friction for staff (issue 10) ---------------------------------------------------------------------
+
+
+async def test_queue_and_inbox_rows_say_what_the_appeal_is_about(harness: Harness) -> None:
+    """A coordinator triages from the rows: topic, district and age; an agency's inbox adds the deadline. The rows stay
+    within Telegram's 64 characters of a button even for the longest names."""
+    potholes = await service_appeal(harness, 1001, "roads_potholes", "argun")
+    harness.clock.advance(days=3, hours=2)
+    longest = await service_appeal(harness, 1002, "housing_building", "achkhoy_martanovsky")
+    harness.clock.advance(hours=5)
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await coordinator.send_text("/staff")
+    await harness.settle()
+    await coordinator.click("📥 Queue")
+    await harness.settle()
+    rows = coordinator.last_message.buttons
+    first = next(b for b in rows if potholes.number in b)
+    assert "Potholes" in first and "Argun" in first and "3 d." in first
+    second = next(b for b in rows if longest.number in b)
+    assert "Roofs" in second and "Achkhoy" in second and "5 h." in second
+    assert all(len(b) <= 64 for b in rows), rows
+
+    # Routed to one agency: its official's inbox names the deadline too, the overdue first and marked.
+    assert harness.app is not None
+    services = harness.app.services
+    agency_id, agency_name = await suggested_agency(harness, potholes)
+    official = await join(harness, 3001, "official", agency_name)
+    actor = await services.users.identify(2001)
+    for appeal in (potholes, longest):
+        await services.coordination.route(actor, appeal.id, agency_id)
+    await harness.settle()
+    [routed] = await harness.rows(Appeal, Appeal.id == potholes.id)
+    assert routed.deadline_at is not None
+    harness.clock.set(routed.deadline_at + timedelta(hours=1))
+    await official.send_text("/staff")
+    await harness.settle()
+    await official.click("📂 Inbox of my agency")
+    await harness.settle()
+    rows = official.last_message.buttons
+    overdue = next(b for b in rows if potholes.number in b)
+    due = routed.deadline_at.astimezone(harness.settings.tz).strftime("%d.%m")
+    assert overdue.startswith("⚠️") and "Potholes" in overdue and "Argun" in overdue and f"due {due}" in overdue
+    assert rows.index(overdue) < next(i for i, b in enumerate(rows) if longest.number in b)
+    assert all(len(b) <= 64 for b in rows), rows
+
+
+async def test_to_the_list_sends_the_list_and_keeps_the_card(harness: Harness) -> None:
+    appeals = [await service_appeal(harness, 1001 + i) for i in range(2)]
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await open_from_queue(harness, coordinator, appeals[0].number)
+    card = coordinator.last_message
+    assert f"Appeal № {appeals[0].number}" in card.text and "📋 To the list" in card.buttons
+    await coordinator.click("📋 To the list")
+    await harness.settle()
+    listing = coordinator.last_message
+    assert listing.message_id != card.message_id and "<b>Queue</b>: new 2" in listing.html
+    assert any(appeals[1].number in b for b in listing.buttons)
+    # The card stays in the chat as it was (its buttons, now of a closed screen, are taken away).
+    kept = coordinator.message(card.message_id)
+    assert kept.text == card.text and kept.buttons == []
+    # The list sent anew works: the next card opens on it.
+    await coordinator.click(next(b for b in listing.buttons if appeals[1].number in b))
+    await harness.settle()
+    assert coordinator.last_message.message_id == listing.message_id
+    assert f"Appeal № {appeals[1].number}" in coordinator.last_message.text
+
+
+async def test_decided_requests_and_extensions_carry_an_open_button(harness: Harness) -> None:
+    resident, coordinator, official, appeal, agency_name = await staffed_appeal(harness)
+    other_name = next(n for n in (await agency_names(harness)).values() if n != agency_name)
+    # An extension approved: the official's notice opens the card, the resident's opens the appeal.
+    await official.click("⏳ Ask for an extension")
+    await harness.settle()
+    await official.send_text("10")
+    await harness.settle()
+    await official.send_text("Waiting for the results of a laboratory test")
+    await harness.settle()
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("✅ Approve extension")
+    await harness.settle()
+    decided = official.last_message
+    assert "extension request" in decided.text and "approved" in decided.text
+    assert decided.buttons == ["Open"]
+    extended = resident.last_message
+    assert "is extended to" in extended.text and extended.buttons == ["Open the appeal"]
+    await official.click("Open")
+    await harness.settle()
+    assert official.message(decided.message_id).text.startswith(f"Appeal № {appeal.number}")
+    await resident.click("Open the appeal")
+    await harness.settle()
+    assert appeal.number in resident.last_message.text
+
+    # A redirect declined: the appeal stays with the agency, the notice opens it.
+    await official.click("↪️ Redirect")
+    await harness.settle()
+    await click_paged(harness, official, other_name)
+    await harness.settle()
+    await official.send_text("The road belongs to the republic")
+    await harness.settle()
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("❌ Decline redirect")
+    await harness.settle()
+    declined = official.last_message
+    assert "redirect request" in declined.text and "declined" in declined.text and declined.buttons == ["Open"]
+
+    # A redirect approved: the appeal left the agency, so the requester's notice has nothing to open; the new agency's
+    # assignment has its Open.
+    other_official = await join(harness, 3010, "official", other_name)
+    await open_from_inbox(harness, official, appeal.number)
+    await official.click("↪️ Redirect")
+    await harness.settle()
+    await click_paged(harness, official, other_name)
+    await harness.settle()
+    await official.send_text("The road belongs to the republic, really")
+    await harness.settle()
+    await coordinator.click("Open")
+    await harness.settle()
+    await coordinator.click("✅ Approve redirect")
+    await harness.settle()
+    approved = official.last_message
+    assert "redirect request" in approved.text and "approved" in approved.text and approved.buttons == []
+    assert "Open" in other_official.last_message.buttons
+
+
+async def test_a_refusal_on_a_visible_appeal_says_who_may_act(harness: Harness) -> None:
+    """The official sees the appeal, so a coordinator's screen is refused with who may do it; a coordinator is told
+    the agency's work is the agency's; residents and other agencies still meet "not found"."""
+    resident, coordinator, official, appeal, agency_name = await staffed_appeal(harness)
+    other_name = next(n for n in (await agency_names(harness)).values() if n != agency_name)
+    stranger = await join(harness, 3002, "official", other_name)
+    card = next(m for m in reversed(official.messages) if "✅ Final answer" in m.buttons)
+    for widget, said in (
+        ("reject", "Only the Regional Management Center can reject an appeal."),
+        ("route_to", "Only the Regional Management Center routes appeals."),
+        ("duplicate", "Only the Regional Management Center can close an appeal as a duplicate."),
+        ("send_back", "Only the Regional Management Center checks the answers."),
+    ):
+        await official.press_callback(card.message_id, forged(card, widget))
+        await harness.settle()
+        assert official.callback_answers[-1]["text"] == said
+
+    # The coordinator's card of the appeal: the agency's work is refused with who does it, on the screen and in the
+    # service.
+    await coordinator.press_callback(coordinator.last_message.message_id, f"st:o:{appeal.id}:0:")
+    await harness.settle()
+    boss_card = coordinator.last_message
+    assert f"Appeal № {appeal.number}" in boss_card.text
+    for widget in ("answer", "take", "clarify"):
+        await coordinator.press_callback(boss_card.message_id, forged(boss_card, widget))
+        await harness.settle()
+        assert coordinator.callback_answers[-1]["text"] == "Only the agency the appeal is assigned to can do this."
+    assert coordinator.message(boss_card.message_id).text == boss_card.text
+    assert harness.app is not None
+    services = harness.app.services
+    with pytest.raises(NotYours) as caught:
+        await services.agency.answer(await services.users.identify(2001), appeal.id, "An answer by the coordinator")
+    assert not isinstance(caught.value, AppealHidden)
+
+    # Those who may not see the appeal: not found, as before.
+    for person in (resident, stranger):
+        with pytest.raises(AppealHidden) as hidden:
+            await services.coordination.reject(await services.users.identify(person.id), appeal.id, "spam")
+        with harness.app.i18n.context(), harness.app.i18n.use_locale("en"):
+            assert refusal(hidden.value) == "Appeal not found."
+    [row] = await harness.rows(Appeal)
+    assert row.status == "in_progress"
+
+
+async def test_marking_a_duplicate_offers_the_residents_and_the_nearby_open_appeals(harness: Harness) -> None:
+    """Offered: the resident's other open appeals, and open appeals of the same category in the same district or
+    within NEARBY_METERS when both have coordinates. Not offered: closed ones, other categories, far away."""
+    grozny = {"latitude": 43.3180, "longitude": 45.6980}
+    duplicate = await service_appeal(harness, 1001, "roads_potholes", "grozny", **grozny)
+    own = await service_appeal(harness, 1001, "housing_water", "grozny")  # the same resident, another topic
+    same_district = await service_appeal(harness, 1002, "roads_potholes", "grozny")
+    # 400 m away, across the border of another district.
+    near = await service_appeal(harness, 1003, "roads_potholes", "groznensky", latitude=43.3216, longitude=45.6980)
+    far = await service_appeal(harness, 1004, "roads_potholes", "shatoysky", latitude=42.87, longitude=45.69)
+    other_topic = await service_appeal(harness, 1005, "housing_water", "grozny")
+    closed = await service_appeal(harness, 1006, "roads_potholes", "grozny")
+    assert harness.app is not None
+    services = harness.app.services
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await services.coordination.reject(await services.users.identify(2001), closed.id, "spam")
+
+    await open_from_queue(harness, coordinator, duplicate.number)
+    await coordinator.click("🔗 Duplicate of…")
+    await harness.settle()
+    screen = coordinator.last_message
+    assert "Type the number of the original appeal" in screen.text
+    offered = [b for b in screen.buttons if "№" in b]
+    for appeal in (own, same_district, near):
+        assert any(appeal.number in b for b in offered), (appeal.number, offered)
+    for appeal in (far, other_topic, closed):
+        assert not any(appeal.number in b for b in offered), (appeal.number, offered)
+    assert "same resident" in next(b for b in offered if own.number in b)
+    assert "400 m" in next(b for b in offered if near.number in b)
+    assert all(len(b) <= 64 for b in screen.buttons)
+
+    await coordinator.click(next(b for b in offered if near.number in b))
+    await harness.settle()
+    assert coordinator.callback_answers[-1]["text"] == "Closed as a duplicate."
+    [row] = await harness.rows(Appeal, Appeal.id == duplicate.id)
+    assert row.status == "closed" and row.duplicate_of_id == near.id
+    assert "Queue" in coordinator.last_message.text  # back at the list, the appeal off it
+    assert not any(duplicate.number in b for b in coordinator.last_message.buttons)
+
+
+async def test_short_pickers_offer_the_likely_agencies_and_categories_first(harness: Harness) -> None:
+    appeal = await service_appeal(harness, 1001, "roads_potholes", "argun")
+    suggested_id, suggested_name = await suggested_agency(harness, appeal)
+    names = await agency_names(harness)
+    argun_admin = next(n for n in names.values() if "Argun" in n)
+    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    await open_from_queue(harness, coordinator, appeal.number)
+    card = coordinator.last_message
+
+    await coordinator.click("🏢 Another agency")
+    await harness.settle()
+    short = coordinator.last_message
+    assert short.message_id == card.message_id
+    choices = [b for b in short.buttons if b not in ("📚 All agencies", "⬅️ Back")]
+    assert choices[0] == f"⭐ {suggested_name}"
+    assert suggested_name == argun_admin and "Ministry of Roads" in choices  # the district's body, the ministry
+    assert len(choices) <= 8 and ">" not in short.buttons and "📚 All agencies" in short.buttons
+    # Everything else is behind a button, paged.
+    await coordinator.click("📚 All agencies")
+    await harness.settle()
+    assert ">" in coordinator.last_message.buttons
+    seen: set[str] = set()
+    for _page in range(10):
+        seen |= set(coordinator.last_message.buttons)
+        if ">" not in coordinator.last_message.buttons or names[max(names)] in seen:
+            break
+        await coordinator.click(">")
+        await harness.settle()
+    assert set(names.values()) <= seen
+    await coordinator.click("⬅️ Back")
+    await harness.settle()
+    assert "📚 All agencies" in coordinator.last_message.buttons
+    await coordinator.click("⬅️ Back")
+    await harness.settle()
+
+    # Categories: the appeal's block first (the current one marked), every topic behind a button.
+    await coordinator.click("🗂 Change category")
+    await harness.settle()
+    topics = coordinator.last_message.buttons
+    assert "✓ Potholes" in topics and "Road repair" in topics and "📚 All topics" in topics
+    assert "No water supply" not in topics
+    await coordinator.click("📚 All topics")
+    await harness.settle()
+    await coordinator.click("Housing, utilities and waste")
+    await harness.settle()
+    await coordinator.click("No water supply")
+    await harness.settle()
+    assert coordinator.callback_answers[-1]["text"] == "Category changed."
+    [row] = await harness.rows(Appeal)
+    assert row.category_id == category_id(harness, "housing_water")
+    # Routed through the short list: the district's administration.
+    await coordinator.click("🏢 Another agency")
+    await harness.settle()
+    await coordinator.click(argun_admin)
+    await harness.settle()
+    [row] = await harness.rows(Appeal)
+    assert row.status == "assigned" and names[row.agency_id] == argun_admin
+    assert suggested_id in names
+
+
+async def test_people_list_names_people_and_revoking_asks_first(harness: Harness) -> None:
+    harness.emu.user(2001, first_name="Aslan", last_name="Dudaev", username="aslan_d", language_code="en")
+    await join(harness, 2001, "ЦУР coordinator")
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await admin.send_text("/staff")
+    await harness.settle()
+    await admin.click("👥 People")
+    await harness.settle()
+    people = admin.last_message
+    assert "Aslan Dudaev (@aslan_d)" in people.text and "2001" in people.text
+    button = next(b for b in people.buttons if "Aslan Dudaev" in b)
+    # A press asks first: Back changes nothing.
+    await admin.click(button)
+    await harness.settle()
+    assert "Revoke the role «ЦУР coordinator» from Aslan Dudaev (@aslan_d)?" in admin.last_message.text
+    assert len(await harness.rows(UserRole)) == 2
+    await admin.click("⬅️ Back")
+    await harness.settle()
+    assert "Aslan Dudaev" in admin.last_message.text
+    await admin.click(button)
+    await harness.settle()
+    await admin.click("✖ Revoke")
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "Role revoked."
+    assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+    assert admin.last_message.message_id == people.message_id
+    assert "Aslan" not in admin.last_message.text and "<b>People with roles</b>: 1" in admin.last_message.html
+    # A name changed in Telegram is shown after the person's next /staff.
+    harness.emu.user(ADMIN, first_name="Ruslan", username="rus_admin")
+    await admin.send_text("/staff")
+    await harness.settle()
+    await admin.click("👥 People")
+    await harness.settle()
+    assert "Ruslan (@rus_admin)" in admin.last_message.text

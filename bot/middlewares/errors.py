@@ -20,7 +20,16 @@ from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent
 from aiogram_dialog.api.internal import ReplyCallbackQuery
 
 from bot.i18n import N_
-from bot.services.errors import AppealHidden, ConsentRequired, Forbidden, Gone, InvalidInput, NotFound, ServiceError
+from bot.services.errors import (
+    AppealHidden,
+    ConsentRequired,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    NotYours,
+    ServiceError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +42,29 @@ BY_TYPE: dict[type[ServiceError], str] = {
     Gone: N_("This option is no longer available."),
 }
 DEFAULT = N_("This action is not possible now.")
+# NotYours, by the refused action (the services' and the card's names for it): who may do it.
+COORDINATORS_ONLY = N_("Only the Regional Management Center can do this.")
+AGENCY_ONLY = N_("Only the agency the appeal is assigned to can do this.")
+WHO_MAY: dict[str, str] = {
+    "route": N_("Only the Regional Management Center routes appeals."),
+    "route_to": N_("Only the Regional Management Center routes appeals."),
+    "change": N_("Only the Regional Management Center can change the category or the kind of an appeal."),
+    "category": N_("Only the Regional Management Center can change the category or the kind of an appeal."),
+    "kind": N_("Only the Regional Management Center can change the category or the kind of an appeal."),
+    "reject": N_("Only the Regional Management Center can reject an appeal."),
+    "duplicate": N_("Only the Regional Management Center can close an appeal as a duplicate."),
+    "review": N_("Only the Regional Management Center checks the answers."),
+    "approve": N_("Only the Regional Management Center checks the answers."),
+    "send_back": N_("Only the Regional Management Center checks the answers."),
+    "decide": N_("Only the Regional Management Center decides the agencies' requests."),
+    **dict.fromkeys(("take", "clarify", "interim", "redirect", "extension", "answer"), AGENCY_ONLY),
+}
 
 
 def refusal(error: ServiceError) -> str:
     """The localized sentence for a refusal (in the current locale)."""
+    if isinstance(error, NotYours):
+        return _(WHO_MAY.get(error.detail, COORDINATORS_ONLY))
     for kind in type(error).__mro__:
         if kind in BY_TYPE:
             return _(BY_TYPE[kind])

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.domain import AGENCY_ROLES, Role
-from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound
+from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound, NotYours
+from bot.services.rules import in_agency, is_coordinator
 from bot.services.users import Actor
-from storage.models import Agency, AuditEntry, Invite, User, UserRole
+from storage.models import Agency, Appeal, AuditEntry, Invite, User, UserRole
 
 logger = logging.getLogger("tsur.access")
 INVITE_TTL = timedelta(hours=72)
@@ -35,6 +36,13 @@ class Person:
     tg_id: int
     role: str
     agency_id: int | None
+    full_name: str | None = None
+    username: str | None = None
+
+
+# The longest name and username kept (Telegram allows 64 + 64 characters of a name, 32 of a username).
+NAME_CHARS = 128
+USERNAME_CHARS = 64
 
 
 def audit(
@@ -58,18 +66,33 @@ async def refuse(
 ) -> Forbidden:
     """Log and audit a refused action, and return the error to raise.
 
+    A refusal on an appeal the person may see (a coordinator, or the agency that holds it) says who may act
+    (NotYours); to anyone else the appeal is as if it did not exist (AppealHidden).
     Inside an open session the audit is written there, after rolling back whatever the refused action
     touched: no second connection is needed (SQLite runs on one)."""
     logger.warning("refused action=%s actor=%s", action, actor.id)
+    appeal_id = details.get("appeal_id")
     if session is not None:
         await session.rollback()
+        visible = await sees(session, actor, appeal_id)
         audit(session, actor.id, "refused", now, refused=action, **details)
         await session.commit()
     else:
         async with sessionmaker() as own:
+            visible = await sees(own, actor, appeal_id)
             audit(own, actor.id, "refused", now, refused=action, **details)
             await own.commit()
-    return AppealHidden(action) if details.get("appeal_id") is not None else Forbidden(action)
+    if appeal_id is None:
+        return Forbidden(action)
+    return NotYours(action) if visible else AppealHidden(action)
+
+
+async def sees(session: AsyncSession, actor: Actor, appeal_id: object) -> bool:
+    """Whether the staff card of the appeal is the actor's to see (as `Views.card` decides); residents never."""
+    if not isinstance(appeal_id, int) or not actor.is_staff:
+        return False
+    found = (await session.execute(select(Appeal.agency_id).where(Appeal.id == appeal_id))).first()
+    return found is not None and (is_coordinator(actor) or in_agency(actor, found[0]))
 
 
 class AccessService:
@@ -132,8 +155,32 @@ class AccessService:
             await session.commit()
             return InviteLink(invite.token, role, agency_id, invite.expires_at)
 
-    async def redeem(self, actor: Actor, token: str) -> str:
-        """Grant the invite's role to the person who opened it; single use, before it expires."""
+    async def remember_name(self, actor: Actor, full_name: str | None, username: str | None) -> None:
+        """Keep a staff member's Telegram name and username for the admins' list (written only when changed);
+        nothing is kept of residents."""
+        if not actor.is_staff:
+            return
+        async with self.sessionmaker() as session:
+            await self._name(session, actor.id, full_name, username)
+            await session.commit()
+
+    @staticmethod
+    async def _name(session: AsyncSession, user_id: int, full_name: str | None, username: str | None) -> None:
+        name, handle = (full_name or "").strip()[:NAME_CHARS] or None, (username or "")[:USERNAME_CHARS] or None
+        await session.execute(
+            update(User)
+            .where(
+                User.id == user_id,
+                or_(User.full_name.is_distinct_from(name), User.username.is_distinct_from(handle)),
+            )
+            .values(full_name=name, username=handle)
+        )
+
+    async def redeem(
+        self, actor: Actor, token: str, full_name: str | None = None, username: str | None = None
+    ) -> str:
+        """Grant the invite's role to the person who opened it; single use, before it expires. Their Telegram name
+        and username are kept for the admins' list of people."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
             claimed = await session.execute(
@@ -159,6 +206,7 @@ class AccessService:
             session.add(
                 UserRole(user_id=actor.id, role=role, agency_id=agency_id, granted_by=granted_by, granted_at=now)
             )
+            await self._name(session, actor.id, full_name, username)
             audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
             await session.commit()
             self.on_roles_changed(actor.id)
@@ -169,13 +217,16 @@ class AccessService:
             raise await refuse(self.sessionmaker, actor, "list_people", self.clock.now())
         async with self.sessionmaker() as session:
             query = (
-                select(UserRole, User.tg_id)
+                select(UserRole, User.tg_id, User.full_name, User.username)
                 .join(User, User.id == UserRole.user_id)
                 .order_by(UserRole.role, UserRole.id)
             )
             if role:
                 query = query.where(UserRole.role == role)
-            return [Person(r.user_id, tg_id, r.role, r.agency_id) for r, tg_id in (await session.execute(query)).all()]
+            return [
+                Person(r.user_id, tg_id, r.role, r.agency_id, name, handle)
+                for r, tg_id, name, handle in (await session.execute(query)).all()
+            ]
 
     async def revoke(self, actor: Actor, user_id: int, role: str) -> None:
         now = self.clock.now()

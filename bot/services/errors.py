@@ -27,6 +27,13 @@ class AppealHidden(Forbidden):
     code = "appeal_hidden"
 
 
+class NotYours(Forbidden):
+    """Refused on an appeal the person may see, for another role's action (an official's reject, a coordinator's
+    answer): told who may do it, since the appeal's existence is no secret to them. `detail` names the action."""
+
+    code = "not_yours"
+
+
 class InvalidInput(ServiceError):
     code = "invalid"
 

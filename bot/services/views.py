@@ -5,6 +5,7 @@ except the audit row of a refusal."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +34,13 @@ from storage.repositories.routes import RouteRepo
 
 # The resident's other appeals shown on a staff card.
 OTHER_APPEALS = 10
+# Marking a duplicate: "nearby" is the same district, or this close when both appeals have coordinates.
+NEARBY_METERS = 1000
+# How many originals a duplicate's screen offers (the resident's own first, then the nearest).
+DUPLICATE_CHOICES = 8
+# Open appeals: an original a duplicate can follow.
+OPEN = (*TRIAGE, *OPEN_FOR_AGENCY)
+EARTH_METERS = 6_371_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,32 @@ class QueueItem:
     created_at: datetime
     deadline_at: datetime | None
     agency_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """An open appeal offered as the original of a duplicate."""
+
+    id: int
+    number: str
+    category_id: int
+    district_id: int
+    same_resident: bool
+    meters: int | None  # when both appeals have coordinates
+
+
+def distance(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in meters (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_METERS * math.asin(math.sqrt(a))
+
+
+def around(latitude: float, longitude: float, meters: float) -> tuple[float, float, float, float]:
+    """The box (south, north, west, east) that holds the circle: a cheap filter an index can serve."""
+    dlat = math.degrees(meters / EARTH_METERS)
+    dlon = dlat / max(math.cos(math.radians(latitude)), 0.01)
+    return latitude - dlat, latitude + dlat, longitude - dlon, longitude + dlon
 
 
 @dataclass(frozen=True)
@@ -156,6 +190,40 @@ class Views(UseCase):
         """The agency the routing matrix names for a category and district."""
         async with self.sessionmaker() as session:
             return await RouteRepo(session).agency_for(category_id, district_id)
+
+    async def originals(self, actor: Actor, appeal_id: int) -> list[Original]:
+        """What a duplicate may follow: the resident's other open appeals, then open appeals of the same category
+        nearby (the same district, or within NEARBY_METERS when both have coordinates), the nearest first."""
+        if not is_coordinator(actor):
+            raise await self._deny(actor, "duplicate", appeal_id)
+        async with self.sessionmaker() as session:
+            appeals = AppealRepo(session)
+            appeal = await appeals.get(appeal_id)
+            if appeal is None:
+                raise NotFound()
+            here = None
+            if appeal.latitude is not None and appeal.longitude is not None:
+                here = (appeal.latitude, appeal.longitude)
+            box = around(*here, NEARBY_METERS) if here else None
+
+            def meters(other: Appeal) -> int | None:
+                if here is None or other.latitude is None or other.longitude is None:
+                    return None
+                return round(distance(*here, other.latitude, other.longitude) / 10) * 10
+
+            def original(other: Appeal) -> Original:
+                same = other.user_id == appeal.user_id
+                return Original(other.id, other.number, other.category_id, other.district_id, same, meters(other))
+
+            own = [original(a) for a in await appeals.open_of_resident(appeal.user_id, appeal.id, OPEN, DUPLICATE_CHOICES)]
+            near: list[Original] = []
+            for other in await appeals.open_near(appeal, OPEN, box, 5 * DUPLICATE_CHOICES):
+                found = original(other)
+                close = found.meters is not None and found.meters <= NEARBY_METERS
+                if not found.same_resident and (close or other.district_id == appeal.district_id):
+                    near.append(found)
+            near.sort(key=lambda o: (o.meters is None, o.meters or 0))
+            return (own + near)[:DUPLICATE_CHOICES]
 
     # --- officials and supervisors -------------------------------------------------------------------
 

@@ -59,7 +59,10 @@ async def start_with_invite(
     await state.clear()
     token = (command.args or "")[4:]
     try:
-        role = await services.access.redeem(actor, token)
+        user = message.from_user
+        role = await services.access.redeem(
+            actor, token, user.full_name if user else None, user.username if user else None
+        )
     except NotFound:
         await message.answer(_("This invite link is not valid."))
         return

@@ -14,20 +14,23 @@ from aiogram import Bot
 from aiogram.types import CallbackQuery
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import Dialog, DialogManager, Window
-from aiogram_dialog.widgets.kbd import Cancel, Column, Group, Select, SwitchTo
+from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Group, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
 from bot.domain import AGENCY_ROLES, Role
 from bot.notifications import ROLES
 from bot.services import Services
+from bot.services.access import Person
 from bot.services.errors import Gone, InvalidInput, NotFound
 from bot.services.users import Actor
 from bot.states import Admin
 from bot.texts import local_time
-from handlers.dialogs import buttons_only, deps, heading, notice, picker, popup
+from handlers.dialogs import BUTTON_CHARS, buttons_only, deps, fit, heading, notice, picker, popup
 
 # People listed in the text of the people screen (all of them are in its paged buttons).
 PEOPLE_LINES = 40
+# Of Telegram's 4096 characters of a message, what the people's lines may take (names are up to 128 + 64).
+TEXT_CHARS = 3800
 
 
 def choice(widget_id: str, on_click: Any, *, type_factory: Any = int) -> Select[Any]:
@@ -115,6 +118,12 @@ async def invite_getter(
 # --- people ---------------------------------------------------------------------------------------------------
 
 
+def who(person: Person) -> str:
+    """The person as the admin knows them: the Telegram name and @username (the id until they open /staff)."""
+    name = person.full_name or _("id {id}").format(id=person.tg_id)
+    return f"{name} (@{person.username})" if person.username else name
+
+
 async def people_getter(
     dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
 ) -> dict[str, Any]:
@@ -124,13 +133,13 @@ async def people_getter(
     items: list[tuple[str, str]] = []
     for person in found:
         agency = services.directory.agency(person.agency_id or 0)
-        label = f"{person.tg_id} · {_(ROLES.get(person.role, person.role))}" + (
-            f" · {agency.name(actor.lang)}" if agency else ""
-        )
-        if len(lines) <= PEOPLE_LINES:
-            lines.append("• " + escape(label))
-        items.append((f"{person.user_id}:{person.role}", f"✖ {label}"[:60]))
-    if len(found) >= PEOPLE_LINES:
+        role = _(ROLES.get(person.role, person.role))
+        where = [agency.name(actor.lang)] if agency else []
+        line = "• " + escape(" · ".join([who(person), f"id {person.tg_id}", role, *where]))
+        if len(lines) <= PEOPLE_LINES and sum(len(x) + 1 for x in lines) + len(line) < TEXT_CHARS:
+            lines.append(line)
+        items.append((f"{person.user_id}:{person.role}", "✖ " + fit([role], [who(person), *where], BUTTON_CHARS - 2)))
+    if len(lines) <= len(found):
         lines.append("…")
     roles = [(role.value, ("• " if role == current else "") + _(ROLES[role])) for role in Role]
     return common(dialog_manager, "\n".join(lines), items=items, roles=roles)
@@ -141,16 +150,43 @@ async def on_role_filter(callback: CallbackQuery, widget: Any, manager: DialogMa
     manager.dialog_data["role"] = None if manager.dialog_data.get("role") == role else role
 
 
-async def on_revoke(callback: CallbackQuery, widget: Any, manager: DialogManager, key: str) -> None:
+async def holder(manager: DialogManager, key: str) -> Person:
+    """The person and role of a revoke button, if they still hold it; Gone for a stale or forged one."""
     services, _settings, actor = deps(manager)
     user_id, _sep, role = key.partition(":")
-    if not user_id.isdigit():
-        raise Gone()
+    found = await services.access.people(actor, role) if user_id.isdigit() and role in Role.__members__ else []
+    person = next((p for p in found if p.user_id == int(user_id)), None)
+    if person is None:
+        raise Gone("role")
+    return person
+
+
+async def on_revoke(callback: CallbackQuery, widget: Any, manager: DialogManager, key: str) -> None:
+    """A press asks first (Admin.revoke)."""
+    await holder(manager, key)
+    manager.dialog_data["revoke"] = key
+    await manager.switch_to(Admin.revoke)
+
+
+async def revoke_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    person = await holder(dialog_manager, str(dialog_manager.dialog_data.get("revoke", "")))
+    text = _("Revoke the role «{role}» from {person}?").format(
+        role=_(ROLES.get(person.role, person.role)), person=escape(who(person))
+    )
+    return common(dialog_manager, text, revoke=_("✖ Revoke"))
+
+
+async def on_confirm_revoke(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
+    services, _settings, actor = deps(manager)
+    person = await holder(manager, str(manager.dialog_data.pop("revoke", "")))
     try:
-        await services.access.revoke(actor, int(user_id), role)
-    except NotFound as error:  # nobody has that role any more: the button was stale
+        await services.access.revoke(actor, person.user_id, person.role)
+    except NotFound as error:  # revoked meanwhile (by another admin)
         raise Gone(error.detail) from error
     popup(manager, _("Role revoked."), alert=True)
+    await manager.switch_to(Admin.people)
 
 
 # --- the routing matrix ---------------------------------------------------------------------------------------
@@ -262,6 +298,12 @@ def dialog() -> Dialog:
             ),
             picker("revoke", on_revoke, type_factory=str),
             to_menu(),
+        ),
+        window(
+            Admin.revoke,
+            revoke_getter,
+            Button(Format("{revoke}"), id="confirm", on_click=on_confirm_revoke),
+            back_to(Admin.people),
         ),
         window(Admin.route_blocks, route_blocks_getter, Column(choice("block", on_route_block)), to_menu()),
         window(

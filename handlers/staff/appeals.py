@@ -1,6 +1,7 @@
 """The staff card of an appeal and every action on it, declared with aiogram-dialog: the card, its pickers
-(agency, category, reason) and its typed inputs (question, interim answer, duplicate, return comment, redirect
-reason, extension days and reason, final answer with files), one window each, all editing the card's message.
+(agency and category: the likely ones first, every one behind a button; reason) and its typed inputs (question,
+interim answer, duplicate with the likely originals as buttons, return comment, redirect reason, extension days and
+reason, final answer with files), one window each, all editing the card's message.
 
 Every window's getter loads the card through `services.views.card` (which refuses an appeal out of the person's
 scope) and checks that the card offers the window's action (`render.require`), so a forged or stale press opens
@@ -36,7 +37,7 @@ from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.states import AppealCard
 from handlers import Handlers
-from handlers.dialogs import COMMAND, buttons_only, deps, heading, notice, picker, popup, say, unknown_command
+from handlers.dialogs import COMMAND, buttons_only, deps, fit, heading, notice, picker, popup, say, unknown_command
 from handlers.media import extract_media, send_files
 from handlers.staff.render import Action, actions, card_text, files_count, request_label, require
 
@@ -119,7 +120,9 @@ async def card_getter(
         "answer": _("✅ Final answer"),
         "files": _("📎 Files ({count})").format(count=files_count(card)),
         "location": _("📍 Location"),
-        "close": _("⬅️ Back") if from_list(dialog_manager) else _("✖ Close"),
+        "from_list": from_list(dialog_manager),
+        "to_list": _("📋 To the list"),
+        "close": _("✖ Close"),
     }
 
 
@@ -176,6 +179,12 @@ async def on_location(callback: CallbackQuery, button: Button, manager: DialogMa
         await callback.message.answer_location(card.latitude, card.longitude)
 
 
+async def to_the_list(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The list as a new message below the card, which stays in the chat to refer to (its buttons, of a closed
+    screen, go)."""
+    await manager.done(show_mode=ShowMode.SEND)
+
+
 def guard(action: Action) -> Any:
     """Checked on the press, before the screen changes: a stale or forged press leaves the card as it is."""
 
@@ -183,6 +192,12 @@ def guard(action: Action) -> Any:
         await load(manager, action)
 
     return check
+
+
+async def own_block(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The category picker opens at the appeal's own block (checked like every screen's button)."""
+    await load(manager, Action.category)
+    manager.dialog_data.pop("block_id", None)
 
 
 def open_screen(action: Action, state: Any, text: str) -> SwitchTo:
@@ -203,7 +218,9 @@ def card_window() -> Window:
         *buttons_only(),
         Button(Format("{route}"), id="route", on_click=on_route, when="can_route"),
         open_screen(Action.route_to, A.agencies, "route_to"),
-        open_screen(Action.category, A.blocks, "category"),
+        SwitchTo(
+            Format("{category}"), id="category", state=A.categories, on_click=own_block, when="can_category"
+        ),
         act_now(Action.kind, on_kind),
         open_screen(Action.reject, A.reasons, "reject"),
         open_screen(Action.duplicate, A.duplicate, "duplicate"),
@@ -228,7 +245,8 @@ def card_window() -> Window:
         open_screen(Action.answer, A.answer, "answer"),
         act_now(Action.files, on_files),
         act_now(Action.location, on_location),
-        Cancel(Format("{close}")),
+        Button(Format("{to_list}"), id="to_list", on_click=to_the_list, when="from_list"),
+        Cancel(Format("{close}"), when=~F["from_list"]),
         state=A.card,
         getter=card_getter,
     )
@@ -243,31 +261,46 @@ def picker_getter(action: Action, prompt: Any, items: Any) -> Any:
         return {
             "notice": None,
             "text": prompt(),
-            "items": items(dialog_manager, card, services, actor),
+            "items": await items(dialog_manager, card, services, actor),
+            "all_agencies": _("📚 All agencies"),
+            "all_topics": _("📚 All topics"),
             **labels(),
         }
 
     return getter
 
 
-def agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def likely_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
+    """The routing matrix's suggestion (⭐) and the agencies of the appeal's block and district; not the person's
+    own agency (a redirect goes elsewhere)."""
+    found = await services.routing.likely_agencies(actor, card.id)
+    named = [(i, services.directory.agency(i)) for i in found if i != actor.agency_id]
+    return [(i, ("⭐ " if i == card.suggested_agency_id else "") + a.name(actor.lang)) for i, a in named if a]
+
+
+async def agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(a.id, a.name(actor.lang)) for a in services.directory.agencies()]
 
 
-def other_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def other_agencies(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(a.id, a.name(actor.lang)) for a in services.directory.agencies() if a.id != actor.agency_id]
 
 
-def blocks(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
+async def blocks(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(b.id, b.name(actor.lang)) for b in services.directory.blocks()]
 
 
-def categories(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[int, str]]:
-    block_id = int(manager.dialog_data.get("block_id", 0))
-    return [(c.id, c.name(actor.lang)) for c in services.directory.categories(block_id)]
+async def categories(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
+    """The chosen block's categories; at first the appeal's own block, its current category marked."""
+    current = services.directory.category(card.category_id)
+    block_id = int(manager.dialog_data.get("block_id") or (current.parent_id if current else 0) or 0)
+    return [
+        (c.id, ("✓ " if c.id == card.category_id else "") + c.name(actor.lang))
+        for c in services.directory.categories(block_id)
+    ]
 
 
-def reasons(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[tuple[str, str]]:
+async def reasons(manager: DialogManager, card: StaffCard, services: Services, actor: Actor) -> list[Any]:
     return [(code.value, _(REASONS[code])) for code in RejectReason]
 
 
@@ -310,11 +343,13 @@ async def on_redirect_agency(callback: CallbackQuery, widget: Any, manager: Dial
     await manager.switch_to(A.redirect_reason)
 
 
-def picker_window(state: Any, getter: Any, choice: Any, back: Any = A.card) -> Window:
+def picker_window(state: Any, getter: Any, choice: Any, back: Any = A.card, *more: Any) -> Window:
+    """A picker, with `more` buttons (the way to every choice) above Back."""
     return Window(
         heading(),
         *buttons_only(),
         choice,
+        *more,
         SwitchTo(Format("{back}"), id="back", state=back),
         state=state,
         getter=getter,
@@ -341,13 +376,15 @@ async def text_expected(message: Message, widget: MessageInput, manager: DialogM
     say(manager, _("Please type the text, or /cancel."))
 
 
-def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card) -> Window:
-    """A window that waits for text: commands and other content get a word and the prompt again."""
+def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card, *choices: Any) -> Window:
+    """A window that waits for text (and offers `choices`, if any): commands and other content get a word and the
+    prompt again."""
     return Window(
         heading(),
         MessageInput(unknown_command, filter=COMMAND),
         MessageInput(on_text, content_types=[ContentType.TEXT]),
         MessageInput(text_expected),
+        *choices,
         SwitchTo(Format("{back}"), id="back", state=back),
         state=state,
         getter=getter,
@@ -368,6 +405,39 @@ async def on_duplicate(message: Message, widget: MessageInput, manager: DialogMa
         say(manager, _("No such appeal to be the original. Type its number, e.g. 2026-000123."))
         return
     await decided(manager, _("Done."))
+
+
+async def duplicate_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    """The typed number, or one of the likely originals as buttons."""
+    await load(dialog_manager, Action.duplicate)
+    directory, items = services.directory, []
+    for found in await services.views.originals(actor, appeal_id(dialog_manager)):
+        category, district = directory.category(found.category_id), directory.district(found.district_id)
+        names = [category.name(actor.lang) if category else "—", district.name(actor.lang) if district else "—"]
+        if found.same_resident:
+            why = _("same resident")
+        elif found.meters is not None:
+            why = _("{meters} m").format(meters=found.meters)
+            names = names[:1]
+        else:
+            why = ""
+        items.append((found.number, fit([f"№ {found.number}", *filter(None, [why])], names)))
+    text = _("Type the number of the original appeal (e.g. 2026-000123):")
+    if items:
+        text += "\n" + _("Or choose it: the resident's other open appeals, and open appeals of the same topic nearby.")
+    return {"notice": notice(dialog_manager), "text": text + "\n" + _("/cancel to stop."), "items": items, **labels()}
+
+
+async def on_original(callback: CallbackQuery, widget: Any, manager: DialogManager, number: str) -> None:
+    services, _settings, actor = deps(manager)
+    try:
+        await services.coordination.mark_duplicate(actor, appeal_id(manager), number)
+    except InvalidInput as error:  # the offered appeal was closed or became a duplicate meanwhile
+        raise Gone(error.detail) from error
+    popup(manager, _("Closed as a duplicate."))
+    await decided(manager)
 
 
 async def on_send_back(message: Message, widget: MessageInput, manager: DialogManager) -> None:
@@ -474,19 +544,29 @@ def dialog() -> Dialog:
         card_window(),
         picker_window(
             A.agencies,
-            picker_getter(Action.route_to, lambda: _("Choose the agency:"), agencies),
+            picker_getter(Action.route_to, lambda: _("Choose the agency:"), likely_agencies),
             picker("agency", on_agency),
+            A.card,
+            SwitchTo(Format("{all_agencies}"), id="all", state=A.all_agencies),
         ),
         picker_window(
-            A.blocks,
-            picker_getter(Action.category, lambda: _("Choose the category:"), blocks),
-            picker("block", on_block),
+            A.all_agencies,
+            picker_getter(Action.route_to, lambda: _("Choose the agency:"), agencies),
+            picker("any_agency", on_agency),
+            A.agencies,
         ),
         picker_window(
             A.categories,
             picker_getter(Action.category, lambda: _("Choose the category:"), categories),
             picker("category", on_category),
-            back=A.blocks,
+            A.card,
+            SwitchTo(Format("{all_topics}"), id="all", state=A.blocks),
+        ),
+        picker_window(
+            A.blocks,
+            picker_getter(Action.category, lambda: _("Choose the topic:"), blocks),
+            picker("block", on_block),
+            A.categories,
         ),
         picker_window(
             A.reasons,
@@ -497,11 +577,7 @@ def dialog() -> Dialog:
             ),
             picker("reason", on_reason, type_factory=str),
         ),
-        typed_window(
-            A.duplicate,
-            prompt_getter(Action.duplicate, lambda s: _("Type the number of the original appeal (e.g. 2026-000123):")),
-            on_duplicate,
-        ),
+        typed_window(A.duplicate, duplicate_getter, on_duplicate, A.card, picker("original", on_original, type_factory=str)),
         typed_window(
             A.send_back,
             prompt_getter(Action.send_back, lambda s: _("Type what must be reworked in the answer:")),
@@ -517,8 +593,16 @@ def dialog() -> Dialog:
         ),
         picker_window(
             A.redirect,
-            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), other_agencies),
+            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), likely_agencies),
             picker("redirect_to", on_redirect_agency),
+            A.card,
+            SwitchTo(Format("{all_agencies}"), id="all", state=A.redirect_all),
+        ),
+        picker_window(
+            A.redirect_all,
+            picker_getter(Action.redirect, lambda: _("To which agency should it go?"), other_agencies),
+            picker("redirect_any", on_redirect_agency),
+            A.redirect,
         ),
         typed_window(
             A.redirect_reason,

@@ -21,14 +21,15 @@ from aiogram_dialog.widgets.text import Format
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, Role
+from bot.domain import AppealStatus as S
 from bot.services import Services
+from bot.services.directory import DirectoryService
 from bot.services.errors import Forbidden
 from bot.services.users import Actor
 from bot.services.views import QueueItem
 from bot.states import Admin, AppealCard, StaffLists
-from bot.texts import local_date, status_name
 from handlers import Handlers
-from handlers.dialogs import buttons_only, heading, notice, picker
+from handlers.dialogs import buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
 
 router = Handlers(__name__)
@@ -38,10 +39,12 @@ LIST_LIMIT = 100
 
 
 @router.message(Command("staff"))
-async def show_menu(message: Message, actor: Actor, dialog_manager: DialogManager) -> None:
+async def show_menu(message: Message, actor: Actor, services: Services, dialog_manager: DialogManager) -> None:
     if not actor.is_staff:
         await message.answer(_("This menu is for the staff of the ЦУР and the agencies."))
         return
+    if message.from_user is not None:  # the admins' list of people shows the name the person has now
+        await services.access.remember_name(actor, message.from_user.full_name, message.from_user.username)
     await dialog_manager.start(L.menu, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND)
 
 
@@ -72,13 +75,40 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
 # --- the lists ------------------------------------------------------------------------------------------------
 
 
-def item_label(item: QueueItem, now: datetime, settings: Settings) -> str:
-    label = f"№ {item.number} · {status_name(item.status)}"
-    if item.deadline_at is not None:
-        label += f" · {local_date(item.deadline_at, settings.tz)}"
-        if item.deadline_at < now:
-            label = "⚠️ " + label
-    return label
+# The status of an agency's appeal, as the mark that starts its row (the inbox's text says what each means).
+MARKS = {S.assigned: "🆕", S.in_progress: "🛠", S.clarification: "❓", S.answer_review: "🧾", S.reopened: "🔁"}
+
+
+def age(since: datetime, now: datetime) -> str:
+    """How long ago, in the largest whole unit: days, hours or minutes."""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds >= 86400:
+        return _("{count} d.").format(count=seconds // 86400)
+    if seconds >= 3600:
+        return _("{count} h.").format(count=seconds // 3600)
+    return _("{count} min.").format(count=seconds // 60)
+
+
+def item_label(
+    item: QueueItem, now: datetime, settings: Settings, directory: DirectoryService, lang: str, deadline: bool
+) -> str:
+    """What the appeal is about, for triage without opening it: number, topic, district and age, or (`deadline`, for
+    the agencies' lists) the deadline, the overdue marked."""
+    category, district = directory.category(item.category_id), directory.district(item.district_id)
+    names = [category.name(lang) if category else "—", district.name(lang) if district else "—"]
+    head = " ".join(filter(None, (MARKS.get(item.status, ""), f"№ {item.number}")))
+    if not deadline or item.deadline_at is None:
+        return fit([head, age(item.created_at, now)], names)
+    due = _("due {date}").format(date=item.deadline_at.astimezone(settings.tz).strftime("%d.%m"))
+    if item.deadline_at < now:
+        head = "⚠️ " + head
+    return fit([head, due], names)
+
+
+def rows(
+    items: list[QueueItem], now: datetime, settings: Settings, services: Services, actor: Actor, deadline: bool = True
+) -> list[tuple[int, str]]:
+    return [(i.id, item_label(i, now, settings, services.directory, actor.lang, deadline)) for i in items]
 
 
 def listed(text: str, items: list[tuple[int, str]], manager: DialogManager) -> dict[str, Any]:
@@ -93,17 +123,15 @@ async def queue_getter(
     text = _("<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}.").format(
         new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"]
     )
-    now = clock.now()
-    return listed(text, [(i.id, item_label(i, now, settings)) for i in queue.items], dialog_manager)
+    return listed(text, rows(queue.items, clock.now(), settings, services, actor, deadline=False), dialog_manager)
 
 
 async def reviews_getter(
     dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
 ) -> dict[str, Any]:
     items = (await services.views.reviews(actor))[:LIST_LIMIT]
-    now = clock.now()
     text = _("<b>Answers to check</b>: {count}").format(count=len(items))
-    return listed(text, [(i.id, item_label(i, now, settings)) for i in items], dialog_manager)
+    return listed(text, rows(items, clock.now(), settings, services, actor), dialog_manager)
 
 
 async def requests_getter(
@@ -121,7 +149,8 @@ async def inbox_getter(
     now = clock.now()
     overdue = sum(1 for i in items if i.deadline_at is not None and i.deadline_at < now)
     text = _("<b>Inbox</b>: {count} open, {overdue} overdue.").format(count=len(items), overdue=overdue)
-    return listed(text, [(i.id, item_label(i, now, settings)) for i in items[:LIST_LIMIT]], dialog_manager)
+    text += "\n" + _("🆕 new · 🛠 in progress · ❓ waiting for the resident · 🧾 answer under review")
+    return listed(text, rows(items[:LIST_LIMIT], now, settings, services, actor), dialog_manager)
 
 
 async def open_appeal(callback: CallbackQuery, widget: Any, manager: DialogManager, appeal_id: int) -> None:

@@ -14,7 +14,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealStatus, NoteKind, RequestKind
 from bot.services.directory import DirectoryService
-from bot.services.errors import Forbidden, InvalidInput
+from bot.services.errors import InvalidInput, NotYours
 from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
@@ -162,14 +162,15 @@ def actions(card: StaffCard, actor: Actor, directory: DirectoryService) -> froze
 
 
 def require(card: StaffCard, actor: Actor, action: Action, directory: DirectoryService) -> None:
-    """Refuse a screen or an action the card would not offer: Forbidden for the wrong role, InvalidInput for the
-    right role at the wrong moment (the appeal moved on since the card was shown)."""
+    """Refuse a screen or an action the card would not offer: NotYours for the wrong role (the card is theirs to
+    see, so they are told who may act), InvalidInput for the right role at the wrong moment (the appeal moved on
+    since the card was shown)."""
     if action in actions(card, actor, directory):
         return
     if (action in COORDINATION and not actor.has(*COORDINATING_ROLES)) or (
         action in AGENCY_WORK and not in_agency(card, actor)
     ):
-        raise Forbidden(action.value)
+        raise NotYours(action.value)
     raise InvalidInput(action.value)
 
 

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -153,3 +153,42 @@ class AppealRepo:
             .order_by(Appeal.id)
         )
         return [(i, n) for i, n in (await self.session.execute(query)).all()]
+
+    async def open_of_resident(
+        self, user_id: int, appeal_id: int, statuses: Iterable[str], limit: int
+    ) -> Sequence[Appeal]:
+        """The resident's other appeals in `statuses`, newest first."""
+        query = (
+            select(Appeal)
+            .where(Appeal.user_id == user_id, Appeal.id != appeal_id, Appeal.status.in_(list(statuses)))
+            .order_by(Appeal.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def open_near(
+        self,
+        appeal: Appeal,
+        statuses: Iterable[str],
+        box: tuple[float, float, float, float] | None,
+        limit: int,
+    ) -> Sequence[Appeal]:
+        """Other appeals of the same category in `statuses`, from the same district or (with `box`: south, north,
+        west, east) placed inside the box; newest first. The exact distance is the caller's (portable SQL)."""
+        where = Appeal.district_id == appeal.district_id
+        if box is not None:
+            south, north, west, east = box
+            where = or_(where, and_(Appeal.latitude.between(south, north), Appeal.longitude.between(west, east)))
+        query = (
+            select(Appeal)
+            .where(
+                Appeal.category_id == appeal.category_id,
+                Appeal.id != appeal.id,
+                Appeal.status.in_(list(statuses)),
+                where,
+            )
+            .order_by(Appeal.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+

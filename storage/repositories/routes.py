@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Route
+from storage.models import Agency, Category, Route
 
 
 class RouteRepo:
@@ -34,3 +34,22 @@ class RouteRepo:
         route.agency_id = agency_id
         route.edited_by = edited_by
         return old
+
+    async def agencies_of_block(self, block_id: int, district_id: int) -> list[int]:
+        """The agencies the matrix names for a block's categories in a district, the most named first."""
+        query = (
+            select(Route.agency_id)
+            .join(Category, Category.id == Route.category_id)
+            .where(Category.block_id == block_id, Route.district_id == district_id)
+            .group_by(Route.agency_id)
+            .order_by(func.count().desc(), Route.agency_id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def agencies_of_district(self, district_id: int) -> list[int]:
+        """The district's own bodies (its administration)."""
+        query = (
+            select(Agency.id).where(Agency.district_id == district_id, Agency.is_active.is_(True)).order_by(Agency.id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
