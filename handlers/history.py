@@ -20,7 +20,7 @@ from bot.texts import clip, local_date, local_time, status_name
 
 E = HistoryEvent
 # A staff comment on the card: enough to read it, short enough for Telegram's 4096 characters.
-COMMENT_LIMIT = 300
+COMMENT_LIMIT = 200
 
 
 def sentence(entry: HistoryEntry, directory: DirectoryService, lang: str, tz: ZoneInfo) -> str:

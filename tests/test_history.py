@@ -16,7 +16,6 @@ from sqlalchemy import select, text
 
 from bot.callbacks import StaffAction, StaffCb
 from bot.domain import TRANSITIONS, AppealStatus
-from emulator import EmulatedUser
 from storage.models import Appeal, StatusHistory
 from tests.conftest import Harness
 from tests.factories import TG, World, appeal, make_world, rows
@@ -193,7 +192,7 @@ async def test_every_move_shows_the_resident_a_sentence_and_no_staff_words(
 
 
 async def test_codes_become_sentences_on_the_residents_card(harness: Harness, world: World) -> None:
-    """"Rejected: unreadable", "Closed: duplicate:2026-000001", "In progress: extension:20" no more."""
+    """ "Rejected: unreadable", "Closed: duplicate:2026-000001", "In progress: extension:20" no more."""
     s, coord, official = world.services, world["coordinator"], world["official"]
     original = await world.file()
     duplicate = await world.file()
@@ -384,3 +383,53 @@ async def test_a_pause_and_an_extension_render_with_the_new_deadline(harness: Ha
     card = await resident_card(harness, row.number)
     tz = harness.settings.tz
     assert f"extended by 5 days to {extended_to.astimezone(tz):%d.%m.%Y}" in card
+
+
+# --- units --------------------------------------------------------------------------------------------------
+
+
+def test_details_survive_the_json_column_and_drop_what_no_longer_fits() -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain import HistoryDetails, RejectReason
+
+    details = HistoryDetails(
+        agency_id=3,
+        reason=RejectReason.spam,
+        original="2026-000001",
+        days=20,
+        deadline=datetime(2027, 1, 11, 20, 59, 59, tzinfo=UTC),
+    )
+    assert HistoryDetails.of(details.params()) == details
+    assert HistoryDetails().params() == {} and HistoryDetails.of(None) == HistoryDetails()
+    assert HistoryDetails.of({"reason": "rude", "days": 5}) == HistoryDetails(days=5)
+
+
+async def test_every_event_has_a_sentence_of_its_own_in_every_language(services: Any) -> None:
+    from datetime import UTC, datetime
+
+    from bot.config import LOCALES
+    from bot.domain import HistoryDetails, HistoryEvent
+    from bot.i18n import create_i18n
+    from bot.services.appeals import HistoryEntry
+    from handlers.history import sentence
+
+    settings = services.appeals.settings
+    i18n = create_i18n(settings)
+    tz = settings.tz
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    details = HistoryDetails(days=20, deadline=at, original="2026-000001", reason="unreadable")  # type: ignore[arg-type]
+    said: dict[str, dict[HistoryEvent, str]] = {}
+    with i18n.context():
+        for lang in LOCALES:
+            with i18n.use_locale(lang):
+                said[lang] = {
+                    event: sentence(HistoryEntry(event, S.closed, details, at), services.directory, lang, tz)
+                    for event in HistoryEvent
+                }
+    for lang, sentences in said.items():
+        # One sentence per event, none a code, each translated.
+        assert len(set(sentences.values())) == len(HistoryEvent), lang
+        for event, words in sentences.items():
+            assert words and words != event.value and "_" not in words, (lang, event, words)
+            assert lang == "en" or words != said["en"][event], (lang, event, words)
