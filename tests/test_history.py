@@ -261,7 +261,7 @@ async def test_a_resubmitted_answer_replaces_the_returned_one(harness: Harness) 
     await harness.settle()
     await coordinator.send_text("Give the exact time and who is responsible.")
     await harness.settle()
-    await answer("Water is back on 4 November by 10:00; the vodokanal is responsible.", with_file=False)
+    await answer("Water is back on 4 November by 10:00; the vodokanal is responsible.", with_file=True)
 
     # The coordinator's card: the new answer is the current one; the returned one is marked, with its comment.
     await coordinator.click("Open")
@@ -291,7 +291,8 @@ async def test_a_resubmitted_answer_replaces_the_returned_one(harness: Harness) 
     assert "Answer:\nWater is back on 4 November" in mine
     assert "Water will be back" not in mine and "exact time" not in mine
     assert mine.split("History:")[1].strip().splitlines()[-1].endswith("The answer is given")
-    assert "Show files" not in " ".join(resident.last_message.buttons)  # the returned answer's file stays hidden
+    # The approved answer's file is the resident's; the returned answer's file stays hidden.
+    assert "📎 Show files (1)" in resident.last_message.buttons
     assert not any("Water will be back" in (m.text or "") for m in resident.messages)
 
 
