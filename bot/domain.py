@@ -6,7 +6,10 @@ the stored string and the schema's meaning does not depend on this module."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class AppealKind(StrEnum):
@@ -153,3 +156,97 @@ def can_transition(source: str, target: str) -> bool:
         return AppealStatus(target) in TRANSITIONS.get(AppealStatus(source), frozenset())
     except ValueError:
         return False
+
+
+# --- the status history ----------------------------------------------------------------------------------
+
+
+class HistoryEvent(StrEnum):
+    """What a status-history entry records; each is shown as a sentence of its own, never as a raw code."""
+
+    filed = "filed"
+    routed = "routed"
+    redirected = "redirected"
+    taken = "taken"
+    clarification_requested = "clarification_requested"
+    clarified = "clarified"
+    answer_submitted = "answer_submitted"
+    answer_returned = "answer_returned"
+    answered = "answered"
+    rejected = "rejected"
+    duplicate = "duplicate"
+    extended = "extended"
+    closed = "closed"
+    reopened = "reopened"
+
+
+class Visibility(StrEnum):
+    """Who reads a status-history entry: everyone who may see the appeal, or staff only."""
+
+    resident = "resident"
+    staff = "staff"
+
+
+# What each move of TRANSITIONS records (a use case may name a more precise event, e.g. a duplicate's closing).
+EVENT_OF_MOVE: dict[tuple[AppealStatus, AppealStatus], HistoryEvent] = {
+    (S.moderation, S.assigned): HistoryEvent.routed,
+    (S.moderation, S.rejected): HistoryEvent.rejected,
+    (S.moderation, S.closed): HistoryEvent.closed,
+    (S.reopened, S.assigned): HistoryEvent.routed,
+    (S.reopened, S.rejected): HistoryEvent.rejected,
+    (S.reopened, S.closed): HistoryEvent.closed,
+    (S.assigned, S.in_progress): HistoryEvent.taken,
+    (S.assigned, S.clarification): HistoryEvent.clarification_requested,
+    (S.assigned, S.assigned): HistoryEvent.redirected,
+    (S.in_progress, S.clarification): HistoryEvent.clarification_requested,
+    (S.in_progress, S.answer_review): HistoryEvent.answer_submitted,
+    (S.in_progress, S.assigned): HistoryEvent.redirected,
+    (S.clarification, S.in_progress): HistoryEvent.clarified,
+    (S.answer_review, S.answered): HistoryEvent.answered,
+    (S.answer_review, S.in_progress): HistoryEvent.answer_returned,
+    (S.answered, S.closed): HistoryEvent.closed,
+    (S.answered, S.reopened): HistoryEvent.reopened,
+    (S.rejected, S.reopened): HistoryEvent.reopened,
+    (S.closed, S.reopened): HistoryEvent.reopened,
+}
+# The ЦУР's check of an answer is between the ЦУР and the agency: a returned answer never concerns the resident,
+# who only ever reads the approved one.
+STAFF_ONLY_EVENTS = frozenset({HistoryEvent.answer_returned})
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryDetails:
+    """The structured part of a status-history entry (the `params` JSON column), rendered into its sentence.
+
+    Free text typed by staff (a return comment, a request's reason) is not here: it is the entry's `comment`,
+    which only staff ever read."""
+
+    agency_id: int | None = None  # routed, redirected: the agency it went to
+    reason: RejectReason | None = None  # rejected
+    original: str | None = None  # duplicate: the original's registration number
+    days: int | None = None  # extended: by how many days
+    deadline: datetime | None = None  # extended: the new deadline (UTC)
+
+    def params(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "agency_id": self.agency_id,
+            "reason": self.reason.value if self.reason else None,
+            "original": self.original,
+            "days": self.days,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+    @classmethod
+    def of(cls, params: dict[str, Any] | None) -> HistoryDetails:
+        """Read back what params() stored; a value that no longer fits (an unknown reason) is left out."""
+        params = params or {}
+        reason = params.get("reason")
+        deadline = params.get("deadline")
+        return cls(
+            agency_id=int(params["agency_id"]) if params.get("agency_id") is not None else None,
+            reason=RejectReason(reason) if reason in RejectReason.__members__ else None,
+            original=str(params["original"]) if params.get("original") else None,
+            days=int(params["days"]) if params.get("days") is not None else None,
+            deadline=datetime.fromisoformat(deadline) if deadline else None,
+        )

@@ -32,6 +32,7 @@ from bot.domain import (
     OutboxState,
     RequestState,
     Role,
+    Visibility,
 )
 
 
@@ -200,6 +201,12 @@ class Attachment(Base):
 
 
 class StatusHistory(Base):
+    """One step of an appeal's life: a move (from → to) or an event in the same status (an extension).
+
+    `event` and `params` say what happened (bot.domain.HistoryEvent, HistoryDetails) and are rendered as a
+    localized sentence; `visibility` says whether the resident reads the entry; `comment` is staff's own words
+    (a return for rework, a request's reason) and is shown to staff only, whatever the entry's visibility."""
+
     __tablename__ = "status_history"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -209,6 +216,14 @@ class StatusHistory(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+    # bot.domain.HistoryEvent
+    event: Mapped[str] = mapped_column(String(32))
+    # bot.domain.Visibility
+    visibility: Mapped[str] = mapped_column(
+        String(16), default=Visibility.resident, server_default=Visibility.resident.value
+    )
+    # bot.domain.HistoryDetails.params()
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     appeal: Mapped[Appeal] = relationship(back_populates="history")
 

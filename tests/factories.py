@@ -197,6 +197,14 @@ async def history(services: Services, appeal_id: int) -> list[tuple[str | None, 
     ]
 
 
+async def events(services: Services, appeal_id: int) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    """(event, visibility, params, comment) of an appeal's status history, oldest first."""
+    return [
+        (h.event, h.visibility, dict(h.params), h.comment)
+        for h in await rows(services, StatusHistory, StatusHistory.appeal_id == appeal_id)
+    ]
+
+
 async def outbox(services: Services, after: int = 0) -> list[tuple[int, str, dict[str, Any]]]:
     """(user id, template, params) of the notifications queued after outbox row `after`, in order."""
     return [(o.user_id, o.template, dict(o.params)) for o in await rows(services, Outbox, Outbox.id > after)]

@@ -150,7 +150,7 @@ async def test_full_journey_in_english(harness: Harness) -> None:
     card = user.last_message
     assert "Appeal № 2026-000001" in card.text
     assert "Status: On moderation" in card.text
-    assert "History:" in card.text and "On moderation" in card.text.split("History:")[1]
+    assert "History:" in card.text and "Filed and sent to moderation" in card.text.split("History:")[1]
     assert "Grozny" in card.text
     await user.click("📎 Show files (4)")
     await harness.settle()

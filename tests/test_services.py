@@ -167,7 +167,7 @@ async def test_a_resident_sees_only_their_own_appeals(services: Services, clock:
     assert [i.id for i in second.items] == ids[::-1][5:]
     assert (await services.appeals.list_mine(bob, 0)).total == 0
     card = await services.appeals.card_for_resident(alice, ids[0])
-    assert card.number == "2026-000001" and [h.to_status for h in card.history] == ["moderation"]
+    assert card.number == "2026-000001" and [(h.event, h.status) for h in card.history] == [("filed", "moderation")]
     with pytest.raises(NotFound):
         await services.appeals.card_for_resident(bob, ids[0])
     with pytest.raises(NotFound):

@@ -258,8 +258,18 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     await resident.click(next(b for b in resident.last_message.buttons if appeal.number in b))
     await harness.settle()
     history = resident.last_message.text.split("History:")[1]
-    for status in ("On moderation", "Sent to the responsible body", "In progress", "Clarification requested", "Answer under review", "Answered"):
-        assert status in history
+    for step in (
+        "Filed and sent to moderation",
+        f"Sent to {agency_name}",
+        "Taken in work",
+        "A clarification was requested",
+        "The clarification was received",
+        "The answer is prepared",
+        "The answer is given",
+    ):
+        assert step in history
+    # The return for rework and its comment are between the ЦУР and the agency.
+    assert "rework" not in history and "exact time" not in resident.last_message.text
     steps = [(h.from_status, h.to_status) for h in await harness.rows(StatusHistory, StatusHistory.appeal_id == appeal.id)]
     assert steps == [
         (None, "moderation"),

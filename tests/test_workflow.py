@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.config import ConfigError, LimitsSection, load_settings
-from bot.domain import TRANSITIONS, RejectReason
+from bot.domain import EVENT_OF_MOVE, STAFF_ONLY_EVENTS, TRANSITIONS, RejectReason
 from bot.services import Services, build_services
 from bot.services.access import INVITE_TTL, InviteLink
 from bot.services.appeals import DraftAttachment
@@ -46,6 +46,7 @@ from tests.factories import (
     admin,
     appeal,
     audits,
+    events,
     history,
     last_id,
     load_world,
@@ -330,7 +331,8 @@ async def test_reject_with_each_reason(world: World, clock: ManualClock, reason:
     await world.services.coordination.reject(coord, row.id, reason)
     a = await appeal(s, row.id)
     assert (a.status, a.reject_reason, a.agency_id, a.deadline_at) == ("rejected", reason, None, None)
-    assert (await history(s, row.id))[-1] == ("moderation", "rejected", coord.id, reason)
+    assert (await history(s, row.id))[-1] == ("moderation", "rejected", coord.id, None)
+    assert (await events(s, row.id))[-1] == ("rejected", "resident", {"reason": reason}, None)
     assert await outbox(s, mark) == [
         (owner.id, "rejected", {"appeal_id": row.id, "number": row.number, "reason": reason})
     ]
@@ -356,7 +358,8 @@ async def test_a_duplicate_is_closed_and_its_resident_follows_the_original(world
     assert await s.coordination.mark_duplicate(coord, dup.id, f"  {original.number} ") == original.number
     d = await appeal(s, dup.id)
     assert (d.status, d.duplicate_of_id) == ("closed", original.id)
-    assert (await history(s, dup.id))[-1] == ("moderation", "closed", coord.id, f"duplicate:{original.number}")
+    assert (await history(s, dup.id))[-1] == ("moderation", "closed", coord.id, None)
+    assert (await events(s, dup.id))[-1] == ("duplicate", "resident", {"original": original.number}, None)
     assert await outbox(s, mark) == [
         (
             other.id,
@@ -757,8 +760,14 @@ async def test_an_extension_is_granted_once(world: World, clock: ManualClock) ->
     a = await appeal(s, row.id)
     assert a.deadline_at == deadline + timedelta(days=15) == end_of_day(date(2026, 11, 27))
     assert (a.extension_used, a.status) == (True, "assigned")
-    assert (await history(s, row.id))[-1] == ("assigned", "assigned", coord.id, "extension:15")
+    assert (await history(s, row.id))[-1] == ("assigned", "assigned", coord.id, "Нужна экспертиза")
     assert a.deadline_at is not None
+    assert (await events(s, row.id))[-1] == (
+        "extended",
+        "resident",
+        {"days": 15, "deadline": a.deadline_at.isoformat()},
+        "Нужна экспертиза",
+    )
     assert await outbox(s, mark) == [
         (owner.id, "extended", {**ref, "deadline": a.deadline_at.isoformat()}),
         (official.id, "request_decided", {**ref, "kind": "extension", "approved": True}),
@@ -1218,11 +1227,15 @@ async def test_transition_allows_exactly_the_moves_of_transitions(world: World, 
                     written = (
                         await session.execute(select(StatusHistory).where(StatusHistory.appeal_id == row.id))
                     ).scalars()
-                    assert [(h.from_status, h.to_status, h.actor_id, h.comment) for h in written][1:] == [
-                        (source, target, coord.id, "c")
-                    ]
+                    event = EVENT_OF_MOVE[(source, target)]
+                    staff_only = event in STAFF_ONLY_EVENTS
+                    assert [
+                        (h.from_status, h.to_status, h.actor_id, h.comment, h.event, h.visibility) for h in written
+                    ][1:] == [(source, target, coord.id, "c", event, "staff" if staff_only else "resident")]
                     notes = (await session.execute(select(Outbox).where(Outbox.id > 0))).scalars().all()
-                    assert [(n.user_id, n.template, n.params) for n in notes][-1] == (
+                    told = [(n.user_id, n.template, n.params) for n in notes if n.template == "status_changed"]
+                    # A staff-only step (a return for rework) is never told to the resident.
+                    assert told == [] if staff_only else told[-1] == (
                         owner.id,
                         "status_changed",
                         {"appeal_id": row.id, "number": row.number, "status": target},
@@ -1238,4 +1251,5 @@ async def test_transition_allows_exactly_the_moves_of_transitions(world: World, 
     assert sorted(legal) == sorted((f, t) for f, moves in TRANSITIONS.items() for t in moves)
     assert len(legal) == 19 and len(STATUSES) ** 2 - len(legal) == 81
     assert set(TRANSITIONS) == set(AppealStatus)
+    assert set(EVENT_OF_MOVE) == set(legal)
     assert await snapshot(s) == before

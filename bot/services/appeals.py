@@ -13,13 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AppealKind, AppealStatus, AttachmentKind
+from bot.domain import (
+    AppealKind,
+    AppealStatus,
+    AttachmentKind,
+    AttachmentSource,
+    HistoryDetails,
+    HistoryEvent,
+    NoteKind,
+    NoteStatus,
+    Visibility,
+)
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.errors import ConsentRequired, InvalidInput, NotFound
 from bot.services.users import Actor
-from storage.models import Appeal
+from storage.models import Appeal, StatusHistory
 from storage.repositories.appeals import AppealRepo
+from storage.repositories.notes import NoteRepo
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁёӀӏ'’\-]{2,}(?:\s+[A-Za-zА-Яа-яЁёӀӏ'’\-]{1,}){1,3}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9\s\-()]{8,18}[0-9]$")
@@ -77,9 +88,13 @@ class AppealPage:
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    from_status: str | None
-    to_status: str
-    comment: str | None
+    """A status-history entry as data for its sentence: what happened, the status it left, and when.
+
+    It has no room for staff's comments: what a resident is given cannot carry them (views.StaffHistoryEntry can)."""
+
+    event: HistoryEvent
+    status: AppealStatus
+    details: HistoryDetails
     at: datetime
 
 
@@ -99,6 +114,8 @@ class AppealCard:
     deadline_at: datetime | None
     attachments: list[DraftAttachment] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    # The approved final answer; an answer under review or returned for rework is not the resident's to read.
+    answer: str | None = None
 
 
 class AppealService:
@@ -205,6 +222,9 @@ class AppealService:
                             "to_status": AppealStatus.moderation,
                             "actor_id": actor.id,
                             "at": now,
+                            "event": HistoryEvent.filed,
+                            "visibility": Visibility.resident,
+                            "params": {},
                         }
                     ]
                 )
@@ -265,11 +285,22 @@ class AppealService:
             return AppealPage(items=items, page=page, pages=pages, total=total)
 
     async def card_for_resident(self, actor: Actor, appeal_id: int) -> AppealCard:
-        """A resident sees only their own appeals; anyone else's id looks like a missing one."""
+        """A resident sees only their own appeals; anyone else's id looks like a missing one.
+
+        Of the history, only the entries meant for residents, without staff's comments; of the answers and their
+        files, only the approved one."""
         async with self.sessionmaker() as session:
-            appeal = await AppealRepo(session).full(appeal_id)
+            repo = AppealRepo(session)
+            appeal = await repo.full(appeal_id)
             if appeal is None or appeal.user_id != actor.id:
                 raise NotFound()
+            answer = await NoteRepo(session).latest(appeal.id, NoteKind.answer, NoteStatus.approved)
+            files = [
+                DraftAttachment(a.kind, a.file_id, a.file_unique_id)
+                for a in appeal.attachments
+                if a.source != AttachmentSource.official or (answer is not None and a.message_id == answer.id)
+            ]
+            history = await repo.history(appeal.id, [Visibility.resident])
             return AppealCard(
                 id=appeal.id,
                 number=appeal.number,
@@ -283,6 +314,11 @@ class AppealService:
                 longitude=appeal.longitude,
                 created_at=appeal.created_at,
                 deadline_at=appeal.deadline_at,
-                attachments=[DraftAttachment(a.kind, a.file_id, a.file_unique_id) for a in appeal.attachments],
-                history=[HistoryEntry(h.from_status, h.to_status, h.comment, h.at) for h in appeal.history],
+                attachments=files,
+                history=[history_entry(h) for h in history],
+                answer=answer.text if answer is not None else None,
             )
+
+
+def history_entry(row: StatusHistory) -> HistoryEntry:
+    return HistoryEntry(HistoryEvent(row.event), AppealStatus(row.to_status), HistoryDetails.of(row.params), row.at)

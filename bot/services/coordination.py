@@ -5,7 +5,18 @@ commits once; status changes go through Lifecycle.transition()."""
 from __future__ import annotations
 
 from bot import notices
-from bot.domain import AGENCY_ROLES, TRIAGE, AppealKind, NoteKind, NoteStatus, RejectReason, RequestKind, RequestState
+from bot.domain import (
+    AGENCY_ROLES,
+    TRIAGE,
+    AppealKind,
+    HistoryDetails,
+    HistoryEvent,
+    NoteKind,
+    NoteStatus,
+    RejectReason,
+    RequestKind,
+    RequestState,
+)
 from bot.domain import AppealStatus as S
 from bot.services.access import audit
 from bot.services.errors import IllegalTransition, InvalidInput, NotFound
@@ -49,7 +60,9 @@ class CoordinationService(UseCase):
                 agency_id = await RouteRepo(session).agency_for(appeal.category_id, appeal.district_id)
             if agency_id is None or self.directory.agency(agency_id) is None:
                 raise InvalidInput("agency")
-            await self.lifecycle.transition(session, appeal, S.assigned, actor, now)
+            await self.lifecycle.transition(
+                session, appeal, S.assigned, actor, now, details=HistoryDetails(agency_id=agency_id)
+            )
             appeal.agency_id = agency_id
             appeal.assigned_at = now
             appeal.official_id = None
@@ -104,7 +117,7 @@ class CoordinationService(UseCase):
         async with self.sessionmaker() as session:
             appeal = await self._load(session, appeal_id)
             await self.lifecycle.transition(
-                session, appeal, S.rejected, actor, now, comment=code.value, notify_resident=False
+                session, appeal, S.rejected, actor, now, notify_resident=False, details=HistoryDetails(reason=code)
             )
             appeal.reject_reason = code
             residents = await self.lifecycle.residents(session, appeal)
@@ -122,7 +135,14 @@ class CoordinationService(UseCase):
             if original is None or original.id == appeal.id or original.duplicate_of_id is not None:
                 raise InvalidInput("original")
             await self.lifecycle.transition(
-                session, appeal, S.closed, actor, now, comment=f"duplicate:{original.number}", notify_resident=False
+                session,
+                appeal,
+                S.closed,
+                actor,
+                now,
+                notify_resident=False,
+                event=HistoryEvent.duplicate,
+                details=HistoryDetails(original=original.number),
             )
             appeal.duplicate_of_id = original.id
             notice = notices.Duplicate(appeal.id, appeal.number, original.number, S(original.status))
@@ -176,7 +196,15 @@ class CoordinationService(UseCase):
             kind = RequestKind(request.kind)
             if approve and kind == RequestKind.redirect:
                 old_agency = appeal.agency_id
-                await self.lifecycle.transition(session, appeal, S.assigned, actor, now, comment=request.reason)
+                await self.lifecycle.transition(
+                    session,
+                    appeal,
+                    S.assigned,
+                    actor,
+                    now,
+                    comment=request.reason,
+                    details=HistoryDetails(agency_id=request.agency_id),
+                )
                 appeal.agency_id = request.agency_id
                 appeal.official_id = None
                 appeal.assigned_at = now
@@ -191,7 +219,8 @@ class CoordinationService(UseCase):
                 appeal.extension_used = True
                 await self.reminders.schedule(session, appeal, now)
                 # An event, not a move: the history shows it as status → the same status.
-                AppealRepo(session).add_history(appeal, appeal.status, actor.id, f"extension:{request.days}", now)
+                details = HistoryDetails(days=request.days, deadline=appeal.deadline_at)
+                self.lifecycle.record(session, appeal, HistoryEvent.extended, actor, now, details, request.reason)
                 residents = await self.lifecycle.residents(session, appeal)
                 notice = notices.Extended(appeal.id, appeal.number, appeal.deadline_at.isoformat())
                 self._notify(session, residents, notice, now)

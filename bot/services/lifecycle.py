@@ -15,7 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import notices
 from bot.clock import Clock
 from bot.config import LimitsSection, Settings
-from bot.domain import FINISHED, PAUSED, AppealStatus, AttachmentKind, ReminderKind, Role, can_transition
+from bot.domain import (
+    EVENT_OF_MOVE,
+    FINISHED,
+    PAUSED,
+    STAFF_ONLY_EVENTS,
+    AppealStatus,
+    AttachmentKind,
+    HistoryDetails,
+    HistoryEvent,
+    ReminderKind,
+    Role,
+    Visibility,
+    can_transition,
+)
 from bot.services.access import refuse
 from bot.services.deadlines import AGENCY_KINDS, ReminderService
 from bot.services.directory import DirectoryService
@@ -42,12 +55,19 @@ class Lifecycle:
         now: datetime,
         comment: str | None = None,
         notify_resident: bool = True,
+        *,
+        event: HistoryEvent | None = None,
+        details: HistoryDetails | None = None,
     ) -> None:
-        """Move `appeal` to `to` in the caller's transaction, or raise IllegalTransition and change nothing."""
+        """Move `appeal` to `to` in the caller's transaction, or raise IllegalTransition and change nothing.
+
+        The history entry records `event` (by default the move's, bot.domain.EVENT_OF_MOVE) with `details`;
+        `comment` is staff's own words, which residents never read. A staff-only event is never told to them."""
         if not can_transition(appeal.status, to):
             raise IllegalTransition(f"{appeal.status} -> {to}")
         target = AppealStatus(to)
-        AppealRepo(session).add_history(appeal, target, actor.id if actor else None, comment, now)
+        event = event or EVENT_OF_MOVE[(AppealStatus(appeal.status), target)]
+        self.record(session, appeal, event, actor, now, details, comment, to=target)
         appeal.status = target
         appeal.updated_at = now
         if target in FINISHED:
@@ -57,9 +77,33 @@ class Lifecycle:
             # The clock waits for the resident, or the answer for its check: nothing to remind of until
             # it runs again (then schedule() plans what is left).
             await self.reminders.unschedule(session, appeal.id, kinds=(*AGENCY_KINDS, ReminderKind.escalation))
-        if notify_resident:
+        if notify_resident and event not in STAFF_ONLY_EVENTS:
             notice = notices.StatusChanged(appeal.id, appeal.number, target)
             OutboxRepo(session).add_many(await self.residents(session, appeal), notice, now)
+
+    @staticmethod
+    def record(
+        session: AsyncSession,
+        appeal: Appeal,
+        event: HistoryEvent,
+        actor: Actor | None,
+        now: datetime,
+        details: HistoryDetails | None = None,
+        comment: str | None = None,
+        to: AppealStatus | None = None,
+    ) -> None:
+        """The history entry of `event`: a move to `to`, or (without `to`) an event in the current status."""
+        visibility = Visibility.staff if event in STAFF_ONLY_EVENTS else Visibility.resident
+        AppealRepo(session).add_history(
+            appeal,
+            to or appeal.status,
+            actor.id if actor else None,
+            now,
+            event=event,
+            visibility=visibility,
+            params=(details or HistoryDetails()).params(),
+            comment=comment,
+        )
 
     @staticmethod
     async def residents(session: AsyncSession, appeal: Appeal) -> list[int]:

@@ -16,17 +16,20 @@ from bot.domain import (
     AppealKind,
     AppealStatus,
     AttachmentKind,
+    HistoryDetails,
+    HistoryEvent,
     NoteKind,
     NoteStatus,
     RequestKind,
+    Visibility,
 )
 from bot.domain import AppealStatus as S
-from bot.services.appeals import DraftAttachment
+from bot.services.appeals import DraftAttachment, HistoryEntry
 from bot.services.errors import NotFound
 from bot.services.lifecycle import UseCase
 from bot.services.rules import in_agency, is_coordinator
 from bot.services.users import Actor
-from storage.models import Appeal, AppealMessage, AppealRequest, Attachment
+from storage.models import Appeal, AppealMessage, AppealRequest, Attachment, StatusHistory
 from storage.repositories.appeals import AppealRepo
 from storage.repositories.notes import NoteRepo
 from storage.repositories.requests import RequestRepo
@@ -100,6 +103,25 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
+class StaffHistoryEntry(HistoryEntry):
+    """A status-history entry as staff read it: with their comment, and whether residents read the entry too."""
+
+    comment: str | None = None
+    staff_only: bool = False
+
+
+def _history(h: StatusHistory) -> StaffHistoryEntry:
+    return StaffHistoryEntry(
+        HistoryEvent(h.event),
+        AppealStatus(h.to_status),
+        HistoryDetails.of(h.params),
+        h.at,
+        h.comment,
+        h.visibility == Visibility.staff,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class PendingRequest:
     id: int
     appeal_id: int
@@ -136,6 +158,8 @@ class StaffCard:
     # (number, status) of the resident's other appeals, newest first.
     resident_history: list[tuple[str, AppealStatus]] = field(default_factory=list)
     requests: list[PendingRequest] = field(default_factory=list)
+    # Every entry, the staff-only ones and staff's comments included, oldest first.
+    history: list[StaffHistoryEntry] = field(default_factory=list)
 
 
 def _item(a: Appeal) -> QueueItem:
@@ -275,6 +299,7 @@ class Views(UseCase):
                 notes=[_note(n, files_of(n.id)) for n in await notes.of_appeal(appeal.id)],
                 resident_history=[(number, AppealStatus(status)) for number, status in others],
                 requests=[_request(r, appeal.number) for r in requests],
+                history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
             )
 
     async def note(self, actor: Actor, message_id: int) -> tuple[str, Note]:

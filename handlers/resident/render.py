@@ -12,10 +12,14 @@ from aiogram.utils.i18n import gettext as _
 from bot.services.appeals import AppealCard
 from bot.services.directory import DirectoryService
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
+from handlers import history
 
 # Telegram allows 4096 characters; the description is clipped so labels and history always fit.
 PREVIEW_TEXT_LIMIT = 2500
 CARD_TEXT_LIMIT = 1500
+ANSWER_TEXT_LIMIT = 800
+# The latest entries of the history (a line is at most ~200 characters).
+HISTORY_LIMIT = 10
 
 
 def preview(data: dict[str, Any], directory: DirectoryService, lang: str) -> str:
@@ -57,10 +61,8 @@ def card(appeal: AppealCard, directory: DirectoryService, lang: str, tz: ZoneInf
         lines.append(due)
     if appeal.attachments:
         lines.append(_("<b>Attachments:</b> {count}").format(count=len(appeal.attachments)))
-    lines += ["", _("<b>Description:</b>"), clip(appeal.text, CARD_TEXT_LIMIT), "", _("<b>History:</b>")]
-    for entry in appeal.history:
-        line = f"• {local_time(entry.at, tz)} — {status_name(entry.to_status)}"
-        if entry.comment:
-            line += f": {clip(entry.comment, 300)}"
-        lines.append(line)
+    lines += ["", _("<b>Description:</b>"), clip(appeal.text, CARD_TEXT_LIMIT)]
+    if appeal.answer:
+        lines += ["", _("<b>Answer:</b>"), clip(appeal.answer, ANSWER_TEXT_LIMIT)]
+    lines += ["", _("<b>History:</b>"), *history.resident_lines(appeal.history[-HISTORY_LIMIT:], directory, lang, tz)]
     return "\n".join(lines)

@@ -12,14 +12,17 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealStatus, NoteKind, RequestKind
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealStatus, NoteKind, NoteStatus, RequestKind
 from bot.services.directory import DirectoryService
 from bot.services.errors import InvalidInput, NotYours
 from bot.services.users import Actor
-from bot.services.views import StaffCard
+from bot.services.views import Note, StaffCard
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
+from handlers import history
 
 S = AppealStatus
+# The latest entries of the card's history (with comments, a line is at most ~450 characters).
+HISTORY_LIMIT = 6
 NOTE_NAMES = {
     NoteKind.clarification_question: "❓",
     NoteKind.clarification_reply: "💬",
@@ -64,14 +67,10 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
         lines.append(_("<b>Attachments:</b> {count}").format(count=len(card.attachments)))
     lines += ["", clip(card.text, 1200)]
     for note in card.notes[-6:]:
-        mark = NOTE_NAMES.get(note.kind, "•")
-        extra = f" 📎{len(note.attachments)}" if note.attachments else ""
-        lines.append(f"\n{mark} {local_time(note.at, tz)}{extra}: {clip(note.text, 400)}")
-        if note.review_comment:
-            lines.append("↩️ " + clip(note.review_comment, 300))
+        lines.append("\n" + note_text(note, tz))
     if card.resident_history:
-        history = ", ".join(f"{n} ({status_name(s)})" for n, s in card.resident_history[:5])
-        lines.append("\n" + _("<b>Other appeals of this resident:</b> {list}").format(list=history))
+        others = ", ".join(f"{n} ({status_name(s)})" for n, s in card.resident_history[:5])
+        lines.append("\n" + _("<b>Other appeals of this resident:</b> {list}").format(list=others))
     for request in card.requests:
         if request.kind == RequestKind.redirect:
             target = directory.agency(request.agency_id or 0)
@@ -88,7 +87,29 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
                     days=request.days, reason=clip(request.reason, 300)
                 )
             )
+    if card.history:
+        entries = card.history[-HISTORY_LIMIT:]
+        lines += ["", _("<b>History:</b>"), *history.staff_lines(entries, directory, actor.lang, tz)]
     return "\n".join(lines)
+
+
+def note_text(note: Note, tz: ZoneInfo) -> str:
+    """A note of the card; a final answer says whether it is the one under check, approved, or returned (with
+    the coordinator's comment): a re-submitted answer is the current one, the returned one stays for the record."""
+    extra = f" 📎{len(note.attachments)}" if note.attachments else ""
+    at = local_time(note.at, tz)
+    if note.kind != NoteKind.answer or note.status is None:
+        return f"{NOTE_NAMES.get(note.kind, '•')} {at}{extra}: {clip(note.text, 400)}"
+    if note.status == NoteStatus.returned:
+        text = _("↩️ <b>Answer returned for rework</b> · {at}").format(at=at) + f"{extra}: {clip(note.text, 200)}"
+        if note.review_comment:
+            text += "\n" + _("<b>Return comment:</b> {comment}").format(comment=clip(note.review_comment, 300))
+        return text
+    if note.status == NoteStatus.approved:
+        label = _("✅ <b>Answer, approved</b> · {at}").format(at=at)
+    else:
+        label = _("✅ <b>Answer, waiting for the check</b> · {at}").format(at=at)
+    return f"{label}{extra}: {clip(note.text, 400)}"
 
 
 class Action(StrEnum):

@@ -26,7 +26,6 @@ class AppealRepo:
             .where(Appeal.id == appeal_id)
             .options(
                 selectinload(Appeal.attachments),
-                selectinload(Appeal.history),
                 selectinload(Appeal.category),
                 selectinload(Appeal.district),
             )
@@ -57,7 +56,7 @@ class AppealRepo:
             await self.session.execute(insert(Attachment.__table__), rows)
 
     async def insert_history(self, rows: list[dict[str, Any]]) -> None:
-        """Status-history rows: appeal_id, from_status, to_status, actor_id, at."""
+        """Status-history rows: appeal_id, from_status, to_status, actor_id, at, event, visibility, params."""
         if rows:
             await self.session.execute(insert(StatusHistory.__table__), rows)
 
@@ -90,7 +89,16 @@ class AppealRepo:
         return (await self.session.execute(select(Appeal).where(Appeal.number == number))).scalar_one_or_none()
 
     def add_history(
-        self, appeal: Appeal, to_status: str, actor_id: int | None, comment: str | None, at: datetime
+        self,
+        appeal: Appeal,
+        to_status: str,
+        actor_id: int | None,
+        at: datetime,
+        *,
+        event: str,
+        visibility: str,
+        params: dict[str, Any],
+        comment: str | None = None,
     ) -> None:
         """One status-history row (from the appeal's current status); from == to records an event."""
         self.session.add(
@@ -101,8 +109,20 @@ class AppealRepo:
                 actor_id=actor_id,
                 comment=comment,
                 at=at,
+                event=event,
+                visibility=visibility,
+                params=params,
             )
         )
+
+    async def history(self, appeal_id: int, visibilities: Iterable[str]) -> Sequence[StatusHistory]:
+        """The appeal's status history as the given audiences may read it, oldest first."""
+        query = (
+            select(StatusHistory)
+            .where(StatusHistory.appeal_id == appeal_id, StatusHistory.visibility.in_(list(visibilities)))
+            .order_by(StatusHistory.id)
+        )
+        return (await self.session.execute(query)).scalars().all()
 
     async def follower_ids(self, appeal_id: int) -> list[int]:
         """The residents whose duplicates follow this appeal."""
