@@ -290,7 +290,10 @@ async def test_a_resubmitted_answer_replaces_the_returned_one(harness: Harness) 
     mine = await resident_card(harness, filed.number, resident.id)
     assert "Answer:\nWater is back on 4 November" in mine
     assert "Water will be back" not in mine and "exact time" not in mine
-    assert mine.split("History:")[1].strip().splitlines()[-1].endswith("The answer is given")
+    lines = mine.split("History:")[1].strip().splitlines()
+    assert lines[-1].endswith("The answer is given")
+    # The return is the staff's: the resident reads "being checked" once, not once per submission.
+    assert sum("being checked" in line for line in lines) == 1, lines
     # The approved answer's file is the resident's; the returned answer's file stays hidden.
     assert "📎 Show files (1)" in resident.last_message.buttons
     assert not any("Water will be back" in (m.text or "") for m in resident.messages)

@@ -98,6 +98,17 @@ class HistoryEntry:
     at: datetime
 
 
+def without_repeats(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """The resident's history without a step told twice in a row: an answer returned for rework (a staff-only
+    entry) and sent again would otherwise read "the answer is being checked" twice."""
+    kept: list[HistoryEntry] = []
+    for entry in entries:
+        if kept and (kept[-1].event, kept[-1].details) == (entry.event, entry.details):
+            continue
+        kept.append(entry)
+    return kept
+
+
 @dataclass(frozen=True)
 class AppealCard:
     id: int
@@ -315,7 +326,7 @@ class AppealService:
                 created_at=appeal.created_at,
                 deadline_at=appeal.deadline_at,
                 attachments=files,
-                history=[history_entry(h) for h in history],
+                history=without_repeats([history_entry(h) for h in history]),
                 answer=answer.text if answer is not None else None,
             )
 
