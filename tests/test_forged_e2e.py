@@ -14,6 +14,7 @@ from aiogram_dialog.utils import CB_SEP, remove_intent_id
 from bot.callbacks import StaffAction, StaffCb
 from emulator import EmulatedUser
 from emulator.models import BotMessage
+from handlers.staff.render import Action
 from storage.models import Appeal, AppealMessage, AppealRequest, AuditEntry, Invite, Route, StatusHistory, UserRole
 from tests.conftest import Harness
 from tests.test_resident_e2e import english_resident
@@ -114,7 +115,11 @@ async def press(harness: Harness, person: EmulatedUser, message_id: int, data: s
     answer = person.callback_answers[-1]
     edited = chat_calls(harness, person, *SHOWING) - sent(harness, person) != shown - new
     return Press(
-        answer.get("text"), bool(answer.get("show_alert")), edited, sent(harness, person) != new, person.message(message_id)
+        answer.get("text"),
+        bool(answer.get("show_alert")),
+        edited,
+        sent(harness, person) != new,
+        person.message(message_id),
     )
 
 
@@ -159,3 +164,173 @@ async def test_every_staff_callback_by_every_role(harness: Harness) -> None:
                     refused(result, what)
     assert opened == (2 + 2 + 1 + 1) * (len(StaffAction) - 1)
     assert await rows_state(harness) == before
+
+
+# --- 2. every widget of the staff dialogs, forged with a real or a guessed intent id × every role -----------------
+
+SCREENS = {
+    "route_to": "Choose the agency",
+    "category": "Choose the category",
+    "reject": "Why is it left without consideration",
+    "duplicate": "Type the number of the original appeal",
+    "clarify": "Type the question to the resident",
+    "interim": "Type the interim answer",
+    "redirect": "To which agency should it go",
+    "extension": "By how many days",
+    "answer": "Type the final answer",
+}
+COORDINATORS_SCREENS = {"route_to", "category", "reject", "duplicate"}
+AGENCY_SCREENS = {"clarify", "interim", "redirect", "extension", "answer"}
+# Allowed actions that are not screens: they act at once (tested in tests/test_staff_e2e.py), so not pressed here.
+ACTS_AT_ONCE = {"coordinator": {"route", "kind"}, "admin": {"route", "kind"}}
+
+
+def with_intent(intent: str, widget: str) -> str:
+    return f"{intent}{CB_SEP}{widget}"
+
+
+def intent_of(screen: BotMessage) -> str:
+    intent, _data = remove_intent_id(next(d for row in screen.inline_keyboard for _t, d in row if d) or "")
+    return intent
+
+
+# The Close (or Back) of every screen, aiogram-dialog's Cancel: pressed on one's own screen it closes it, as it should.
+CLOSE = "__cancel__"
+# Widgets of the filing dialog that share an id with a staff widget: the resident's own filing buttons.
+FILING_OWN = {"block"}
+MENU_SCREENS = {"inbox": "Inbox"}
+
+
+def widgets(w: World, harness: Harness) -> list[str]:
+    """Every widget id of the card dialog, the /staff menu and the admin dialog, with an item where it takes one."""
+    assert harness.app is not None
+    directory = harness.app.services.directory
+    block = directory.blocks()[0]
+    category, district = directory.categories(block.id)[0], directory.districts()[0]
+    card = [
+        *(a.value for a in Action),
+        "decide:y1",
+        "decide:n1",
+        f"agency:{w.other_agency_id}",
+        "agency_pages:1",
+        f"block:{block.id}",
+        f"category:{category.id}",
+        "reason:spam",
+        f"redirect_to:{w.other_agency_id}",
+        "send",
+        "back",
+        "__cancel__",
+    ]
+    menu = ["queue", "reviews", "requests", "inbox", "invite", "people", "routes", f"appeal:{w.waiting.id}"]
+    menu.append(f"appeal:{w.taken.id}")
+    admin = ["role:coordinator", "role:admin", "another", "filter:official", "revoke:1:admin", "revoke_pages:1"]
+    admin += [f"district:{district.id}", f"agency:{w.agency_id}"]
+    return card + menu + admin
+
+
+def screen_for(role: str, widget: str) -> str | None:
+    """The screen a pressed widget opens for `role` on the screen the test gives them, or None."""
+    if role in ("coordinator", "admin") and widget in COORDINATORS_SCREENS:
+        return SCREENS[widget]
+    if role in ("official", "supervisor") and widget in AGENCY_SCREENS:
+        return SCREENS[widget]
+    if role == "official_b":
+        return MENU_SCREENS.get(widget)
+    return None
+
+
+async def test_every_dialog_widget_forged_by_every_role(harness: Harness) -> None:
+    """Each person is on a screen of their own: the coordinator and the admin on the card of the appeal in triage,
+    the official and the head of agency on the card of their agency's appeal, the other agency's official on the
+    /staff menu, the revoked coordinator on the card they had open, the resident in the filing dialog. Every widget
+    id is pressed with that screen's own intent, with a guessed one and with another person's."""
+    w = await make_world(harness)
+    p = w.people
+    await open_from_queue(harness, p["revoked"], w.waiting.number)
+    await revoke(harness, 2002)
+    await open_from_queue(harness, p["coordinator"], w.waiting.number)
+    await open_from_queue(harness, p["admin"], w.waiting.number)
+    await open_from_inbox(harness, p["official"], w.taken.number)
+    await open_from_inbox(harness, p["supervisor"], w.taken.number)
+    await p["official_b"].send_text("/staff")
+    await p["owner"].send_text("/new")
+    await harness.settle()
+    coordinators_card, admins_card = intent_of(p["coordinator"].last_message), intent_of(p["admin"].last_message)
+    before = await rows_state(harness)
+
+    opened: list[tuple[str, str]] = []
+    for role in ROLES:
+        person = p[role]
+        screen = person.last_message
+        own = intent_of(screen) if screen.inline_keyboard else None
+        foreign = admins_card if role == "coordinator" else coordinators_card
+        for intent in (GUESSED_INTENT, foreign, own):
+            if intent is None:
+                continue
+            for widget in widgets(w, harness):
+                name = widget.partition(":")[0]
+                if intent == own and (
+                    name in ACTS_AT_ONCE.get(role, ()) or (role == "owner" and name in FILING_OWN) or name == CLOSE
+                ):
+                    continue
+                what = f"{role} {'own' if intent == own else intent} {widget}"
+                shown = person.message(screen.message_id)
+                view = (shown.text, list(shown.buttons))
+                result = await press(harness, person, screen.message_id, with_intent(intent, widget))
+                assert not result.sent, what
+                expected = screen_for(role, widget) if intent == own else None
+                if expected is not None:
+                    assert expected in result.screen.text and result.answer in (None, ""), what
+                    opened.append((role, widget))
+                    await person.click("⬅️ Back", message_id=screen.message_id)
+                    await harness.settle()
+                    assert person.message(screen.message_id).text == view[0], what
+                    continue
+                # Nothing opens: the screen stays as it was (a widget id the screen lacks is just ignored), and a
+                # refusal is a short popup.
+                assert (result.screen.text, result.screen.buttons) == view, what
+                if intent != own:
+                    assert (result.answer, result.alert) == (NOT_ACTIVE, True), what
+                else:
+                    assert result.answer in REFUSALS | {None, ""}, what
+                    assert not result.answer or result.alert, what
+    assert sorted(opened) == sorted(
+        [(r, s) for r in ("coordinator", "admin") for s in COORDINATORS_SCREENS]
+        + [(r, s) for r in ("official", "supervisor") for s in AGENCY_SCREENS]
+        + [("official_b", "inbox")]
+    )
+    assert await rows_state(harness) == before
+
+
+async def test_a_coordinator_revoked_on_a_picker_or_prompt_gets_nothing_from_it(harness: Harness) -> None:
+    """The pickers and prompts check the role on every step, not only on the card: a coordinator revoked while the
+    reasons, the agencies or the duplicate prompt is open can neither act from it nor move within it."""
+    w = await make_world(harness)
+    revoked = w.people["revoked"]
+    for button, items in (
+        ("⛔ Reject", ["reason:spam", "reason:unreadable", "back"]),
+        ("🏢 Another agency", [f"agency:{w.agency_id}", "agency_pages:1", "back"]),
+        ("🗂 Change category", ["block:1", "back"]),
+        ("🔗 Duplicate of…", ["back"]),
+    ):
+        await open_from_queue(harness, revoked, w.waiting.number)
+        await revoked.click(button)
+        await harness.settle()
+        screen = revoked.last_message
+        intent = intent_of(screen)
+        await revoke(harness, 2002)
+        before = await rows_state(harness)
+        for item in items:
+            result = await press(harness, revoked, screen.message_id, with_intent(intent, item))
+            refused(result, f"{button} {item}")
+        if button == "🔗 Duplicate of…":
+            await revoked.send_text(w.taken.number)
+            await harness.settle()
+            assert "Closed as a duplicate" not in revoked.last_message.text
+        assert await rows_state(harness) == before
+        # Given the role again for the next screen.
+        assert harness.app is not None
+        services = harness.app.services
+        admin, person = await services.users.identify(ADMIN), await services.users.identify(2002)
+        link = await services.access.create_invite(admin, "coordinator", None)
+        await services.access.redeem(person, link.token)
