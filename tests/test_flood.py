@@ -27,7 +27,7 @@ async def test_a_flood_is_throttled_never_crashes(harness: Harness) -> None:
     harness.clock.advance(seconds=1)
     await user.send_text("/help")
     await harness.settle()
-    assert "How the ЦУР bot works" in user.last_message.text
+    assert "How the bot of the Regional Management Center (RMC) works" in user.last_message.text
 
 
 async def test_an_album_of_ten_is_never_throttled(harness: Harness) -> None:

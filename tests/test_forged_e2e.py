@@ -30,7 +30,7 @@ from tests.test_staff_e2e import (
     staffed_appeal,
 )
 
-COORDINATOR = "ЦУР coordinator"
+COORDINATOR = "RMC coordinator"
 NOT_ACTIVE = "This button is no longer active."
 REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", NOT_ACTIVE}
 GUESSED_INTENT = "q1w2e3r"

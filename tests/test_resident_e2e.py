@@ -191,7 +191,7 @@ async def test_declined_consent_allows_help_and_privacy_but_not_filing(harness: 
     assert "What is stored" in user.last_message.text
     await user.send_text("/help")
     await harness.settle()
-    assert "How the ЦУР bot works" in user.last_message.text
+    assert "How the bot of the Regional Management Center (RMC) works" in user.last_message.text
     await user.send_text("📝 File an appeal")
     await harness.settle()
     assert "accept the consent" in user.last_message.text

@@ -116,7 +116,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     agency_id, agency_name = await suggested_agency(harness, appeal)
     _other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if i != agency_id)
 
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     official = await join(harness, 3001, "official", agency_name)
     stranger = await join(harness, 3002, "official", other_name)
     supervisor = await join(harness, 3003, "head of agency", agency_name)
@@ -188,7 +188,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     await harness.settle()
     await official.click("📤 Send")
     await harness.settle()
-    assert "answer went to the ЦУР" in " ".join(a["text"] or "" for a in official.callback_answers[-1:])
+    assert "answer went to the RMC" in " ".join(a["text"] or "" for a in official.callback_answers[-1:])
     assert f"An answer on appeal № {appeal.number} waits for your check" in coordinator.last_message.text
     await coordinator.click("Open")
     await harness.settle()
@@ -258,7 +258,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
 async def test_reject_with_a_reason_the_resident_reads(harness: Harness) -> None:
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, appeal.number)
     await coordinator.click("⛔ Reject")
     await harness.settle()
@@ -274,7 +274,7 @@ async def test_duplicate_follows_the_original(harness: Harness) -> None:
     original = await filed_appeal(harness, first)
     second = await english_resident(harness, 1002)
     duplicate = await filed_appeal(harness, second)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, duplicate.number)
     await coordinator.click("🔗 Duplicate of…")
     await harness.settle()
@@ -295,7 +295,7 @@ async def staffed_appeal(harness: Harness) -> tuple[EmulatedUser, EmulatedUser, 
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
     _agency_id, agency_name = await suggested_agency(harness, appeal)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     official = await join(harness, 3001, "official", agency_name)
     await open_from_queue(harness, coordinator, appeal.number)
     await coordinator.click(f"➡️ Route to {agency_name}")
@@ -397,7 +397,7 @@ async def test_invites_used_expired_and_reused(harness: Harness) -> None:
 
 
 async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) -> None:
-    await join(harness, 2001, "ЦУР coordinator")
+    await join(harness, 2001, "RMC coordinator")
     admin = harness.emu.user(ADMIN, language_code="en")
     await admin.send_text("/staff")
     await harness.settle()
@@ -470,7 +470,7 @@ async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -
     appeals = []
     for tg_id in (1001, 1002, 1003):
         appeals.append(await filed_appeal(harness, await english_resident(harness, tg_id)))
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     sent_before, edits_before = chat_calls(harness, coordinator, "sendMessage"), chat_calls(harness, coordinator, "editMessageText")
 
     await coordinator.send_text("/staff")
