@@ -50,6 +50,7 @@ from bot.services.users import Actor
 from bot.states import Filing
 from bot.texts import status_name
 from handlers import Handlers
+from handlers.dialogs import unmatched
 from handlers.media import extract_media
 from handlers.resident import render
 
@@ -145,9 +146,9 @@ def back_button() -> Button:
 
 
 def step(state: State, getter: Any, *widgets: Any, reply_keyboard: bool = False) -> Window:
-    """A window: its question, its widgets, and the answers every step gives to an unknown command and (on the
-    steps of buttons) to typed text."""
-    inputs: list[Any] = [MessageInput(unknown_command, filter=COMMAND)]
+    """A window: its question, its widgets, and the answers every step gives to an unknown command, (on the
+    steps of buttons) to typed text, and to a press of a button it does not have."""
+    inputs: list[Any] = [MessageInput(unknown_command, filter=COMMAND), unmatched()]
     if state in BUTTON_STEPS:
         inputs.append(MessageInput(buttons_expected))
     if reply_keyboard:
