@@ -335,3 +335,68 @@ async def test_a_coordinator_revoked_on_a_picker_or_prompt_gets_nothing_from_it(
         admin, person = await services.users.identify(ADMIN), await services.users.identify(2002)
         link = await services.access.create_invite(admin, "coordinator", None)
         await services.access.redeem(person, link.token)
+
+
+async def test_the_staff_menu_and_the_admin_screens_open_only_for_their_roles(harness: Harness) -> None:
+    """Every widget of the /staff menu pressed by each staff role on their own menu (real intent): each list and
+    admin screen opens for its role only. Then an admin revoked on an admin screen can use none of its widgets."""
+    w = await make_world(harness)
+    p = w.people
+    await p["revoked"].send_text("/staff")
+    await harness.settle()
+    await revoke(harness, 2002)
+    menu_opens = {
+        "coordinator": {"queue": "Queue", "reviews": "Answers to check", "requests": "Requests"},
+        "admin": {
+            "queue": "Queue",
+            "reviews": "Answers to check",
+            "requests": "Requests",
+            "invite": "Invite for which role?",
+            "people": "People with roles",
+            "routes": "Routing matrix",
+        },
+        "official": {"inbox": "Inbox"},
+        "official_b": {"inbox": "Inbox"},
+        "supervisor": {"inbox": "Inbox"},
+        "revoked": {},
+    }
+    before = await rows_state(harness)
+    for role, opens in menu_opens.items():
+        person = p[role]
+        if role != "revoked":
+            await person.send_text("/staff")
+            await harness.settle()
+        menu = person.last_message
+        intent = intent_of(menu)
+        for widget in ("queue", "reviews", "requests", "inbox", "invite", "people", "routes", "appeal:1", "back"):
+            view = (menu.text, list(menu.buttons))
+            result = await press(harness, person, menu.message_id, with_intent(intent, widget))
+            what = f"{role} {widget}"
+            assert not result.sent, what
+            if widget in opens:
+                assert opens[widget] in result.screen.text and result.answer in (None, ""), what
+                await person.click("⬅️ Back", message_id=menu.message_id)
+                await harness.settle()
+                assert person.message(menu.message_id).text == view[0], what
+            else:
+                refused(result, what)
+                assert (result.screen.text, result.screen.buttons) == view, what
+    assert await rows_state(harness) == before
+
+    # A second admin, on the people screen when their role is revoked.
+    second = await join(harness, 9001, "administrator")
+    await second.send_text("/staff")
+    await harness.settle()
+    await second.click("👥 People")
+    await harness.settle()
+    screen = second.last_message
+    assert "People with roles" in screen.text
+    assert harness.app is not None
+    services = harness.app.services
+    admin, person = await services.users.identify(ADMIN), await services.users.identify(9001)
+    await services.access.revoke(admin, person.id, "admin")
+    before = await rows_state(harness)
+    intent = intent_of(screen)
+    for widget in ("filter:official", "filter:admin", f"revoke:{admin.id}:admin", "revoke_pages:1", "role:coordinator"):
+        refused(await press(harness, second, screen.message_id, with_intent(intent, widget)), widget)
+    assert await rows_state(harness) == before
