@@ -14,12 +14,12 @@ from operator import itemgetter
 from typing import Any
 
 from aiogram import F
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from aiogram_dialog import DialogManager
+from aiogram_dialog import Dialog, DialogManager, DialogProtocol, ShowMode
 from aiogram_dialog.widgets.input import MessageInput
-from aiogram_dialog.widgets.kbd import ScrollingGroup, Select
+from aiogram_dialog.widgets.kbd import Keyboard, ScrollingGroup, Select
 from aiogram_dialog.widgets.text import Format, Multi
 
 from bot.config import Settings
@@ -108,6 +108,41 @@ async def buttons_expected(message: Message, widget: MessageInput, manager: Dial
     say(manager, _("Please choose one of the buttons."))
 
 
-def buttons_only() -> tuple[MessageInput, MessageInput]:
-    """A screen of buttons: typed text is answered by showing the screen again, with a word on what to do."""
-    return MessageInput(unknown_command, filter=COMMAND), MessageInput(buttons_expected)
+class Unmatched(Keyboard):
+    """A press that no widget of the current screen takes (forged data, a widget of another screen, no intent at
+    all) is refused with a popup and leaves the screen as it is; aiogram-dialog would draw the screen again and answer
+    nothing. It shows no button and may stand anywhere in a window: the press goes to the widget of the window it names,
+    and only if that widget does not take it (or there is none) is it refused.
+
+    A custom widget as aiogram-dialog's docs describe them: a `Keyboard` subclass implementing the renderer the base
+    class declares abstract, and overriding the public `process_callback` (called for every press of the window)."""
+
+    def __init__(self) -> None:
+        super().__init__(id=None)
+
+    async def _render_keyboard(self, data: dict[str, Any], manager: DialogManager) -> list[list[InlineKeyboardButton]]:
+        return []
+
+    async def process_callback(self, callback: CallbackQuery, dialog: DialogProtocol, manager: DialogManager) -> bool:
+        # Widget ids never hold ":"; a Select's item or a pager's page follows it.
+        widget_id = (callback.data or "").partition(":")[0]
+        window = dialog.windows.get(manager.current_context().state) if isinstance(dialog, Dialog) else None
+        if window is None:
+            return False
+        # The press goes to the widget it names (once: the window's other widgets are not asked after this one).
+        widget = window.find(widget_id) if widget_id else None
+        if isinstance(widget, Keyboard) and await widget.process_callback(callback, dialog, manager):
+            return True
+        popup(manager, _("This button is no longer active."), alert=True)
+        manager.show_mode = ShowMode.NO_UPDATE
+        return True
+
+
+def unmatched() -> Unmatched:
+    return Unmatched()
+
+
+def buttons_only() -> tuple[MessageInput, MessageInput, Unmatched]:
+    """A screen of buttons: typed text is answered by showing the screen again, with a word on what to do; a press
+    of a button the screen does not have is refused."""
+    return MessageInput(unknown_command, filter=COMMAND), MessageInput(buttons_expected), Unmatched()

@@ -22,6 +22,7 @@ from storage.models import (
     Invite,
     Outbox,
     Reminder,
+    Route,
     StatusHistory,
     UserRole,
 )
@@ -53,6 +54,7 @@ WRITTEN = (
     Invite,
     UserRole,
     AuditEntry,
+    Route,
 )
 
 

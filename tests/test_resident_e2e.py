@@ -191,7 +191,7 @@ async def test_declined_consent_allows_help_and_privacy_but_not_filing(harness: 
     assert "What is stored" in user.last_message.text
     await user.send_text("/help")
     await harness.settle()
-    assert "How the ЦУР bot works" in user.last_message.text
+    assert "How the bot of the Regional Management Center (RMC) works" in user.last_message.text
     await user.send_text("📝 File an appeal")
     await harness.settle()
     assert "accept the consent" in user.last_message.text
@@ -251,7 +251,7 @@ async def test_bad_input_at_every_step_is_answered_and_loses_nothing(harness: Ha
     assert "Files attached: 10 of 10" in user.last_message.text
     await user.send_photo()
     await harness.settle()
-    assert "1 more were not added: at most 10 files" in user.last_message.text
+    assert "This file was not added: at most 10 files" in user.last_message.text
     await user.click("✅ Done (10)")
     await harness.settle()
 

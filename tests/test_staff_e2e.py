@@ -151,7 +151,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     agency_id, agency_name = await suggested_agency(harness, appeal)
     _other_id, other_name = next((i, n) for i, n in (await agency_names(harness)).items() if i != agency_id)
 
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     official = await join(harness, 3001, "official", agency_name)
     stranger = await join(harness, 3002, "official", other_name)
     supervisor = await join(harness, 3003, "head of agency", agency_name)
@@ -223,7 +223,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     await harness.settle()
     await official.click("📤 Send")
     await harness.settle()
-    assert "answer went to the ЦУР" in " ".join(a["text"] or "" for a in official.callback_answers[-1:])
+    assert "answer went to the RMC" in " ".join(a["text"] or "" for a in official.callback_answers[-1:])
     assert f"An answer on appeal № {appeal.number} waits for your check" in coordinator.last_message.text
     await coordinator.click("Open")
     await harness.settle()
@@ -303,7 +303,7 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
 async def test_reject_with_a_reason_the_resident_reads(harness: Harness) -> None:
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, appeal.number)
     await coordinator.click("⛔ Reject")
     await harness.settle()
@@ -319,7 +319,7 @@ async def test_duplicate_follows_the_original(harness: Harness) -> None:
     original = await filed_appeal(harness, first)
     second = await english_resident(harness, 1002)
     duplicate = await filed_appeal(harness, second)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, duplicate.number)
     await coordinator.click("🔗 Duplicate of…")
     await harness.settle()
@@ -340,7 +340,7 @@ async def staffed_appeal(harness: Harness) -> tuple[EmulatedUser, EmulatedUser, 
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
     _agency_id, agency_name = await suggested_agency(harness, appeal)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     official = await join(harness, 3001, "official", agency_name)
     await open_from_queue(harness, coordinator, appeal.number)
     await coordinator.click(f"➡️ Route to {agency_name}")
@@ -442,7 +442,7 @@ async def test_invites_used_expired_and_reused(harness: Harness) -> None:
 
 
 async def test_admin_lists_people_revokes_and_edits_routing(harness: Harness) -> None:
-    await join(harness, 2001, "ЦУР coordinator")
+    await join(harness, 2001, "RMC coordinator")
     admin = harness.emu.user(ADMIN, language_code="en")
     await admin.send_text("/staff")
     await harness.settle()
@@ -524,7 +524,7 @@ async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -
     """A typical session, bounded: the queue, each of 12 cards opened from it and the queue again after each routing
     are edits of the menu's message, so the chat holds one message (plus the command), not a card per action."""
     appeals = [await service_appeal(harness, 1001 + i) for i in range(12)]
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     sent_before, edits_before = chat_calls(harness, coordinator, "sendMessage"), chat_calls(harness, coordinator, "editMessageText")
     shown_before = chat_calls(harness, coordinator, *SHOWING)
 
@@ -653,7 +653,7 @@ async def test_queue_and_inbox_rows_say_what_the_appeal_is_about(harness: Harnes
     harness.clock.advance(days=3, hours=2)
     longest = await service_appeal(harness, 1002, "housing_building", "achkhoy_martanovsky")
     harness.clock.advance(hours=5)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await coordinator.send_text("/staff")
     await harness.settle()
     await coordinator.click("📥 Queue")
@@ -691,7 +691,7 @@ async def test_queue_and_inbox_rows_say_what_the_appeal_is_about(harness: Harnes
 
 async def test_to_the_list_sends_the_list_and_keeps_the_card(harness: Harness) -> None:
     appeals = [await service_appeal(harness, 1001 + i) for i in range(2)]
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, appeals[0].number)
     card = coordinator.last_message
     assert f"Appeal № {appeals[0].number}" in card.text and "📋 To the list" in card.buttons
@@ -827,7 +827,7 @@ async def test_marking_a_duplicate_offers_the_residents_and_the_nearby_open_appe
     closed = await service_appeal(harness, 1006, "roads_potholes", "grozny")
     assert harness.app is not None
     services = harness.app.services
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await services.coordination.reject(await services.users.identify(2001), closed.id, "spam")
 
     await open_from_queue(harness, coordinator, duplicate.number)
@@ -858,7 +858,7 @@ async def test_short_pickers_offer_the_likely_agencies_and_categories_first(harn
     suggested_id, suggested_name = await suggested_agency(harness, appeal)
     names = await agency_names(harness)
     argun_admin = next(n for n in names.values() if "Argun" in n)
-    coordinator = await join(harness, 2001, "ЦУР coordinator")
+    coordinator = await join(harness, 2001, "RMC coordinator")
     await open_from_queue(harness, coordinator, appeal.number)
     card = coordinator.last_message
 
@@ -915,7 +915,7 @@ async def test_short_pickers_offer_the_likely_agencies_and_categories_first(harn
 
 async def test_people_list_names_people_and_revoking_asks_first(harness: Harness) -> None:
     harness.emu.user(2001, first_name="Aslan", last_name="Dudaev", username="aslan_d", language_code="en")
-    await join(harness, 2001, "ЦУР coordinator")
+    await join(harness, 2001, "RMC coordinator")
     admin = harness.emu.user(ADMIN, language_code="en")
     await admin.send_text("/staff")
     await harness.settle()
@@ -927,7 +927,7 @@ async def test_people_list_names_people_and_revoking_asks_first(harness: Harness
     # A press asks first: Back changes nothing.
     await admin.click(button)
     await harness.settle()
-    assert "Revoke the role «ЦУР coordinator» from Aslan Dudaev (@aslan_d)?" in admin.last_message.text
+    assert "Revoke the role «RMC coordinator» from Aslan Dudaev (@aslan_d)?" in admin.last_message.text
     assert len(await harness.rows(UserRole)) == 2
     await admin.click("⬅️ Back")
     await harness.settle()

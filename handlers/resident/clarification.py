@@ -17,6 +17,7 @@ from bot.services.errors import InvalidInput, NotFound
 from bot.services.users import Actor
 from bot.states import ResidentReply
 from handlers import Handlers
+from handlers.common.cancel import BUTTONS
 from handlers.media import extract_media
 
 router = Handlers(__name__)
@@ -28,6 +29,12 @@ def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
             [InlineKeyboardButton(text=_("📤 Send the reply"), callback_data=ReplyCb(id=appeal_id, send=True).pack())]
         ]
     )
+
+
+async def remember_buttons(state: FSMContext, sent: Message) -> None:
+    """A message with «Send the reply»: /cancel takes its button away (handlers.common.cancel)."""
+    listed = (await state.get_data()).get(BUTTONS, [])
+    await state.update_data({BUTTONS: [*listed, sent.message_id]})
 
 
 def not_waiting(callback_answer: CallbackAnswer) -> None:
@@ -71,9 +78,10 @@ async def reply_text(message: Message, state: FSMContext, settings: Settings) ->
         return
     data = await state.get_data()
     await state.update_data(text=text)
-    await message.answer(
+    sent = await message.answer(
         _("Text saved. Add files or press «Send the reply»."), reply_markup=send_keyboard(int(data["appeal_id"]))
     )
+    await remember_buttons(state, sent)
 
 
 @router.message(ResidentReply.collecting, F.photo | F.video | F.document)
@@ -88,10 +96,11 @@ async def reply_file(message: Message, state: FSMContext, settings: Settings) ->
     files.append([media.kind, media.file_id, media.file_unique_id])
     await state.update_data(files=files)
     if not message.media_group_id or len(files) == 1:
-        await message.answer(
+        sent = await message.answer(
             _("📎 Files attached: {count} of {max}.").format(count=len(files), max=most),
             reply_markup=send_keyboard(int(data["appeal_id"])),
         )
+        await remember_buttons(state, sent)
 
 
 @router.message(ResidentReply.collecting, ~F.text.startswith("/"))

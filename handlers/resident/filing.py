@@ -50,6 +50,7 @@ from bot.services.users import Actor
 from bot.states import Filing
 from bot.texts import status_name
 from handlers import Handlers
+from handlers.dialogs import unmatched
 from handlers.media import extract_media
 from handlers.resident import render
 
@@ -145,9 +146,9 @@ def back_button() -> Button:
 
 
 def step(state: State, getter: Any, *widgets: Any, reply_keyboard: bool = False) -> Window:
-    """A window: its question, its widgets, and the answers every step gives to an unknown command and (on the
-    steps of buttons) to typed text."""
-    inputs: list[Any] = [MessageInput(unknown_command, filter=COMMAND)]
+    """A window: its question, its widgets, and the answers every step gives to an unknown command, (on the
+    steps of buttons) to typed text, and to a press of a button it does not have."""
+    inputs: list[Any] = [MessageInput(unknown_command, filter=COMMAND), unmatched()]
     if state in BUTTON_STEPS:
         inputs.append(MessageInput(buttons_expected))
     if reply_keyboard:
@@ -263,15 +264,27 @@ async def attachments_getter(dialog_manager: DialogManager, settings: Settings, 
             "Attach photos, videos or documents if you have them: up to {max}, albums too. "
             "Then press «Done». Nothing to attach? Press «Skip»."
         ).format(max=limit)
-    else:
+    elif count < limit:
         prompt = _("📎 Files attached: {count} of {max}.").format(count=count, max=limit)
-        lost = int(data(dialog_manager).pop("rejected", 0))
-        if lost:
-            prompt += "\n" + _("{lost} more were not added: at most {max} files per appeal.").format(lost=lost, max=limit)
         prompt += "\n" + _("Send more, or press «Done».")
+    else:
+        # The limit: nothing more can be attached, so nothing invites to (no «Send more», no «Remove all»).
+        prompt = _("📎 Files attached: {count} of {max}: that is the limit. Press «Done» to go on.").format(
+            count=count, max=limit
+        )
+    lost = int(data(dialog_manager).pop("rejected", 0))
+    if lost == 1:
+        prompt = _("This file was not added: at most {max} files per appeal.").format(max=limit) + "\n\n" + prompt
+    elif lost:
+        prompt = (
+            _("{lost} files were not added: at most {max} files per appeal.").format(lost=lost, max=limit)
+            + "\n\n"
+            + prompt
+        )
     return {
         "prompt": prompt,
         "count": count,
+        "more": 0 < count < limit,
         "done": _("✅ Done ({count})").format(count=count),
         "clear": _("🗑 Remove all"),
         "skip": _("⏭ Skip"),
@@ -613,7 +626,7 @@ def dialog() -> Dialog:
             MessageInput(on_file, content_types=[ContentType.PHOTO, ContentType.VIDEO, ContentType.DOCUMENT]),
             MessageInput(attachment_wrong),
             Button(Format("{done}"), id="done", on_click=files_done, when="count"),
-            Button(Format("{clear}"), id="clear", on_click=files_clear, when="count"),
+            Button(Format("{clear}"), id="clear", on_click=files_clear, when="more"),
             Button(Format("{skip}"), id="skip", on_click=files_done, when=no_files),
             back_button(),
         ),

@@ -37,7 +37,19 @@ from bot.services.users import Actor
 from bot.services.views import StaffCard
 from bot.states import AppealCard
 from handlers import Handlers
-from handlers.dialogs import COMMAND, buttons_only, deps, fit, heading, notice, picker, popup, say, unknown_command
+from handlers.dialogs import (
+    COMMAND,
+    buttons_only,
+    deps,
+    fit,
+    heading,
+    notice,
+    picker,
+    popup,
+    say,
+    unknown_command,
+    unmatched,
+)
 from handlers.media import extract_media, send_files
 from handlers.staff.render import Action, actions, card_text, files_count, request_label, require
 
@@ -385,6 +397,7 @@ def typed_window(state: Any, getter: Any, on_text: Any, back: Any = A.card, *cho
         MessageInput(on_text, content_types=[ContentType.TEXT]),
         MessageInput(text_expected),
         *choices,
+        unmatched(),
         SwitchTo(Format("{back}"), id="back", state=back),
         state=state,
         getter=getter,
@@ -632,6 +645,7 @@ def dialog() -> Dialog:
             MessageInput(unknown_command, filter=COMMAND),
             MessageInput(on_answer_file, content_types=[ContentType.PHOTO, ContentType.DOCUMENT, ContentType.VIDEO]),
             MessageInput(on_answer_file),
+            unmatched(),
             Button(Format("{send}"), id="send", on_click=on_send_answer),
             SwitchTo(Format("{back}"), id="back", state=A.answer),
             state=A.answer_files,
