@@ -33,6 +33,17 @@ from tests.test_staff_e2e import (
 COORDINATOR = "RMC coordinator"
 NOT_ACTIVE = "This button is no longer active."
 REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", NOT_ACTIVE}
+# Said to a person who may see the appeal but not do what they pressed.
+WHO_MAY_ACT = {
+    "Only the Regional Management Center routes appeals.",
+    "Only the Regional Management Center can change the category or the kind of an appeal.",
+    "Only the Regional Management Center can reject an appeal.",
+    "Only the Regional Management Center can close an appeal as a duplicate.",
+    "Only the Regional Management Center checks the answers.",
+    "Only the Regional Management Center decides the agencies' requests.",
+    "Only the Regional Management Center can do this.",
+    "Only the agency the appeal is assigned to can do this.",
+}
 GUESSED_INTENT = "q1w2e3r"
 ROLES = ("owner", "other", "official", "official_b", "supervisor", "revoked", "coordinator", "admin")
 
@@ -123,8 +134,11 @@ async def press(harness: Harness, person: EmulatedUser, message_id: int, data: s
     )
 
 
-def refused(result: Press, what: str) -> None:
-    assert result.answer in REFUSALS and result.alert, (what, result.answer)
+def refused(result: Press, what: str, sees: bool = False) -> None:
+    """Refused with a popup, the screen left as it is. Who may act is said only to a person who may see the appeal;
+    to anyone else the refusal names nothing of it."""
+    allowed = REFUSALS | WHO_MAY_ACT if sees else REFUSALS
+    assert result.answer in allowed and result.alert, (what, result.answer)
     assert not result.edited and not result.sent, (what, result.screen.text[:80])
 
 
@@ -163,7 +177,7 @@ async def test_every_staff_callback_by_every_role(harness: Harness) -> None:
                     assert not result.sent and result.answer in (None, ""), what
                     opened += 1
                 else:
-                    refused(result, what)
+                    refused(result, what, sees=bool(number) and may_see(role, which))
     assert opened == (2 + 2 + 1 + 1) * (len(StaffAction) - 1)
     assert await rows_state(harness) == before
 
@@ -294,7 +308,8 @@ async def test_every_dialog_widget_forged_by_every_role(harness: Harness) -> Non
                 if intent != own:
                     assert (result.answer, result.alert) == (NOT_ACTIVE, True), what
                 else:
-                    refused(result, what)
+                    # Those with a card open see its appeal; the others have none.
+                    refused(result, what, sees=role in ("coordinator", "admin", "official", "supervisor"))
     assert sorted(opened) == sorted(
         [(r, s) for r in ("coordinator", "admin") for s in COORDINATORS_SCREENS]
         + [(r, s) for r in ("official", "supervisor") for s in AGENCY_SCREENS]
