@@ -101,3 +101,33 @@ async def test_cancel_removes_the_send_button_of_an_abandoned_clarification_repl
     assert "Cancelled" in resident.last_message.text
     assert all(resident.message(m.message_id).buttons == [] for m in with_send)
     assert [m.kind for m in await harness.rows(AppealMessage)] == ["clarification_question"]
+
+
+
+async def test_a_refused_stale_screen_loses_its_buttons(harness: Harness) -> None:
+    """A screen left behind by a newer one (a card opened from a notification above the queue) keeps buttons that can
+    only be refused: the first press on one says so and takes them away, so the chat shows live buttons only."""
+    _resident, coordinator, official, appeal, _agency = await staffed_appeal(harness)
+    queue = coordinator.last_message  # the queue again, after routing from it
+    assert "Queue" in queue.text and queue.buttons
+    await official.click("✅ Final answer")
+    await harness.settle()
+    await official.send_text("The water is back.")
+    await harness.settle()
+    await official.click("📤 Send")
+    await harness.settle()
+    notification = coordinator.last_message
+    assert appeal.number in notification.text and notification.message_id != queue.message_id
+    await coordinator.click("Open", message_id=notification.message_id)
+    await harness.settle()
+    assert coordinator.message(notification.message_id).text.startswith(f"Appeal № {appeal.number}")
+
+    await coordinator.click(queue.buttons[-1], message_id=queue.message_id)
+    await harness.settle()
+    assert coordinator.callback_answers[-1]["text"] == "This button is no longer active."
+    assert coordinator.message(queue.message_id).buttons == []
+    assert coordinator.message(queue.message_id).text == queue.text
+    # The card above it works as before.
+    await coordinator.click("✅ Approve the answer", message_id=notification.message_id)
+    await harness.settle()
+    assert coordinator.callback_answers[-1]["text"] == "Approved: the resident receives the answer."

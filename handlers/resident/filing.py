@@ -8,11 +8,13 @@ topic → subcategory → description → files → place → district → kind 
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from html import escape
 from operator import itemgetter
 from typing import Any
 
 from aiogram import F
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -730,6 +732,10 @@ async def refuse_stale(callback: CallbackQuery, services: Services, actor: Actor
             filed = None
     if filed is None:
         await callback.answer(_("This button is no longer active."), show_alert=True)
+        # Its dialog is over or was replaced by a newer screen: the message keeps its text, not the dead buttons.
+        if isinstance(callback.message, Message):
+            with suppress(TelegramBadRequest):
+                await callback.message.edit_reply_markup(reply_markup=None)
         return
     await callback.answer(
         _("This appeal is already registered: № {number}").format(number=filed.number), show_alert=True
