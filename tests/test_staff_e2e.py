@@ -947,3 +947,23 @@ async def test_people_list_names_people_and_revoking_asks_first(harness: Harness
     await admin.click("👥 People")
     await harness.settle()
     assert "Ruslan (@rus_admin)" in admin.last_message.text
+
+
+async def test_an_admin_is_not_offered_to_revoke_their_own_admin_role(harness: Harness) -> None:
+    """Nobody locks the door behind themselves: no button for it, and a forged press is told why."""
+    admin = harness.emu.user(ADMIN, first_name="Ruslan", language_code="en")
+    await admin.send_text("/staff")
+    await harness.settle()
+    await admin.click("👥 People")
+    await harness.settle()
+    people = admin.last_message
+    assert "Ruslan" in people.text and "administrator" in people.text
+    assert not [b for b in people.buttons if b.startswith("✖")]
+    [role] = await harness.rows(UserRole)
+    await admin.press_callback(people.message_id, forged(people, f"revoke:{role.user_id}:admin"))
+    await harness.settle()
+    assert admin.last_message.message_id == people.message_id
+    await admin.click("✖ Revoke")
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "You cannot revoke your own administrator role."
+    assert [r.role for r in await harness.rows(UserRole)] == ["admin"]

@@ -42,6 +42,10 @@ BY_TYPE: dict[type[ServiceError], str] = {
     Gone: N_("This option is no longer available."),
 }
 DEFAULT = N_("This action is not possible now.")
+# InvalidInput, by its detail, where the general sentence would leave the person guessing.
+WHY_NOT: dict[str, str] = {
+    "self_admin": N_("You cannot revoke your own administrator role."),
+}
 # NotYours, by the refused action (the services' and the card's names for it): who may do it.
 COORDINATORS_ONLY = N_("Only the Regional Management Center can do this.")
 AGENCY_ONLY = N_("Only the agency the appeal is assigned to can do this.")
@@ -65,6 +69,8 @@ def refusal(error: ServiceError) -> str:
     """The localized sentence for a refusal (in the current locale)."""
     if isinstance(error, NotYours):
         return _(WHO_MAY.get(error.detail, COORDINATORS_ONLY))
+    if isinstance(error, InvalidInput) and error.detail in WHY_NOT:
+        return _(WHY_NOT[error.detail])
     for kind in type(error).__mro__:
         if kind in BY_TYPE:
             return _(BY_TYPE[kind])

@@ -138,6 +138,8 @@ async def people_getter(
         line = "• " + escape(" · ".join([who(person), f"id {person.tg_id}", role, *where]))
         if len(lines) <= PEOPLE_LINES and sum(len(x) + 1 for x in lines) + len(line) < TEXT_CHARS:
             lines.append(line)
+        if person.user_id == actor.id and person.role == Role.admin:
+            continue  # the services refuse it: nobody locks the door behind themselves
         items.append((f"{person.user_id}:{person.role}", "✖ " + fit([role], [who(person), *where], BUTTON_CHARS - 2)))
     if len(lines) <= len(found):
         lines.append("…")
