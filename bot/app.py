@@ -87,7 +87,6 @@ class App:
             self.sessionmaker,
             self.clock,
             make_renderer(self.i18n, self.settings, self.services.directory),
-            on_blocked=self.services.users.forget,
         )
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(self.settings, self.services.reminders)

@@ -142,8 +142,8 @@ class OutboxSender:
         self._request_timeout = max(1, int(lease.total_seconds() / 2))
         self._poll_interval = poll_interval
         self._give_up_after = give_up_after
-        # Told the users.id of a person found unreachable (403), so that this process's cached actor is dropped and
-        # their next update marks them active again (bot/services/users.py).
+        # Told the users.id of a person found unreachable (403); their next update marks them active again
+        # (bot/services/users.py reads the row on every update).
         self._on_blocked = on_blocked
         # Burst 1 overall: calls are spread evenly instead of 30 at once, which Telegram counts per second.
         self._global = TokenBucket(global_rate, 1, clock)
