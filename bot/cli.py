@@ -27,13 +27,19 @@ def freeze_startup_objects() -> None:
 
 async def _run(settings: Settings) -> None:
     from bot.app import create_app, create_bot, run_polling
+    from bot.ops import OpsServer
 
     app = await create_app(settings)
     bot = create_bot(settings)
+    ops = OpsServer(app.ops(bot), settings.ops.host, settings.ops.port) if settings.ops.port else None
     freeze_startup_objects()
     try:
+        if ops is not None:
+            await ops.start()
         await run_polling(app, bot)
     finally:
+        if ops is not None:
+            await ops.stop()
         await bot.session.close()
         await app.close()
 
