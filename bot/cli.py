@@ -68,9 +68,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
     db = commands.add_parser("db", parents=[common], help="database commands")
-    db.add_argument("action", choices=["upgrade"], help="apply the migrations and load the data files")
+    db.add_argument(
+        "action",
+        choices=["upgrade", "backup"],
+        help="upgrade: apply the migrations and load the data files; backup PATH: an online copy of the SQLite database",
+    )
+    db.add_argument("path", nargs="?", help="backup: the file to write (replaced if it exists)")
     args = parser.parse_args(argv)
     args.config = getattr(args, "config", None)
+    if args.command == "db" and (args.action == "backup") != bool(args.path):
+        parser.error("db backup takes the file to write: tsur-bot db backup PATH" if args.action == "backup" else "db upgrade takes no path")
     return args
 
 
@@ -85,9 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.logging.level)
     if args.command == "run":
         asyncio.run(_run(settings))
+    elif args.command == "db" and args.action == "backup":
+        return _backup(settings, args.path)
     elif args.command == "db":
         asyncio.run(_upgrade(settings))
         print("database is up to date")
+    return 0
+
+
+def _backup(settings: Settings, path: str | None) -> int:
+    """An online copy of the SQLite database (storage/backup.py); another database names its own tool."""
+    from storage.backup import BackupError, backup_sqlite
+
+    assert path is not None  # parse_args requires it
+    try:
+        size = backup_sqlite(settings.database.url, path)
+    except BackupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"backup written to {path} ({size} bytes)")
     return 0
 
 
