@@ -68,16 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
     db = commands.add_parser("db", parents=[common], help="database commands")
-    db.add_argument(
-        "action",
-        choices=["upgrade", "backup"],
-        help="upgrade: apply the migrations and load the data files; backup PATH: an online copy of the SQLite database",
+    actions = db.add_subparsers(dest="action", required=True)
+    actions.add_parser("upgrade", parents=[common], help="apply the migrations and load the data files")
+    backup = actions.add_parser(
+        "backup", parents=[common], help="an online copy of the SQLite database (PostgreSQL: use pg_dump)"
     )
-    db.add_argument("path", nargs="?", help="backup: the file to write (replaced if it exists)")
+    backup.add_argument("path", help="the file to write (replaced if it exists)")
     args = parser.parse_args(argv)
     args.config = getattr(args, "config", None)
-    if args.command == "db" and (args.action == "backup") != bool(args.path):
-        parser.error("db backup takes the file to write: tsur-bot db backup PATH" if args.action == "backup" else "db upgrade takes no path")
     return args
 
 
@@ -100,11 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _backup(settings: Settings, path: str | None) -> int:
+def _backup(settings: Settings, path: str) -> int:
     """An online copy of the SQLite database (storage/backup.py); another database names its own tool."""
     from storage.backup import BackupError, backup_sqlite
 
-    assert path is not None  # parse_args requires it
     try:
         size = backup_sqlite(settings.database.url, path)
     except BackupError as error:

@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from bot.cli import parse_args
 from storage.backup import BackupError, backup_sqlite
 from storage.models import Appeal, StatusHistory
 from tests.conftest import Harness
@@ -118,3 +119,14 @@ def test_backup_refuses_a_missing_database_and_itself(tmp_path: Path, db_path: P
     assert backup_sqlite(url, tmp_path / "ok.db") > 0
     with sqlite3.connect(tmp_path / "ok.db") as copy:
         assert copy.execute("SELECT count(*) FROM districts").fetchone()[0] > 0
+
+
+def test_backup_takes_its_options_anywhere() -> None:
+    """deploy/tsur-bot-backup.service gives --config before the path."""
+    for argv in (
+        ["db", "backup", "--config", "c.toml", "/b.db"],
+        ["db", "backup", "/b.db", "--config", "c.toml"],
+        ["--config", "c.toml", "db", "backup", "/b.db"],
+    ):
+        args = parse_args(argv)
+        assert (args.command, args.action, args.path, args.config) == ("db", "backup", "/b.db", "c.toml")

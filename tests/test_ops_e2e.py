@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,8 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.ops import OpsServer
+from emulator import BotAPIEmulator
 from storage.db import create_engine, create_sessionmaker
-from tests.conftest import Harness
+from tests.conftest import TOKEN, Harness
+from tests.test_cli import ROOT
 from tests.test_resident_e2e import english_resident
 from tests.test_staff_e2e import ADMIN, filed_appeal, join
 
@@ -165,3 +170,36 @@ async def test_readyz_and_metrics_say_the_database_is_down(harness: Harness, tmp
     finally:
         await server.stop()
         await engine.dispose()
+
+
+async def test_tsur_bot_run_serves_the_ops_port_in_polling_mode(emu: BotAPIEmulator, db_path: Path, tmp_path: Path) -> None:
+    """`tsur-bot run` with `[ops] port` set: the process polls and serves /healthz, /readyz and /metrics."""
+    port = free_port()
+    config = tmp_path / "ops.toml"
+    config.write_text(
+        f'[bot]\ntoken = "{TOKEN}"\napi_base = "{emu.base_url}"\npolling_timeout = 1\n'
+        f'[database]\nurl = "sqlite+aiosqlite:///{db_path}"\n[logging]\nlevel = "WARNING"\n'
+        f'[ops]\nport = {port}\n'
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "--config", str(config), cwd=ROOT, stderr=asyncio.subprocess.PIPE
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # the process migrates nothing (a seeded copy) but imports everything: a few seconds
+            with contextlib.suppress(aiohttp.ClientError):
+                if (await get(f"{base}/healthz"))[0] == 200:
+                    break
+            assert process.returncode is None, "the bot exited"
+            await asyncio.sleep(0.05)
+        status, body = await get(f"{base}/readyz")
+        assert status == 200, body
+        person = emu.user(1001, language_code="en")
+        await person.send_text("/start")
+        await person.next_message(timeout=15)
+        samples = await scrape(base)
+        assert value(samples, "tsur_updates_total", type="message", outcome="handled") == 1
+    finally:
+        process.terminate()
+        _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()[-2000:]

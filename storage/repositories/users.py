@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Consent, User, UserRole
@@ -11,6 +11,29 @@ from storage.models import Consent, User, UserRole
 USERS = User.__table__
 CONSENTS = Consent.__table__
 ROLES = UserRole.__table__
+
+
+_LATEST_CONSENT = (
+    select(func.max(CONSENTS.c.id)).where(CONSENTS.c.user_id == USERS.c.id).correlate(USERS).scalar_subquery()
+)
+# Built once: the statement runs on every update, and building it (and its cache key) each time costs more than
+# SQLite takes to answer it.
+ACTOR_ROWS = (
+    select(
+        USERS.c.id,
+        USERS.c.locale,
+        USERS.c.is_active,
+        CONSENTS.c.version,
+        CONSENTS.c.accepted,
+        ROLES.c.role,
+        ROLES.c.agency_id,
+    )
+    .select_from(
+        USERS.outerjoin(CONSENTS, CONSENTS.c.id == _LATEST_CONSENT).outerjoin(ROLES, ROLES.c.user_id == USERS.c.id)
+    )
+    .where(USERS.c.tg_id == bindparam("tg_id"))
+    .order_by(ROLES.c.id)
+)
 
 
 class UserRepo:
@@ -32,29 +55,8 @@ class UserRepo:
 
         Read on every update (nothing of it is cached in the process, so a change made by another instance counts
         at once); the joins go through the unique tg_id and the indexed user_id columns."""
-        latest = (
-            select(func.max(CONSENTS.c.id)).where(CONSENTS.c.user_id == USERS.c.id).correlate(USERS).scalar_subquery()
-        )
-        query = (
-            select(
-                USERS.c.id,
-                USERS.c.locale,
-                USERS.c.is_active,
-                CONSENTS.c.version,
-                CONSENTS.c.accepted,
-                ROLES.c.role,
-                ROLES.c.agency_id,
-            )
-            .select_from(
-                USERS.outerjoin(CONSENTS, CONSENTS.c.id == latest).outerjoin(ROLES, ROLES.c.user_id == USERS.c.id)
-            )
-            .where(USERS.c.tg_id == tg_id)
-            .order_by(ROLES.c.id)
-        )
-        return [
-            (row[0], row[1], bool(row[2]), row[3], None if row[4] is None else bool(row[4]), row[5], row[6])
-            for row in (await self.session.execute(query)).all()
-        ]
+        rows = (await self.session.execute(ACTOR_ROWS, {"tg_id": tg_id})).all()
+        return [(row[0], row[1], bool(row[2]), row[3], None if row[4] is None else bool(row[4]), row[5], row[6]) for row in rows]
 
     async def set_active(self, user_id: int, active: bool) -> None:
         """Whether the bot can reach the person (False after a 403 or a block, True once they are back)."""
