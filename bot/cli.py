@@ -32,7 +32,12 @@ async def _run(settings: Settings) -> None:
     bot = create_bot(settings)
     freeze_startup_objects()
     try:
-        await run_polling(app, bot)
+        if settings.bot.mode == "webhook":
+            from bot.webhook import run_webhook
+
+            await run_webhook(app, bot)
+        else:
+            await run_polling(app, bot)
     finally:
         await bot.session.close()
         await app.close()
@@ -60,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
+    commands.add_parser("run", parents=[common], help="run the bot (long polling or webhook, by bot.mode); migrates the database first")
     db = commands.add_parser("db", parents=[common], help="database commands")
     db.add_argument("action", choices=["upgrade"], help="apply the migrations and load the data files")
     args = parser.parse_args(argv)

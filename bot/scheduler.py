@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
 from bot.services.deadlines import ReminderService
+from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.scheduler")
 
@@ -34,9 +35,16 @@ def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Await
     return run
 
 
-def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOScheduler:
+def create_scheduler(
+    settings: Settings, reminders: ReminderService, updates: UpdateLedger | None = None
+) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
+    if updates is not None:
+        # The ids of handled updates are kept a few days, to skip a redelivery; older ones are forgotten.
+        scheduler.add_job(
+            _guarded("prune_updates", updates.prune), IntervalTrigger(hours=1), id="prune_updates", max_instances=1, coalesce=True
+        )
     scheduler.add_job(
         _guarded("sweep", reminders.tick),
         IntervalTrigger(seconds=config.sweep_seconds),

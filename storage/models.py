@@ -385,6 +385,17 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class HandledUpdate(Base):
+    """A Telegram update whose handlers have run: a redelivery of it (after a crash, before Telegram heard that
+    it was handled) is skipped. Written after the handlers, so a crash between the two handles it again, which
+    the handlers that matter tolerate (filing's Confirm is idempotent by its draft id). Pruned after a few days."""
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class FsmRecord(Base):
     """Persistent aiogram FSM state: a dialog survives a restart of the bot."""
 
@@ -414,6 +425,7 @@ __all__ = [
     "Counter",
     "District",
     "FsmRecord",
+    "HandledUpdate",
     "Invite",
     "Outbox",
     "Reminder",

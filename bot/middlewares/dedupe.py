@@ -1,0 +1,38 @@
+"""Skip an update that was already handled (a redelivery after a crash): see bot/services/updates.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.types import TelegramObject, Update
+
+from bot.services.updates import UpdateLedger
+
+logger = logging.getLogger("tsur.updates")
+
+
+class DedupeMiddleware(BaseMiddleware):
+    """An outer update middleware, the first of ours: a known update_id is skipped; a new one is recorded once its
+    handlers returned (an update whose handling failed is not recorded: a redelivery tries it again)."""
+
+    def __init__(self, ledger: UpdateLedger) -> None:
+        self.ledger = ledger
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        if await self.ledger.handled(event.update_id):
+            logger.info("update id=%s delivered again: already handled, skipped", event.update_id)
+            return UNHANDLED
+        result = await handler(event, data)
+        await self.ledger.record(event.update_id)
+        return result

@@ -1,0 +1,50 @@
+"""The ledger of handled Telegram updates: a redelivered update changes nothing twice.
+
+Telegram delivers an update until the bot confirms it (long polling: the next getUpdates offset; webhook: the
+200 answer). The bot confirms only after handling, so a crash in between brings the update back, with the same
+update_id. The ledger is written AFTER the update's handlers ran (record-after-handling), in a transaction of its
+own: a redelivery of an update in the ledger is skipped. A crash between the handlers' commit and the ledger's
+leaves the update unrecorded, so it is handled a second time: at-least-once, never lost. The handlers where a
+second run would matter are idempotent (filing's Confirm finds the appeal again by its draft id and tells its
+number). The alternative, claiming the id before handling, would lose the update for good when the process dies
+between the claim and the handler's commit: a resident left with no answer, which is worse than a repeated one.
+The rows live in the database, so every instance sees them; they are pruned after `keep_days`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from storage.repositories.updates import UpdateRepo
+
+
+class UpdateLedger:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, keep_days: int = 3) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.keep_days = keep_days
+
+    async def handled(self, update_id: int) -> bool:
+        """Whether this update's handlers already ran (on this instance or another)."""
+        async with self.sessionmaker() as session:
+            return await UpdateRepo(session).handled(update_id)
+
+    async def record(self, update_id: int) -> None:
+        """Note the update as handled. Two instances handling one update at once (a webhook retry racing its
+        first delivery) both get here: the second insert is refused by the primary key, and that is fine."""
+        async with self.sessionmaker() as session:
+            UpdateRepo(session).add(update_id, self.clock.now())
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+
+    async def prune(self) -> int:
+        """Forget updates handled more than `keep_days` ago (Telegram keeps an unconfirmed one for 24 hours)."""
+        async with self.sessionmaker() as session:
+            count = await UpdateRepo(session).prune(self.clock.now() - timedelta(days=self.keep_days))
+            await session.commit()
+            return count
