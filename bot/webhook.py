@@ -36,6 +36,13 @@ def build_webhook_app(app: App, bot: Bot, dp: Dispatcher) -> web.Application:
     SimpleRequestHandler(
         dispatcher=dp, bot=bot, handle_in_background=False, secret_token=config.secret
     ).register(webapp, path=config.path)
+
+    async def translations_for_background(_: web.Application) -> None:
+        # The next callback (the dispatcher's start-up) starts the outbox sender and the scheduler as tasks of
+        # this one: they inherit its context, and render notifications with these translations.
+        app.i18n.set_current(app.i18n)
+
+    webapp.on_startup.append(translations_for_background)
     setup_application(webapp, dp, bot=bot)
     return webapp
 

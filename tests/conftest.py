@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App, allowed_updates, create_app, create_bot, create_dispatcher
-from bot.polling import Poller
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.polling import Poller
 from bot.services import Services, build_services
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.models import Outbox
@@ -157,8 +157,9 @@ class Harness:
 
     async def _serve_webhook(self) -> None:
         """The bot's webhook server on a free port; the emulator delivers to it (emulator/webhook.py)."""
-        from bot.webhook import bound_port, build_webhook_app, set_webhook
         from aiohttp import web
+
+        from bot.webhook import bound_port, build_webhook_app, set_webhook
 
         assert self.dp and self.bot and self.app
         self.runner = web.AppRunner(build_webhook_app(self.app, self.bot, self.dp), access_log=None)
@@ -198,6 +199,19 @@ class Harness:
         if self.app is not None:
             await self.app.close()
         self._task = None
+
+    async def kill(self) -> None:
+        """Die mid-work as far as Telegram can tell: the polling task is cancelled wherever it is (a request in
+        flight is cut off) and nothing more is confirmed. The real `kill -9` is in tests/test_crash.py."""
+        assert self.poller is not None and self._task is not None, "kill() is for our polling loop"
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        assert self.bot is not None and self.app is not None
+        await self.bot.session.close()
+        await self.app.close()
+        self.poller = None
+        self._task = None
+        self.app = None
 
     async def restart(self) -> None:
         await self.stop()

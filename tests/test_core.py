@@ -135,6 +135,7 @@ async def test_a_long_query_never_stalls_the_people_talking_to_the_bot(harness: 
         assert user.last_message is not None and "topic" in (user.last_message.text or "")
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_residents_acting_at_once_are_all_answered_and_their_dialogs_survive_a_restart(
     emu: BotAPIEmulator, harness: Harness
 ) -> None:
