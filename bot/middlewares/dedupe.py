@@ -28,7 +28,9 @@ class DedupeMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        if not isinstance(event, Update):
+        if not isinstance(event, Update) or event.update_id <= 0:
+            # Telegram numbers its updates from 1; the ones made up inside the process (aiogram-dialog's background
+            # updates carry update_id 0) are not Telegram's to deliver again, and must never be skipped.
             return await handler(event, data)
         if await self.ledger.handled(event.update_id):
             logger.info("update id=%s delivered again: already handled, skipped", event.update_id)
