@@ -92,6 +92,20 @@ async def test_an_update_handled_but_not_confirmed_is_not_handled_again(emu: Bot
     assert [r.update_id for r in await harness.rows(HandledUpdate, HandledUpdate.update_id == update["update_id"])]
 
 
+async def test_a_clean_stop_finishes_the_batch_and_confirms_it(emu: BotAPIEmulator, harness: Harness) -> None:
+    user = await english_resident(harness)
+    emu.inject("sendMessage", kind="delay", delay=0.3, chat_id=user.id)
+    await user.send_text("/help")
+    await until(lambda: calls_in_flight(emu, "sendMessage", "delay") == 1, "the reply is on its way")
+    assert harness.poller is not None
+    harness.poller.stop()  # SIGTERM in production
+    await until(lambda: emu.updates_pending() == 0, "confirmed at the stop")
+    assert help_replies(user) == 1
+    await harness.restart()
+    await harness.settle()
+    assert help_replies(user) == 1
+
+
 async def test_chats_are_handled_side_by_side_and_each_chat_in_order(emu: BotAPIEmulator, harness: Harness) -> None:
     """One batch: a slow reply in one chat holds up neither the other chat nor the order inside its own."""
     slow = await english_resident(harness, 1001)
