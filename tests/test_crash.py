@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -164,3 +165,47 @@ async def test_kill_9_during_a_burst_loses_no_update_and_files_no_appeal_twice(t
                 assert sum(HELP in (m.text or "") for m in user.messages) >= 2
                 # «My appeals» answered with the list that has the appeal.
                 assert any(number in (m.text or "") + " ".join(m.buttons) for m in user.messages[seen[user.id] :])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_webhook_process_answers_and_a_kill_loses_nothing(tmp_path: Path, template_db: Path) -> None:
+    """`tsur-bot run` with bot.mode = "webhook": it sets the webhook, answers through it, and an update whose
+    request dies with the process is delivered again to the restarted one."""
+    db = tmp_path / "tsur.db"
+    shutil.copy(template_db, db)
+    port = free_port()
+    with (tmp_path / "bot.log").open("wb") as log:
+        async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot", webhook_retry_max=0.5) as emu:
+            config = tmp_path / "config.toml"
+            config.write_text(
+                f'[bot]\ntoken = "{TOKEN}"\napi_base = "{emu.base_url}"\nmode = "webhook"\n'
+                f'[webhook]\nurl = "http://127.0.0.1:{port}/tg"\nport = {port}\npath = "/tg"\nsecret = "s3cret"\n'
+                f'max_connections = 7\n[database]\nurl = "sqlite+aiosqlite:///{db}"\n'
+                '[throttle]\nrate = 1000.0\nburst = 1000\n[logging]\nlevel = "WARNING"\n'
+            )
+            bot = BotProcess(config, log)
+            await bot.start()
+            try:
+                user = emu.user(60_000, language_code="en")
+                await user.send_text("/help")
+                await user.wait_until(lambda: HELP in last_text(user), timeout=30, what="help")
+                assert emu.webhook.url == f"http://127.0.0.1:{port}/tg" and emu.webhook.max_connections == 7
+
+                # The reply hangs; the process dies with the request open; the restarted one gets it again.
+                emu.inject("sendMessage", kind="delay", delay=60, chat_id=user.id)
+                await user.send_text("/privacy")
+                await user.wait_until(lambda: any(c.fault == "delay" for c in emu.calls("sendMessage")), timeout=30)
+                await bot.kill()
+                emu.clear_faults()
+                await bot.start()
+                await user.wait_until(lambda: "Your personal data" in last_text(user), timeout=30, what="privacy")
+                await emu.wait_confirmed(timeout=10)
+            finally:
+                await bot.stop()
+            assert bot.process is not None and bot.process.returncode == 0  # SIGTERM: a clean stop
+            assert sum("Your personal data" in (m.text or "") for m in user.messages) == 1
