@@ -269,7 +269,9 @@ async def run_polling(app: App, bot: Bot) -> None:
     from contextlib import suppress
 
     dp = create_dispatcher(app)
-    poller = Poller(dp, bot, allowed_updates=allowed_updates(dp), polling_timeout=app.settings.bot.polling_timeout)
+    poller = Poller(
+        dp, bot, app.services.updates, allowed_updates=allowed_updates(dp), polling_timeout=app.settings.bot.polling_timeout
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError):

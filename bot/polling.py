@@ -1,28 +1,31 @@
-"""Long polling that confirms an update to Telegram only after handling it.
+"""Long polling that loses no update: an update is confirmed to Telegram only once it is durably written.
 
 aiogram's `start_polling(handle_as_tasks=True)` starts each update as a task and asks for the next batch at once:
 the next getUpdates offset confirms updates still being handled, and a crash loses them. This loop, on aiogram's
-public API only (`bot.get_updates`, `dp.feed_update`, `emit_startup`/`emit_shutdown`), never sends an offset past
-an update that is not handled yet: the offset is the oldest update still being handled (the watermark). Updates
-are handled as they come, concurrently across chats and in order within a chat (a worker per chat with work).
-While some are being handled, the loop asks again (without waiting, `timeout=0`) as soon as one finishes, or
-every `busy_interval` seconds: Telegram then returns the unfinished ones again (skipped here, they are known) and
-any new ones, and the offset confirms everything below the watermark. So a slow update delays the confirmation
-of the later ones, not their handling.
+public API only (`bot.get_updates`, `dp.feed_update`, `emit_startup`/`emit_shutdown`), writes each batch to the
+inbox table (one statement) before the offset that confirms it is sent; an update leaves the inbox in the
+transaction that records it as handled (bot/services/updates.py). At start-up, what the inbox still holds (the
+process died while handling it) is handled first. Updates are handled as they come, concurrently across chats and
+in order within a chat (a worker per chat with work), with no barrier between batches.
 
-An update handled but not yet confirmed when the process dies comes back after the restart with the same
-update_id, and the ledger of handled updates (bot/services/updates.py) skips it."""
+Confirming only after handling, without an inbox, would mean either a barrier (the next batch waits for the
+slowest update of this one) or fetching the unfinished updates again and again (Telegram returns everything from
+the offset on): both cost far more than one insert per batch. The inbox is in the database, so it survives the
+process; in webhook mode it is not used (the 200 answer comes after handling)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import deque
+from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramConflictError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import Update
+
+from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.polling")
 
@@ -40,32 +43,29 @@ def chat_key(update: Update) -> tuple[str, int]:
 
 
 class Poller:
-    """getUpdates from the watermark → hand new updates to their chat's worker → again. `stop()` ends the wait for
-    updates at once, lets the updates being handled finish, and confirms them."""
+    """getUpdates → write the batch to the inbox → hand each update to its chat's worker → getUpdates with the next
+    offset. `stop()` ends the wait for updates at once, lets the updates in hand finish, and confirms them."""
 
     def __init__(
         self,
         dp: Dispatcher,
         bot: Bot,
+        ledger: UpdateLedger,
         *,
         allowed_updates: list[str],
         polling_timeout: int = 10,
         backoff_max: float = 5.0,
-        busy_interval: float = 0.1,
         **workflow: Any,
     ) -> None:
         self.dp = dp
         self.bot = bot
+        self.ledger = ledger
         self.allowed_updates = allowed_updates
         self.polling_timeout = polling_timeout
         self.backoff_max = backoff_max
-        self.busy_interval = busy_interval
         self.workflow = {"dispatcher": dp, "bots": [bot], **dp.workflow_data, **workflow}
         self._stopping = asyncio.Event()
         self._fetch: asyncio.Task[list[Update]] | None = None
-        self._finished = asyncio.Event()
-        self._unfinished: dict[int, None] = {}
-        """Ids of the updates handed to workers and not handled yet, oldest first (dicts keep insertion order)."""
         self._queues: dict[tuple[str, int], deque[Update]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._last_seen = 0
@@ -76,7 +76,7 @@ class Poller:
             self._fetch.cancel()
 
     async def run(self) -> None:
-        """Start-up callbacks, the loop until `stop()`, shutdown callbacks."""
+        """Start-up callbacks, what the inbox holds, the loop until `stop()`, shutdown callbacks."""
         await self.dp.emit_startup(bot=self.bot, **self.workflow)
         logger.info("polling started")
         try:
@@ -86,21 +86,21 @@ class Poller:
             await self.dp.emit_shutdown(bot=self.bot, **self.workflow)
 
     def _offset(self) -> int | None:
-        """Everything below it is handled: the oldest unfinished update, else the one after the newest seen."""
-        if self._unfinished:
-            return next(iter(self._unfinished))
         return self._last_seen + 1 if self._last_seen else None
 
     async def _loop(self) -> None:
         failures = 0
         try:
+            left = await self.ledger.inbox()
+            if left:
+                logger.warning("handling %d updates left unhandled by the previous run", len(left))
+            for _update_id, payload in left:
+                self._dispatch(Update.model_validate_json(payload, context={"bot": self.bot}))
             while not self._stopping.is_set():
-                busy = bool(self._unfinished)
-                self._finished.clear()
                 self._fetch = asyncio.create_task(
                     self.bot.get_updates(
                         offset=self._offset(),
-                        timeout=0 if busy else self.polling_timeout,
+                        timeout=self.polling_timeout,
                         allowed_updates=self.allowed_updates,
                         request_timeout=int(self.bot.session.timeout + self.polling_timeout),
                     )
@@ -119,40 +119,32 @@ class Poller:
                         else min(0.5 * 2**failures, self.backoff_max)
                     )
                     logger.warning("getUpdates failed (%s); again in %.1fs", type(exc).__name__, wait)
-                    await self._pause(wait)
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
                 finally:
                     self._fetch = None
                 failures = 0
-                for update in updates:
-                    if update.update_id > self._last_seen:  # the unfinished ones come back: already in hand
-                        self._dispatch(update)
-                if self._unfinished:
-                    # Ask again when an update is done (to confirm it) or after a while (for new ones).
-                    await self._pause(self.busy_interval, until=self._finished)
+                # Given again after a crash before their offset was sent: those from the inbox are already in hand.
+                fresh = [update for update in updates if update.update_id > self._last_seen]
+                # Durable before the next getUpdates' offset confirms them to Telegram.
+                await self.ledger.stash(
+                    [(update.update_id, update.model_dump_json(exclude_none=True)) for update in fresh]
+                )
+                for update in fresh:
+                    self._dispatch(update)
             # A clean stop: the updates in hand are handled, then confirmed.
             await asyncio.gather(*self._workers)
             await self._confirm(self._offset())
         except asyncio.CancelledError:
-            # Killed (a crash, as Telegram sees it): nothing more is handled nor confirmed.
+            # Killed (a crash, as Telegram sees it): nothing more is handled; the inbox keeps what was not.
             for worker in self._workers:
                 worker.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)
             raise
 
-    async def _pause(self, seconds: float, until: asyncio.Event | None = None) -> None:
-        waits = [asyncio.ensure_future(self._stopping.wait())]
-        if until is not None:
-            waits.append(asyncio.ensure_future(until.wait()))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
-
     def _dispatch(self, update: Update) -> None:
-        self._last_seen = update.update_id
-        self._unfinished[update.update_id] = None
+        self._last_seen = max(self._last_seen, update.update_id)
         key = chat_key(update)
         queue = self._queues.get(key)
         if queue is not None:
@@ -174,18 +166,16 @@ class Poller:
                 except Exception:  # the dispatcher's error handlers ran already; one update must not stop the rest
                     logger.exception("update id=%s failed", update.update_id)
                 queue.popleft()
-                self._unfinished.pop(update.update_id, None)
-                self._finished.set()
         finally:
             if self._queues.get(key) is queue:
                 del self._queues[key]
 
     async def _confirm(self, offset: int | None) -> None:
-        """On a clean stop, confirm what was handled (limit=1, no wait: the update it may return stays
-        unconfirmed), so the next start is not given it again. A crash skips this; the ledger covers that."""
+        """On a clean stop, confirm what was fetched (limit=1, no wait: the update it may return stays
+        unconfirmed), so the next start is not given it again."""
         if offset is None:
             return
         try:
             await self.bot.get_updates(offset=offset, limit=1, timeout=0)
-        except Exception:  # the ledger skips them if they come back
+        except Exception:  # the inbox and the ledger cover it
             logger.warning("could not confirm the last updates at shutdown")

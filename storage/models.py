@@ -396,6 +396,17 @@ class HandledUpdate(Base):
     handled_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class InboxUpdate(Base):
+    """An update fetched by long polling, not handled yet: written before the getUpdates offset that confirms it to
+    Telegram, deleted in the transaction that writes its HandledUpdate. A restart handles what is left here."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
 class FsmRecord(Base):
     """Persistent aiogram FSM state: a dialog survives a restart of the bot."""
 
@@ -426,6 +437,7 @@ __all__ = [
     "District",
     "FsmRecord",
     "HandledUpdate",
+    "InboxUpdate",
     "Invite",
     "Outbox",
     "Reminder",

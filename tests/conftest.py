@@ -144,6 +144,7 @@ class Harness:
             self.poller = Poller(
                 self.dp,
                 self.bot,
+                self.app.services.updates,
                 allowed_updates=allowed_updates(self.dp),
                 polling_timeout=self.settings.bot.polling_timeout,
             )

@@ -92,6 +92,11 @@ async def to_the_preview(user: EmulatedUser) -> None:
     await step(user, user.click("⚡ Message (10 days)"), "Check your appeal")
 
 
+def inbox_size(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM update_inbox").fetchone()[0])
+
+
 def appeals_by_resident(db: Path) -> dict[int, list[str]]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT u.tg_id, a.number FROM appeals a JOIN users u ON u.id = a.user_id").fetchall()
@@ -149,7 +154,7 @@ async def test_kill_9_during_a_burst_loses_no_update_and_files_no_appeal_twice(t
             finally:
                 await bot.stop()
 
-            assert bot.starts == 6 and emu.updates_pending() == 0
+            assert bot.starts == 6 and emu.updates_pending() == 0 and inbox_size(db) == 0
             appeals = appeals_by_resident(db)
             for user in residents:
                 numbers = appeals.get(user.id, [])

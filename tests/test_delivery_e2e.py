@@ -16,7 +16,7 @@ from bot.clock import ManualClock
 from bot.scheduler import create_scheduler
 from bot.services import Services
 from emulator import BotAPIEmulator, EmulatedUser
-from storage.models import Appeal, HandledUpdate
+from storage.models import Appeal, HandledUpdate, InboxUpdate
 from tests.conftest import Harness, make_settings
 from tests.test_resident_e2e import english_resident, fill_until_preview
 
@@ -44,36 +44,64 @@ def calls_in_flight(emu: BotAPIEmulator, method: str, fault: str) -> int:
 # --------------------------------------------------------------------------- long polling
 
 
-async def test_a_batch_is_confirmed_to_telegram_only_after_it_was_handled(emu: BotAPIEmulator, harness: Harness) -> None:
+async def test_an_update_is_confirmed_to_telegram_only_once_it_is_in_the_inbox(
+    emu: BotAPIEmulator, harness: Harness
+) -> None:
     user = await english_resident(harness)
     emu.inject("sendMessage", kind="delay", delay=0.3, chat_id=user.id)
     await user.send_text("/help")
     await until(lambda: calls_in_flight(emu, "sendMessage", "delay") == 1, "the reply is on its way")
-    # The reply is being sent: the update is not confirmed yet (aiogram's handle_as_tasks would have confirmed it).
-    assert emu.updates_pending() == 1
+    update = emu.last_update(user.id)
+    assert update is not None
+    # Being handled: if Telegram already heard it was received, the database has it.
+    confirmed = emu.updates_pending() == 0
+    inbox = await harness.rows(InboxUpdate)
+    assert [row.update_id for row in inbox] == [update["update_id"]] or not confirmed
     await harness.settle()
     assert help_replies(user) == 1 and emu.updates_pending() == 0
+    assert await harness.rows(InboxUpdate) == []  # handled: out of the inbox, into the ledger
+    assert await harness.rows(HandledUpdate, HandledUpdate.update_id == update["update_id"])
 
 
 async def test_a_crash_while_handling_loses_no_update(emu: BotAPIEmulator, harness: Harness) -> None:
-    """The process dies while the reply is on its way: Telegram still has the update, and the restarted bot
-    answers it."""
+    """The process dies while the reply is on its way: the restarted bot answers the update (from the inbox, or
+    from Telegram if it was not confirmed yet)."""
     user = await english_resident(harness)
     emu.inject("sendMessage", kind="delay", delay=30, chat_id=user.id)
     await user.send_text("/help")
     await until(lambda: calls_in_flight(emu, "sendMessage", "delay") == 1, "the reply is on its way")
     await harness.kill()
     emu.clear_faults()
-    assert emu.updates_pending() == 1 and help_replies(user) == 0
+    assert help_replies(user) == 0
 
     await harness.start()
     await harness.settle()
     assert help_replies(user) == 1 and emu.updates_pending() == 0
+    assert await harness.rows(InboxUpdate) == []
+
+
+async def test_a_crash_after_the_confirmation_leaves_the_update_in_the_inbox(
+    emu: BotAPIEmulator, harness: Harness
+) -> None:
+    """Telegram was told (the next getUpdates went out) and the process dies before the reply: Telegram will not
+    give the update again, and the inbox is what saves it."""
+    user = await english_resident(harness)
+    emu.inject("sendMessage", kind="delay", delay=30, chat_id=user.id)
+    await user.send_text("/help")
+    await until(lambda: calls_in_flight(emu, "sendMessage", "delay") == 1 and emu.updates_pending() == 0, "confirmed")
+    await harness.kill()
+    emu.clear_faults()
+    assert emu.updates_pending() == 0 and help_replies(user) == 0
+
+    await harness.start()
+    await harness.settle()
+    assert help_replies(user) == 1
+    assert await harness.rows(InboxUpdate) == []
 
 
 async def test_an_update_handled_but_not_confirmed_is_not_handled_again(emu: BotAPIEmulator, harness: Harness) -> None:
-    """The process dies after handling a batch, before the getUpdates that confirms it: Telegram gives the same
-    update (same update_id) to the restarted bot, which skips it."""
+    """The process dies after handling an update, before the getUpdates that confirms it: Telegram gives the same
+    update (same update_id) to the restarted bot, which skips it (the ledger)."""
     user = await english_resident(harness)
     await harness.settle()
     # The long poll waiting now is past its fault check: the next one, carrying the confirming offset, hangs.
@@ -82,25 +110,31 @@ async def test_an_update_handled_but_not_confirmed_is_not_handled_again(emu: Bot
     await until(lambda: help_replies(user) == 1 and calls_in_flight(emu, "getUpdates", "delay") == 1, "handled")
     update = emu.last_update(user.id)
     assert update is not None
+    mine = HandledUpdate.update_id == update["update_id"]
+    while not await harness.rows(HandledUpdate, mine):  # its handling ended (the ledger has it)
+        await asyncio.sleep(0.005)
     await harness.kill()
-    assert emu.updates_pending() == 1  # Telegram never heard that it was handled
+    assert emu.updates_pending() == 1  # Telegram never heard that it was received
 
     await harness.start()
     await harness.settle()
     assert emu.updates_pending() == 0
     assert help_replies(user) == 1  # not answered twice
     assert [r.update_id for r in await harness.rows(HandledUpdate, HandledUpdate.update_id == update["update_id"])]
+    assert await harness.rows(InboxUpdate) == []
 
 
-async def test_a_clean_stop_finishes_the_batch_and_confirms_it(emu: BotAPIEmulator, harness: Harness) -> None:
+async def test_a_clean_stop_finishes_the_updates_in_hand_and_confirms_them(emu: BotAPIEmulator, harness: Harness) -> None:
     user = await english_resident(harness)
     emu.inject("sendMessage", kind="delay", delay=0.3, chat_id=user.id)
     await user.send_text("/help")
     await until(lambda: calls_in_flight(emu, "sendMessage", "delay") == 1, "the reply is on its way")
     assert harness.poller is not None
     harness.poller.stop()  # SIGTERM in production
-    await until(lambda: emu.updates_pending() == 0, "confirmed at the stop")
-    assert help_replies(user) == 1
+    assert harness._task is not None
+    await asyncio.wait_for(harness._task, 10)  # the update in hand was finished before the loop ended
+    assert help_replies(user) == 1 and emu.updates_pending() == 0
+    assert await harness.rows(InboxUpdate) == []
     await harness.restart()
     await harness.settle()
     assert help_replies(user) == 1

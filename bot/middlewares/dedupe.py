@@ -17,7 +17,7 @@ logger = logging.getLogger("tsur.updates")
 
 class DedupeMiddleware(BaseMiddleware):
     """An outer update middleware, the first of ours: a known update_id is skipped; a new one is recorded once its
-    handlers returned (an update whose handling failed is not recorded: a redelivery tries it again)."""
+    handlers returned or failed (not when the process dies in the middle: then it is handled again)."""
 
     def __init__(self, ledger: UpdateLedger) -> None:
         self.ledger = ledger
@@ -34,7 +34,14 @@ class DedupeMiddleware(BaseMiddleware):
             return await handler(event, data)
         if await self.ledger.handled(event.update_id):
             logger.info("update id=%s delivered again: already handled, skipped", event.update_id)
+            await self.ledger.skipped(event.update_id)
             return UNHANDLED
-        result = await handler(event, data)
+        try:
+            result = await handler(event, data)
+        except Exception:
+            # The person was told something went wrong (the error handlers); running it again after every restart
+            # would not help, so a failed update counts as handled too.
+            await self.ledger.record(event.update_id)
+            raise
         await self.ledger.record(event.update_id)
         return result

@@ -33,14 +33,35 @@ class UpdateLedger:
             return await UpdateRepo(session).handled(update_id)
 
     async def record(self, update_id: int) -> None:
-        """Note the update as handled. Two instances handling one update at once (a webhook retry racing its
-        first delivery) both get here: the second insert is refused by the primary key, and that is fine."""
+        """Note the update as handled (and out of the polling inbox). Two instances handling one update at once (a
+        webhook retry racing its first delivery) both get here: the second insert is refused by the primary key,
+        and that is fine."""
         async with self.sessionmaker() as session:
-            UpdateRepo(session).add(update_id, self.clock.now())
+            repo = UpdateRepo(session)
+            await repo.unstash(update_id)
+            repo.add(update_id, self.clock.now())
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
+                await self.skipped(update_id)
+
+    async def skipped(self, update_id: int) -> None:
+        """A known update delivered again: only its inbox row, if any, goes."""
+        async with self.sessionmaker() as session:
+            await UpdateRepo(session).unstash(update_id)
+            await session.commit()
+
+    async def stash(self, updates: list[tuple[int, str]]) -> None:
+        """Long polling: keep fetched updates (id, JSON) durably before the offset confirms them to Telegram."""
+        async with self.sessionmaker() as session:
+            await UpdateRepo(session).stash(updates, self.clock.now())
+            await session.commit()
+
+    async def inbox(self) -> list[tuple[int, str]]:
+        """The updates fetched and confirmed but not handled (the process died): (id, JSON), oldest first."""
+        async with self.sessionmaker() as session:
+            return await UpdateRepo(session).inbox()
 
     async def prune(self) -> int:
         """Forget updates handled more than `keep_days` ago (Telegram keeps an unconfirmed one for 24 hours)."""
