@@ -29,6 +29,8 @@ from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.polling")
 
+FULL_BATCH = 100  # getUpdates' default (and largest) limit
+
 
 def chat_key(update: Update) -> tuple[str, int]:
     """What orders updates: the chat (a private chat's id is its person's), else the sender, else the update."""
@@ -69,6 +71,10 @@ class Poller:
         self._queues: dict[tuple[str, int], deque[Update]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._last_seen = 0
+        self._known_before: int | None = None
+        self._catching_up = True
+        """The newest update id the previous run may have handled: what the first batch (and the inbox) holds.
+        Any later update is new for sure and skips the ledger's query (`maybe_handled=False`)."""
 
     def stop(self) -> None:
         self._stopping.set()
@@ -127,6 +133,10 @@ class Poller:
                 failures = 0
                 # Given again after a crash before their offset was sent: those from the inbox are already in hand.
                 fresh = [update for update in updates if update.update_id > self._last_seen]
+                if self._catching_up:
+                    # What Telegram held at start-up (a full batch means more may follow) may have been handled.
+                    self._known_before = max((u.update_id for u in updates), default=self._last_seen)
+                    self._catching_up = len(updates) >= FULL_BATCH
                 # Durable before the next getUpdates' offset confirms them to Telegram.
                 await self.ledger.stash(
                     [(update.update_id, update.model_dump_json(exclude_none=True)) for update in fresh]
@@ -161,8 +171,9 @@ class Poller:
         try:
             while queue:
                 update = queue[0]
+                maybe_handled = self._known_before is None or update.update_id <= self._known_before
                 try:
-                    await self.dp.feed_update(self.bot, update, **self.workflow)
+                    await self.dp.feed_update(self.bot, update, maybe_handled=maybe_handled, **self.workflow)
                 except Exception:  # the dispatcher's error handlers ran already; one update must not stop the rest
                     logger.exception("update id=%s failed", update.update_id)
                 queue.popleft()

@@ -32,7 +32,8 @@ class DedupeMiddleware(BaseMiddleware):
             # Telegram numbers its updates from 1; the ones made up inside the process (aiogram-dialog's background
             # updates carry update_id 0) are not Telegram's to deliver again, and must never be skipped.
             return await handler(event, data)
-        if await self.ledger.handled(event.update_id):
+        # Long polling marks the updates that cannot have been handled before (bot/polling.py): no query for them.
+        if data.get("maybe_handled", True) and await self.ledger.handled(event.update_id):
             logger.info("update id=%s delivered again: already handled, skipped", event.update_id)
             await self.ledger.skipped(event.update_id)
             return UNHANDLED

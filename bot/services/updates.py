@@ -12,6 +12,7 @@ The rows live in the database, so every instance sees them; they are pruned afte
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,8 @@ class UpdateLedger:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.keep_days = keep_days
+        self._pending: list[int] = []
+        self._flush: asyncio.Future[None] | None = None
 
     async def handled(self, update_id: int) -> bool:
         """Whether this update's handlers already ran (on this instance or another)."""
@@ -33,18 +36,39 @@ class UpdateLedger:
             return await UpdateRepo(session).handled(update_id)
 
     async def record(self, update_id: int) -> None:
-        """Note the update as handled (and out of the polling inbox). Two instances handling one update at once (a
-        webhook retry racing its first delivery) both get here: the second insert is refused by the primary key,
-        and that is fine."""
+        """Note the update as handled (and out of the polling inbox). The updates that finish at the same moment are
+        written in one transaction (a group commit: one write per burst, not one per update, on SQLite's single
+        writer); each caller returns once its row is committed."""
+        self._pending.append(update_id)
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.ensure_future(self._write_pending())
+        await asyncio.shield(self._flush)
+
+    async def _write_pending(self) -> None:
+        await asyncio.sleep(0)  # let the updates finishing in this turn of the loop join
+        ids, self._pending = self._pending, []
+        self._flush = None  # a record() from now on starts the next write
         async with self.sessionmaker() as session:
             repo = UpdateRepo(session)
-            await repo.unstash(update_id)
-            repo.add(update_id, self.clock.now())
             try:
+                await repo.unstash_many(ids)
+                await repo.add_many(ids, self.clock.now())
                 await session.commit()
+                return
             except IntegrityError:
                 await session.rollback()
-                await self.skipped(update_id)
+        # Two instances handled one update at once (a webhook retry racing its first delivery): row by row, and the
+        # one already there is fine.
+        for update_id in ids:
+            async with self.sessionmaker() as session:
+                repo = UpdateRepo(session)
+                await repo.unstash(update_id)
+                repo.add(update_id, self.clock.now())
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    await self.skipped(update_id)
 
     async def skipped(self, update_id: int) -> None:
         """A known update delivered again: only its inbox row, if any, goes."""

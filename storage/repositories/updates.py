@@ -35,6 +35,14 @@ class UpdateRepo:
         if fresh:
             await self.session.execute(insert(InboxUpdate.__table__), fresh)
 
+    async def add_many(self, update_ids: list[int], at: datetime) -> None:
+        await self.session.execute(
+            insert(HandledUpdate.__table__), [{"update_id": i, "handled_at": at} for i in update_ids]
+        )
+
+    async def unstash_many(self, update_ids: list[int]) -> None:
+        await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(update_ids)))
+
     async def unstash(self, update_id: int) -> None:
         await self.session.execute(delete(InboxUpdate).where(InboxUpdate.update_id == update_id))
 
