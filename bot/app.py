@@ -32,10 +32,12 @@ from bot.filters import PrivateChat, call_sync_filters_in_place
 from bot.fsm_storage import SQLStorage, UpdateRows
 from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
+from bot.middlewares.dedupe import DedupeMiddleware
 from bot.middlewares.errors import ServiceErrorMiddleware
 from bot.notifications import make_renderer
 from bot.ops import Metrics, Ops, UpdateMetricsMiddleware
 from bot.outbox import OutboxSender
+from bot.polling import Poller
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
@@ -92,7 +94,9 @@ class App:
             on_send=self.metrics.record_send,
         )
         self._sender_task = asyncio.create_task(self.sender.run())
-        self.scheduler = create_scheduler(self.settings, self.services.reminders, self.metrics.observe_job)
+        self.scheduler = create_scheduler(
+            self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates
+        )
         self.scheduler.start()
 
     def ops(self, bot: Bot) -> Ops:
@@ -190,6 +194,8 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
         albums=app.albums,
         i18n=app.i18n,
     )
+    # First of ours: an update handled already (delivered again after a crash) goes no further.
+    dp.update.outer_middleware(DedupeMiddleware(app.services.updates))
     # The storage remembers the rows of the update being handled (read once, unchanged ones not written again).
     dp.update.outer_middleware(UpdateRows())
     dp.update.outer_middleware(dp.fsm)
@@ -268,13 +274,18 @@ def allowed_updates(dp: Dispatcher) -> list[str]:
     return dp.resolve_used_update_types(skip_events={DIALOG_EVENT_NAME})
 
 
-async def run_polling(app: App, bot: Bot, *, handle_as_tasks: bool = True) -> None:
+async def run_polling(app: App, bot: Bot) -> None:
+    """Long polling that confirms a batch only after handling it (bot/polling.py), until SIGTERM or SIGINT."""
+    import signal
+    from contextlib import suppress
+
     dp = create_dispatcher(app)
+    poller = Poller(
+        dp, bot, app.services.updates, allowed_updates=allowed_updates(dp), polling_timeout=app.settings.bot.polling_timeout
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, poller.stop)
     with app.i18n.context():
-        await dp.start_polling(
-            bot,
-            allowed_updates=allowed_updates(dp),
-            polling_timeout=app.settings.bot.polling_timeout,
-            handle_as_tasks=handle_as_tasks,
-            handle_signals=True,
-        )
+        await poller.run()

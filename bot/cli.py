@@ -31,12 +31,19 @@ async def _run(settings: Settings) -> None:
 
     app = await create_app(settings)
     bot = create_bot(settings)
-    ops = OpsServer(app.ops(bot), settings.ops.host, settings.ops.port) if settings.ops.port else None
+    # In webhook mode the ops routes share the webhook's server; polling serves them on a port of their own.
+    polling = settings.bot.mode != "webhook"
+    ops = OpsServer(app.ops(bot), settings.ops.host, settings.ops.port) if polling and settings.ops.port else None
     freeze_startup_objects()
     try:
-        if ops is not None:
-            await ops.start()
-        await run_polling(app, bot)
+        if settings.bot.mode == "webhook":
+            from bot.webhook import run_webhook
+
+            await run_webhook(app, bot)  # the ops routes are mounted on the webhook's server
+        else:
+            if ops is not None:
+                await ops.start()
+            await run_polling(app, bot)
     finally:
         if ops is not None:
             await ops.stop()
@@ -66,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
+    commands.add_parser("run", parents=[common], help="run the bot (long polling or webhook, by bot.mode); migrates the database first")
     db = commands.add_parser("db", parents=[common], help="database commands")
     actions = db.add_subparsers(dest="action", required=True)
     actions.add_parser("upgrade", parents=[common], help="apply the migrations and load the data files")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from datetime import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +26,8 @@ class BotSection(BaseModel):
     admins: list[int] = []
     # Telegram allows one getUpdates consumer; the timeout is the long-polling wait in seconds.
     polling_timeout: int = Field(default=10, ge=0, le=50)
+    # How updates arrive: long polling (one instance, the embedded default) or Telegram's webhook (see [webhook]).
+    mode: Literal["polling", "webhook"] = "polling"
 
     @field_validator("token")
     @classmethod
@@ -41,6 +43,36 @@ class BotSection(BaseModel):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL or empty")
         return value.rstrip("/")
+
+
+class WebhookSection(BaseModel):
+    """Webhook mode (bot.mode = "webhook"): Telegram POSTs each update to `url`; the bot answers 200 only after
+    handling it, so an update in flight when an instance dies is delivered again."""
+
+    # The public HTTPS address Telegram posts to (the reverse proxy's), path included.
+    url: str = ""
+    # Where this instance's aiohttp server listens, and the path of the update route.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    path: str = "/webhook"
+    # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token with every update; a request without it gets 401.
+    secret: str = Field(default="", max_length=256, pattern=r"^[A-Za-z0-9_-]*$")
+    # Updates Telegram keeps in flight to the webhook at once (1–100).
+    max_connections: int = Field(default=40, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL or empty")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
 
 
 class DatabaseSection(BaseModel):
@@ -126,6 +158,8 @@ class SchedulerSection(BaseModel):
     # Coordinators are reminded this many days after registration if an appeal is not yet forwarded
     # (it must be within deadlines.redirect_days).
     forward_remind_days: int = Field(default=5, ge=1, le=30)
+    # Days the ids of handled updates are kept to skip a redelivery (Telegram keeps an update 24 hours at most).
+    updates_keep_days: int = Field(default=3, ge=1, le=30)
 
     @field_validator("weekly_day")
     @classmethod
@@ -177,6 +211,7 @@ class Settings(BaseSettings):
     toml_path: ClassVar[Path | None] = None
 
     bot: BotSection
+    webhook: WebhookSection = WebhookSection()
     database: DatabaseSection = DatabaseSection()
     region: RegionSection = RegionSection()
     intake: IntakeSection = IntakeSection()
@@ -202,6 +237,14 @@ class Settings(BaseSettings):
         # Environment wins over the file so the token can stay out of it.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        if self.bot.mode == "webhook":
+            missing = [key for key in ("url", "secret") if not getattr(self.webhook, key)]
+            if missing:
+                raise ValueError(f'webhook.{missing[0]} must be set when bot.mode = "webhook"')
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.region.timezone)
@@ -220,6 +263,9 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(part) for part in first["loc"]]
+        if not loc:  # a check across sections names its keys itself
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            raise ConfigError(f"config error: {reason} (set it in {chosen} or the TSUR_* environment)") from None
         section = Settings.model_fields.get(loc[0]) if len(loc) == 1 else None
         if first["type"] == "missing" and section is not None and isinstance(section.annotation, type):
             # A whole section is missing: name the key inside it that has no default.

@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
 from bot.services.deadlines import ReminderService
+from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.scheduler")
 
@@ -46,10 +47,18 @@ def _guarded(
 
 
 def create_scheduler(
-    settings: Settings, reminders: ReminderService, observe: JobObserver | None = None
+    settings: Settings,
+    reminders: ReminderService,
+    observe: JobObserver | None = None,
+    updates: UpdateLedger | None = None,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
+    if updates is not None:
+        # The ids of handled updates are kept a few days, to skip a redelivery; older ones are forgotten.
+        scheduler.add_job(
+            _guarded("prune_updates", updates.prune), IntervalTrigger(hours=1), id="prune_updates", max_instances=1, coalesce=True
+        )
     scheduler.add_job(
         _guarded("sweep", reminders.tick, observe),
         IntervalTrigger(seconds=config.sweep_seconds),

@@ -341,17 +341,31 @@ async def get_updates(state: EmulatorState, p: Params) -> Any:
 
 @method("setWebhook")
 async def set_webhook(state: EmulatorState, p: Params) -> Any:
-    # Stored only: the emulator delivers updates by getUpdates, not by webhook.
-    state.webhook_url = p.get_str("url") or ""
+    url = p.get_str("url") or ""
+    if url and not url.startswith(("http://", "https://")):
+        raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+    secret = p.get_str("secret_token") or ""
+    if len(secret) > 256 or not re.fullmatch(r"[A-Za-z0-9_-]*", secret):
+        raise bad_request("secret token contains unallowed characters")
+    max_connections = p.get_int("max_connections", default=40) or 40
+    if not 1 <= max_connections <= 100:
+        raise bad_request("bad webhook: max_connections must be between 1 and 100")
+    state.webhook_url = url
     state.set_allowed_updates(p.get_json("allowed_updates"))
     if p.get_bool("drop_pending_updates"):
         state.drop_pending_updates()
+    # A waiting getUpdates ends: it may not be used while a webhook is set.
+    state.terminate_poller()
+    if state.webhook is not None:
+        state.webhook.configure(url, secret, max_connections)
     return True
 
 
 @method("deleteWebhook")
 async def delete_webhook(state: EmulatorState, p: Params) -> Any:
     state.webhook_url = ""
+    if state.webhook is not None:
+        state.webhook.configure("", "", 40)
     if p.get_bool("drop_pending_updates"):
         state.drop_pending_updates()
     return True
@@ -359,7 +373,11 @@ async def delete_webhook(state: EmulatorState, p: Params) -> Any:
 
 @method("getWebhookInfo")
 async def get_webhook_info(state: EmulatorState, p: Params) -> Any:
-    return {"url": state.webhook_url, "has_custom_certificate": False, "pending_update_count": len(state.updates)}
+    info = {"url": state.webhook_url, "has_custom_certificate": False, "pending_update_count": len(state.updates)}
+    if state.webhook is not None and state.webhook_url:
+        info.update(state.webhook.info())
+        info["allowed_updates"] = sorted(state.allowed_updates)
+    return info
 
 
 # ---------------------------------------------------------------------- sending

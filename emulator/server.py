@@ -27,6 +27,7 @@ from .params import FILE_FIELDS, Params, UploadedFile, loggable, normalize
 from .state import EmulatorState
 from .user import EmulatedUser
 from .user_http import setup_user_routes
+from .webhook import WebhookDelivery
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -54,6 +55,9 @@ class BotAPIEmulator:
     :param strict_ampersand: reject a bare ``&`` in HTML (Telegram keeps it; see html_parser).
     :param strict_file_ids: reject file_ids the emulator never issued, as Telegram does.
     :param request_log_limit: keep at most this many entries in :attr:`requests` (None = all).
+    :param webhook_timeout: seconds a webhook has to answer an update before the delivery counts as failed.
+    :param webhook_retry_base: the first retry's delay after a failed delivery (doubled each time).
+    :param webhook_retry_max: the longest delay between two tries.
     """
 
     def __init__(
@@ -67,6 +71,9 @@ class BotAPIEmulator:
         strict_ampersand: bool = True,
         strict_file_ids: bool = True,
         request_log_limit: int | None = 100_000,
+        webhook_timeout: float = 10.0,
+        webhook_retry_base: float = 0.05,
+        webhook_retry_max: float = 2.0,
     ) -> None:
         bot_id_text = token.split(":", 1)[0]
         if not bot_id_text.isdigit():
@@ -86,6 +93,10 @@ class BotAPIEmulator:
             strict_file_ids=strict_file_ids,
             request_log_limit=request_log_limit,
         )
+        self.webhook = WebhookDelivery(
+            self.state, timeout=webhook_timeout, retry_base=webhook_retry_base, retry_max=webhook_retry_max
+        )
+        self.state.webhook = self.webhook
         self._faults = FaultInjector()
         self._rate_limiter = RateLimiter()
         self._runner: web.AppRunner | None = None
@@ -138,6 +149,7 @@ class BotAPIEmulator:
         if self._runner is None:
             return
         self.state.shutdown()
+        await self.webhook.close()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 

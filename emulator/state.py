@@ -20,6 +20,7 @@ from .models import ApiCall, BotMessage, CallbackQueryRecord, ChatState, FileRec
 
 if TYPE_CHECKING:
     from .user import EmulatedUser
+    from .webhook import WebhookDelivery
 
 # What Telegram delivers when ``allowed_updates`` was never specified (or given as []).
 ALL_UPDATE_TYPES = frozenset(
@@ -165,6 +166,8 @@ class EmulatorState:
         """Bot name/description/short_description by (field, language_code)."""
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.webhook_url = ""
+        self.webhook: WebhookDelivery | None = None
+        """Delivery to the webhook (emulator/webhook.py), set by the server."""
 
     # ------------------------------------------------------------------ updates
 
@@ -184,7 +187,18 @@ class EmulatorState:
         poller = self._poller
         if poller is not None and not poller.done():
             poller.set_result(None)
+        if self.webhook_url and self.webhook is not None:
+            self.webhook.wake()
         return update
+
+    def delivered(self, update_id: int) -> None:
+        """A webhook answered 2xx to this update: it leaves the queue. Updates are confirmed out of order (chats
+        go side by side), so the confirmed mark is the one before the oldest update still queued."""
+        for index, update in enumerate(self.updates):
+            if update["update_id"] == update_id:
+                del self.updates[index]
+                break
+        self._ack(self.updates[0]["update_id"] - 1 if self.updates else self.next_update_id - 1)
 
     def set_allowed_updates(self, value: Any) -> None:
         """Remember ``allowed_updates`` like Telegram does (sticky until changed; [] resets)."""

@@ -385,6 +385,28 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class HandledUpdate(Base):
+    """A Telegram update whose handlers have run: a redelivery of it (after a crash, before Telegram heard that
+    it was handled) is skipped. Written after the handlers, so a crash between the two handles it again, which
+    the handlers that matter tolerate (filing's Confirm is idempotent by its draft id). Pruned after a few days."""
+
+    __tablename__ = "handled_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class InboxUpdate(Base):
+    """An update fetched by long polling, not handled yet: written before the getUpdates offset that confirms it to
+    Telegram, deleted in the transaction that writes its HandledUpdate. A restart handles what is left here."""
+
+    __tablename__ = "update_inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+
+
 class FsmRecord(Base):
     """Persistent aiogram FSM state: a dialog survives a restart of the bot."""
 
@@ -414,6 +436,8 @@ __all__ = [
     "Counter",
     "District",
     "FsmRecord",
+    "HandledUpdate",
+    "InboxUpdate",
     "Invite",
     "Outbox",
     "Reminder",

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App, allowed_updates, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.polling import Poller
 from bot.services import Services, build_services
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.models import Outbox
@@ -104,8 +105,12 @@ class InFlight(BaseMiddleware):
 class Harness:
     """The bot as it runs in production, polling the emulator; restartable mid-test."""
 
-    def __init__(self, emu: BotAPIEmulator, settings: Settings, clock: ManualClock) -> None:
+    def __init__(self, emu: BotAPIEmulator, settings: Settings, clock: ManualClock, mode: str = "polling") -> None:
         self.emu = emu
+        self.mode = mode
+        """"polling": our loop (bot/polling.py); "webhook": the emulator posts to the bot's aiohttp server."""
+        self.poller: Poller | None = None
+        self.runner: Any = None
         self.settings = settings
         self.clock = clock
         self.app: App | None = None
@@ -129,10 +134,40 @@ class Harness:
             outer(middleware)
         ready = asyncio.Event()
         self.dp.startup.register(lambda: ready.set())
-        # Sequential handling by default: an update is confirmed (next offset) only after it was fully
-        # handled. With `handle_as_tasks`, settle() also waits for the updates being handled.
-        self._task = asyncio.create_task(self._poll())
+        if self.mode == "webhook":
+            await self._serve_webhook()
+        elif self.handle_as_tasks:
+            # aiogram's own polling, each update in its own task (kept for the tests that measure it).
+            self._task = asyncio.create_task(self._poll())
+        else:
+            # As production runs: a batch is confirmed (next offset) only after it was handled.
+            self.poller = Poller(
+                self.dp,
+                self.bot,
+                self.app.services.updates,
+                allowed_updates=allowed_updates(self.dp),
+                polling_timeout=self.settings.bot.polling_timeout,
+            )
+            self._task = asyncio.create_task(self._run_poller(self.poller))
         await asyncio.wait_for(ready.wait(), 10)
+
+    async def _run_poller(self, poller: Poller) -> None:
+        assert self.app is not None
+        with self.app.i18n.context():
+            await poller.run()
+
+    async def _serve_webhook(self) -> None:
+        """The bot's webhook server on a free port; the emulator delivers to it (emulator/webhook.py)."""
+        from aiohttp import web
+
+        from bot.webhook import bound_port, build_webhook_app, set_webhook
+
+        assert self.dp and self.bot and self.app
+        self.runner = web.AppRunner(build_webhook_app(self.app, self.bot, self.dp), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{bound_port(self.runner)}{self.settings.webhook.path}"
+        await set_webhook(self.bot, self.dp, self.app, url)
 
     async def _poll(self) -> None:
         assert self.dp and self.bot and self.app
@@ -147,13 +182,37 @@ class Harness:
             )
 
     async def stop(self) -> None:
-        if self.dp is not None and self._task is not None:
+        if self.runner is not None:
+            await self.settle()
+            await self.runner.cleanup()  # the dispatcher's shutdown; the webhook stays set, as in production
+            self.runner = None
+        if self.poller is not None and self._task is not None:
+            await self.settle()
+            self.poller.stop()
+            await asyncio.wait_for(self._task, 10)
+            assert self.bot is not None
+            await self.bot.session.close()
+            self.poller = None
+        elif self.dp is not None and self._task is not None:
             await self.settle()
             await self.dp.stop_polling()
             await asyncio.wait_for(self._task, 10)
         if self.app is not None:
             await self.app.close()
         self._task = None
+
+    async def kill(self) -> None:
+        """Die mid-work as far as Telegram can tell: the polling task is cancelled wherever it is (a request in
+        flight is cut off) and nothing more is confirmed. The real `kill -9` is in tests/test_crash.py."""
+        assert self.poller is not None and self._task is not None, "kill() is for our polling loop"
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        assert self.bot is not None and self.app is not None
+        await self.bot.session.close()
+        await self.app.close()
+        self.poller = None
+        self._task = None
+        self.app = None
 
     async def restart(self) -> None:
         await self.stop()
@@ -213,11 +272,19 @@ def sections() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def bot_mode() -> str:
+    """How the harness's bot gets updates: "polling" or "webhook" (parametrize it to run a test both ways)."""
+    return "polling"
+
+
+@pytest.fixture
 async def harness(
-    emu: BotAPIEmulator, db_path: Path, clock: ManualClock, sections: dict[str, dict[str, Any]]
+    emu: BotAPIEmulator, db_path: Path, clock: ManualClock, sections: dict[str, dict[str, Any]], bot_mode: str
 ) -> AsyncIterator[Harness]:
+    if bot_mode == "webhook":
+        sections = {**sections, "webhook": {"secret": "harness-secret", **sections.get("webhook", {})}}
     settings = make_settings(db_path, emu.base_url, **sections)
-    h = Harness(emu, settings, clock)
+    h = Harness(emu, settings, clock, bot_mode)
     await h.start()
     try:
         yield h

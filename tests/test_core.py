@@ -116,7 +116,8 @@ async def test_start_up_objects_are_frozen_before_polling(monkeypatch: pytest.Mo
     monkeypatch.setattr(bot.app, "run_polling", run_polling)
     gc.unfreeze()
     try:
-        await cli._run(SimpleNamespace(ops=OpsSection()))  # type: ignore[arg-type]  # ops port 0: no ops server
+        # ops port 0: no ops server
+        await cli._run(SimpleNamespace(ops=OpsSection(), bot=SimpleNamespace(mode="polling")))  # type: ignore[arg-type]
     finally:
         gc.unfreeze()
     assert frozen_when_polling and frozen_when_polling[0] > 0
@@ -136,14 +137,12 @@ async def test_a_long_query_never_stalls_the_people_talking_to_the_bot(harness: 
         assert user.last_message is not None and "topic" in (user.last_message.text or "")
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_residents_acting_at_once_are_all_answered_and_their_dialogs_survive_a_restart(
     emu: BotAPIEmulator, harness: Harness
 ) -> None:
-    """The production set-up (each update in its own task): 8 people act at once; nobody is lost or mixed up,
-    and a restart finds every one where they were."""
-    await harness.stop()
-    harness.handle_as_tasks = True
-    await harness.start()
+    """The production set-up (a batch handled concurrently across chats, bot/polling.py): 8 people act at once;
+    nobody is lost or mixed up, and a restart finds every one where they were."""
     people = [emu.user(7000 + i, first_name=f"P{i}", language_code="en") for i in range(8)]
     for person in people:
         await person.send_text("/start")

@@ -58,6 +58,7 @@ async def describe_until_preview(harness: Harness, user, text: str) -> None:
     await harness.settle()
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_full_journey_in_english(harness: Harness) -> None:
     user = harness.emu.user(1001, first_name="Test", language_code="en")
     await user.send_text("/start")

@@ -145,6 +145,7 @@ async def click_paged(harness: Harness, user: EmulatedUser, text: str) -> None:
     raise AssertionError(f"no {text!r} on any page")
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
     resident = await english_resident(harness, 1001)
     appeal = await filed_appeal(harness, resident)
@@ -417,6 +418,7 @@ async def test_extension_once_and_the_resident_learns_the_new_date(harness: Harn
     assert len(await harness.rows(AppealRequest)) == 1
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_invites_used_expired_and_reused(harness: Harness) -> None:
     argument = await invite(harness, "analyst")
     first = harness.emu.user(5001, language_code="en")
@@ -520,6 +522,7 @@ REFUSALS |= {
 }
 
 
+@pytest.mark.parametrize("bot_mode", ["polling", "webhook"])
 async def test_a_coordinator_routes_the_queue_on_one_message(harness: Harness) -> None:
     """A typical session, bounded: the queue, each of 12 cards opened from it and the queue again after each routing
     are edits of the menu's message, so the chat holds one message (plus the command), not a card per action."""

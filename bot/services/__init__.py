@@ -21,6 +21,7 @@ from bot.services.lifecycle import Lifecycle, Workbench
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
+from bot.services.updates import UpdateLedger
 from bot.services.users import UserService
 from bot.services.views import Views
 
@@ -39,6 +40,8 @@ class Services:
     replies: ReplyService
     routing: RoutingService
     views: Views
+    # Telegram updates already handled: a redelivery changes nothing twice.
+    updates: UpdateLedger
 
 
 def build_services(
@@ -68,4 +71,5 @@ def build_services(
         replies=ReplyService(bench),
         routing=RoutingService(bench),
         views=Views(bench),
+        updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
     )
