@@ -263,5 +263,5 @@ async def test_the_ledger_skips_a_known_update_and_forgets_it_after_the_retentio
 
 async def test_the_scheduler_prunes_the_ledger(services: Services, db_path: Path) -> None:
     settings = make_settings(db_path)
-    scheduler = create_scheduler(settings, services.reminders, services.updates)
+    scheduler = create_scheduler(settings, services.reminders, updates=services.updates)
     assert scheduler.get_job("prune_updates") is not None
