@@ -13,7 +13,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
@@ -166,12 +166,28 @@ class PressAnsweredByAiogram(MessageManager):
         return None
 
 
+def create_storage(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
+    """The FSM storage of `fsm.storage` and its events isolation: the project's database with a lock per person in
+    this process, or aiogram's RedisStorage with RedisEventIsolation, a lock in Redis that every instance sees.
+    aiogram-dialog keeps its stacks under destinies of their own, hence the key builder with the destiny."""
+    if app.settings.fsm.storage == "redis":
+        from aiogram.fsm.storage.redis import RedisStorage  # the optional extra `redis`
+
+        redis = RedisStorage.from_url(app.settings.fsm.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+        return redis, redis.create_isolation()
+    return SQLStorage(app.engine, app.clock), SimpleEventIsolation()
+
+
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
-    storage = storage or SQLStorage(app.engine, app.clock)
-    # Updates of one person are handled one at a time: an album's items never race on the draft.
-    isolation = SimpleEventIsolation()
+    # Updates of one person are handled one at a time: an album's items never race on the draft. With Redis, across
+    # instances too (a lock in Redis).
+    isolation: BaseEventIsolation
+    if storage is None:
+        storage, isolation = create_storage(app)
+    else:
+        isolation = SimpleEventIsolation()
     dp = Dispatcher(
         storage=storage,
         events_isolation=isolation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -52,6 +52,20 @@ class DatabaseSection(BaseModel):
     def _url_shape(cls, value: str) -> str:
         if "://" not in value:
             raise ValueError("must be an SQLAlchemy URL such as sqlite+aiosqlite:///tsur.db")
+        return value
+
+
+class FsmSection(BaseModel):
+    """Where dialog state lives: the project's database (the default), or Redis shared by several instances."""
+
+    storage: Literal["sql", "redis"] = "sql"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL such as redis://127.0.0.1:6379/0")
         return value
 
 
@@ -168,6 +182,7 @@ class Settings(BaseSettings):
 
     bot: BotSection
     database: DatabaseSection = DatabaseSection()
+    fsm: FsmSection = FsmSection()
     region: RegionSection = RegionSection()
     intake: IntakeSection = IntakeSection()
     limits: LimitsSection = LimitsSection()

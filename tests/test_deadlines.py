@@ -12,7 +12,6 @@ working-day cases cross holidays and the transferred day off (31 December 2026),
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,6 +34,7 @@ from bot.services.users import Actor
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Appeal, AppealRequest, Outbox, Reminder
 from tests.conftest import make_settings
+from tests.databases import checkpoint, copy_db
 from tests.factories import TG, World, appeal, make_world, rows, staff
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -77,7 +77,7 @@ class People:
 @pytest.fixture(scope="session")
 def people_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> People:
     path = tmp_path_factory.mktemp("deadlines") / "people.db"
-    shutil.copy(template_db, path)
+    copy_db(template_db, path)
 
     async def build() -> People:
         settings = make_settings(path)
@@ -86,8 +86,7 @@ def people_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Pe
         built = build_services(settings, create_sessionmaker(engine), clock)
         await built.directory.reload()
         world = await make_world(built, clock)
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await checkpoint(engine)
         await engine.dispose()
         return People(path, world.people, world.agency, world.agency_b)
 
@@ -157,7 +156,7 @@ class Opener:
 @pytest.fixture
 async def open_env(tmp_path: Path, people_db: People, clock: ManualClock) -> AsyncIterator[Opener]:
     path = tmp_path / "deadlines.db"
-    shutil.copy(people_db.path, path)
+    copy_db(people_db.path, path)
     opener = Opener(path, clock, people_db)
     yield opener
     await opener.close()

@@ -18,6 +18,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.domain import TRANSITIONS, AppealStatus
 from storage.models import Appeal, StatusHistory
 from tests.conftest import Harness
+from tests.databases import fresh_db
 from tests.factories import TG, World, appeal, make_world, rows
 from tests.test_staff_e2e import ADMIN, staffed_appeal
 
@@ -308,7 +309,7 @@ async def test_the_migration_turns_old_codes_into_events_and_back(tmp_path: Path
     from storage.db import alembic_config, create_engine, create_sessionmaker
     from storage.seed import load_directories
 
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    engine = create_engine(fresh_db(tmp_path / "old.db"))
 
     def migrate(revision: str, down: bool = False) -> Any:
         def run(connection: object) -> None:

@@ -7,15 +7,17 @@ from sqlalchemy import func, inspect, select
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.models import Agency, Block, Category, District
 from storage.seed import load_directories
+from tests.databases import fresh_db
 
 
 async def test_migrations_build_the_schema_and_data_loads_idempotently(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    engine = create_engine(fresh_db(tmp_path / "fresh.db"))
     await upgrade(engine)
     await upgrade(engine)  # a second upgrade is a no-op
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+        # SQLite runs in WAL mode (readers never wait for the writer); PostgreSQL has MVCC anyway.
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one() if engine.dialect.name == "sqlite" else "wal"
     assert {
         "users",
         "consents",
@@ -52,7 +54,7 @@ async def test_the_models_match_the_migrations_and_downgrades_work(tmp_path: Pat
     from storage.db import alembic_config
     from storage.models import Base
 
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    engine = create_engine(fresh_db(tmp_path / "m.db"))
     await upgrade(engine)
     async with engine.connect() as conn:
         diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
