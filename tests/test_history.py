@@ -332,13 +332,13 @@ async def test_the_migration_turns_old_codes_into_events_and_back(tmp_path: Path
         await conn.run_sync(migrate("0005"))
     await load_directories(create_sessionmaker(engine))
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1, 1, '2026-11-01')"))
+        await conn.execute(text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1, TRUE, '2026-11-01')"))
         await conn.execute(
             text(
                 "INSERT INTO appeals (id, number, draft_id, user_id, category_id, district_id, kind, status, text,"
                 " locale, created_at, updated_at, extension_used, paused_seconds) VALUES (1, '2026-000002', 'd', 1,"
                 " (SELECT min(id) FROM categories), (SELECT min(id) FROM districts), 'message', 'answered', 'x', 'ru',"
-                " '2026-11-01', '2026-11-01', 1, 0)"
+                " '2026-11-01', '2026-11-01', TRUE, 0)"
             )
         )
         for source, target, comment in old:
