@@ -721,8 +721,17 @@ async def stale_button(event: ErrorEvent, services: Services, actor: Actor, i18n
         await refuse_stale(callback, services, actor)
 
 
+def shows_intent(message: Message, intent: str | None) -> bool:
+    """Whether the message's buttons are those of the dialog `intent`."""
+    markup = message.reply_markup
+    rows = markup.inline_keyboard if markup is not None else []
+    return intent is not None and any(
+        button.callback_data and remove_intent_id(button.callback_data)[0] == intent for row in rows for button in row
+    )
+
+
 async def refuse_stale(callback: CallbackQuery, services: Services, actor: Actor) -> None:
-    _intent, payload = remove_intent_id(callback.data or "")
+    intent, payload = remove_intent_id(callback.data or "")
     widget, _sep, draft_id = payload.partition(":")
     filed = None
     if widget == CONFIRM_ID and draft_id:
@@ -732,8 +741,9 @@ async def refuse_stale(callback: CallbackQuery, services: Services, actor: Actor
             filed = None
     if filed is None:
         await callback.answer(_("This button is no longer active."), show_alert=True)
-        # Its dialog is over or was replaced by a newer screen: the message keeps its text, not the dead buttons.
-        if isinstance(callback.message, Message):
+        if isinstance(callback.message, Message) and shows_intent(callback.message, intent):
+            # The message's own buttons belong to a dialog that is over or was replaced by a newer screen: it keeps
+            # its text, not the dead buttons. (A forged press on a live screen names an intent its buttons lack.)
             with suppress(TelegramBadRequest):
                 await callback.message.edit_reply_markup(reply_markup=None)
         return
