@@ -72,3 +72,38 @@ async def test_the_models_match_the_migrations_and_downgrades_work(tmp_path: Pat
     assert tables <= {"alembic_version"}
     await upgrade(engine)
     await engine.dispose()
+
+
+async def test_a_persons_dialog_rows_are_read_together_whatever_the_collation(tmp_path: Path) -> None:
+    """The FSM storage reads a person's rows as the key range [key + ":", key + ";"): in byte order on both
+    databases (fsm_state.key is "C" on PostgreSQL, whose databases often sort linguistically, ignoring ":" and ";")."""
+    from datetime import UTC, datetime
+
+    from storage.repositories.fsm import FsmRepo
+
+    engine = create_engine(fresh_db(tmp_path / "fsm.db"))
+    await upgrade(engine)
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    mine = ["fsm:7:7", "fsm:7:7:aiogd:stack:", "fsm:7:7:aiogd:context:a1B2", "fsm:7:7:aiogd:stack:x-y_z"]
+    others = ["fsm:7:70", "fsm:7:7a", "fsm:7:77:aiogd:stack:", "fsm:7:7;", "fsm:7:8:aiogd:stack:", "fsm:6:7:x"]
+    async with engine.begin() as conn:
+        repo = FsmRepo(conn)
+        for n, key in enumerate(mine + others):
+            await repo.set_data(key, {"n": n}, now)
+    async with engine.connect() as conn:
+        found = await FsmRepo(conn).person("fsm:7:7")
+    assert sorted(found) == sorted(mine)
+    await engine.dispose()
+
+
+async def test_the_partial_index_of_pending_reminders_is_partial_on_both_databases(tmp_path: Path) -> None:
+    engine = create_engine(fresh_db(tmp_path / "ix.db"))
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT sql FROM sqlite_master WHERE name = 'ix_reminders_pending'"
+        else:
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_reminders_pending'"
+        definition = (await conn.exec_driver_sql(query)).scalar_one()
+    assert "WHERE" in definition and "sent_at IS NULL" in definition, definition
+    await engine.dispose()
