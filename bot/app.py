@@ -34,6 +34,7 @@ from bot.i18n import N_, ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.middlewares.errors import ServiceErrorMiddleware
 from bot.notifications import make_renderer
+from bot.ops import Metrics, Ops, UpdateMetricsMiddleware
 from bot.outbox import OutboxSender
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
@@ -70,6 +71,7 @@ class App:
         self._sender_bot: Bot | None = None
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
+        self.metrics = Metrics()
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
 
@@ -87,11 +89,17 @@ class App:
             self.sessionmaker,
             self.clock,
             make_renderer(self.i18n, self.settings, self.services.directory),
-            on_blocked=self.services.users.forget,
+            on_send=self.metrics.record_send,
         )
         self._sender_task = asyncio.create_task(self.sender.run())
-        self.scheduler = create_scheduler(self.settings, self.services.reminders)
+        self.scheduler = create_scheduler(self.settings, self.services.reminders, self.metrics.observe_job)
         self.scheduler.start()
+
+    def ops(self, bot: Bot) -> Ops:
+        """What the health and metrics routes read (bot/ops.py: add_ops_routes)."""
+        return Ops(
+            self.metrics, self.sessionmaker, self.engine, self.clock, bot, timeout=self.settings.ops.check_timeout
+        )
 
     async def stop_background(self) -> None:
         if self.scheduler is not None:
@@ -201,6 +209,7 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     # The storage remembers the rows of the update being handled (read once, unchanged ones not written again).
     dp.update.outer_middleware(UpdateRows())
     dp.update.outer_middleware(dp.fsm)
+    dp.update.outer_middleware(UpdateMetricsMiddleware(app.metrics))  # just outside the log: reads its outcome
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(
         ThrottlingMiddleware(app.settings.throttle.rate, app.settings.throttle.burst, app.i18n, app.clock)

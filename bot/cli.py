@@ -27,13 +27,19 @@ def freeze_startup_objects() -> None:
 
 async def _run(settings: Settings) -> None:
     from bot.app import create_app, create_bot, run_polling
+    from bot.ops import OpsServer
 
     app = await create_app(settings)
     bot = create_bot(settings)
+    ops = OpsServer(app.ops(bot), settings.ops.host, settings.ops.port) if settings.ops.port else None
     freeze_startup_objects()
     try:
+        if ops is not None:
+            await ops.start()
         await run_polling(app, bot)
     finally:
+        if ops is not None:
+            await ops.stop()
         await bot.session.close()
         await app.close()
 
@@ -62,7 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", parents=[common], help="run the bot (long polling); migrates the database first")
     db = commands.add_parser("db", parents=[common], help="database commands")
-    db.add_argument("action", choices=["upgrade"], help="apply the migrations and load the data files")
+    actions = db.add_subparsers(dest="action", required=True)
+    actions.add_parser("upgrade", parents=[common], help="apply the migrations and load the data files")
+    backup = actions.add_parser(
+        "backup", parents=[common], help="an online copy of the SQLite database (PostgreSQL: use pg_dump)"
+    )
+    backup.add_argument("path", help="the file to write (replaced if it exists)")
     args = parser.parse_args(argv)
     args.config = getattr(args, "config", None)
     return args
@@ -79,9 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.logging.level)
     if args.command == "run":
         asyncio.run(_run(settings))
+    elif args.command == "db" and args.action == "backup":
+        return _backup(settings, args.path)
     elif args.command == "db":
         asyncio.run(_upgrade(settings))
         print("database is up to date")
+    return 0
+
+
+def _backup(settings: Settings, path: str) -> int:
+    """An online copy of the SQLite database (storage/backup.py); another database names its own tool."""
+    from storage.backup import BackupError, backup_sqlite
+
+    try:
+        size = backup_sqlite(settings.database.url, path)
+    except BackupError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"backup written to {path} ({size} bytes)")
     return 0
 
 

@@ -174,6 +174,16 @@ class LoggingSection(BaseModel):
         return value
 
 
+class OpsSection(BaseModel):
+    """Health and metrics endpoints (bot/ops.py). In polling mode they get a server of their own on `port`
+    (0 = off); the webhook server mounts them on its own port."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    # Seconds each readiness check (database, Bot API, Redis) may take before it counts as down.
+    check_timeout: float = Field(default=2.0, gt=0, le=30)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TSUR_", env_nested_delimiter="__", extra="forbid", toml_file="config.toml"
@@ -191,6 +201,7 @@ class Settings(BaseSettings):
     consent: ConsentSection = ConsentSection()
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()
+    ops: OpsSection = OpsSection()
     locales_dir: Path = PROJECT_ROOT / "locales"
 
     @classmethod

@@ -126,6 +126,7 @@ class OutboxSender:
         poll_interval: float = 1.0,
         give_up_after: timedelta = timedelta(days=1),
         on_blocked: Callable[[int], None] | None = None,
+        on_send: Callable[[str], None] | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
@@ -142,9 +143,11 @@ class OutboxSender:
         self._request_timeout = max(1, int(lease.total_seconds() / 2))
         self._poll_interval = poll_interval
         self._give_up_after = give_up_after
-        # Told the users.id of a person found unreachable (403), so that this process's cached actor is dropped and
-        # their next update marks them active again (bot/services/users.py).
+        # Told the users.id of a person found unreachable (403); their next update marks them active again
+        # (bot/services/users.py reads the row on every update).
         self._on_blocked = on_blocked
+        # Told the result of every call to Telegram: "ok", "429", "403" or "error" (the metrics, bot/ops.py).
+        self._on_send = on_send or (lambda result: None)
         # Burst 1 overall: calls are spread evenly instead of 30 at once, which Telegram counts per second.
         self._global = TokenBucket(global_rate, 1, clock)
         self._per_chat_rate = per_chat_rate
@@ -300,6 +303,7 @@ class OutboxSender:
         try:
             message_id = await self._send(row.chat_id, rendered)
         except TelegramRetryAfter as exc:
+            self._on_send("429")
             now = self._clock.now()
             pause = now + timedelta(seconds=exc.retry_after)
             if self._paused_until is None or pause > self._paused_until:
@@ -313,9 +317,11 @@ class OutboxSender:
             )
             await self._retry(row, _describe(exc), timedelta(seconds=exc.retry_after))
         except TelegramForbiddenError as exc:
+            self._on_send("403")
             await self._settle_blocked(row, _describe(exc), attempted=True)
         except (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge, TelegramMigrateToChat) as exc:
             # Permanent: the same request would be refused again.
+            self._on_send("error")
             await self._settle_failed(row, _describe(exc), attempted=True)
         except (
             TelegramServerError,
@@ -325,11 +331,14 @@ class OutboxSender:
             aiohttp.ClientError,
             OSError,
         ) as exc:
+            self._on_send("error")
             await self._retry(row, _describe(exc), self._backoff(row.attempts + 1))
         except Exception as exc:
             # Unknown: assume transient rather than drop a notification; give-up bounds the retries.
+            self._on_send("error")
             await self._retry(row, _describe(exc), self._backoff(row.attempts + 1))
         else:
+            self._on_send("ok")
             async with self._sessionmaker() as session, session.begin():
                 recorded = await OutboxRepo(session).mark_sent(row.id, self._clock.now(), message_id)
             if not recorded:

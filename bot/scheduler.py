@@ -10,6 +10,7 @@ Jobs hold no state of their own: what is due lives in the database, so rebuildin
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,30 +23,42 @@ from bot.services.deadlines import ReminderService
 logger = logging.getLogger("tsur.scheduler")
 
 
-def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+# Told each job's name and how long it ran, in seconds (the metrics, bot/ops.py).
+JobObserver = Callable[[str, float], None]
+
+
+def _guarded(
+    name: str, job: Callable[[], Awaitable[int]], observe: JobObserver | None = None
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
+        started = time.perf_counter()
         try:
             count = await job()
             if count:
                 logger.info("job=%s handled=%d", name, count)
         except Exception:  # a failed tick is retried by the next one; the scheduler must live on
             logger.exception("job=%s failed", name)
+        finally:
+            if observe is not None:
+                observe(name, time.perf_counter() - started)
 
     return run
 
 
-def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOScheduler:
+def create_scheduler(
+    settings: Settings, reminders: ReminderService, observe: JobObserver | None = None
+) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
     scheduler.add_job(
-        _guarded("sweep", reminders.tick),
+        _guarded("sweep", reminders.tick, observe),
         IntervalTrigger(seconds=config.sweep_seconds),
         id="sweep",
         max_instances=1,
         coalesce=True,
     )
     scheduler.add_job(
-        _guarded("daily_digest", reminders.daily_digest),
+        _guarded("daily_digest", reminders.daily_digest, observe),
         CronTrigger(hour=config.digest_time.hour, minute=config.digest_time.minute, timezone=settings.tz),
         id="daily_digest",
         max_instances=1,
@@ -53,7 +66,7 @@ def create_scheduler(settings: Settings, reminders: ReminderService) -> AsyncIOS
         misfire_grace_time=3600,
     )
     scheduler.add_job(
-        _guarded("weekly_summary", reminders.weekly_summary),
+        _guarded("weekly_summary", reminders.weekly_summary, observe),
         CronTrigger(
             day_of_week=config.weekly_day,
             hour=config.digest_time.hour,

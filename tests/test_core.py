@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
+from types import SimpleNamespace
 from typing import Any
 
 import aiogram
@@ -19,6 +20,7 @@ from sqlalchemy import text
 
 from bot import cli
 from bot.app import create_dispatcher
+from bot.config import OpsSection
 from bot.filters import InPlaceUnsupported, call_sync_filters_in_place, check_in_place_calls
 from bot.session import pin_response_types
 from emulator import BotAPIEmulator
@@ -114,7 +116,7 @@ async def test_start_up_objects_are_frozen_before_polling(monkeypatch: pytest.Mo
     monkeypatch.setattr(bot.app, "run_polling", run_polling)
     gc.unfreeze()
     try:
-        await cli._run(object())  # type: ignore[arg-type]
+        await cli._run(SimpleNamespace(ops=OpsSection()))  # type: ignore[arg-type]  # ops port 0: no ops server
     finally:
         gc.unfreeze()
     assert frozen_when_polling and frozen_when_polling[0] > 0

@@ -159,11 +159,10 @@ async def is_active(services: Services, tg_id: int) -> bool:
 
 async def test_identify_reactivates_whom_the_outbox_found_blocked(services: Services) -> None:
     actor = await services.users.identify(RESIDENT)
-    # What the outbox sender does on a 403: the row in the database, and this process's cached actor dropped.
+    # What the outbox sender does on a 403: the row in the database.
     async with services.users.sessionmaker() as session:
         await session.execute(update(User).where(User.id == actor.id).values(is_active=False))
         await session.commit()
-    services.users.forget(actor.id)
 
     # `my_chat_member` leaves the decision to its handler: nothing changes yet.
     assert not (await services.users.identify(RESIDENT, reachable=False)).active
@@ -173,11 +172,11 @@ async def test_identify_reactivates_whom_the_outbox_found_blocked(services: Serv
     assert await is_active(services, RESIDENT)
 
 
-async def test_set_reachable_writes_through_and_updates_the_cached_actor(services: Services) -> None:
+async def test_set_reachable_writes_through(services: Services) -> None:
     actor = await services.users.identify(RESIDENT)
     assert not (await services.users.set_reachable(actor, False)).active
     assert not await is_active(services, RESIDENT)
-    assert not (await services.users.identify(RESIDENT, reachable=False)).active  # from the cache
+    assert not (await services.users.identify(RESIDENT, reachable=False)).active
 
-    assert (await services.users.identify(RESIDENT)).active  # the cached, inactive actor is reactivated
+    assert (await services.users.identify(RESIDENT)).active  # the inactive person is reactivated
     assert await is_active(services, RESIDENT)

@@ -60,7 +60,7 @@ def build_services(
         users=users,
         directory=directory,
         appeals=AppealService(sessionmaker, clock, directory, settings, reminders),
-        access=AccessService(sessionmaker, clock, on_roles_changed=users.forget),
+        access=AccessService(sessionmaker, clock),
         reminders=reminders,
         lifecycle=lifecycle,
         coordination=CoordinationService(bench),

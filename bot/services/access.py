@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,16 +95,9 @@ async def sees(session: AsyncSession, actor: Actor, appeal_id: object) -> bool:
 
 
 class AccessService:
-    def __init__(
-        self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        on_roles_changed: Callable[[int], None] = lambda user_id: None,
-    ) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
-        # Tells the actor cache that a person's roles changed (user id).
-        self.on_roles_changed = on_roles_changed
 
     async def bootstrap_admins(self, tg_ids: list[int]) -> None:
         """The admins listed in the config get the role on start-up (once; audited)."""
@@ -123,7 +115,6 @@ class AccessService:
                 if has.scalar_one_or_none() is None:
                     session.add(UserRole(user_id=user.id, role=Role.admin, granted_at=now))
                     audit(session, None, "role_granted", now, target=user.id, role=Role.admin.value, via="config")
-                    self.on_roles_changed(user.id)
             await session.commit()
 
     async def check_admin(self, actor: Actor, action: str) -> None:
@@ -209,7 +200,6 @@ class AccessService:
             await self._name(session, actor.id, full_name, username)
             audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
             await session.commit()
-            self.on_roles_changed(actor.id)
             return role
 
     async def people(self, actor: Actor, role: str | None = None) -> list[Person]:
@@ -240,4 +230,3 @@ class AccessService:
                 raise NotFound("role")
             audit(session, actor.id, "role_revoked", now, target=user_id, role=role)
             await session.commit()
-            self.on_roles_changed(user_id)

@@ -3,13 +3,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Consent, User, UserRole
 
 USERS = User.__table__
 CONSENTS = Consent.__table__
+ROLES = UserRole.__table__
+
+
+_LATEST_CONSENT = (
+    select(func.max(CONSENTS.c.id)).where(CONSENTS.c.user_id == USERS.c.id).correlate(USERS).scalar_subquery()
+)
+# Built once: the statement runs on every update, and building it (and its cache key) each time costs more than
+# SQLite takes to answer it.
+ACTOR_ROWS = (
+    select(
+        USERS.c.id,
+        USERS.c.locale,
+        USERS.c.is_active,
+        CONSENTS.c.version,
+        CONSENTS.c.accepted,
+        ROLES.c.role,
+        ROLES.c.agency_id,
+    )
+    .select_from(
+        USERS.outerjoin(CONSENTS, CONSENTS.c.id == _LATEST_CONSENT).outerjoin(ROLES, ROLES.c.user_id == USERS.c.id)
+    )
+    .where(USERS.c.tg_id == bindparam("tg_id"))
+    .order_by(ROLES.c.id)
+)
 
 
 class UserRepo:
@@ -25,11 +49,14 @@ class UserRepo:
             insert(CONSENTS).values(user_id=user_id, version=version, accepted=accepted, at=now)
         )
 
-    async def identity(self, tg_id: int) -> tuple[int, str | None, bool] | None:
-        """(id, locale, is_active) of the person with this Telegram id."""
-        query = select(USERS.c.id, USERS.c.locale, USERS.c.is_active).where(USERS.c.tg_id == tg_id)
-        row = (await self.session.execute(query)).first()
-        return None if row is None else (row[0], row[1], bool(row[2]))
+    async def actor_rows(self, tg_id: int) -> list[tuple[int, str | None, bool, str | None, bool | None, str | None, int | None]]:
+        """Everything an actor is made of, in one query: (id, locale, is_active, latest consent version, accepted,
+        role, agency id), one row per role (role None when they have none); [] for an unknown Telegram id.
+
+        Read on every update (nothing of it is cached in the process, so a change made by another instance counts
+        at once); the joins go through the unique tg_id and the indexed user_id columns."""
+        rows = (await self.session.execute(ACTOR_ROWS, {"tg_id": tg_id})).all()
+        return [(row[0], row[1], bool(row[2]), row[3], None if row[4] is None else bool(row[4]), row[5], row[6]) for row in rows]
 
     async def set_active(self, user_id: int, active: bool) -> None:
         """Whether the bot can reach the person (False after a 403 or a block, True once they are back)."""
@@ -38,20 +65,6 @@ class UserRepo:
     async def insert(self, tg_id: int, now: datetime) -> int:
         query = insert(USERS).values(tg_id=tg_id, locale=None, is_active=True, created_at=now).returning(USERS.c.id)
         return int((await self.session.execute(query)).scalar_one())
-
-    async def latest_consent_answer(self, user_id: int) -> tuple[str, bool] | None:
-        query = (
-            select(Consent.version, Consent.accepted)
-            .where(Consent.user_id == user_id)
-            .order_by(Consent.id.desc())
-            .limit(1)
-        )
-        row = (await self.session.execute(query)).first()
-        return None if row is None else (row[0], bool(row[1]))
-
-    async def role_pairs(self, user_id: int) -> list[tuple[str, int | None]]:
-        rows = await self.session.execute(select(UserRole.role, UserRole.agency_id).where(UserRole.user_id == user_id))
-        return [(role, agency) for role, agency in rows.all()]
 
     async def set_locale(self, user_id: int, locale: str) -> None:
         await self.session.execute(update(USERS).where(USERS.c.id == user_id).values(locale=locale))
