@@ -72,6 +72,7 @@ class App:
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.metrics = Metrics()
+        self._redis: Any = None
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
 
@@ -95,10 +96,26 @@ class App:
         self.scheduler = create_scheduler(self.settings, self.services.reminders, self.metrics.observe_job)
         self.scheduler.start()
 
+    def redis(self) -> Any:
+        """The Redis client of `fsm.storage = "redis"`, one per process: the FSM storage, its lock and /readyz share
+        it (the `redis` extra; imported only when configured)."""
+        if self._redis is None:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(self.settings.fsm.redis_url)
+        return self._redis
+
     def ops(self, bot: Bot) -> Ops:
         """What the health and metrics routes read (bot/ops.py: add_ops_routes)."""
+        redis_ping = self.redis().ping if self.settings.fsm.storage == "redis" else None
         return Ops(
-            self.metrics, self.sessionmaker, self.engine, self.clock, bot, timeout=self.settings.ops.check_timeout
+            self.metrics,
+            self.sessionmaker,
+            self.engine,
+            self.clock,
+            bot,
+            redis_ping=redis_ping,
+            timeout=self.settings.ops.check_timeout,
         )
 
     async def stop_background(self) -> None:
@@ -122,6 +139,9 @@ class App:
         await self.stop_background()
         await self.albums.close()
         await self.engine.dispose()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
 
 
 async def create_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
@@ -181,7 +201,7 @@ def create_storage(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
     if app.settings.fsm.storage == "redis":
         from aiogram.fsm.storage.redis import RedisStorage  # the optional extra `redis`
 
-        redis = RedisStorage.from_url(app.settings.fsm.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+        redis = RedisStorage(app.redis(), key_builder=DefaultKeyBuilder(with_destiny=True))
         return redis, redis.create_isolation()
     return SQLStorage(app.engine, app.clock), SimpleEventIsolation()
 

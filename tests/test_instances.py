@@ -1,6 +1,6 @@
 """Two bot instances, each in a process of its own, on one database (PostgreSQL in CI's second pass, where the two
 really run their statements at the same moment): the reminder sweep, the digests and the outbox sender claim their
-rows, so nothing is claimed, queued or sent twice."""
+rows, so nothing is claimed, queued or sent twice. (Invites raced by two instances: tests/test_instances_e2e.py.)"""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.clock import ManualClock
-from bot.services import Services, build_services
-from bot.services.errors import InvalidInput
-from storage.db import create_engine, create_sessionmaker
-from storage.models import AuditEntry, Outbox, Reminder, UserRole
+from bot.services import Services
+from storage.models import Outbox, Reminder
 from tests.conftest import make_settings
-from tests.factories import TG, admin, make_world, rows
+from tests.factories import TG, make_world, rows
 
 if TYPE_CHECKING:
     from emulator import BotAPIEmulator
@@ -72,28 +70,3 @@ async def test_two_processes_claim_reminders_digests_and_sends_once(
     assert all(o.status == "sent" and o.attempts == 1 for o in outbox), {(o.template, o.status, o.attempts) for o in outbox}
     assert len(emu.calls("sendMessage", ok=True)) == len(outbox)
 
-
-async def test_an_invite_accepted_on_two_instances_at_once_is_used_once(
-    services: Services, clock: ManualClock, db_path: Path
-) -> None:
-    settings = make_settings(db_path)
-    engine = create_engine(settings.database.url)  # the second instance: its own engine and pool
-    other = build_services(settings, create_sessionmaker(engine), clock)
-    boss = await admin(services)
-    link = await services.access.create_invite(boss, "coordinator", None)
-    alice, bob = await services.users.identify(2001), await other.users.identify(2002)
-
-    granted = len(await rows(services, AuditEntry, AuditEntry.action == "role_granted"))
-    results = await asyncio.gather(
-        services.access.redeem(alice, link.token), other.access.redeem(bob, link.token), return_exceptions=True
-    )
-    await engine.dispose()
-
-    wins = [r for r in results if r == "coordinator"]
-    refused = [r for r in results if isinstance(r, InvalidInput)]
-    assert (len(wins), len(refused)) == (1, 1) and "invite_used" in refused[0].args, results
-    winner = alice if results[0] == "coordinator" else bob
-    assert [(r.user_id, r.role) for r in await rows(services, UserRole, UserRole.role == "coordinator")] == [
-        (winner.id, "coordinator")
-    ]
-    assert len(await rows(services, AuditEntry, AuditEntry.action == "role_granted")) == granted + 1

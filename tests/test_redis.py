@@ -79,3 +79,11 @@ async def test_cancel_clears_the_state_in_redis(harness: Harness, redis: Redis) 
     await harness.settle()
     assert "Energy" in user.last_message.buttons
     assert await harness.rows(Appeal) == []
+
+
+async def test_readiness_checks_redis_when_the_dialogs_live_there(harness: Harness, redis: Redis) -> None:
+    assert harness.app is not None and harness.bot is not None
+    ops = harness.app.ops(harness.bot)
+    checks = dict(ops.checks())
+    assert set(checks) == {"database", "bot_api", "redis"}
+    assert await checks["redis"]() is True  # PING answered
