@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BABEL := $(VENV)/bin/pybabel
 
-.PHONY: install catalogs run test lint messages bench
+.PHONY: install catalogs run test test-pg lint messages bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,postgres,redis]'
 	touch $@
 
 # aiogram refuses an uncompiled catalog, so compiling is part of the install.
@@ -25,6 +25,12 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The same suite on PostgreSQL (and with the Redis tests): a throwaway cluster and Redis server on free local ports,
+# started for the run and stopped after it (.ci/with-services; Debian's postgresql and redis-server packages).
+# With a server of your own: TSUR_TEST_DATABASE_URL=postgresql+asyncpg://user@host/db make test
+test-pg: install
+	.ci/with-services sh -c 'TSUR_TEST_DATABASE_URL=$$TSUR_TEST_PG_URL $(PY) -m pytest -q'
 
 # Extract the strings from the code and merge them into the catalogs (translators then fill them in).
 messages: $(VENV)/.installed

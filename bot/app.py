@@ -13,7 +13,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
@@ -74,6 +74,7 @@ class App:
         self._sender_task: asyncio.Task[None] | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.metrics = Metrics()
+        self._redis: Any = None
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
 
@@ -99,10 +100,26 @@ class App:
         )
         self.scheduler.start()
 
+    def redis(self) -> Any:
+        """The Redis client of `fsm.storage = "redis"`, one per process: the FSM storage, its lock and /readyz share
+        it (the `redis` extra; imported only when configured)."""
+        if self._redis is None:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(self.settings.fsm.redis_url)
+        return self._redis
+
     def ops(self, bot: Bot) -> Ops:
         """What the health and metrics routes read (bot/ops.py: add_ops_routes)."""
+        redis_ping = self.redis().ping if self.settings.fsm.storage == "redis" else None
         return Ops(
-            self.metrics, self.sessionmaker, self.engine, self.clock, bot, timeout=self.settings.ops.check_timeout
+            self.metrics,
+            self.sessionmaker,
+            self.engine,
+            self.clock,
+            bot,
+            redis_ping=redis_ping,
+            timeout=self.settings.ops.check_timeout,
         )
 
     async def stop_background(self) -> None:
@@ -126,6 +143,9 @@ class App:
         await self.stop_background()
         await self.albums.close()
         await self.engine.dispose()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
 
 
 async def create_app(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> App:
@@ -178,12 +198,28 @@ class PressAnsweredByAiogram(MessageManager):
         return None
 
 
+def create_storage(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
+    """The FSM storage of `fsm.storage` and its events isolation: the project's database with a lock per person in
+    this process, or aiogram's RedisStorage with RedisEventIsolation, a lock in Redis that every instance sees.
+    aiogram-dialog keeps its stacks under destinies of their own, hence the key builder with the destiny."""
+    if app.settings.fsm.storage == "redis":
+        from aiogram.fsm.storage.redis import RedisStorage  # the optional extra `redis`
+
+        redis = RedisStorage(app.redis(), key_builder=DefaultKeyBuilder(with_destiny=True))
+        return redis, redis.create_isolation()
+    return SQLStorage(app.engine, app.clock), SimpleEventIsolation()
+
+
 def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatcher:
     from handlers import get_routers  # handlers sit above bot/ in the layering
 
-    storage = storage or SQLStorage(app.engine, app.clock)
-    # Updates of one person are handled one at a time: an album's items never race on the draft.
-    isolation = SimpleEventIsolation()
+    # Updates of one person are handled one at a time: an album's items never race on the draft. With Redis, across
+    # instances too (a lock in Redis).
+    isolation: BaseEventIsolation
+    if storage is None:
+        storage, isolation = create_storage(app)
+    else:
+        isolation = SimpleEventIsolation()
     dp = Dispatcher(
         storage=storage,
         events_isolation=isolation,

@@ -87,6 +87,20 @@ class DatabaseSection(BaseModel):
         return value
 
 
+class FsmSection(BaseModel):
+    """Where dialog state lives: the project's database (the default), or Redis shared by several instances."""
+
+    storage: Literal["sql", "redis"] = "sql"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL such as redis://127.0.0.1:6379/0")
+        return value
+
+
 class RegionSection(BaseModel):
     timezone: str = "Europe/Moscow"
 
@@ -213,6 +227,7 @@ class Settings(BaseSettings):
     bot: BotSection
     webhook: WebhookSection = WebhookSection()
     database: DatabaseSection = DatabaseSection()
+    fsm: FsmSection = FsmSection()
     region: RegionSection = RegionSection()
     intake: IntakeSection = IntakeSection()
     limits: LimitsSection = LimitsSection()

@@ -407,12 +407,17 @@ class InboxUpdate(Base):
     received_at: Mapped[datetime]
 
 
+FSM_KEY = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+
 class FsmRecord(Base):
     """Persistent aiogram FSM state: a dialog survives a restart of the bot."""
 
     __tablename__ = "fsm_state"
 
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # Byte order ("C" collation) on PostgreSQL: a person's rows are read as the key range [key + ":", key + ";"),
+    # which a linguistic collation (en_US, ICU), ignoring punctuation, would not keep together. SQLite compares bytes.
+    key: Mapped[str] = mapped_column(FSM_KEY, primary_key=True)
     state: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]

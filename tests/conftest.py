@@ -1,11 +1,11 @@
 """Test harness: the real bot (Dispatcher, middlewares, SQL FSM storage, aiohttp session) polling the
-project's local Bot API emulator over HTTP, with an injected clock and a fresh SQLite database per test."""
+project's local Bot API emulator over HTTP, with an injected clock and a fresh database per test: an SQLite file, or a
+PostgreSQL database when TSUR_TEST_DATABASE_URL names a server (tests/databases.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from bot.services import Services, build_services
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.models import Outbox
 from storage.seed import load_directories
+from tests.databases import checkpoint, copy_db, created, db_url, drop_since, fresh_db
 
 if TYPE_CHECKING:
     from emulator import BotAPIEmulator, EmulatedUser
@@ -33,7 +34,7 @@ TOKEN = "123456:TEST-TOKEN"
 def make_settings(db_path: Path, api_base: str = "http://127.0.0.1:9", **sections: Any) -> Settings:
     overrides: dict[str, Any] = {
         "bot": {"token": TOKEN, "api_base": api_base, "polling_timeout": 5},
-        "database": {"url": f"sqlite+aiosqlite:///{db_path}"},
+        "database": {"url": db_url(db_path)},
         "logging": {"level": "WARNING"},
         # Scripted people type faster than anyone can; the flood test sets the real limits back.
         "throttle": {"rate": 1000.0, "burst": 1000},
@@ -43,17 +44,33 @@ def make_settings(db_path: Path, api_base: str = "http://127.0.0.1:9", **section
     return load_settings(db_path.parent / "absent-config.toml", **overrides)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def drop_session_databases() -> Iterator[None]:
+    """The PostgreSQL templates of the session are dropped at its end (nothing to do on SQLite)."""
+    yield
+    drop_since(0)
+
+
+@pytest.fixture(autouse=True)
+def drop_test_databases() -> Iterator[None]:
+    """The PostgreSQL databases a test created are dropped when it ends; those of the session's templates (built
+    before this fixture, as pytest sets up wider scopes first) stay."""
+    mark = len(created)
+    yield
+    drop_since(mark)
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrate and seed once; each test copies the file (much faster than migrating every time)."""
+    """Migrate and seed once; each test copies the database (much faster than migrating every time)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
+    url = fresh_db(path)
 
     async def build() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        engine = create_engine(url)
         await upgrade(engine)
         await load_directories(create_sessionmaker(engine))
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await checkpoint(engine)
         await engine.dispose()
 
     asyncio.run(build())
@@ -63,7 +80,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def db_path(tmp_path: Path, template_db: Path) -> Path:
     path = tmp_path / "tsur.db"
-    shutil.copy(template_db, path)
+    copy_db(template_db, path)
     return path
 
 

@@ -36,6 +36,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('[bot]\ntoken = "1:A"\n[region]\ntimezone = "Mars/Olympus"\n', "region.timezone"),
         ('[bot]\ntoken = "1:A"\n[limits]\nattachments_max = 11\n', "limits.attachments_max"),
         ('[bot]\ntoken = "1:A"\n[bogus]\nx = 1\n', "bogus"),
+        ('[bot]\ntoken = "1:A"\n[fsm]\nstorage = "memcached"\n', "fsm.storage"),
+        ('[bot]\ntoken = "1:A"\n[fsm]\nstorage = "redis"\nredis_url = "localhost:6379"\n', "fsm.redis_url"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, key: str) -> None:

@@ -12,7 +12,6 @@ working-day cases cross holidays and the transferred day off (31 December 2026),
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -34,7 +33,9 @@ from bot.services.deadlines import ReminderService
 from bot.services.users import Actor
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Appeal, AppealRequest, Outbox, Reminder
+from storage.repositories.reminders import ReminderRepo
 from tests.conftest import make_settings
+from tests.databases import ON_POSTGRES, checkpoint, copy_db
 from tests.factories import TG, World, appeal, make_world, rows, staff
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -77,7 +78,7 @@ class People:
 @pytest.fixture(scope="session")
 def people_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> People:
     path = tmp_path_factory.mktemp("deadlines") / "people.db"
-    shutil.copy(template_db, path)
+    copy_db(template_db, path)
 
     async def build() -> People:
         settings = make_settings(path)
@@ -86,8 +87,7 @@ def people_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Pe
         built = build_services(settings, create_sessionmaker(engine), clock)
         await built.directory.reload()
         world = await make_world(built, clock)
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await checkpoint(engine)
         await engine.dispose()
         return People(path, world.people, world.agency, world.agency_b)
 
@@ -157,7 +157,7 @@ class Opener:
 @pytest.fixture
 async def open_env(tmp_path: Path, people_db: People, clock: ManualClock) -> AsyncIterator[Opener]:
     path = tmp_path / "deadlines.db"
-    shutil.copy(people_db.path, path)
+    copy_db(people_db.path, path)
     opener = Opener(path, clock, people_db)
     yield opener
     await opener.close()
@@ -841,6 +841,25 @@ async def test_two_instances_sweeping_at_once_send_each_reminder_once(open_env: 
     assert len(notes) == 2 * len(ids)
     assert len(await rows(env_a.services, Reminder, Reminder.sent_at.is_(None))) == len(ids)  # tomorrow's escalations
     assert await env_b.reminders.sweep() == 0
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite has one writer at a time: a second sweep waits for the first's commit")
+async def test_a_sweep_while_another_holds_its_claim_takes_the_next_reminders(open_env: Opener, clock: ManualClock) -> None:
+    """On PostgreSQL two instances sweep at the same moment: the second neither waits for the rows the first holds
+    nor comes back empty-handed (which would end its sweep_all with reminders still due): it takes the next ones."""
+    env_a = await open_env()
+    for _ in range(4):
+        await env_a.assigned()
+    env_b = await open_env.attach(env_a.settings)
+    clock.set(at(11, 20, 12))
+    async with env_a.reminders.sessionmaker() as first:
+        held = await ReminderRepo(first).claim_due(clock.now(), 7)  # the first instance's claim, not yet committed
+        assert len(held) == 7
+        taken = await asyncio.wait_for(env_b.reminders.sweep(limit=7), 10)
+        assert taken == 7
+        await first.commit()
+    claimed = await rows(env_a.services, Reminder, Reminder.sent_at.is_not(None))
+    assert len(claimed) == 14 and {r.id for r in held} <= {r.id for r in claimed}
 
 
 # --- 11. the APScheduler wiring --------------------------------------------------------------------

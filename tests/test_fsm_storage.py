@@ -16,11 +16,12 @@ from bot.fsm_storage import SQLStorage, UpdateRows
 from storage.db import create_engine
 from storage.models import FsmRecord
 from storage.repositories.fsm import FsmRepo
+from tests.databases import db_url
 
 
 @pytest.fixture
 async def engine(db_path: Path) -> AsyncIterator[Any]:
-    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    engine = create_engine(db_url(db_path))
     yield engine
     await engine.dispose()
 

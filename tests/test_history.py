@@ -18,6 +18,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.domain import TRANSITIONS, AppealStatus
 from storage.models import Appeal, StatusHistory
 from tests.conftest import Harness
+from tests.databases import fresh_db
 from tests.factories import TG, World, appeal, make_world, rows
 from tests.test_staff_e2e import ADMIN, staffed_appeal
 
@@ -308,7 +309,7 @@ async def test_the_migration_turns_old_codes_into_events_and_back(tmp_path: Path
     from storage.db import alembic_config, create_engine, create_sessionmaker
     from storage.seed import load_directories
 
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    engine = create_engine(fresh_db(tmp_path / "old.db"))
 
     def migrate(revision: str, down: bool = False) -> Any:
         def run(connection: object) -> None:
@@ -331,13 +332,13 @@ async def test_the_migration_turns_old_codes_into_events_and_back(tmp_path: Path
         await conn.run_sync(migrate("0005"))
     await load_directories(create_sessionmaker(engine))
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1, 1, '2026-11-01')"))
+        await conn.execute(text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1, TRUE, '2026-11-01')"))
         await conn.execute(
             text(
                 "INSERT INTO appeals (id, number, draft_id, user_id, category_id, district_id, kind, status, text,"
                 " locale, created_at, updated_at, extension_used, paused_seconds) VALUES (1, '2026-000002', 'd', 1,"
                 " (SELECT min(id) FROM categories), (SELECT min(id) FROM districts), 'message', 'answered', 'x', 'ru',"
-                " '2026-11-01', '2026-11-01', 1, 0)"
+                " '2026-11-01', '2026-11-01', TRUE, 0)"
             )
         )
         for source, target, comment in old:

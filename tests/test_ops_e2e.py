@@ -20,6 +20,7 @@ from bot.ops import OpsServer
 from emulator import BotAPIEmulator
 from storage.db import create_engine, create_sessionmaker
 from tests.conftest import TOKEN, Harness
+from tests.databases import db_url
 from tests.test_cli import ROOT
 from tests.test_resident_e2e import english_resident
 from tests.test_staff_e2e import ADMIN, filed_appeal, join
@@ -178,7 +179,7 @@ async def test_tsur_bot_run_serves_the_ops_port_in_polling_mode(emu: BotAPIEmula
     config = tmp_path / "ops.toml"
     config.write_text(
         f'[bot]\ntoken = "{TOKEN}"\napi_base = "{emu.base_url}"\npolling_timeout = 1\n'
-        f'[database]\nurl = "sqlite+aiosqlite:///{db_path}"\n[logging]\nlevel = "WARNING"\n'
+        f'[database]\nurl = "{db_url(db_path)}"\n[logging]\nlevel = "WARNING"\n'
         f'[ops]\nport = {port}\n'
     )
     process = await asyncio.create_subprocess_exec(

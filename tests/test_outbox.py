@@ -27,6 +27,7 @@ from bot.outbox import OutboxSender, Rendered
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Outbox, User
 from storage.repositories.outbox import OutboxRepo
+from tests.databases import db_url
 
 if TYPE_CHECKING:
     from emulator import BotAPIEmulator
@@ -48,7 +49,7 @@ async def engines(db_path: Path) -> AsyncIterator[list[AsyncEngine]]:
 
 
 def new_maker(engines: list[AsyncEngine], db_path: Path) -> Maker:
-    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
+    engine = create_engine(db_url(db_path))
     engines.append(engine)
     return create_sessionmaker(engine)
 

@@ -6,7 +6,6 @@ write (status history, appeals, outbox, audit log, requests, messages) are read 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +38,7 @@ from storage.models import (
     UserRole,
 )
 from tests.conftest import make_settings
+from tests.databases import checkpoint, copy_db
 from tests.factories import (
     ROLE_NAMES,
     TG,
@@ -106,7 +106,7 @@ class Template:
 
 
 def build_template(source: Path, path: Path, *, people: bool, targets: bool) -> Template:
-    shutil.copy(source, path)
+    copy_db(source, path)
 
     async def build() -> Template:
         settings = make_settings(path)
@@ -116,8 +116,7 @@ def build_template(source: Path, path: Path, *, people: bool, targets: bool) -> 
         await built.directory.reload()
         w = await make_world(built, clock) if people else await load_world(built, clock)
         prepared = {action: await prepare(w, action) for action in ACTIONS} if targets else {}
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        await checkpoint(engine)
         await engine.dispose()
         return Template(path, w.people, w.agency, w.agency_b, prepared)
 
@@ -137,7 +136,7 @@ def matrix_db(world_db: Template, tmp_path_factory: pytest.TempPathFactory) -> T
 
 
 async def open_world(template: Template, path: Path, clock: ManualClock) -> AsyncIterator[World]:
-    shutil.copy(template.path, path)
+    copy_db(template.path, path)
     settings = make_settings(path)
     engine = create_engine(settings.database.url)
     built = build_services(settings, create_sessionmaker(engine), clock)

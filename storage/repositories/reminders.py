@@ -40,12 +40,15 @@ class ReminderRepo:
         """Mark up to `limit` due reminders sent and return (id, appeal_id, kind, seq) of those this call got.
 
         One UPDATE … RETURNING over the pending index; `sent_at IS NULL` again in the outer WHERE, so of two
-        concurrent sweeps only one claims a row."""
+        concurrent sweeps only one claims a row. On PostgreSQL the rows another sweep holds are skipped (FOR UPDATE
+        SKIP LOCKED): a second instance takes the next ones instead of waiting for them and finding them taken
+        (SQLite renders no FOR UPDATE: its writers take turns)."""
         due = (
             select(Reminder.id)
             .where(Reminder.sent_at.is_(None), Reminder.due_at <= now)
             .order_by(Reminder.due_at)
             .limit(limit)
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         stmt = (
