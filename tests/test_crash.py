@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
 import socket
-import sqlite3
 import sys
 from pathlib import Path
 from typing import IO
 
 import pytest
+from sqlalchemy import text
 
 from emulator import BotAPIEmulator, EmulatedUser
+from storage.db import create_engine
 from tests.conftest import TOKEN
+from tests.databases import copy_db
 
 RESIDENTS = 50
 SEED = 20261202
@@ -92,17 +93,25 @@ async def to_the_preview(user: EmulatedUser) -> None:
     await step(user, user.click("⚡ Message (10 days)"), "Check your appeal")
 
 
-def inbox_size(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM update_inbox").fetchone()[0])
+async def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql))]
+    finally:
+        await engine.dispose()
 
 
-def appeals_by_resident(db: Path) -> dict[int, list[str]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT u.tg_id, a.number FROM appeals a JOIN users u ON u.id = a.user_id").fetchall()
+async def inbox_size(url: str) -> int:
+    [(count,)] = await query(url, "SELECT count(*) FROM update_inbox")
+    return int(count)  # type: ignore[call-overload]
+
+
+async def appeals_by_resident(url: str) -> dict[int, list[str]]:
+    rows = await query(url, "SELECT u.tg_id, a.number FROM appeals a JOIN users u ON u.id = a.user_id")
     found: dict[int, list[str]] = {}
     for tg_id, number in rows:
-        found.setdefault(int(tg_id), []).append(str(number))
+        found.setdefault(int(tg_id), []).append(str(number))  # type: ignore[call-overload]
     return found
 
 
@@ -117,15 +126,14 @@ async def kill_at_random_moments(emu: BotAPIEmulator, bot: BotProcess, rng: rand
 
 
 async def test_kill_9_during_a_burst_loses_no_update_and_files_no_appeal_twice(tmp_path: Path, template_db: Path) -> None:
-    db = tmp_path / "tsur.db"
-    shutil.copy(template_db, db)
+    url = copy_db(template_db, tmp_path / "tsur.db")
     rng = random.Random(SEED)
     with (tmp_path / "bot.log").open("wb") as log:
         async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot") as emu:
             config = tmp_path / "config.toml"
             config.write_text(
                 f'[bot]\ntoken = "{TOKEN}"\napi_base = "{emu.base_url}"\npolling_timeout = 1\n'
-                f'[database]\nurl = "sqlite+aiosqlite:///{db}"\n'
+                f'[database]\nurl = "{url}"\n'
                 '[throttle]\nrate = 1000.0\nburst = 1000\n[logging]\nlevel = "WARNING"\n'
             )
             bot = BotProcess(config, log)
@@ -154,8 +162,8 @@ async def test_kill_9_during_a_burst_loses_no_update_and_files_no_appeal_twice(t
             finally:
                 await bot.stop()
 
-            assert bot.starts == 6 and emu.updates_pending() == 0 and inbox_size(db) == 0
-            appeals = appeals_by_resident(db)
+            assert bot.starts == 6 and emu.updates_pending() == 0 and await inbox_size(url) == 0
+            appeals = await appeals_by_resident(url)
             for user in residents:
                 numbers = appeals.get(user.id, [])
                 assert len(numbers) == 1, (user.id, numbers)
@@ -181,8 +189,7 @@ def free_port() -> int:
 async def test_the_webhook_process_answers_and_a_kill_loses_nothing(tmp_path: Path, template_db: Path) -> None:
     """`tsur-bot run` with bot.mode = "webhook": it sets the webhook, answers through it, and an update whose
     request dies with the process is delivered again to the restarted one."""
-    db = tmp_path / "tsur.db"
-    shutil.copy(template_db, db)
+    url = copy_db(template_db, tmp_path / "tsur.db")
     port = free_port()
     with (tmp_path / "bot.log").open("wb") as log:
         async with BotAPIEmulator(token=TOKEN, bot_username="tsur_test_bot", webhook_retry_max=0.5) as emu:
@@ -190,7 +197,7 @@ async def test_the_webhook_process_answers_and_a_kill_loses_nothing(tmp_path: Pa
             config.write_text(
                 f'[bot]\ntoken = "{TOKEN}"\napi_base = "{emu.base_url}"\nmode = "webhook"\n'
                 f'[webhook]\nurl = "http://127.0.0.1:{port}/tg"\nport = {port}\npath = "/tg"\nsecret = "s3cret"\n'
-                f'max_connections = 7\n[database]\nurl = "sqlite+aiosqlite:///{db}"\n'
+                f'max_connections = 7\n[database]\nurl = "{url}"\n'
                 '[throttle]\nrate = 1000.0\nburst = 1000\n[logging]\nlevel = "WARNING"\n'
             )
             bot = BotProcess(config, log)
