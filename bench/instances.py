@@ -25,7 +25,8 @@ the two-instance/one-instance throughput ratio is taken within each round.
 PostgreSQL and Redis: from --pg-url/--redis-url, else TSUR_TEST_PG_URL/TSUR_TEST_REDIS_URL, else the script runs
 itself under .ci/with-services (a throwaway cluster and Redis server on free ports, stopped at the end). The URL's
 database is only where the bench connects to create (and at the end drop) the deployments' databases; the Redis
-databases 1, 2, … of that server are used and flushed. Usage:
+databases 1, 2, … of that server are used and flushed. The instances log at WARNING into a temporary directory
+(BENCH_LOG_LEVEL=INFO for more); their error lines are summed up at the end. Usage:
 
     .venv/bin/python bench/instances.py [--rounds 2] [--residents 50] [--rate 60] [--duration 8] [--sqlite]
 """
