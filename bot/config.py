@@ -184,6 +184,27 @@ class SchedulerSection(BaseModel):
         return value
 
 
+class RatingsSection(BaseModel):
+    """The resident's judgement of an answer (issue 12)."""
+
+    # A resident may send an answered appeal back within this many days of the answer, at most max_reopens times.
+    reopen_days: int = Field(default=30, ge=1, le=365)
+    max_reopens: int = Field(default=2, ge=0, le=10)
+    # One reminder to rate this many days after the answer; unrated, the appeal closes after close_days.
+    remind_days: int = Field(default=3, ge=1, le=30)
+    close_days: int = Field(default=7, ge=1, le=60)
+    # A score may be changed this many hours after it was given, never after.
+    edit_hours: int = Field(default=24, ge=0, le=168)
+    # "Is the problem actually fixed?" this many days after a physical problem closed with a rating of 3–5.
+    followup_days: int = Field(default=14, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _order(self) -> RatingsSection:
+        if self.close_days <= self.remind_days:
+            raise ValueError("close_days must be greater than remind_days")
+        return self
+
+
 class ConsentSection(BaseModel):
     # Bump it whenever the consent text changes: everyone is asked again.
     version: str = Field(default="2026-11-01", min_length=1)
@@ -234,6 +255,7 @@ class Settings(BaseSettings):
     deadlines: DeadlinesSection = DeadlinesSection()
     scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()
+    ratings: RatingsSection = RatingsSection()
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()

@@ -104,6 +104,25 @@ class ReminderKind(StrEnum):
     deadline = "deadline"
     escalation = "escalation"
     forward_due = "forward_due"
+    # The resident's judgement of an answer: one reminder to rate it, then it closes unrated.
+    rate_reminder = "rate_reminder"
+    rate_close = "rate_close"
+    # "Is the problem actually fixed?", some days after a physical problem closed with a rating of 3–5.
+    followup = "followup"
+
+
+class FollowupAnswer(StrEnum):
+    """The answer to "Is the problem actually fixed?" (the FixMyStreet questionnaire)."""
+
+    yes = "yes"
+    no = "no"
+    unknown = "unknown"
+
+
+# A rating is 1..5; at or below this the resident is offered to send the appeal back.
+LOW_RATING = 2
+# Closed with at least this rating, a physical problem gets the "is it fixed?" follow-up.
+FOLLOWUP_MIN_RATING = 3
 
 
 class DigestKind(StrEnum):

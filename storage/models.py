@@ -104,6 +104,8 @@ class Category(Base):
     names: Mapped[dict[str, str]]
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A physical problem (a road, a lamp, a dump, a pipe): the resident is asked later whether it is actually fixed.
+    physical: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     block: Mapped[Block] = relationship(back_populates="categories")
 
@@ -170,6 +172,10 @@ class Appeal(Base):
     # The deadline clock stops while the resident is asked for a clarification (issue: SLA clocks).
     paused_at: Mapped[datetime | None]
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the (latest) answer was approved and sent to the resident; the re-opening window counts from it.
+    answered_at: Mapped[datetime | None]
+    # How many times the resident sent the appeal back (ratings.max_reopens).
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     category: Mapped[Category] = relationship()
     district: Mapped[District] = relationship()
@@ -313,6 +319,47 @@ class AppealRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class Rating(Base):
+    """The resident's judgement of one approved answer (an `answer` note), kept with who and what it rates.
+
+    One per answer: a re-opened appeal's new answer gets a rating of its own. The score may be changed for
+    `ratings.edit_hours` after `created_at`, never after."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        # Agencies' averages over a period (digests, statistics).
+        Index("ix_ratings_agency_created", "agency_id", "created_at"),
+        Index("ix_ratings_created_score", "created_at", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("appeal_messages.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    score: Mapped[int] = mapped_column(Integer)  # 1..5
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Followup(Base):
+    """"Is the problem actually fixed?", asked once per appeal some days after it closed with a rating of 3–5."""
+
+    __tablename__ = "followups"
+    __table_args__ = (Index("ix_followups_answer_at", "answer", "answered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    asked_at: Mapped[datetime]
+    # bot.domain.FollowupAnswer; None while unanswered.
+    answer: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
 
 
 class Outbox(Base):

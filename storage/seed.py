@@ -44,7 +44,12 @@ async def load_directories(sessionmaker: async_sessionmaker[AsyncSession], data_
                     session,
                     Category,
                     cat["code"],
-                    {"names": cat["name"], "position": c_pos, "block_id": block_row.id},
+                    {
+                        "names": cat["name"],
+                        "position": c_pos,
+                        "block_id": block_row.id,
+                        "physical": bool(cat.get("physical", False)),
+                    },
                 )
         district_ids: dict[str, int] = {}
         for d_pos, district in enumerate(districts["district"]):

@@ -1,0 +1,85 @@
+"""ratings of answers, "is it fixed?" follow-ups, re-opening counts, physical categories
+
+`appeals.answered_at` is backfilled from the status history (the latest move to "answered"), so the re-opening
+window of appeals answered before this revision counts from their real answer.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0009'
+down_revision: str | None = '0008'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("categories") as batch:
+        batch.add_column(sa.Column("physical", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("appeals") as batch:
+        batch.add_column(sa.Column("answered_at", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("reopen_count", sa.Integer(), nullable=False, server_default="0"))
+    op.execute(
+        "UPDATE appeals SET answered_at = (SELECT max(h.at) FROM status_history h "
+        "WHERE h.appeal_id = appeals.id AND h.to_status = 'answered')"
+    )
+    op.create_table(
+        "ratings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("appeal_id", sa.Integer(), nullable=False),
+        sa.Column("note_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("agency_id", sa.Integer(), nullable=True),
+        sa.Column("official_id", sa.Integer(), nullable=True),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["appeal_id"], ["appeals.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["note_id"], ["appeal_messages.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"]),
+        sa.ForeignKeyConstraint(["official_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("note_id"),
+    )
+    op.create_index("ix_ratings_appeal_id", "ratings", ["appeal_id"])
+    op.create_index("ix_ratings_agency_created", "ratings", ["agency_id", "created_at"])
+    op.create_index("ix_ratings_created_score", "ratings", ["created_at", "score"])
+    op.create_table(
+        "followups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("appeal_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("asked_at", sa.DateTime(), nullable=False),
+        sa.Column("answer", sa.String(16), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("answered_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["appeal_id"], ["appeals.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("appeal_id"),
+    )
+    op.create_index("ix_followups_answer_at", "followups", ["answer", "answered_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_followups_answer_at", table_name="followups")
+    op.drop_table("followups")
+    op.drop_index("ix_ratings_created_score", table_name="ratings")
+    op.drop_index("ix_ratings_agency_created", table_name="ratings")
+    op.drop_index("ix_ratings_appeal_id", table_name="ratings")
+    op.drop_table("ratings")
+    with op.batch_alter_table("appeals") as batch:
+        batch.drop_column("reopen_count")
+        batch.drop_column("answered_at")
+    with op.batch_alter_table("categories") as batch:
+        batch.drop_column("physical")
