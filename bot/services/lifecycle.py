@@ -70,6 +70,8 @@ class Lifecycle:
         self.record(session, appeal, event, actor, now, details, comment, to=target)
         appeal.status = target
         appeal.updated_at = now
+        if target == AppealStatus.answered:
+            appeal.answered_at = now
         if target in FINISHED:
             kinds = (*AGENCY_KINDS, ReminderKind.escalation, ReminderKind.forward_due)
             await self.reminders.unschedule(session, appeal.id, kinds=kinds)
