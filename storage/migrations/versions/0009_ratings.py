@@ -22,11 +22,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("categories") as batch:
-        batch.add_column(sa.Column("physical", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("appeals") as batch:
-        batch.add_column(sa.Column("answered_at", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("reopen_count", sa.Integer(), nullable=False, server_default="0"))
+    # Plain ALTER TABLE ADD/DROP COLUMN (SQLite has both), not a batch: a batch copies the table and drops the old
+    # one, which the rows that reference it (appeals → categories, history → appeals) refuse with foreign keys on.
+    op.add_column("categories", sa.Column("physical", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("appeals", sa.Column("answered_at", sa.DateTime(), nullable=True))
+    op.add_column("appeals", sa.Column("reopen_count", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
         "UPDATE appeals SET answered_at = (SELECT max(h.at) FROM status_history h "
         "WHERE h.appeal_id = appeals.id AND h.to_status = 'answered')"
@@ -78,8 +78,6 @@ def downgrade() -> None:
     op.drop_index("ix_ratings_agency_created", table_name="ratings")
     op.drop_index("ix_ratings_appeal_id", table_name="ratings")
     op.drop_table("ratings")
-    with op.batch_alter_table("appeals") as batch:
-        batch.drop_column("reopen_count")
-        batch.drop_column("answered_at")
-    with op.batch_alter_table("categories") as batch:
-        batch.drop_column("physical")
+    op.drop_column("appeals", "reopen_count")
+    op.drop_column("appeals", "answered_at")
+    op.drop_column("categories", "physical")
