@@ -29,6 +29,7 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiogram.types import InlineKeyboardMarkup
+from aiogram_dialog.utils import remove_intent_id
 from aiohttp.hdrs import USER_AGENT
 from aiohttp.http import SERVER_SOFTWARE
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -192,9 +193,10 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
       answerCallbackQuery, get*, set*); a `send*` is not, since Telegram most likely carried it out.
     - 429: the call is made again after `retry_after`, if that is at most `max_wait` seconds (a person's updates
       are handled one at a time, so their next ones queue behind a reply that waits), up to `flood_attempts` calls.
-      Beyond that, a text reply (sendMessage, or the new text of an editMessageText) goes to the outbox for its chat
-      (`handoff`), to be sent when the flood control is over, and ReplyDeferred is raised; any other call's 429
-      goes on (dropped: an expired button press cannot be answered later).
+      Beyond that, a plain text message (sendMessage, not a dialog's window: see outbox_reply) goes to the outbox
+      for its chat (`handoff`), to be sent when the flood control is over, and ReplyDeferred is raised; any other
+      call's 429 goes on and the reply is dropped (an edit or a window is shown again by the person's next
+      message; a button press's answer cannot come later).
     - 5xx: made again after `server_backoff`, then twice that, at most `server_retries` times.
 
     What still fails goes on to the handler's error path (bot.app.on_error logs it once, as a warning without a
@@ -290,12 +292,23 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
 
 
 def outbox_reply(bot: Bot, method: TelegramMethod[Any]) -> tuple[int, str, InlineKeyboardMarkup | None] | None:
-    """(chat id, HTML text, inline keyboard) of a text reply the outbox can send instead, or None."""
-    if not isinstance(method, methods.SendMessage | methods.EditMessageText) or not isinstance(method.chat_id, int):
+    """(chat id, HTML text, inline keyboard) of a text message the outbox can send instead, or None.
+
+    Not an edit, nor a dialog's window: aiogram-dialog takes a press only on the message it sent or edited last
+    (its stack keeps that message's id), so the outbox's copy of a window would show dead buttons. Those are
+    dropped instead; the dialog's state keeps the step, and the person's next message shows the window again."""
+    if not isinstance(method, methods.SendMessage) or not isinstance(method.chat_id, int):
         return None
     markup = method.reply_markup
     if markup is not None and not isinstance(markup, InlineKeyboardMarkup):
         return None  # a reply keyboard the outbox's messages cannot carry
+    if markup is not None and any(
+        remove_intent_id(button.callback_data)[0] is not None
+        for row in markup.inline_keyboard
+        for button in row
+        if button.callback_data
+    ):
+        return None
     parse_mode = method.parse_mode
     if isinstance(parse_mode, Default):
         parse_mode = bot.default[parse_mode.name]
