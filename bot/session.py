@@ -251,20 +251,20 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
                 floods += 1
                 if error.retry_after > self.max_wait or floods >= self.flood_attempts:
                     await self.defer(bot, method, error)
-                    self.lost(name, "flood")
+                    self.lost("flood")
                     raise
                 reason, wait, fresh = "flood", float(error.retry_after), False
             except TelegramServerError:
                 server_errors += 1
                 if server_errors > self.server_retries:
-                    self.lost(name, "server")
+                    self.lost("server")
                     raise
                 reason, wait, fresh = "server", self.server_backoff * 2 ** (server_errors - 1), False
             except TelegramNetworkError as error:
                 reason = transient_reason(error) or "broken"
                 network_errors += 1
                 if network_errors > 1 or (reason != "dropped" and not is_safe(method)):
-                    self.lost(name, reason)
+                    self.lost(reason)
                     raise
                 wait, fresh = 0.0, True
             logger.info("%s: %s, made again in %ss", name, reason, wait)
@@ -273,7 +273,7 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
             if wait:
                 await self.clock.sleep(wait)
 
-    def lost(self, name: str, reason: str) -> None:
+    def lost(self, reason: str) -> None:
         if self.on_lost is not None:
             self.on_lost(reason)
 
