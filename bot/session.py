@@ -74,7 +74,8 @@ def pin_response_types() -> None:
 # --- the connections ----------------------------------------------------------------------------------------
 
 # Seconds an idle keep-alive connection is kept for the next call. A server closes its idle connections after its
-# own timeout (Telegram's Bot API answers through nginx, 75 s by default; the emulator 75 s, emulator.server); a
+# own timeout (Telegram documents none; api.telegram.org answers through nginx, 75 s by default; the emulator
+# 75 s, emulator.server); a
 # client that keeps one longer may send a request just as the server closes it, and gets "Server disconnected".
 # Below both, the client closes first, so a stale connection is the exception (a server restart), not a race.
 KEEPALIVE_TIMEOUT = 10.0
@@ -106,24 +107,22 @@ class BotSession(AiohttpSession):
         self.pooled: aiohttp.ClientSession | None = None
         self.fresh: aiohttp.ClientSession | None = None
 
-    def _client(self, connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+    def _client(self, **connector: Any) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=connector, headers={USER_AGENT: f"{SERVER_SOFTWARE} aiogram/{aiogram_version}"}
+            connector=aiohttp.TCPConnector(
+                ssl=ssl.create_default_context(cafile=certifi.where()), limit=self.limit, **connector
+            ),
+            headers={USER_AGENT: f"{SERVER_SOFTWARE} aiogram/{aiogram_version}"},
         )
 
     async def create_session(self) -> aiohttp.ClientSession:
-        context = ssl.create_default_context(cafile=certifi.where())
         if fresh_connection.get():
             # force_close: one connection per call, opened for it and closed after it.
             if self.fresh is None or self.fresh.closed:
-                self.fresh = self._client(aiohttp.TCPConnector(ssl=context, limit=self.limit, force_close=True))
+                self.fresh = self._client(force_close=True)
             return self.fresh
         if self.pooled is None or self.pooled.closed:
-            self.pooled = self._client(
-                aiohttp.TCPConnector(
-                    ssl=context, limit=self.limit, ttl_dns_cache=3600, keepalive_timeout=self.keepalive_timeout
-                )
-            )
+            self.pooled = self._client(ttl_dns_cache=3600, keepalive_timeout=self.keepalive_timeout)
         return self.pooled
 
     async def close(self) -> None:

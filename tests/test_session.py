@@ -283,3 +283,19 @@ async def test_a_dropped_connection_on_the_emulator_is_retried(emu: BotAPIEmulat
         assert [c.fault for c in emu.calls("sendMessage")] == ["drop", None]
     finally:
         await session.close()
+
+
+async def test_the_emulator_can_lose_the_answer_of_a_call_it_carried_out(emu: BotAPIEmulator) -> None:
+    """`drop_after`: the message is in the chat, but the connection closes instead of the answer."""
+    bot = emu.create_bot()
+    try:
+        emu.user(1001).open_chat()
+        emu.inject("sendMessage", kind="drop_after", chat_id=1001)
+        with pytest.raises(TelegramNetworkError) as raised:
+            await bot.send_message(1001, "hello")
+        assert transient_reason(raised.value) == "dropped"
+        assert [m.text for m in emu.user(1001).messages] == ["hello"]
+        [call] = emu.calls("sendMessage")
+        assert call.ok and call.fault == "drop_after" and call.status == 0
+    finally:
+        await bot.session.close()
