@@ -256,3 +256,25 @@ async def test_a_long_flood_ban_on_a_dialog_edit_drops_it_and_the_next_message_s
     await harness.settle()
     assert expected in (user.last_message.text or "")
     await continues(harness, user, "edit")
+
+
+async def test_fifty_residents_starting_at_once_all_get_choose_your_language(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The report of the issue: 50 people press /start at once and some replies meet a dropped connection, a 500
+    or a short flood control on the way; every one of them gets "choose your language" exactly once."""
+    people = [harness.emu.user(5000 + i, first_name=f"R{i}", language_code="en") for i in range(50)]
+    kinds = {3: "drop", 17: "drop", 31: "drop", 8: "500", 40: "500", 22: "429", 45: "429"}
+    faults = [
+        harness.emu.inject("sendMessage", kind=kind, count=2 if kind == "500" else 1, chat_id=people[i].id)
+        for i, kind in kinds.items()
+    ]
+
+    for person in people:
+        await person.send_text("/start")
+    await harness.settle(timeout=60)
+
+    assert all(fault.hits == fault.count for fault in faults)
+    assert all([m.text for m in person.messages] == [people[0].messages[0].text] for person in people)
+    assert "Choose your language" in (people[0].messages[0].text or "")
+    assert not errors(caplog) and not tracebacks(caplog)
