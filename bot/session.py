@@ -283,7 +283,12 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
         if reply is None or self.handoff is None:
             return
         chat_id, text, markup = reply
-        if not await self.handoff(chat_id, text, markup, error.retry_after):
+        try:
+            queued = await self.handoff(chat_id, text, markup, error.retry_after)
+        except Exception as failure:  # the database is down too: the reply is dropped like any other
+            logger.warning("%s: could not queue the reply in the outbox (%s)", method.__api_method__, type(failure).__name__)
+            return
+        if not queued:
             return
         if self.on_deferred is not None:
             self.on_deferred()

@@ -217,6 +217,14 @@ async def test_a_chat_the_bot_does_not_know_is_not_handed_off(bot: Bot, clock: M
     assert recorder.deferred == 0 and recorder.lost == ["flood"]
 
 
+async def test_a_failing_handoff_leaves_the_429(bot: Bot, clock: ManualClock) -> None:
+    async def broken(chat_id: int, text: str, markup: InlineKeyboardMarkup | None, retry_after: int) -> bool:
+        raise ConnectionError("database is down")
+
+    with pytest.raises(TelegramRetryAfter):
+        await ReplyRetryMiddleware(clock, handoff=broken)(Script(flood(60)), bot, SEND)
+
+
 async def test_other_errors_and_polling_go_straight_on(bot: Bot, clock: ManualClock, recorder: Recorder) -> None:
     def bad_request(method: TelegramMethod[Any]) -> Exception:
         return TelegramBadRequest(method=method, message="Bad Request: message is too long")
