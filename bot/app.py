@@ -9,7 +9,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
@@ -41,7 +40,7 @@ from bot.polling import Poller
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
-from bot.session import RetryAfterMiddleware, pin_response_types
+from bot.session import BotSession, OutboxHandoff, ReplyRetryMiddleware, pin_response_types, transient_reason
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.seed import load_directories
 
@@ -84,8 +83,8 @@ class App:
 
     async def start_background(self, bot: Bot) -> None:
         """The outbox sender and the scheduler live as long as polling: started at startup, stopped at shutdown."""
-        # The sender handles flood control itself (a pause, the row rescheduled within its lease): a bot of its own,
-        # without the replies' RetryAfterMiddleware.
+        # The sender handles flood control and errors itself (a pause, the row rescheduled within its lease): a bot
+        # of its own, without the replies' ReplyRetryMiddleware.
         self._sender_bot = create_bot(self.settings, retry_after=False)
         self.sender = OutboxSender(
             self._sender_bot,
@@ -161,17 +160,28 @@ async def create_app(settings: Settings, clock: Clock | None = None, *, migrate:
     return app
 
 
-def create_bot(settings: Settings, clock: Clock | None = None, *, retry_after: bool = True) -> Bot:
-    """The bot's connection to the Bot API. With `retry_after` (the bot that answers updates), a call Telegram's
-    flood control refuses is made again after the wait it names, on `clock` (RetryAfterMiddleware)."""
+def create_bot(
+    settings: Settings, clock: Clock | None = None, *, retry_after: bool = True, app: App | None = None
+) -> Bot:
+    """The bot's connection to the Bot API (bot.session.BotSession: idle connections closed before the server
+    closes them). With `retry_after` (the bot that answers updates), its replies survive transient failures
+    (bot.session.ReplyRetryMiddleware: waits on `clock`); with `app`, a reply that cannot wait out flood control
+    goes through the outbox, and the retries and losses are counted in its metrics."""
     pin_response_types()
-    session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base))
-        if settings.bot.api_base
-        else AiohttpSession()
-    )
+    session = BotSession(api=TelegramAPIServer.from_base(settings.bot.api_base)) if settings.bot.api_base else BotSession()
     if retry_after:
-        session.middleware(RetryAfterMiddleware(clock or SystemClock()))
+        if app is None:
+            session.middleware(ReplyRetryMiddleware(clock or SystemClock()))
+        else:
+            session.middleware(
+                ReplyRetryMiddleware(
+                    clock or app.clock,
+                    handoff=OutboxHandoff(app.sessionmaker, app.clock, app.wake_sender),
+                    on_retry=app.metrics.record_reply_retry,
+                    on_lost=app.metrics.record_reply_lost,
+                    on_deferred=app.metrics.record_reply_deferred,
+                )
+            )
     return Bot(settings.bot.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -267,10 +277,22 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
 
 async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n) -> None:
     """Log the failure (type and traceback, not the person's text) and tell the person, in their language."""
+    reason = transient_reason(event.exception)
+    if reason == "deferred":
+        logger.warning("update %s: %s", event.update.update_id, event.exception)
+        return
     if isinstance(event.exception, TelegramRetryAfter):
-        # Flood control longer than a reply may wait (RetryAfterMiddleware): the reply is dropped, and a message
-        # saying so would meet the same refusal. Telegram's state, not a bug of the bot.
+        # Flood control longer than a reply may wait, on a call the outbox cannot make later (ReplyRetryMiddleware):
+        # the reply is dropped, and a message saying so would meet the same refusal. Not a bug of the bot.
         logger.warning("update %s: reply dropped, flood control for %ss", event.update.update_id, event.exception.retry_after)
+        return
+    if reason is not None:
+        # A transient Bot API failure that outlived the retries (ReplyRetryMiddleware counted it): one line, no
+        # traceback, and no apology, which would take the same broken way. The dialog's state is as the handler left
+        # it, so the person's next message carries on from there.
+        logger.warning(
+            "update %s: reply lost, %s (%s)", event.update.update_id, reason, type(event.exception).__name__
+        )
         return
     logger.error("update failed: %s", type(event.exception).__name__, exc_info=event.exception)
     update = event.update

@@ -30,7 +30,7 @@ async def _run(settings: Settings) -> None:
     from bot.ops import OpsServer
 
     app = await create_app(settings)
-    bot = create_bot(settings)
+    bot = create_bot(settings, app=app)
     # In webhook mode the ops routes share the webhook's server; polling serves them on a port of their own.
     polling = settings.bot.mode != "webhook"
     ops = OpsServer(app.ops(bot), settings.ops.host, settings.ops.port) if polling and settings.ops.port else None

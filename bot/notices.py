@@ -105,6 +105,16 @@ class Files(Notice):
     files: tuple[tuple[AttachmentKind, str], ...]  # (kind, file_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Reply(Notice):
+    """A handler's reply that met flood control longer than a reply may wait (bot.session.ReplyRetryMiddleware):
+    its text, already in the person's language and in HTML, and its inline keyboard (aiogram's JSON form)."""
+
+    template: ClassVar[str] = "reply"
+    text: str
+    markup: dict[str, Any] | None
+
+
 # --- the agency's staff -----------------------------------------------------------------------------------
 
 
@@ -244,6 +254,7 @@ NOTICES: dict[str, type[Notice]] = {
         Answer,
         Extended,
         Files,
+        Reply,
         Assigned,
         ClarificationReply,
         AnswerReturned,

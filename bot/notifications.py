@@ -184,6 +184,12 @@ def _files(x: n.Files, c: Context) -> Rendered | None:
     return Rendered(media=files) if files else None
 
 
+@renders(n.Reply)
+def _reply(x: n.Reply, c: Context) -> Rendered:
+    markup = None if x.markup is None else InlineKeyboardMarkup.model_validate(x.markup)
+    return Rendered(text=x.text, reply_markup=markup)
+
+
 # --- the agency's staff -----------------------------------------------------------------------------------
 
 

@@ -36,6 +36,8 @@ logger = logging.getLogger("tsur.ops")
 
 # The results of a send the outbox sender reports (label values of tsur_outbox_sends_total).
 SEND_RESULTS = ("ok", "429", "403", "error")
+# Why a direct reply was made again or lost (bot.session.transient_reason).
+REPLY_REASONS = ("dropped", "timeout", "broken", "flood", "server")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -105,6 +107,19 @@ class Metrics:
         )
         for result in SEND_RESULTS:
             self.sends.labels(result)  # present from the start, at 0
+        # Direct replies (bot.session.ReplyRetryMiddleware), by the transient failure's reason (REPLY_REASONS).
+        self.reply_retries = Counter(
+            "tsur_reply_retries", "Reply calls made again after a transient failure", ["reason"], registry=self.registry
+        )
+        self.replies_lost = Counter(
+            "tsur_replies_lost", "Reply calls that still failed after the retries", ["reason"], registry=self.registry
+        )
+        self.replies_deferred = Counter(
+            "tsur_replies_deferred", "Replies handed to the outbox by a long flood control", registry=self.registry
+        )
+        for reason in REPLY_REASONS:
+            self.reply_retries.labels(reason)
+            self.replies_lost.labels(reason)
         self.jobs = Histogram(
             "tsur_job_seconds", "Duration of the scheduler's jobs (sweep, digests)", ["job"], registry=self.registry
         )
@@ -113,6 +128,15 @@ class Metrics:
 
     def record_send(self, result: str) -> None:
         self.sends.labels(result if result in SEND_RESULTS else "error").inc()
+
+    def record_reply_retry(self, reason: str) -> None:
+        self.reply_retries.labels(reason).inc()
+
+    def record_reply_lost(self, reason: str) -> None:
+        self.replies_lost.labels(reason).inc()
+
+    def record_reply_deferred(self) -> None:
+        self.replies_deferred.inc()
 
     def observe_job(self, job: str, seconds: float) -> None:
         self.jobs.labels(job).observe(seconds)

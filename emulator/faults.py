@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import INTERNAL_SERVER_ERROR_DESCRIPTION, ApiError, too_many_requests
 
-FAULT_KINDS = frozenset({"429", "500", "drop", "delay", "error"})
+FAULT_KINDS = frozenset({"429", "500", "drop", "drop_after", "delay", "error"})
 
 
 @dataclass(slots=True)
@@ -30,7 +30,9 @@ class Fault:
         polling).
     :ivar kind: ``"429"`` (Too Many Requests with ``retry_after``), ``"500"``
         (Internal Server Error), ``"drop"`` (close the connection without an
-        answer), ``"delay"`` (answer normally after ``delay`` seconds),
+        answer, before the call is carried out: it has no effect), ``"drop_after"``
+        (carry the call out, then close the connection instead of answering: the
+        bot never learns that it worked), ``"delay"`` (answer normally after ``delay`` seconds),
         ``"error"`` (any ``error_code``/``description``).
     :ivar count: how many matching calls it answers; None = until cleared.
     :ivar chat_id: only calls with this ``chat_id`` match, when set.

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_SIZE = 60 * 1024 * 1024  # Telegram accepts 50 MB uploads; leave room for form overhead.
+# How long an idle keep-alive connection stays open: 75 s, nginx's default (Telegram's Bot API answers through nginx)
+# and aiohttp's old one; aiohttp 3.10+ servers would otherwise keep it for an hour. A client must close its idle
+# connections before the server does, or it may send a request on one the server is closing ("Server disconnected").
+KEEPALIVE_TIMEOUT = 75.0
 
 
 def _dumps(payload: Any) -> str:
@@ -58,6 +62,7 @@ class BotAPIEmulator:
     :param webhook_timeout: seconds a webhook has to answer an update before the delivery counts as failed.
     :param webhook_retry_base: the first retry's delay after a failed delivery (doubled each time).
     :param webhook_retry_max: the longest delay between two tries.
+    :param keepalive_timeout: seconds an idle keep-alive connection is kept before the server closes it.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class BotAPIEmulator:
         webhook_timeout: float = 10.0,
         webhook_retry_base: float = 0.05,
         webhook_retry_max: float = 2.0,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT,
     ) -> None:
         bot_id_text = token.split(":", 1)[0]
         if not bot_id_text.isdigit():
@@ -81,6 +87,7 @@ class BotAPIEmulator:
         self.token = token
         self.host = host
         self._requested_port = port
+        self.keepalive_timeout = keepalive_timeout
         self.bot_user: dict[str, Any] = {
             "id": int(bot_id_text),
             "is_bot": True,
@@ -136,7 +143,13 @@ class BotAPIEmulator:
         self.state.closing = False
         # handler_cancellation: a long poll whose client went away must stop waiting;
         # access_log=None: per-request logging would dominate benchmark profiles.
-        runner = web.AppRunner(self.build_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            self.build_app(),
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self.keepalive_timeout,
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port)
         await site.start()
@@ -345,12 +358,15 @@ class BotAPIEmulator:
         chat_id = data.get("chat_id")
 
         fault = self._faults.take(canonical, chat_id)
+        drop_after = False
         if fault is not None:
             call.fault = fault.kind
             if fault.kind == "drop":
                 self._drop_connection(request, call)
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay)
+            elif fault.kind == "drop_after":
+                drop_after = True
             else:
                 return self._answer_error(call, fault.to_error())
 
@@ -373,6 +389,9 @@ class BotAPIEmulator:
         call.ok = True
         call.status = 200
         call.result = result
+        if drop_after:
+            # The call took effect (the message is in the chat) but its answer is lost with the connection.
+            self._drop_connection(request, call)
         return web.Response(text=_dumps({"ok": True, "result": result}), content_type="application/json")
 
     def _answer_error(self, call: ApiCall, error: ApiError) -> web.Response:

@@ -140,7 +140,7 @@ class Harness:
 
     async def start(self) -> None:
         self.app = await create_app(self.settings, self.clock, migrate=False)
-        self.bot = create_bot(self.settings, self.clock)  # flood control waits on the test's clock
+        self.bot = create_bot(self.settings, self.clock, app=self.app)  # retries wait on the test's clock
         self.dp = create_dispatcher(self.app)
         # Outermost, so that an update counts from its first step (aiogram runs outer middlewares in order).
         outer = self.dp.update.outer_middleware

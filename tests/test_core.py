@@ -112,7 +112,7 @@ async def test_start_up_objects_are_frozen_before_polling(monkeypatch: pytest.Mo
         frozen_when_polling.append(gc.get_freeze_count())
 
     monkeypatch.setattr(bot.app, "create_app", create_app)
-    monkeypatch.setattr(bot.app, "create_bot", lambda settings: FakeBot())
+    monkeypatch.setattr(bot.app, "create_bot", lambda settings, **_: FakeBot())
     monkeypatch.setattr(bot.app, "run_polling", run_polling)
     gc.unfreeze()
     try:

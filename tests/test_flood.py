@@ -19,7 +19,7 @@ from aiogram.exceptions import TelegramRetryAfter
 
 from bot.clock import ManualClock
 from bot.config import ThrottleSection
-from bot.session import RetryAfterMiddleware
+from bot.session import ReplyRetryMiddleware
 from emulator import BotAPIEmulator, EmulatedUser
 from storage.models import Outbox
 from tests.conftest import Harness
@@ -122,12 +122,13 @@ async def test_a_reply_that_meets_flood_control_is_sent_after_retry_after(
     assert not errors(caplog)
 
 
-async def test_a_long_flood_ban_drops_the_reply_without_an_error(
+async def test_a_long_flood_ban_sends_the_reply_through_the_outbox(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A reply is not held for minutes: above the middleware's longest wait the reply is dropped, with a warning."""
+    """A reply is not held for minutes: above the middleware's longest wait the reply is queued in the outbox for
+    that chat, due when the ban is over, with one warning and no error."""
     user = await english_resident(harness)
-    harness.emu.inject("sendMessage", kind="429", count=None, retry_after=600, chat_id=user.id)
+    harness.emu.inject("sendMessage", kind="429", count=1, retry_after=600, chat_id=user.id)
     before, calls_before = len(user.messages), len(chat_calls(harness, user))
     start = harness.clock.now()
 
@@ -139,13 +140,15 @@ async def test_a_long_flood_ban_drops_the_reply_without_an_error(
     assert (harness.clock.now() - start).total_seconds() < 600
     # One refused call: no retry, and no "Something went wrong" that would meet the same ban.
     assert [c.fault for c in chat_calls(harness, user)[calls_before:]] == ["429"]
+    [row] = [o for o in await harness.rows(Outbox) if o.template == "reply"]
+    assert row.status == "pending" and "/new" in row.params["text"]
+    assert (row.next_attempt_at.replace(tzinfo=start.tzinfo) - start).total_seconds() >= 600
     assert not errors(caplog)
-    assert any("flood control" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert any("through the outbox" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
-    harness.emu.clear_faults()
-    await user.send_text("/help")
+    harness.clock.advance(seconds=601)
     await harness.settle()
-    assert len(user.messages) == before + 1
+    assert len(user.messages) == before + 1 and "/new" in user.last_message.text
 
 
 async def test_an_album_of_ten_is_never_throttled(harness: Harness) -> None:
@@ -165,10 +168,10 @@ async def test_an_album_of_ten_is_never_throttled(harness: Harness) -> None:
 
 
 async def test_the_retry_gives_up_after_its_attempts(emu: BotAPIEmulator, clock: ManualClock) -> None:
-    """RetryAfterMiddleware on the bot's session, without the rest of the bot: three 429 in a row are not waited out
+    """ReplyRetryMiddleware on the bot's session, without the rest of the bot: three 429 in a row are not waited out
     a third time."""
     bot = emu.create_bot()
-    bot.session.middleware(RetryAfterMiddleware(clock, max_wait=10, attempts=3))
+    bot.session.middleware(ReplyRetryMiddleware(clock, max_wait=10, flood_attempts=3))
     try:
         emu.user(1001).open_chat()
         emu.inject("sendMessage", kind="429", count=3, retry_after=2, chat_id=1001)
@@ -183,7 +186,7 @@ async def test_the_retry_gives_up_after_its_attempts(emu: BotAPIEmulator, clock:
 
 
 async def test_notifications_meet_flood_control_in_the_outbox_not_in_the_call(harness: Harness) -> None:
-    """The outbox sender's bot has no RetryAfterMiddleware: a 429 reschedules the row (all sending pauses), within
+    """The outbox sender's bot has no ReplyRetryMiddleware: a 429 reschedules the row (all sending pauses), within
     its lease, instead of holding the call."""
     user, coordinator, (first, _second) = await world(harness)
     fault = harness.emu.inject("sendMessage", kind="429", count=1, retry_after=5, chat_id=user.id)

@@ -27,6 +27,7 @@ OLD_ROWS: dict[str, dict[str, Any]] = {
     "answer": {"appeal_id": 7, "number": "2026-000007", "text": "Repaired on 5 November"},
     "extended": {"appeal_id": 7, "number": "2026-000007", "deadline": "2026-12-02T20:59:59.999999+00:00"},
     "files": {"files": [["photo", "file-1"], ["document", "file-2"]]},
+    "reply": {"text": "Choose your language", "markup": {"inline_keyboard": [[{"text": "English", "callback_data": "l:en"}]]}},
     "assigned": {
         "appeal_id": 7,
         "number": "2026-000007",
@@ -69,6 +70,7 @@ EXPECTED_EN: dict[str, str | None] = {
     'answer': "<b>Answer to your appeal № 2026-000007</b>\n\nRepaired on 5 November",
     'extended': "The answer period of your appeal № 2026-000007 is extended to 02.12.2026.",
     'files': None,
+    'reply': "Choose your language",
     'assigned': "New appeal № 2026-000007 for your agency.\n<b>Topic:</b> Housing, utilities and waste → No water supply\n<b>District:</b> Grozny\n<b>Place:</b> Grozny, Mira st. 1; 📍 location 43.31000, 45.69000\n<b>Due:</b> 12.11.2026\n\nNo water in the yard for three days",
     'clarification_reply': "The resident replied on appeal № 2026-000007:\n\nHouse 5",
     'answer_review': "An answer on appeal № 2026-000007 waits for your check.",
@@ -164,6 +166,9 @@ async def test_an_old_row_renders_the_text_it_always_did(template: str, services
     assert rendered.text == EXPECTED_EN[template]
     if template == "files":
         assert rendered == Rendered(media=[("photo", "file-1"), ("document", "file-2")])
+    if template == "reply":
+        assert rendered.reply_markup is not None
+        assert rendered.reply_markup.inline_keyboard[0][0].callback_data == "l:en"
 
 
 async def test_the_renderer_refuses_an_unknown_row(services: Services, i18n: I18n) -> None:
