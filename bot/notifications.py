@@ -394,11 +394,11 @@ def _low_ratings(x: n.LowRatings, c: Context) -> Rendered:
         line = _("• № {number} · {agency} · {score}").format(
             number=escape(number), agency=escape(agency.name(c.lang)) if agency else "—", score=score
         )
-        lines.append(line + (f": «{clip(comment, 150)}»" if comment else ""))
+        lines.append(line + (f": «{escape(comment)}»" if comment else ""))  # cut short by the service
     if x.more:
         lines.append(_("…and {count} more.").format(count=x.more))
     keyboard = [
-        [InlineKeyboardButton(text=f"№ {number}", callback_data=_staff(appeal_id))]
+        [InlineKeyboardButton(text=f"№ {number}", callback_data=StaffCb(action=StaffAction.show, id=appeal_id).pack())]
         for appeal_id, number, *_rest in x.items[:LOW_RATING_BUTTONS]
     ]
     return Rendered("\n".join(lines), InlineKeyboardMarkup(inline_keyboard=keyboard) if keyboard else None)

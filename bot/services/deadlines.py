@@ -40,6 +40,13 @@ from storage.repositories.users import UserRepo
 logger = logging.getLogger("tsur.deadlines")
 
 
+def cut(text: str | None, limit: int) -> str | None:
+    """A resident's text shortened for a list (marked with "…" when it was); escaped where it is shown."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + "…"
+
+
 class StaffDirectory:
     """Who holds which role, read once per sweep."""
 
@@ -453,7 +460,7 @@ class ReminderService:
             if low:
                 more = await stats.count_low_between(start, end, LOW_RATING) - len(low)
                 items = tuple(
-                    (appeal_id, number, agency_id, score, comment[:LOW_RATING_COMMENT] if comment else None)
+                    (appeal_id, number, agency_id, score, cut(comment, LOW_RATING_COMMENT))
                     for appeal_id, number, agency_id, score, comment in low
                 )
                 notice = notices.LowRatings(yesterday.isoformat(), items, more)
