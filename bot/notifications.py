@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any, TypeVar
 
@@ -346,8 +347,9 @@ def _weekly_summary(x: n.WeeklySummary, c: Context) -> Rendered:
 
 
 def _average(value: float, c: Context) -> str:
-    """An average score with one decimal, as the recipient's language writes it (3,4 in ru and ce)."""
-    text = f"{value:.1f}"
+    """An average score with one decimal rounded half up (4.25 is 4.3), as the recipient's language writes it (3,4
+    in ru and ce)."""
+    text = str(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
     return text if c.lang == "en" else text.replace(".", ",")
 
 

@@ -7,10 +7,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.domain import LOW_RATING, DigestKind
+from bot.i18n import create_i18n
+from bot.notifications import make_renderer
 from bot.services import Services
 from bot.services.deadlines import RATING_DAYS, ReminderService
 from storage.models import Appeal, Digest, Outbox, Rating
@@ -170,3 +173,14 @@ async def test_low_ratings_go_once_a_day_across_instances(world: World, clock: M
         claimed = (await session.execute(select(Digest.period).where(Digest.kind == DigestKind.low_ratings))).scalars()
         assert sorted(claimed) == ["2026-11-02", "2026-11-03"]
     assert len([o for o in await factories.outbox(s) if o[1] == "low_ratings"]) == 1
+
+
+async def test_averages_read_as_each_language_writes_them(services: Services) -> None:
+    i18n = create_i18n(services.appeals.settings)
+    I18n.set_current(i18n)
+    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    row = {"rating_average": 4.25, "rating_count": 4, "rating_days": 30}
+    texts = {lang: (await render("digest_agency_rating", row, lang, 1)).text for lang in ("en", "ru", "ce")}
+    assert "4.3 of 5 (4 ratings)" in texts["en"]
+    assert "4,3 из 5 (оценок: 4)" in texts["ru"]
+    assert "4,3 5-х" in texts["ce"]

@@ -11,6 +11,7 @@ Moscow is UTC+03:00 all year; the moments below are Moscow wall-clock times.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -174,7 +175,8 @@ async def test_the_daily_digest_carries_each_agencys_rating_of_30_days(harness: 
     for r in await harness.rows(Rating):
         if r.created_at >= digest_at - timedelta(days=30):
             figures.setdefault(r.agency_id, []).append(r.score)
-    average = {a: f"{sum(v) / len(v):.1f}" for a, v in figures.items()}
+    tenth = Decimal("0.1")
+    average = {a: str((Decimal(sum(v)) / len(v)).quantize(tenth, ROUND_HALF_UP)) for a, v in figures.items()}
     count = {a: len(v) for a, v in figures.items()}
     assert count == {people.agency: 3, people.agency_b: 2}
     names = {a.id: a.name("en") for a in s.directory.agencies()}
