@@ -15,7 +15,7 @@ from bot.domain import LOW_RATING, DigestKind
 from bot.i18n import create_i18n
 from bot.notifications import make_renderer
 from bot.services import Services
-from bot.services.deadlines import RATING_DAYS, ReminderService
+from bot.services.deadlines import LOW_RATING_COMMENT, LOW_RATINGS_LISTED, RATING_DAYS, ReminderService
 from storage.models import Appeal, Digest, Outbox, Rating
 from storage.repositories.rating_stats import RatingStatsRepo
 from tests import factories
@@ -184,3 +184,15 @@ async def test_averages_read_as_each_language_writes_them(services: Services) ->
     assert "4.3 of 5 (4 ratings)" in texts["en"]
     assert "4,3 из 5 (оценок: 4)" in texts["ru"]
     assert "4,3 5-х" in texts["ce"]
+
+
+async def test_a_long_day_of_low_ratings_lists_the_first_and_counts_the_rest(world: World, clock: ManualClock) -> None:
+    s = world.services
+    for i in range(LOW_RATINGS_LISTED + 2):
+        appeal = await factories.answered(world)
+        await factories.rate(s, appeal.id, 1 + i % 2, comment="z" * 300, at=MONDAY - timedelta(hours=12, minutes=i))
+    clock.set(MONDAY)
+    assert await s.reminders.low_ratings() == 1
+    [params] = [p for _u, t, p in await factories.outbox(s) if t == "low_ratings"]
+    assert len(params["items"]) == LOW_RATINGS_LISTED and params["more"] == 2
+    assert all(item[4] == "z" * LOW_RATING_COMMENT + "…" for item in params["items"])

@@ -128,7 +128,7 @@ async def test_a_reopened_appeal_is_first_in_the_queue_with_its_marker(harness: 
     clock.set(at(11, 3, 12))
     newer = await people.file()
     clock.set(at(11, 4, 12))
-    await factories.rate(s, row.id, 1, comment="Nothing was done", reopen=True)
+    await factories.rate(s, row.id, 1, comment="Nothing was done" + "!" * 4984, reopen=True)  # 5,000 characters
     await harness.settle()
 
     coordinator = person(harness, "coordinator")
@@ -149,7 +149,8 @@ async def test_a_reopened_appeal_is_first_in_the_queue_with_its_marker(harness: 
     await harness.settle()
     card = coordinator.last_message.text
     assert "🔁 Reopened 1 of 2 times" in card.split("\n")[1]
-    assert "⭐ 1 — did not help at all · 04.11.2026 12:00" in card and "Comment: Nothing was done" in card
+    assert "⭐ 1 — did not help at all · 04.11.2026 12:00" in card
+    assert f"Comment: Nothing was done{'!' * 184}… (5000 characters in all)" in card
 
 
 # --- the digests -----------------------------------------------------------------------------------------------
@@ -228,6 +229,8 @@ async def test_coordinators_get_yesterdays_low_ratings_once_a_day(harness: Harne
     await harness.settle()
     assert f"Appeal № {rows[3].number}" in coordinator.last_message.text
     assert "⭐ 2 — rather did not help" in coordinator.last_message.text
+    # The list stays as it was, its buttons there to open the next card.
+    assert coordinator.message(message.message_id).text == listed and coordinator.message(message.message_id).buttons
     await harness.restart()
     await run_job(harness, "sweep", at(11, 2, 9, 30))
     await run_job(harness, "daily_digest", at(11, 2, 10))

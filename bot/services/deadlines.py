@@ -77,8 +77,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # config.scheduler
 BATCH = 250
 # The digests' agency ratings cover this many days; the coordinators' list of low ratings holds this many.
 RATING_DAYS = 30
-LOW_RATINGS_LISTED = 15
-# A resident's comment in that list is cut here (the message stays far under Telegram's 4096 characters).
+LOW_RATINGS_LISTED = 10
+# A resident's comment in that list is cut here (ten of them stay under Telegram's 4096 characters).
 LOW_RATING_COMMENT = 200
 
 

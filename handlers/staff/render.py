@@ -33,6 +33,8 @@ from handlers import history
 S = AppealStatus
 # The latest entries of the card's history (with comments, a line is at most ~450 characters).
 HISTORY_LIMIT = 6
+# The latest ratings of the card's answers (one per answer; a comment is at most ~250 characters).
+RATINGS_LIMIT = 3
 NOTE_NAMES = {
     NoteKind.clarification_question: "❓",
     NoteKind.clarification_reply: "💬",
@@ -93,7 +95,8 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
     for note in card.notes[-6:]:
         lines.append("\n" + note_text(note, tz))
     if card.ratings:
-        lines += ["", _("<b>The resident's rating of the answer:</b>"), *(rating_text(r, tz) for r in card.ratings)]
+        shown = card.ratings[-RATINGS_LIMIT:]
+        lines += ["", _("<b>The resident's rating of the answer:</b>"), *(rating_text(r, tz) for r in shown)]
     if card.followup:
         lines += ["", followup_text(card.followup, tz)]
     if card.resident_history:
@@ -137,7 +140,7 @@ def rating_text(rating: CardRating, tz: ZoneInfo) -> str:
     """One rating: its score with the label, when, and the resident's comment (escaped, clipped)."""
     text = "⭐ " + _("{score} · {at}").format(score=score_name(rating.score), at=local_time(rating.at, tz))
     if rating.comment:
-        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(rating.comment, 300))
+        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(rating.comment, 200))
     return text
 
 
@@ -148,7 +151,7 @@ def followup_text(followup: CardFollowup, tz: ZoneInfo) -> str:
     at = local_time(followup.answered_at or followup.asked_at, tz)
     text = _("<b>Is it fixed?</b> {answer} · {at}").format(answer=_(FOLLOWUP_NAMES[followup.answer]), at=at)
     if followup.comment:
-        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(followup.comment, 300))
+        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(followup.comment, 200))
     return text
 
 
