@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import time
 from pathlib import Path
@@ -280,6 +281,19 @@ class Settings(BaseSettings):
             missing = [key for key in ("url", "secret") if not getattr(self.webhook, key)]
             if missing:
                 raise ValueError(f'webhook.{missing[0]} must be set when bot.mode = "webhook"')
+        return self
+
+    @model_validator(mode="after")
+    def _extras_installed(self) -> Settings:
+        """The scale-out path's drivers are optional extras: name the missing one instead of failing on import."""
+        needed = []
+        if self.fsm.storage == "redis":
+            needed.append(("redis", "redis", 'fsm.storage = "redis"'))
+        if self.database.url.startswith("postgresql+asyncpg"):
+            needed.append(("asyncpg", "postgres", "database.url = postgresql+asyncpg://…"))
+        for module, extra, setting in needed:
+            if importlib.util.find_spec(module) is None:
+                raise ValueError(f'{setting} needs the "{extra}" extra: pip install -e ".[{extra}]"')
         return self
 
     @property

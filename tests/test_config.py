@@ -60,3 +60,26 @@ def test_cli_stops_with_one_line_naming_the_missing_token(tmp_path: Path) -> Non
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "bot.token" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "missing", "extra"),
+    [
+        ('[bot]\ntoken = "1:A"\n[fsm]\nstorage = "redis"\n', "redis", '".[redis]"'),
+        ('[bot]\ntoken = "1:A"\n[database]\nurl = "postgresql+asyncpg://u@h/db"\n', "asyncpg", '".[postgres]"'),
+    ],
+)
+def test_a_missing_extra_is_a_config_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, missing: str, extra: str
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
+    monkeypatch.delenv("TSUR_BOT__TOKEN", raising=False)
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert extra in str(error.value)
+    assert "\n" not in str(error.value)
