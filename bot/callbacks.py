@@ -40,6 +40,8 @@ class StaffAction(StrEnum):
     still in someone's chat, opens the card (after the same check as «Open»)."""
 
     open = "o"
+    # «Open» on a list of appeals (the coordinators' low ratings): the card comes as a message of its own.
+    show = "sh"
     take = "t"
     files = "f"
     route = "r"

@@ -128,6 +128,8 @@ FOLLOWUP_MIN_RATING = 3
 class DigestKind(StrEnum):
     daily = "daily"
     weekly = "weekly"
+    # The coordinators' list of the previous day's ratings of 1–2 (issue 12).
+    low_ratings = "low_ratings"
 
 
 # The reminders that go to the agency's officials while the clock runs.

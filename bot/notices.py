@@ -326,3 +326,50 @@ def _from_json(value: Any, hint: Any) -> Any:
     if origin is dict:
         return dict(value)
     return value
+
+
+# --- issue 12: residents' ratings in the staff's digests ---------------------------------------------------------
+# New classes rather than new fields of DigestOfficial/DigestCoordinator: a row queued before them still decodes.
+
+
+@dataclass(frozen=True, slots=True)
+class DigestOfficialRated(DigestOfficial):
+    """The official's daily digest with the agency's rating over the last days (sent when it has ratings)."""
+
+    template: ClassVar[str] = "digest_official_rated"
+    rating_average: float
+    rating_count: int
+    rating_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestAgencyRating(Notice):
+    """The supervisor's daily figure: the agency's average rating and how many ratings, over the last days."""
+
+    template: ClassVar[str] = "digest_agency_rating"
+    rating_average: float
+    rating_count: int
+    rating_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestCoordinatorRated(DigestCoordinator):
+    """The coordinators' daily digest with every rated agency's average and count, the worst first."""
+
+    template: ClassVar[str] = "digest_coordinator_rated"
+    ratings: tuple[tuple[int, float, int], ...]  # (agency id, average, ratings)
+    rating_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class LowRatings(Notice):
+    """The coordinators' list of the ratings of 1–2 given on `day` (a local date, ISO)."""
+
+    template: ClassVar[str] = "low_ratings"
+    day: str
+    items: tuple[tuple[int, str, int | None, int, str | None], ...]  # (appeal id, number, agency id, score, comment)
+    more: int  # given that day beyond the list
+
+
+for _rated in (DigestOfficialRated, DigestAgencyRating, DigestCoordinatorRated, LowRatings):
+    NOTICES[_rated.template] = _rated

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any, TypeVar
 
@@ -346,3 +347,66 @@ def _weekly_summary(x: n.WeeklySummary, c: Context) -> Rendered:
         agency = c.directory.agency(agency_id)
         lines.append(f"• {escape(agency.name(c.lang)) if agency else '—'}: {count}")
     return Rendered("\n".join(lines))
+
+
+# --- issue 12: residents' ratings in the staff's digests --------------------------------------------------------
+
+
+def _average(value: float, c: Context) -> str:
+    """An average score with one decimal rounded half up (4.25 is 4.3), as the recipient's language writes it (3,4
+    in ru and ce)."""
+    text = str(Decimal(repr(value)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+    return text if c.lang == "en" else text.replace(".", ",")
+
+
+def _agency_rating(average: float, count: int, days: int, c: Context) -> str:
+    _ = c._
+    return _("⭐ Residents' rating of your agency's answers over {days} days: {average} of 5 ({count} ratings).").format(
+        days=days, average=_average(average, c), count=count
+    )
+
+
+@renders(n.DigestOfficialRated)
+def _digest_official_rated(x: n.DigestOfficialRated, c: Context) -> Rendered:
+    digest = _digest_official(x, c)
+    return Rendered(digest.text + "\n" + _agency_rating(x.rating_average, x.rating_count, x.rating_days, c))
+
+
+@renders(n.DigestAgencyRating)
+def _digest_agency_rating(x: n.DigestAgencyRating, c: Context) -> Rendered:
+    return Rendered("📋 " + _agency_rating(x.rating_average, x.rating_count, x.rating_days, c))
+
+
+@renders(n.DigestCoordinatorRated)
+def _digest_coordinator_rated(x: n.DigestCoordinatorRated, c: Context) -> Rendered:
+    _ = c._
+    lines = [_digest_coordinator(x, c).text, "", _("⭐ Residents' ratings over {days} days, the worst first:").format(days=x.rating_days)]
+    for agency_id, average, count in x.ratings:
+        agency = c.directory.agency(agency_id)
+        name = escape(agency.name(c.lang)) if agency else "—"
+        lines.append(_("• {agency}: {average} ({count})").format(agency=name, average=_average(average, c), count=count))
+    return Rendered("\n".join(lines))
+
+
+# The low ratings that get a button of their own (a keyboard stays readable).
+LOW_RATING_BUTTONS = 10
+
+
+@renders(n.LowRatings)
+def _low_ratings(x: n.LowRatings, c: Context) -> Rendered:
+    _ = c._
+    day = date.fromisoformat(x.day).strftime("%d.%m.%Y")  # a local date already
+    lines = [_("👎 Ratings of 1–2 given on {day}:").format(day=day)]
+    for _id, number, agency_id, score, comment in x.items:
+        agency = c.directory.agency(agency_id) if agency_id else None
+        line = _("• № {number} · {agency} · {score}").format(
+            number=escape(number), agency=escape(agency.name(c.lang)) if agency else "—", score=score
+        )
+        lines.append(line + (f": «{escape(comment)}»" if comment else ""))  # cut short by the service
+    if x.more:
+        lines.append(_("…and {count} more.").format(count=x.more))
+    keyboard = [
+        [InlineKeyboardButton(text=f"№ {number}", callback_data=StaffCb(action=StaffAction.show, id=appeal_id).pack())]
+        for appeal_id, number, *_rest in x.items[:LOW_RATING_BUTTONS]
+    ]
+    return Rendered("\n".join(lines), InlineKeyboardMarkup(inline_keyboard=keyboard) if keyboard else None)

@@ -5,6 +5,7 @@ of the rows the services write."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,8 +20,10 @@ from storage.models import (
     AppealRequest,
     Attachment,
     AuditEntry,
+    Followup,
     Invite,
     Outbox,
+    Rating,
     Reminder,
     Route,
     StatusHistory,
@@ -235,3 +238,97 @@ async def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
             ]
             for model in WRITTEN
         }
+
+
+# --- residents' judgements (issue 12) -------------------------------------------------------------------
+
+
+async def answered(world: World, text: str = "Водоснабжение восстановлено", **changes: object) -> Appeal:
+    """An appeal whose answer the coordinator approved (status answered), through the services."""
+    row = await world.answer_review(text, **changes)
+    await world.services.coordination.review(world["coordinator"], row.id, approve=True)
+    return await appeal(world.services, row.id)
+
+
+async def rate(
+    services: Services,
+    appeal_id: int,
+    score: int,
+    comment: str | None = None,
+    at: datetime | None = None,
+    reopen: bool = False,
+) -> Rating:
+    """A rating of the appeal's latest approved answer, stored as the resident's rating service stores one (with the
+    appeal's agency and the answer's author), given `at` (the services' clock by default). `reopen`: the resident
+    also sent the appeal back (status reopened, reopen_count + 1, as the resident side does it). For the staff
+    side's tests, written directly: the resident side's service is another engineer's."""
+    when = at or services.appeals.clock.now()
+    async with services.appeals.sessionmaker() as session:
+        row = await session.get(Appeal, appeal_id)
+        assert row is not None, appeal_id
+        note = (
+            await session.execute(
+                select(AppealMessage)
+                .where(
+                    AppealMessage.appeal_id == appeal_id,
+                    AppealMessage.kind == "answer",
+                    AppealMessage.status == "approved",
+                )
+                .order_by(AppealMessage.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+        rating = Rating(
+            appeal_id=appeal_id,
+            note_id=note.id,
+            user_id=row.user_id,
+            agency_id=row.agency_id,
+            official_id=note.author_id,
+            score=score,
+            comment=comment,
+            created_at=when,
+            updated_at=when,
+        )
+        session.add(rating)
+        if reopen:
+            session.add(
+                StatusHistory(
+                    appeal_id=appeal_id,
+                    from_status=row.status,
+                    to_status="reopened",
+                    actor_id=row.user_id,
+                    comment=comment,
+                    at=when,
+                    event="reopened",
+                    visibility="resident",
+                    params={},
+                )
+            )
+            row.status = "reopened"
+            row.reopen_count = (row.reopen_count or 0) + 1
+            row.updated_at = when
+        await session.commit()
+        await session.refresh(rating)
+        return rating
+
+
+async def followup(
+    services: Services, appeal_id: int, answer: str | None, comment: str | None = None, at: datetime | None = None
+) -> Followup:
+    """The "is it fixed?" follow-up of an appeal, asked `at` and answered then (`answer` None: not yet)."""
+    when = at or services.appeals.clock.now()
+    async with services.appeals.sessionmaker() as session:
+        row = await session.get(Appeal, appeal_id)
+        assert row is not None, appeal_id
+        asked = Followup(
+            appeal_id=appeal_id,
+            user_id=row.user_id,
+            asked_at=when,
+            answer=answer,
+            comment=comment,
+            answered_at=when if answer else None,
+        )
+        session.add(asked)
+        await session.commit()
+        await session.refresh(asked)
+        return asked

@@ -87,6 +87,38 @@ EXPECTED_EN: dict[str, str | None] = {
     'weekly_summary': "📊 Week 2026-W45: appeals by status\n• Sent to the responsible body: 2\n• On moderation: 5\nBy agency:\n• Ministry of Construction: 3\n• Ministry of Energy: 4",
 }
 
+# Issue 12 (the staff side of ratings): the digests with the agencies' ratings and the coordinators' low ratings.
+OLD_ROWS.update(
+    {
+        "digest_official_rated": {
+            "overdue": 1,
+            "due_today": 2,
+            "new": 3,
+            "rating_average": 3.6666666666666665,
+            "rating_count": 3,
+            "rating_days": 30,
+        },
+        "digest_agency_rating": {"rating_average": 4.25, "rating_count": 4, "rating_days": 30},
+        "digest_coordinator_rated": {"overdue": [], "ratings": [[2, 1.5, 2], [1, 4.0, 7]], "rating_days": 30},
+        "low_ratings": {
+            "day": "2026-11-01",
+            "items": [[7, "2026-000007", 1, 1, "Nothing <done>"], [8, "2026-000008", None, 2, None]],
+            "more": 3,
+        },
+    }
+)
+EXPECTED_EN.update(
+    {
+        "digest_official_rated": "📋 Your agency today: due today 2, overdue 1, new 3. /staff to open the inbox.\n"
+        "⭐ Residents' rating of your agency's answers over 30 days: 3.7 of 5 (3 ratings).",
+        "digest_agency_rating": "📋 ⭐ Residents' rating of your agency's answers over 30 days: 4.3 of 5 (4 ratings).",
+        "digest_coordinator_rated": "📋 No overdue appeals today.\n\n⭐ Residents' ratings over 30 days, the worst first:\n"
+        "• Ministry of Energy: 1.5 (2)\n• Ministry of Construction: 4.0 (7)",
+        "low_ratings": "👎 Ratings of 1–2 given on 01.11.2026:\n• № 2026-000007 · Ministry of Construction · 1: "
+        "«Nothing &lt;done&gt;»\n• № 2026-000008 · — · 2\n…and 3 more.",
+    }
+)
+
 
 @pytest.fixture
 def i18n(services: Services) -> I18n:

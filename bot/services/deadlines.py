@@ -19,14 +19,32 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import notices
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_REMINDERS, RUNNING, TRIAGE, DigestKind, ReminderKind, RequestKind, RequestState, Role
+from bot.domain import (
+    AGENCY_REMINDERS,
+    LOW_RATING,
+    RUNNING,
+    TRIAGE,
+    DigestKind,
+    ReminderKind,
+    RequestKind,
+    RequestState,
+    Role,
+)
 from bot.services.calendar import ProductionCalendar, next_allowed_time
 from storage.models import Appeal, AppealRequest, UserRole
 from storage.repositories.outbox import OutboxRepo
+from storage.repositories.rating_stats import RatingStatsRepo
 from storage.repositories.reminders import DigestRepo, ReminderRepo
 from storage.repositories.users import UserRepo
 
 logger = logging.getLogger("tsur.deadlines")
+
+
+def cut(text: str | None, limit: int) -> str | None:
+    """A resident's text shortened for a list (marked with "…" when it was); escaped where it is shown."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit].rstrip() + "…"
 
 
 class StaffDirectory:
@@ -57,6 +75,11 @@ REMINDER_NOTICES: dict[str, type[notices.Reminder]] = {
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # config.scheduler.weekly_day's values
 # Reminders per tick: one transaction stays short (well under 50 ms on SQLite), the writer lock brief.
 BATCH = 250
+# The digests' agency ratings cover this many days; the coordinators' list of low ratings holds this many.
+RATING_DAYS = 30
+LOW_RATINGS_LISTED = 10
+# A resident's comment in that list is cut here (ten of them stay under Telegram's 4096 characters).
+LOW_RATING_COMMENT = 200
 
 
 class ReminderService:
@@ -311,8 +334,9 @@ class ReminderService:
         async with self.sessionmaker() as session:
             claims = DigestRepo(session)
             daily_due = not await claims.claimed(DigestKind.daily, day)
+            low_due = not await claims.claimed(DigestKind.low_ratings, day)
             weekly_due = weekly and not await claims.claimed(DigestKind.weekly, week)
-        sent = await self.daily_digest() if daily_due else 0
+        sent = await self.daily_digest() if daily_due else (await self.low_ratings() if low_due else 0)
         return sent + (await self.weekly_summary() if weekly_due else 0)
 
     async def _claim(self, session: AsyncSession, kind: str, period: str, now: datetime) -> bool:
@@ -329,9 +353,15 @@ class ReminderService:
         return True
 
     async def daily_digest(self) -> int:
-        """Each official: their agency's queue (due today, overdue, new); coordinators: overdue by agency.
+        """Each official: their agency's queue (due today, overdue, new); coordinators: overdue by agency; with
+        the residents' ratings of the last RATING_DAYS days where there are any (officials and supervisors their
+        agency's average and count, coordinators every rated agency's, the worst first). Then the coordinators'
+        list of yesterday's low ratings (`low_ratings`, claimed apart).
         Once per day, whatever restarts happen: the day is claimed (storage.models.Digest) in the transaction
         that queues the digests, and each person's row has a dedupe key per person and date besides."""
+        return await self._daily_digest() + await self.low_ratings()
+
+    async def _daily_digest(self) -> int:
         now = self.clock.now()
         tz = self.settings.tz
         today = now.astimezone(tz).date()
@@ -340,6 +370,12 @@ class ReminderService:
         async with self.sessionmaker() as session:
             if not await self._claim(session, DigestKind.daily, self._periods(now)[0], now):
                 return 0
+            rated = {
+                agency_id: (average, count)
+                for agency_id, average, count in await RatingStatsRepo(session).agency_averages(
+                    now - timedelta(days=RATING_DAYS)
+                )
+            }
             officials = (
                 await session.execute(
                     select(UserRole.user_id, UserRole.agency_id).where(UserRole.role == Role.official)
@@ -359,9 +395,29 @@ class ReminderService:
                 ).one()
                 stats[agency_id] = {"overdue": row[0], "due_today": row[1], "new": row[2]}
             for user_id, agency_id in officials:
-                if agency_id is not None and await self._once(
-                    session, user_id, notices.DigestOfficial(**stats[agency_id]), f"digest_official:{user_id}:{today}", now
-                ):
+                if agency_id is None:
+                    continue
+                digest_official: notices.DigestOfficial = notices.DigestOfficial(**stats[agency_id])
+                if agency_id in rated:
+                    average, count = rated[agency_id]
+                    digest_official = notices.DigestOfficialRated(
+                        **stats[agency_id], rating_average=average, rating_count=count, rating_days=RATING_DAYS
+                    )
+                if await self._once(session, user_id, digest_official, f"digest_official:{user_id}:{today}", now):
+                    sent += 1
+            # Supervisors have no queue digest; their agency's rating reaches them, unless they had it as officials.
+            as_officials = {(u, a) for u, a in officials}
+            supervisors = (
+                await session.execute(
+                    select(UserRole.user_id, UserRole.agency_id).where(UserRole.role == Role.supervisor)
+                )
+            ).all()
+            for user_id, agency_id in supervisors:
+                if agency_id not in rated or (user_id, agency_id) in as_officials:
+                    continue
+                average, count = rated[agency_id]
+                figure = notices.DigestAgencyRating(average, count, RATING_DAYS)
+                if await self._once(session, user_id, figure, f"digest_rating:{user_id}:{agency_id}:{today}", now):
                     sent += 1
             overdue = (
                 await session.execute(
@@ -371,13 +427,50 @@ class ReminderService:
                     .order_by(func.count().desc())
                 )
             ).all()
-            digest = notices.DigestCoordinator(tuple((agency_id, count) for agency_id, count in overdue))
+            late = tuple((agency_id, count) for agency_id, count in overdue)
+            digest: notices.DigestCoordinator = notices.DigestCoordinator(late)
+            if rated:
+                # Worst first, as the query ordered them (dicts keep the order).
+                ratings = tuple((a, average, count) for a, (average, count) in rated.items())
+                digest = notices.DigestCoordinatorRated(late, ratings, RATING_DAYS)
             for user_id in await self._role_holders(session, Role.coordinator):
                 if await self._once(session, user_id, digest, f"digest_coordinator:{user_id}:{today}", now):
                     sent += 1
             if not await self._commit_claimed(session):
                 return 0
         self.on_commit()
+        return sent
+
+    async def low_ratings(self) -> int:
+        """Coordinators (the admins while there are none): the ratings of 1..LOW_RATING given yesterday (region
+        time), each with its appeal, agency, score and comment, and a button to its card. Once per day across
+        restarts and instances (the `low_ratings` claim of today's date); a day without low ratings is claimed
+        too, and sends nothing."""
+        now = self.clock.now()
+        tz = self.settings.tz
+        today = now.astimezone(tz).date()
+        yesterday = today - timedelta(days=1)
+        start, end = (datetime.combine(day, time.min, tzinfo=tz) for day in (yesterday, today))
+        sent = 0
+        async with self.sessionmaker() as session:
+            if not await self._claim(session, DigestKind.low_ratings, today.isoformat(), now):
+                return 0
+            stats = RatingStatsRepo(session)
+            low = await stats.low_between(start, end, LOW_RATING, LOW_RATINGS_LISTED)
+            if low:
+                more = await stats.count_low_between(start, end, LOW_RATING) - len(low)
+                items = tuple(
+                    (appeal_id, number, agency_id, score, cut(comment, LOW_RATING_COMMENT))
+                    for appeal_id, number, agency_id, score, comment in low
+                )
+                notice = notices.LowRatings(yesterday.isoformat(), items, more)
+                for user_id in await self._role_holders(session, Role.coordinator, Role.admin):
+                    if await self._once(session, user_id, notice, f"low_ratings:{user_id}:{today}", now):
+                        sent += 1
+            if not await self._commit_claimed(session):
+                return 0
+        if sent:
+            self.on_commit()
         return sent
 
     async def weekly_summary(self) -> int:

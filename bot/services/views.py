@@ -16,6 +16,7 @@ from bot.domain import (
     AppealKind,
     AppealStatus,
     AttachmentKind,
+    FollowupAnswer,
     HistoryDetails,
     HistoryEvent,
     NoteKind,
@@ -29,9 +30,10 @@ from bot.services.errors import NotFound
 from bot.services.lifecycle import UseCase
 from bot.services.rules import in_agency, is_coordinator
 from bot.services.users import Actor
-from storage.models import Appeal, AppealMessage, AppealRequest, Attachment, StatusHistory
+from storage.models import Appeal, AppealMessage, AppealRequest, Attachment, Followup, Rating, StatusHistory
 from storage.repositories.appeals import AppealRepo
 from storage.repositories.notes import NoteRepo
+from storage.repositories.rating_stats import RatingStatsRepo
 from storage.repositories.requests import RequestRepo
 from storage.repositories.routes import RouteRepo
 
@@ -132,6 +134,40 @@ class PendingRequest:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class CardRating:
+    """The resident's rating of one answer (a note of the card), as staff read it."""
+
+    note_id: int
+    score: int
+    comment: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CardFollowup:
+    """"Is the problem actually fixed?": asked, and answered or not yet."""
+
+    asked_at: datetime
+    answer: FollowupAnswer | None
+    comment: str | None
+    answered_at: datetime | None
+
+
+def _rating(r: Rating) -> CardRating:
+    return CardRating(r.note_id, r.score, r.comment, r.created_at)
+
+
+def _followup(f: Followup) -> CardFollowup:
+    return CardFollowup(f.asked_at, FollowupAnswer(f.answer) if f.answer else None, f.comment, f.answered_at)
+
+
+def sees_rating(actor: Actor, rating: Rating) -> bool:
+    """Coordinators and admins read every rating; officials and supervisors those of their agency's answers (an
+    appeal re-routed after a re-opening shows the new agency no judgement of the previous one's work)."""
+    return is_coordinator(actor) or rating.official_id == actor.id or in_agency(actor, rating.agency_id)
+
+
 @dataclass(frozen=True)
 class StaffCard:
     """What staff see of an appeal: everything, including the resident's other appeals."""
@@ -160,6 +196,12 @@ class StaffCard:
     requests: list[PendingRequest] = field(default_factory=list)
     # Every entry, the staff-only ones and staff's comments included, oldest first.
     history: list[StaffHistoryEntry] = field(default_factory=list)
+    # The residents' ratings of its answers that this person may read, oldest first; the follow-up, if asked.
+    ratings: list[CardRating] = field(default_factory=list)
+    followup: CardFollowup | None = None
+    # How many times the resident sent it back, of ratings.max_reopens.
+    reopen_count: int = 0
+    max_reopens: int = 0
 
 
 def _item(a: Appeal) -> QueueItem:
@@ -185,12 +227,13 @@ class Views(UseCase):
     # --- coordinators --------------------------------------------------------------------------------
 
     async def queue(self, actor: Actor, limit: int = 20) -> Queue:
-        """New and reopened appeals, oldest first, with the counts of everything waiting for a coordinator."""
+        """Re-opened appeals at the top (the resident sent them back), then new ones, oldest first; with the counts
+        of everything waiting for a coordinator."""
         if not is_coordinator(actor):
             raise await self._deny(actor, "queue")
         async with self.sessionmaker() as session:
             appeals = AppealRepo(session)
-            items = [_item(a) for a in await appeals.oldest_in(TRIAGE, limit)]
+            items = [_item(a) for a in await appeals.reopened_first(TRIAGE, S.reopened, limit)]
             counts: dict[str, int] = {}
             for status in (S.moderation, S.reopened, S.answer_review):
                 counts[status] = await appeals.count_in(status)
@@ -277,6 +320,9 @@ class Views(UseCase):
 
             others = await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
             requests = await RequestRepo(session).pending_of(appeal.id)
+            judged = RatingStatsRepo(session)
+            ratings = [_rating(r) for r in await judged.of_appeal(appeal.id) if sees_rating(actor, r)]
+            followup = await judged.followup_of(appeal.id)
             return StaffCard(
                 id=appeal.id,
                 number=appeal.number,
@@ -300,6 +346,10 @@ class Views(UseCase):
                 resident_history=[(number, AppealStatus(status)) for number, status in others],
                 requests=[_request(r, appeal.number) for r in requests],
                 history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
+                ratings=ratings,
+                followup=_followup(followup) if followup else None,
+                reopen_count=appeal.reopen_count or 0,
+                max_reopens=self.settings.ratings.max_reopens,
             )
 
     async def note(self, actor: Actor, message_id: int) -> tuple[str, Note]:

@@ -663,6 +663,17 @@ async def open_card(dialog_manager: DialogManager, appeal: int) -> None:
     await dialog_manager.start(A.card, data={"appeal_id": appeal})
 
 
+@router.callback_query(StaffCb.filter((F.action == StaffAction.show) & (F.id != 0)))
+async def show_from_list(
+    callback: CallbackQuery, callback_data: StaffCb, actor: Actor, services: Services, dialog_manager: DialogManager
+) -> None:
+    """A button of a notification that lists several appeals: the card below it, so the list stays to open the
+    next one. Started in the background (aiogram-dialog's BgManager), as the pressed message is no dialog's:
+    started from the press, the new card would take the list's keyboard away."""
+    await services.views.card(actor, callback_data.id)
+    await dialog_manager.bg().start(A.card, data={"appeal_id": callback_data.id}, show_mode=ShowMode.SEND)
+
+
 @router.callback_query(StaffCb.filter((F.action == StaffAction.take) & (F.id != 0)))
 async def take_from_notification(
     callback: CallbackQuery,

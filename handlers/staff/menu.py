@@ -123,6 +123,8 @@ async def queue_getter(
     text = _("<b>Queue</b>: new {new}, reopened {reopened}, answers to check {review}, requests {requests}.").format(
         new=c["moderation"], reopened=c["reopened"], review=c["answer_review"], requests=c["requests"]
     )
+    if c["reopened"]:
+        text += "\n" + _("🔁 sent back by the resident: at the top of the list")
     return listed(text, rows(queue.items, clock.now(), settings, services, actor, deadline=False), dialog_manager)
 
 

@@ -12,22 +12,47 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, TRIAGE, AppealStatus, NoteKind, NoteStatus, RequestKind
+from bot.domain import (
+    AGENCY_ROLES,
+    COORDINATING_ROLES,
+    TRIAGE,
+    AppealStatus,
+    FollowupAnswer,
+    NoteKind,
+    NoteStatus,
+    RequestKind,
+)
+from bot.i18n import N_
 from bot.services.directory import DirectoryService
 from bot.services.errors import InvalidInput, NotYours
 from bot.services.users import Actor
-from bot.services.views import Note, StaffCard
+from bot.services.views import CardFollowup, CardRating, Note, StaffCard
 from bot.texts import clip, kind_name, local_date, local_time, place, status_name, topic
 from handlers import history
 
 S = AppealStatus
 # The latest entries of the card's history (with comments, a line is at most ~450 characters).
 HISTORY_LIMIT = 6
+# The latest ratings of the card's answers (one per answer; a comment is at most ~250 characters).
+RATINGS_LIMIT = 3
 NOTE_NAMES = {
     NoteKind.clarification_question: "❓",
     NoteKind.clarification_reply: "💬",
     NoteKind.interim: "🕐",
     NoteKind.answer: "✅",
+}
+# The resident's score of an answer, as staff read it (1..5).
+SCORE_NAMES = {
+    1: N_("1 — did not help at all"),
+    2: N_("2 — rather did not help"),
+    3: N_("3 — helped in part"),
+    4: N_("4 — helped"),
+    5: N_("5 — the problem is solved"),
+}
+FOLLOWUP_NAMES = {
+    FollowupAnswer.yes: N_("yes, fixed"),
+    FollowupAnswer.no: N_("no, not fixed"),
+    FollowupAnswer.unknown: N_("does not know"),
 }
 
 
@@ -46,6 +71,7 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
     agency = directory.agency(card.agency_id) if card.agency_id else None
     lines = [
         _("<b>Appeal № {number}</b> · {status}").format(number=card.number, status=status_name(card.status)),
+        *reopened_line(card),
         _("<b>Filed:</b> {at}").format(at=local_time(card.created_at, tz)),
         _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, card.category_id, actor.lang))),
         _("<b>Kind:</b> {kind}").format(kind=kind_name(card.kind)),
@@ -68,6 +94,11 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
     lines += ["", clip(card.text, 1200)]
     for note in card.notes[-6:]:
         lines.append("\n" + note_text(note, tz))
+    if card.ratings:
+        shown = card.ratings[-RATINGS_LIMIT:]
+        lines += ["", _("<b>The resident's rating of the answer:</b>"), *(rating_text(r, tz) for r in shown)]
+    if card.followup:
+        lines += ["", followup_text(card.followup, tz)]
     if card.resident_history:
         others = ", ".join(f"{n} ({status_name(s)})" for n, s in card.resident_history[:5])
         lines.append("\n" + _("<b>Other appeals of this resident:</b> {list}").format(list=others))
@@ -91,6 +122,37 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
         entries = card.history[-HISTORY_LIMIT:]
         lines += ["", _("<b>History:</b>"), *history.staff_lines(entries, directory, actor.lang, tz)]
     return "\n".join(lines)
+
+
+def reopened_line(card: StaffCard) -> list[str]:
+    """The marker of an appeal the resident sent back: how many times, of how many allowed."""
+    if card.reopen_count <= 0:
+        return []
+    return [_("🔁 <b>Reopened</b> {count} of {limit} times").format(count=card.reopen_count, limit=card.max_reopens)]
+
+
+def score_name(score: int) -> str:
+    name = SCORE_NAMES.get(score)
+    return _(name) if name else str(score)
+
+
+def rating_text(rating: CardRating, tz: ZoneInfo) -> str:
+    """One rating: its score with the label, when, and the resident's comment (escaped, clipped)."""
+    text = "⭐ " + _("{score} · {at}").format(score=score_name(rating.score), at=local_time(rating.at, tz))
+    if rating.comment:
+        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(rating.comment, 200))
+    return text
+
+
+def followup_text(followup: CardFollowup, tz: ZoneInfo) -> str:
+    """The answer to "Is the problem actually fixed?", or that it is still awaited."""
+    if followup.answer is None:
+        return _("<b>Is it fixed?</b> asked {at}, no answer yet").format(at=local_time(followup.asked_at, tz))
+    at = local_time(followup.answered_at or followup.asked_at, tz)
+    text = _("<b>Is it fixed?</b> {answer} · {at}").format(answer=_(FOLLOWUP_NAMES[followup.answer]), at=at)
+    if followup.comment:
+        text += "\n" + _("<b>Comment:</b> {comment}").format(comment=clip(followup.comment, 200))
+    return text
 
 
 def note_text(note: Note, tz: ZoneInfo) -> str:

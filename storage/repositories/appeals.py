@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -134,6 +134,19 @@ class AppealRepo:
             select(Appeal)
             .where(Appeal.status.in_(list(statuses)))
             .order_by(Appeal.created_at, Appeal.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def reopened_first(self, statuses: Iterable[str], reopened: str, limit: int) -> Sequence[Appeal]:
+        """Appeals in `statuses`, those in `reopened` first (the longest waiting since it was sent back first),
+        then the rest oldest first."""
+        first = case((Appeal.status == reopened, 0), else_=1)
+        since = case((Appeal.status == reopened, Appeal.updated_at), else_=Appeal.created_at)
+        query = (
+            select(Appeal)
+            .where(Appeal.status.in_(list(statuses)))
+            .order_by(first, since, Appeal.id)
             .limit(limit)
         )
         return (await self.session.execute(query)).scalars().all()
