@@ -135,8 +135,9 @@ class RatingService(UseCase):
             else:
                 self._editable(appeal, rating, now)
                 if rating.score == score:
+                    same = Rated(appeal.number, score, appeal.status == S.closed, False, False, same=True)
                     await session.rollback()
-                    return Rated(appeal.number, score, appeal.status == S.closed, False, False, same=True)
+                    return same
                 rating.score = score
                 rating.updated_at = now
                 changed = True

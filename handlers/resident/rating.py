@@ -178,9 +178,15 @@ async def comment_wrong(message: Message) -> None:
 
 
 @router.callback_query(RateCb.filter(F.action == RateAction.skip))
-async def skip_comment(callback: CallbackQuery, state: FSMContext) -> None:
-    if await state.get_state() == ResidentRate.comment:
-        await state.clear()
+async def skip_comment(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, callback_data: RateCb, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    if await state.get_state() != ResidentRate.comment or data.get("appeal_id") != callback_data.id:
+        callback_answer.text = _("This button is no longer active.")
+        callback_answer.show_alert = True
+        return
+    await state.clear()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
         await callback.message.answer(_("Thank you!"), reply_markup=kb.main_menu())
