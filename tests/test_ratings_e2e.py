@@ -6,7 +6,7 @@ What is checked is what people receive (messages, buttons, popups) and the rows 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -448,7 +448,7 @@ async def test_forged_and_misplaced_rating_presses_change_nothing(harness: Harne
     for value in (0, 6, -1):
         answer = await forge(harness, owner, RateCb(action=RateAction.score, id=row.id, v=value).pack())
         assert answer.get("text") == "There is no such rating. Choose from 1 to 5.", value
-    for data in ("rt:s:%d:x" % row.id, "rt:s:x:5", "rt:zz:%d:5" % row.id, "fx:%d:maybe" % row.id):
+    for data in (f"rt:s:{row.id}:x", "rt:s:x:5", f"rt:zz:{row.id}:5", f"fx:{row.id}:maybe"):
         answer = await forge(harness, owner, data)
         assert answer.get("text") == STALE, data
     # A decision or a comment without a rating, a follow-up never asked.
