@@ -491,10 +491,8 @@ async def test_followup_no_sends_a_physical_problem_back(harness: Harness) -> No
     assert (reopened.status, reopened.reopen_count) == ("reopened", 1)
     [asked] = await harness.rows(Followup)
     assert (asked.answer, asked.comment, minute(asked.answered_at)) == ("no", "The pipe leaks again", minute(harness.clock.now()))
-    # Still one follow-up per appeal: answered, it is not open any more (its buttons are gone; pressed as kept).
-    assert question.buttons == []
-    data = FixCb(id=row.id, answer=FollowupAnswer.yes).pack()
-    assert (await forge(harness, owner, data, question.message_id)).get("text") == "This question is no longer open."
+    # Still one follow-up per appeal: answered, it is not open any more.
+    assert await press(harness, owner, "✅ Yes", question.message_id) == "This question is no longer open."
     await sweep_at(harness, at(12, 30, 12))
     assert len(await harness.rows(Followup)) == 1
 
@@ -564,3 +562,23 @@ async def test_the_card_offers_to_rate_and_shows_the_rating(harness: Harness) ->
     await press(harness, owner, FOUR)
     shown = await card()
     assert "Your rating: 4 of 5" in shown.text and "⭐ Rate the answer" not in shown.buttons
+
+
+async def test_cancel_while_writing_why_changes_nothing_and_the_question_stays(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, ONE)
+    question = owner.last_message.message_id
+    await press(harness, owner, YES_BACK)
+    await owner.send_text("Half of it")
+    await harness.settle()
+    before = await state(harness)
+    await owner.send_text("/cancel")
+    await harness.settle()
+    assert owner.last_message.text == "Cancelled. Nothing was saved."
+    assert await state(harness) == before
+    assert not any(SEND_BACK in m.buttons for m in owner.messages)  # the prompt's button went with it
+    await press(harness, owner, YES_BACK, question)  # the question is still there
+    assert "describe what is still wrong" in owner.last_message.text
+    assert (await appeal(people.services, row.id)).status == "answered"

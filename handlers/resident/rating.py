@@ -272,7 +272,7 @@ async def ask_why(
     await state.set_state(ResidentRate.reopen)
     await state.set_data({"appeal_id": appeal_id, "followup": followup, "text": "", "files": []})
     if message is not None:
-        await message.edit_reply_markup(reply_markup=None)
+        # The question keeps its buttons: after /cancel the resident can still answer it.
         await message.answer(
             _(
                 "Appeal № {number}: describe what is still wrong in one message. You may add photos. Then press "
