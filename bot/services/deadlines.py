@@ -248,9 +248,8 @@ class ReminderService:
                 appeal = appeals.get(appeal_id)
                 if appeal is not None and kind not in RESIDENT_KINDS:
                     self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, queued, follow_ups)
-            await self._fire_resident(
-                session, [(appeals[c.appeal_id], c.kind) for c in claimed if c.kind in RESIDENT_KINDS and c.appeal_id in appeals], now, queued
-            )
+            residents = [(appeals[c.appeal_id], c.kind) for c in claimed if c.kind in RESIDENT_KINDS and c.appeal_id in appeals]
+            await self._fire_resident(session, residents, now, queued)
             await OutboxRepo(session).insert_many(queued)
             await ReminderRepo(session).insert_many(follow_ups)
             await session.commit()
