@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
+from bot.domain import FollowupAnswer
+
 
 class LangCb(CallbackData, prefix="lang"):
     code: str
@@ -76,3 +78,28 @@ class ReplyCb(CallbackData, prefix="rp"):
 
     id: int
     send: bool = False
+
+
+class RateAction(StrEnum):
+    """The resident's judgement of an answer (bot/services/ratings.py)."""
+
+    score = "s"  # v: the score, 1..5
+    ask = "a"  # the rating buttons again (from the card: a lost message is not a dead end)
+    reopen = "r"  # "send it back for another review": yes
+    keep = "k"  # … no: closed with the low rating kept
+    skip = "n"  # no comment after the rating
+    send = "d"  # the re-opening comment is complete
+    refile = "f"  # past the re-opening limits: a new appeal with the category and place prefilled
+
+
+class RateCb(CallbackData, prefix="rt"):
+    action: RateAction
+    id: int  # the appeal
+    v: int = 0
+
+
+class FixCb(CallbackData, prefix="fx"):
+    """The answer to "Is the problem actually fixed?"."""
+
+    id: int  # the appeal
+    answer: FollowupAnswer

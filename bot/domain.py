@@ -88,6 +88,8 @@ class NoteKind(StrEnum):
     clarification_reply = "clarification_reply"
     interim = "interim"
     answer = "answer"
+    # The resident's words when sending an answered appeal back (a low rating, or "not fixed" at the follow-up).
+    reopen = "reopen"
 
 
 class NoteStatus(StrEnum):
@@ -199,6 +201,8 @@ class HistoryEvent(StrEnum):
     extended = "extended"
     closed = "closed"
     reopened = "reopened"
+    # Nobody rated the answer within ratings.close_days: closed with no score (details.days says how long).
+    closed_unrated = "closed_unrated"
 
 
 class Visibility(StrEnum):

@@ -12,7 +12,8 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import ConsentAction, ConsentCb, LangCb
+from bot.callbacks import ConsentAction, ConsentCb, FixCb, LangCb, RateAction, RateCb
+from bot.domain import FollowupAnswer
 from bot.i18n import N_, variants
 
 MENU = {
@@ -83,3 +84,42 @@ def consent() -> InlineKeyboardMarkup:
 def consent_again() -> InlineKeyboardMarkup:
     button = InlineKeyboardButton(text=_("Read the consent"), callback_data=ConsentCb(action=ConsentAction.show).pack())
     return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+# --- the resident's judgement of an answer (issue 12) --------------------------------------------------------
+
+SCORE_LABELS = {
+    1: N_("1 — did not help at all"),
+    2: N_("2 — rather did not help"),
+    3: N_("3 — helped in part"),
+    4: N_("4 — helped"),
+    5: N_("5 — the problem is solved"),
+}
+
+
+def rating(appeal_id: int) -> InlineKeyboardMarkup:
+    """The five scores, one a row (the labels are long), the best on top as people read a list."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_(SCORE_LABELS[score]),
+                    callback_data=RateCb(action=RateAction.score, id=appeal_id, v=score).pack(),
+                )
+            ]
+            for score in sorted(SCORE_LABELS, reverse=True)
+        ]
+    )
+
+
+def followup(appeal_id: int) -> InlineKeyboardMarkup:
+    """"Is the problem actually fixed?": Yes / No / Don't know."""
+    labels = ((FollowupAnswer.yes, _("✅ Yes")), (FollowupAnswer.no, _("❌ No")), (FollowupAnswer.unknown, _("🤷 Don't know")))
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=label, callback_data=FixCb(id=appeal_id, answer=answer).pack())
+                for answer, label in labels
+            ]
+        ]
+    )

@@ -373,3 +373,57 @@ class LowRatings(Notice):
 
 for _rated in (DigestOfficialRated, DigestAgencyRating, DigestCoordinatorRated, LowRatings):
     NOTICES[_rated.template] = _rated
+
+# --- the resident's judgement of an answer (issue 12) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateRequest(Notice):
+    """Right after the approved answer, to the appeal's owner only: the five rating buttons."""
+
+    template: ClassVar[str] = "rate_request"
+    appeal_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateReminder(Notice):
+    """ratings.remind_days after the answer, still unrated: the one reminder, with the buttons."""
+
+    template: ClassVar[str] = "rate_reminder"
+    appeal_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedUnrated(Notice):
+    """ratings.close_days after the answer nobody rated it: closed with no score (it may still be rated)."""
+
+    template: ClassVar[str] = "closed_unrated"
+    appeal_id: int
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened(Notice):
+    """To the agency's supervisors: the resident sent the answered appeal back, in their words."""
+
+    template: ClassVar[str] = "reopened"
+    appeal_id: int
+    number: str
+    text: str
+    score: int | None  # the rating that sent it back; None from the follow-up ("not fixed")
+
+
+@dataclass(frozen=True, slots=True)
+class FollowupQuestion(Notice):
+    """"Is the problem actually fixed?", ratings.followup_days after a physical problem closed with 3–5."""
+
+    template: ClassVar[str] = "followup_question"
+    appeal_id: int
+    number: str
+
+
+NOTICES.update(
+    {cls.template: cls for cls in (RateRequest, RateReminder, ClosedUnrated, Reopened, FollowupQuestion)}
+)

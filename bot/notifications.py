@@ -13,6 +13,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date
 
+from bot import keyboards as kb
 from bot import notices as n
 from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
@@ -410,3 +411,59 @@ def _low_ratings(x: n.LowRatings, c: Context) -> Rendered:
         for appeal_id, number, *_rest in x.items[:LOW_RATING_BUTTONS]
     ]
     return Rendered("\n".join(lines), InlineKeyboardMarkup(inline_keyboard=keyboard) if keyboard else None)
+
+# --- the resident's judgement of an answer (issue 12) -------------------------------------------------------
+
+
+@renders(n.RateRequest)
+def _rate_request(x: n.RateRequest, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("How helpful was the answer to your appeal № {number}? Please rate it:").format(number=escape(x.number)),
+        kb.rating(x.appeal_id),
+    )
+
+
+@renders(n.RateReminder)
+def _rate_reminder(x: n.RateReminder, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _(
+            "Your appeal № {number} was answered a few days ago. Did the answer help? Your rating shows the "
+            "Regional Management Center how the agencies work:"
+        ).format(number=escape(x.number)),
+        kb.rating(x.appeal_id),
+    )
+
+
+@renders(n.ClosedUnrated)
+def _closed_unrated(x: n.ClosedUnrated, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("Your appeal № {number} is closed without a rating. You can still rate the answer:").format(
+            number=escape(x.number)
+        ),
+        kb.rating(x.appeal_id),
+    )
+
+
+@renders(n.Reopened)
+def _reopened(x: n.Reopened, c: Context) -> Rendered:
+    _ = c._
+    if x.score is not None:
+        head = _("🔁 The resident rated the answer on appeal № {number} {score} of 5 and sent it back for another review:")
+    else:
+        head = _("🔁 The resident says the problem of appeal № {number} is not fixed and sent it back for another review:")
+    text = head.format(number=escape(x.number), score=x.score) + "\n\n" + clip(x.text, 1500)
+    return Rendered(text, button(_("Open"), _staff(x.appeal_id)))
+
+
+@renders(n.FollowupQuestion)
+def _followup_question(x: n.FollowupQuestion, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _("Some time ago your appeal № {number} was answered and closed. Is the problem actually fixed?").format(
+            number=escape(x.number)
+        ),
+        kb.followup(x.appeal_id),
+    )

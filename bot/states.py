@@ -74,3 +74,10 @@ class ResidentReply(StatesGroup):
     """The resident answers a clarification question: text and/or files, then Send."""
 
     collecting = State()
+
+
+class ResidentRate(StatesGroup):
+    """After a rating: what could be better (optional), or why the appeal goes back (text, optional photos)."""
+
+    comment = State()
+    reopen = State()

@@ -69,6 +69,8 @@ def sentence(entry: HistoryEntry, directory: DirectoryService, lang: str, tz: Zo
             return _("Closed")
         case E.reopened:
             return _("Reopened for a new consideration")
+        case E.closed_unrated:
+            return _("Closed without a rating: the answer was not rated within {days} days").format(days=d.days)
     return status_name(entry.status)
 
 

@@ -120,6 +120,27 @@ EXPECTED_EN.update(
 )
 
 
+# Issue 12, the resident's judgement of an answer (ratings).
+OLD_ROWS.update(
+    {
+        "rate_request": {"appeal_id": 7, "number": "2026-000007"},
+        "rate_reminder": {"appeal_id": 7, "number": "2026-000007"},
+        "closed_unrated": {"appeal_id": 7, "number": "2026-000007"},
+        "reopened": {"appeal_id": 7, "number": "2026-000007", "text": "Still <dark> at night", "score": 1},
+        "followup_question": {"appeal_id": 7, "number": "2026-000007"},
+    }
+)
+EXPECTED_EN.update(
+    {
+        "rate_request": "How helpful was the answer to your appeal № 2026-000007? Please rate it:",
+        "rate_reminder": "Your appeal № 2026-000007 was answered a few days ago. Did the answer help? Your rating shows the Regional Management Center how the agencies work:",
+        "closed_unrated": "Your appeal № 2026-000007 is closed without a rating. You can still rate the answer:",
+        "reopened": "🔁 The resident rated the answer on appeal № 2026-000007 1 of 5 and sent it back for another review:\n\nStill &lt;dark&gt; at night",
+        "followup_question": "Some time ago your appeal № 2026-000007 was answered and closed. Is the problem actually fixed?",
+    }
+)
+
+
 @pytest.fixture
 def i18n(services: Services) -> I18n:
     made = create_i18n(services.appeals.settings)

@@ -250,7 +250,9 @@ async def test_the_whole_life_of_an_appeal(harness: Harness) -> None:
 
     answer = next(m for m in resident.messages if "Answer to your appeal" in (m.text or ""))
     assert "restored on 4 November" in answer.text
-    assert resident.last_message.kind == "document"  # the answer's file follows it
+    # The answer's file follows it, then the request to rate it (issue 12).
+    assert [m.kind for m in resident.messages[-2:]] == ["document", "text"]
+    assert "Please rate it" in resident.last_message.text and len(resident.last_message.buttons) == 5
     assert not any("Water will be back tomorrow" in (m.text or "") for m in resident.messages)  # the returned one never reached them
 
     # The resident sees the whole history.

@@ -277,7 +277,8 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     assert a.deadline_at == routed_deadline + timedelta(days=4)
     assert (await rows(s, AppealMessage, AppealMessage.id == second.id))[0].status == "approved"
     assert await outbox(s, mark) == [
-        (owner.id, "answer", {**ref, "text": "Водоснабжение восстановлено 5 ноября в 14:00"})
+        (owner.id, "answer", {**ref, "text": "Водоснабжение восстановлено 5 ноября в 14:00"}),
+        (owner.id, "rate_request", ref),  # right after the answer, the owner is asked to rate it (issue 12)
     ]
     assert (await s.views.note(owner, second.id))[1].text == "Водоснабжение восстановлено 5 ноября в 14:00"
 
@@ -381,7 +382,8 @@ async def test_a_duplicate_is_closed_and_its_resident_follows_the_original(world
     mark = await last_id(s, Outbox)
     await s.coordination.review(coord, original.id, approve=True)
     answers = [(u, t) for u, t, _ in await outbox(s, mark)]
-    assert sorted(answers) == sorted([(owner.id, "answer"), (other.id, "answer")])
+    # Only the owner is asked to rate it (issue 12): a follower gets the answer, not the rating buttons.
+    assert sorted(answers) == sorted([(owner.id, "answer"), (other.id, "answer"), (owner.id, "rate_request")])
 
 
 async def test_a_follower_receives_the_answer_and_its_files(world: World) -> None:
@@ -404,6 +406,7 @@ async def test_a_follower_receives_the_answer_and_its_files(world: World) -> Non
             (world["other"].id, "answer", {**ref, "text": "Сделано"}),
             (world["owner"].id, "files", files),
             (world["other"].id, "files", files),
+            (world["owner"].id, "rate_request", ref),  # after the answer and its files, to the owner only
         ]
     )
 

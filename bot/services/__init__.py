@@ -18,6 +18,7 @@ from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
+from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
@@ -40,6 +41,8 @@ class Services:
     replies: ReplyService
     routing: RoutingService
     views: Views
+    # The resident's judgement of an answer: ratings, sending back, "is it fixed?".
+    ratings: RatingService
     # Telegram updates already handled: a redelivery changes nothing twice.
     updates: UpdateLedger
 
@@ -59,6 +62,7 @@ def build_services(
     bench = Workbench(
         sessionmaker, clock, settings, directory, lifecycle, DeadlinePolicy(settings, directory, calendar), on_commit
     )
+    ratings = RatingService(bench)
     return Services(
         users=users,
         directory=directory,
@@ -66,10 +70,11 @@ def build_services(
         access=AccessService(sessionmaker, clock),
         reminders=reminders,
         lifecycle=lifecycle,
-        coordination=CoordinationService(bench),
+        coordination=CoordinationService(bench, ratings),
         agency=AgencyService(bench),
         replies=ReplyService(bench),
         routing=RoutingService(bench),
         views=Views(bench),
+        ratings=ratings,
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
     )

@@ -20,7 +20,8 @@ from bot.domain import (
 from bot.domain import AppealStatus as S
 from bot.services.access import audit
 from bot.services.errors import IllegalTransition, InvalidInput, NotFound
-from bot.services.lifecycle import UseCase
+from bot.services.lifecycle import UseCase, Workbench
+from bot.services.ratings import RatingService
 from bot.services.rules import check_text, is_coordinator
 from bot.services.users import Actor
 from storage.models import Appeal
@@ -49,6 +50,10 @@ def assignment(appeal: Appeal) -> notices.Assigned:
 
 
 class CoordinationService(UseCase):
+    def __init__(self, bench: Workbench, ratings: RatingService) -> None:
+        super().__init__(bench)
+        self.ratings = ratings
+
     async def route(self, actor: Actor, appeal_id: int, agency_id: int | None = None) -> int:
         """Send to the agency the matrix suggests (or the one chosen); sets the deadline; notifies the agency."""
         if not is_coordinator(actor):
@@ -168,6 +173,8 @@ class CoordinationService(UseCase):
                 residents = await self.lifecycle.residents(session, appeal)
                 self._notify(session, residents, notices.Answer(appeal.id, appeal.number, answer.text), now)
                 await self._notify_files(session, residents, answer.id, now)
+                # Right after the answer, its owner (not the followers of duplicates) is asked to rate it.
+                await self.ratings.plan(session, appeal, now)
             else:
                 comment = check_text(comment, self.limits.comment_max, self.limits.note_min)
                 answer.status = NoteStatus.returned

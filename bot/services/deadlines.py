@@ -21,17 +21,21 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import (
     AGENCY_REMINDERS,
+    FOLLOWUP_MIN_RATING,
     LOW_RATING,
     RUNNING,
     TRIAGE,
+    AppealStatus,
     DigestKind,
+    HistoryDetails,
+    HistoryEvent,
     ReminderKind,
     RequestKind,
     RequestState,
     Role,
 )
 from bot.services.calendar import ProductionCalendar, next_allowed_time
-from storage.models import Appeal, AppealRequest, UserRole
+from storage.models import Appeal, AppealRequest, Followup, Rating, UserRole
 from storage.repositories.outbox import OutboxRepo
 from storage.repositories.rating_stats import RatingStatsRepo
 from storage.repositories.reminders import DigestRepo, ReminderRepo
@@ -72,6 +76,8 @@ REMINDER_NOTICES: dict[str, type[notices.Reminder]] = {
     ReminderKind.day_before: notices.ReminderDayBefore,
     ReminderKind.deadline: notices.ReminderDeadline,
 }
+# The resident's: to rate an answer, the closing without a rating, "is it fixed?" (bot/services/ratings.py).
+RESIDENT_KINDS = (ReminderKind.rate_reminder, ReminderKind.rate_close, ReminderKind.followup)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # config.scheduler.weekly_day's values
 # Reminders per tick: one transaction stays short (well under 50 ms on SQLite), the writer lock brief.
 BATCH = 250
@@ -104,6 +110,10 @@ class ReminderService:
         return next_allowed_time(
             moment, quiet_start=config.quiet_start, quiet_end=config.quiet_end, tz=self.settings.tz
         )
+
+    def allowed(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls in: when a person may be pinged."""
+        return self._allowed(moment)
 
     def _morning_of(self, day: datetime) -> datetime:
         local = day.astimezone(self.settings.tz).date()
@@ -219,6 +229,8 @@ class ReminderService:
                         Appeal.created_at,
                         Appeal.agency_id,
                         Appeal.official_id,
+                        Appeal.user_id,
+                        Appeal.answered_at,
                     ).where(Appeal.id.in_(appeal_ids))
                 )
             }
@@ -248,8 +260,10 @@ class ReminderService:
             follow_ups: list[dict[str, Any]] = []
             for _id, appeal_id, kind, seq in claimed:
                 appeal = appeals.get(appeal_id)
-                if appeal is not None:
+                if appeal is not None and kind not in RESIDENT_KINDS:
                     self._fire(appeal, kind, seq, now, staff, appeal_id in redirects, queued, follow_ups)
+            residents = [(appeals[c.appeal_id], c.kind) for c in claimed if c.kind in RESIDENT_KINDS and c.appeal_id in appeals]
+            await self._fire_resident(session, residents, now, queued)
             await OutboxRepo(session).insert_many(queued)
             await ReminderRepo(session).insert_many(follow_ups)
             await session.commit()
@@ -303,6 +317,66 @@ class ReminderService:
                     "sent_at": None,
                 }
             )
+
+    async def _fire_resident(
+        self, session: AsyncSession, claimed: list[tuple[Any, str]], now: datetime, queued: list[dict[str, Any]]
+    ) -> None:
+        """The resident's judgement of an answer (bot/services/ratings.py): the one reminder to rate, the closing
+        without a rating, and "Is the problem actually fixed?". Each checks that it still applies."""
+        if not claimed:
+            return
+        from bot.services.lifecycle import Lifecycle  # it plans through this service: imported when needed
+
+        ids = [appeal.id for appeal, _kind in claimed]
+        # Rated: a rating given since the latest answer was approved (a re-opened appeal's older one does not count).
+        rated = set(
+            (
+                await session.execute(
+                    select(Rating.appeal_id)
+                    .join(Appeal, Appeal.id == Rating.appeal_id)
+                    .where(Rating.appeal_id.in_(ids), Rating.created_at >= Appeal.answered_at)
+                )
+            ).scalars()
+        )
+        for appeal, kind in claimed:
+            if kind == ReminderKind.rate_reminder:
+                if appeal.status == AppealStatus.answered and appeal.id not in rated:
+                    queued.append(OutboxRepo.values(appeal.user_id, notices.RateReminder(appeal.id, appeal.number), now))
+            elif kind == ReminderKind.rate_close:
+                if appeal.status != AppealStatus.answered:
+                    continue
+                row = await session.get(Appeal, appeal.id)
+                assert row is not None
+                if appeal.id in rated:  # a low score, and no word on sending it back: closed, the score kept
+                    await Lifecycle(self).transition(session, row, AppealStatus.closed, None, now, notify_resident=False)
+                    continue
+                details = HistoryDetails(days=self.settings.ratings.close_days)
+                await Lifecycle(self).transition(
+                    session,
+                    row,
+                    AppealStatus.closed,
+                    None,
+                    now,
+                    notify_resident=False,
+                    event=HistoryEvent.closed_unrated,
+                    details=details,
+                )
+                queued.append(OutboxRepo.values(appeal.user_id, notices.ClosedUnrated(appeal.id, appeal.number), now))
+            elif kind == ReminderKind.followup:
+                if appeal.status != AppealStatus.closed:
+                    continue  # sent back meanwhile
+                latest = (
+                    await session.execute(
+                        select(Rating.score).where(Rating.appeal_id == appeal.id).order_by(Rating.id.desc()).limit(1)
+                    )
+                ).scalar_one_or_none()
+                asked = (await session.execute(select(Followup.id).where(Followup.appeal_id == appeal.id))).first()
+                if latest is None or latest < FOLLOWUP_MIN_RATING or asked is not None:
+                    continue
+                session.add(Followup(appeal_id=appeal.id, user_id=appeal.user_id, asked_at=now))
+                queued.append(
+                    OutboxRepo.values(appeal.user_id, notices.FollowupQuestion(appeal.id, appeal.number), now)
+                )
 
     @staticmethod
     async def _role_holders(session: AsyncSession, role: str, fallback: str | None = None) -> list[int]:

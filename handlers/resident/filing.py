@@ -602,6 +602,24 @@ async def cancelled(callback: CallbackQuery, button: Button, manager: DialogMana
 async def on_start(start_data: Any, manager: DialogManager) -> None:
     # The draft id makes Confirm idempotent: the appeal filed from it is found again by it.
     manager.dialog_data.update(draft=uuid.uuid4().hex[:16], attachments=[])
+    if isinstance(start_data, dict) and start_data.get(PREFILLED):
+        # A new appeal about an earlier one's problem (start_prefilled): after the description, the preview.
+        manager.dialog_data.update({k: v for k, v in start_data.items() if k in PREFILL_KEYS}, editing=True)
+
+
+PREFILLED = "prefilled"
+PREFILL_KEYS = frozenset(
+    {"block_id", "category_id", "district_id", "kind", "address", "lat", "lon", "applicant_name", "applicant_contact"}
+)
+
+
+async def start_prefilled(manager: DialogManager, values: dict[str, Any]) -> None:
+    """The filing dialog with the topic, the place, the district and the kind of an earlier appeal taken over
+    (one that can no longer be sent back): the resident describes the problem, then sees the preview, where
+    «Edit» changes anything, files included."""
+    await manager.start(
+        Filing.description, data={**values, PREFILLED: True}, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
+    )
 
 
 def dialog() -> Dialog:

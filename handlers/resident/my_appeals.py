@@ -18,7 +18,7 @@ from bot.services.users import Actor
 from bot.texts import local_date, status_name
 from handlers import Handlers
 from handlers.media import send_files
-from handlers.resident import render
+from handlers.resident import rating, render
 
 router = Handlers(__name__)
 
@@ -67,7 +67,10 @@ async def open_card(
     callback: CallbackQuery, callback_data: MyCb, actor: Actor, services: Services, settings: Settings, clock: Clock
 ) -> None:
     appeal = await services.appeals.card_for_resident(actor, callback_data.id)
+    rating_line, rate_button = await rating.card_extras(actor, services, appeal.id)
     builder = InlineKeyboardBuilder()
+    if rate_button is not None:
+        builder.add(rate_button)
     if appeal.attachments:
         builder.button(
             text=_("📎 Show files ({count})").format(count=len(appeal.attachments)),
@@ -76,8 +79,9 @@ async def open_card(
     builder.button(text=_("⬅️ To the list"), callback_data=MyCb(action=MyAction.page, page=callback_data.page))
     builder.adjust(1)
     if isinstance(callback.message, Message):
+        text = render.card(appeal, services.directory, actor.lang, settings.tz, clock.now())
         await callback.message.answer(
-            render.card(appeal, services.directory, actor.lang, settings.tz, clock.now()),
+            text + ("\n\n" + rating_line if rating_line else ""),
             reply_markup=builder.as_markup(),
         )
 
