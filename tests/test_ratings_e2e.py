@@ -260,6 +260,7 @@ async def test_a_low_rating_sends_the_appeal_back_and_its_new_answer_is_rated_ag
     await harness.settle()
     assert owner.last_message.text == "📎 Photos attached: 1 of 10."
     seen = len(supervisor.messages)
+    harness.clock.advance(days=2)  # sent back two days after the answer
     await press(harness, owner, SEND_BACK)
     assert f"Appeal № {row.number} is sent back for another review" in owner.last_message.text
 
@@ -282,7 +283,14 @@ async def test_a_low_rating_sends_the_appeal_back_and_its_new_answer_is_rated_ag
     # The old answer cannot be judged again: the appeal waits for a new one.
     assert await press(harness, owner, FIVE, request_of(owner, row.number)) == "You have already rated this answer."
 
+    # Routed again days later, it gets a term of its own from the day it came back, not the old one.
+    came_back = harness.clock.now()
+    harness.clock.advance(days=3)
     await again(harness, people, row)
+    routed = await appeal(s, row.id)
+    policy = s.coordination.deadlines
+    assert routed.deadline_at == policy.initial(came_back, routed.kind, routed.category_id)
+    assert routed.deadline_at != reopened.deadline_at and not routed.extension_used
     request = owner.last_message
     assert FIVE in request.buttons and row.number in request.text
     assert set(await pending_kinds(harness, row.id)) == {"rate_reminder", "rate_close"}

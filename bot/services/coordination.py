@@ -65,13 +65,22 @@ class CoordinationService(UseCase):
                 agency_id = await RouteRepo(session).agency_for(appeal.category_id, appeal.district_id)
             if agency_id is None or self.directory.agency(agency_id) is None:
                 raise InvalidInput("agency")
+            reopened = appeal.status == S.reopened
             await self.lifecycle.transition(
                 session, appeal, S.assigned, actor, now, details=HistoryDetails(agency_id=agency_id)
             )
             appeal.agency_id = agency_id
             appeal.assigned_at = now
             appeal.official_id = None
-            if appeal.deadline_at is None:
+            if reopened:
+                # Sent back by the resident: a new consideration with a term of its own from the day it came back
+                # (the old deadline has passed or nearly so) and its own one extension.
+                since = await AppealRepo(session).last_move_at(appeal.id, S.reopened) or now
+                appeal.deadline_at = self.deadlines.initial(since, appeal.kind, appeal.category_id)
+                appeal.extension_used = False
+                appeal.paused_at = None
+                appeal.paused_seconds = 0
+            elif appeal.deadline_at is None:
                 appeal.deadline_at = self.deadlines.initial(appeal.created_at, appeal.kind, appeal.category_id)
             await self.reminders.schedule(session, appeal, now)
             self._notify(session, await self._staff_of(session, agency_id, AGENCY_ROLES), assignment(appeal), now)

@@ -124,6 +124,13 @@ class AppealRepo:
         )
         return (await self.session.execute(query)).scalars().all()
 
+    async def last_move_at(self, appeal_id: int, status: str) -> datetime | None:
+        """When the appeal last moved to `status`."""
+        query = select(func.max(StatusHistory.at)).where(
+            StatusHistory.appeal_id == appeal_id, StatusHistory.to_status == status
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def follower_ids(self, appeal_id: int) -> list[int]:
         """The residents whose duplicates follow this appeal."""
         query = select(Appeal.user_id).where(Appeal.duplicate_of_id == appeal_id)
