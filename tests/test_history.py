@@ -371,6 +371,14 @@ async def test_the_migration_turns_old_codes_into_events_and_back(tmp_path: Path
         ("answer_returned", "staff", {}, "Name the contractor"),
         ("answered", "resident", {}, None),
     ]
+    async with engine.connect() as conn:
+        # 0009: the answer's time from the history, and the answered appeal will be asked for a rating and closed.
+        answered_at = (await conn.execute(text("SELECT answered_at FROM appeals WHERE id = 1"))).scalar_one()
+        planned = await conn.execute(text("SELECT kind, seq FROM reminders WHERE appeal_id = 1 ORDER BY kind"))
+        assert (str(answered_at)[:10], [tuple(r) for r in planned]) == (
+            "2026-11-02",
+            [("rate_close", 0), ("rate_reminder", 0)],
+        )
     async with engine.begin() as conn:
         await conn.run_sync(migrate("0005", down=True))
     async with engine.connect() as conn:

@@ -3,6 +3,10 @@
 `appeals.answered_at` is backfilled from the status history (the latest move to "answered"), so the re-opening
 window of appeals answered before this revision counts from their real answer.
 
+Appeals answered before this revision were never asked for a rating, and nothing would ever close them: each gets
+the rating reminder (with the buttons) 3 days after the upgrade and the closing without a rating 7 days after it
+(the defaults of `[ratings]`), both at 09:00 UTC (noon in the region, outside any quiet hours).
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
@@ -11,6 +15,7 @@ Create Date: 2026-12-02
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -70,8 +75,28 @@ def upgrade() -> None:
     )
     op.create_index("ix_followups_answer_at", "followups", ["answer", "answered_at"])
 
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0, tzinfo=None)
+    reminders = sa.table(
+        "reminders",
+        sa.column("appeal_id", sa.Integer()),
+        sa.column("kind", sa.String()),
+        sa.column("seq", sa.Integer()),
+        sa.column("due_at", sa.DateTime()),
+    )
+    answered = [row[0] for row in op.get_bind().execute(sa.text("SELECT id FROM appeals WHERE status = 'answered'"))]
+    if answered:
+        op.bulk_insert(
+            reminders,
+            [
+                {"appeal_id": appeal_id, "kind": kind, "seq": 0, "due_at": today + timedelta(days=days)}
+                for appeal_id in answered
+                for kind, days in (("rate_reminder", 3), ("rate_close", 7))
+            ],
+        )
+
 
 def downgrade() -> None:
+    op.execute("DELETE FROM reminders WHERE kind IN ('rate_reminder', 'rate_close', 'followup')")
     op.drop_index("ix_followups_answer_at", table_name="followups")
     op.drop_table("followups")
     op.drop_index("ix_ratings_created_score", table_name="ratings")
