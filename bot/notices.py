@@ -315,3 +315,23 @@ def _from_json(value: Any, hint: Any) -> Any:
     if origin is dict:
         return dict(value)
     return value
+
+
+# --- polls (appended: issue 12) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollInvite(Notice):
+    """A poll as it reaches a resident: the question and options as the author typed them, the buttons in the
+    resident's language."""
+
+    template: ClassVar[str] = "poll"
+    poll_id: int
+    question: str
+    options: tuple[tuple[int, str], ...]  # (option id, text)
+    multiple: bool
+    other: bool
+    closes_at: str  # ISO 8601, UTC
+
+
+NOTICES[PollInvite.template] = PollInvite

@@ -13,6 +13,7 @@ from aiogram.utils.i18n import I18n
 from babel.dates import format_date
 
 from bot import notices as n
+from bot.ballot import ballot
 from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
 from bot.domain import RejectReason, RequestKind, Role
@@ -340,3 +341,12 @@ def _weekly_summary(x: n.WeeklySummary, c: Context) -> Rendered:
         agency = c.directory.agency(agency_id)
         lines.append(f"• {escape(agency.name(c.lang)) if agency else '—'}: {count}")
     return Rendered("\n".join(lines))
+
+
+@renders(n.PollInvite)
+def _poll(x: n.PollInvite, c: Context) -> Rendered:
+    text, markup = ballot(
+        x.poll_id, x.question, x.options, multiple=x.multiple, other=x.other,
+        closes_at=datetime.fromisoformat(x.closes_at), tz=c.settings.tz,
+    )
+    return Rendered(text, markup)

@@ -18,6 +18,7 @@ from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
+from bot.services.polls import PollService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
@@ -42,6 +43,8 @@ class Services:
     views: Views
     # Telegram updates already handled: a redelivery changes nothing twice.
     updates: UpdateLedger
+    # Sociological polls of residents (issue 12).
+    polls: PollService
 
 
 def build_services(
@@ -72,4 +75,5 @@ def build_services(
         routing=RoutingService(bench),
         views=Views(bench),
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
+        polls=PollService(sessionmaker, clock, settings, on_commit),
     )
