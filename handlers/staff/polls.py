@@ -433,7 +433,7 @@ def results_text(results: PollResults, services: Services, settings: Settings, l
                 continue
             cells = [f"#{numbers[o]} {c}" for o, c in sorted(row.counts.items(), key=lambda kv: numbers.get(kv[0], 99))]
             if row.merged:
-                cells.append(_("other {count}").format(count=row.merged if row.merged >= SMALL_CELL else f"<{SMALL_CELL}"))
+                cells.append(_("other {count}").format(count=row.merged if row.merged >= SMALL_CELL else f"&lt;{SMALL_CELL}"))
             lines.append(_("{district} ({count} answered): {cells}").format(
                 district=name, count=row.respondents, cells=" · ".join(cells) or "—"
             ))
