@@ -192,11 +192,13 @@ class PollService:
         clock: Clock,
         settings: Settings,
         on_commit: Callable[[], None] = lambda: None,
+        batch: int = PUBLISH_BATCH,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.settings = settings
         self.on_commit = on_commit
+        self.batch = batch
 
     # --- who may -----------------------------------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class PollService:
         return sum([await self.publish(poll_id) for poll_id in ids])
 
     async def publish(self, poll_id: int) -> int:
-        """Claim the poll (a lease in its row), then materialize its recipients PUBLISH_BATCH at a time after its
+        """Claim the poll (a lease in its row), then materialize its recipients `batch` at a time after its
         cursor, each batch in one transaction with its outbox rows; returns the recipients added. A batch commits only
         while the lease is ours, so a publisher that stalled past it and was replaced adds nothing twice."""
         now = self.clock.now()
@@ -364,7 +366,7 @@ class PollService:
             now = self.clock.now()
             async with self.sessionmaker() as session:
                 batch = (
-                    await session.execute(query.where(User.id > cursor).order_by(User.id).limit(PUBLISH_BATCH))
+                    await session.execute(query.where(User.id > cursor).order_by(User.id).limit(self.batch))
                 ).all()
                 if not batch:
                     done = await session.execute(
