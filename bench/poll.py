@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 @dataclass
 class Report:
     residents: int
-    delivered_s: float  # until the answerers all had the poll
+    delivered_s: float  # from the first poll message until the answerers all had theirs
     answers: int
     answer_wall_s: float
     latencies_ms: list[float]
@@ -89,8 +89,8 @@ def render(report: Report, args: argparse.Namespace) -> str:
     speed = report.answers_per_s
     lines = [
         f"poll to {report.residents} residents; {report.answers} answer over {args.window:.0f} s",
-        f"delivery: the {args.answers} answerers had the poll after {report.delivered_s:.1f} s "
-        f"({args.answers / report.delivered_s:.1f} messages/s; the outbox's limit is 30/s)",
+        f"delivery: the {args.answers} answerers had the poll {report.delivered_s:.1f} s after the first "
+        f"({args.answers / max(report.delivered_s, 1e-3):.1f} messages/s; the outbox's limit is 30/s)",
         f"answers handled: {speed:.1f}/s (offered {args.answers / args.window:.1f}/s), "
         f"latency p50 {report.p(0.5):.1f} ms, p99 {report.p(0.99):.1f} ms",
         f"results with the chart: {1000 * report.results_s:.0f} ms ({report.counted} answers, PNG {report.chart_bytes} bytes)",
@@ -209,11 +209,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> Report:
                 allow_other=False, audience=Audience.all, closes_at=datetime.now(UTC) + timedelta(days=3),
             )
             poll_id = await services.polls.create(admin, draft)
-            published = time.perf_counter()
             answerers = users[: args.answers]
+            # The scheduler's next sweep publishes it (every 5 s here); the delivery is timed from its first message.
+            await wait_for(lambda: has_poll(answerers[0]), 30, "the publishing")
+            published = time.perf_counter()
             await wait_for(lambda: all(has_poll(u) for u in answerers), 10 + args.residents / 20, "the delivery")
             delivered = time.perf_counter() - published
-            log_line(f"{args.answers} residents have the poll after {delivered:.1f} s; answering")
+            log_line(f"{args.answers} residents have the poll {delivered:.1f} s after the first; answering")
             latencies: list[float] = []
             gap = args.window / args.answers
             tasks = []

@@ -413,7 +413,8 @@ async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harnes
 
     # A non-editor cannot create a poll: the analyst reads results but has no «New poll», and a forged press is refused.
     analyst = await join(harness, 7100, "analyst")
-    await step(harness, analyst, "text", "/polls")
+    await step(harness, analyst, "text", "/staff")  # the staff menu leads to the polls too
+    await step(harness, analyst, "click", "📊 Polls")
     screen = analyst.last_message
     assert "➕ New poll" not in screen.buttons and any(f"№ {first.id}" in b for b in screen.buttons)
     intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
@@ -425,6 +426,13 @@ async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harnes
     await step(harness, analyst, "click", next(b for b in analyst.last_message.buttons if f"№ {first.id}" in b))
     assert "Sent to 1, answered 1." in analyst.last_message.text
     assert "⏹ Close the poll" not in analyst.last_message.buttons
+    # A forged poll id in the list's picker: refused, nothing shown.
+    await step(harness, analyst, "click", "⬅️ Back")
+    screen = analyst.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await analyst.press_callback(screen.message_id, f"{intent}{CB_SEP}poll:9999")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
     # A resident has no polls menu at all; a coordinator neither.
     await step(harness, resident, "text", "/polls")
     assert resident.last_message.text == "This is not available to you."

@@ -24,7 +24,7 @@ from bot.clock import Clock
 from bot.config import LOCALES, Settings
 from bot.domain import Role
 from bot.services.access import refuse
-from bot.services.errors import InvalidInput, NotFound
+from bot.services.errors import Gone, InvalidInput
 from bot.services.users import Actor
 from storage.models import (
     Appeal,
@@ -576,8 +576,8 @@ class PollService:
         await self.check_reader(actor)
         async with self.sessionmaker() as session:
             poll = await session.get(Poll, poll_id)
-            if poll is None:
-                raise NotFound("poll")
+            if poll is None:  # a forged or stale button
+                raise Gone("poll")
             options = tuple(
                 (int(i), str(t))
                 for i, t in await session.execute(
