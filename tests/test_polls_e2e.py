@@ -363,6 +363,18 @@ async def test_the_closing_time_ends_the_answers(harness: Harness) -> None:
     assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
     assert await stored(harness, poll.id, 6001) == {"A"}
 
+    # An author closes a poll before its time from its results screen.
+    await create_poll(harness, admin, "Closed early?", ["C", "D"], closes="In 7 d.")
+    early = await only_poll(harness)
+    assert "⏹ Close the poll" in admin.last_message.buttons  # publishing leads to the results
+    await step(harness, admin, "click", "⏹ Close the poll")
+    assert admin.callback_answers[-1]["text"] == "The poll is closed."
+    assert (await only_poll(harness)).status == "closed"
+    assert "⏹ Close the poll" not in admin.last_message.buttons
+    await choose(harness, resident, "C", "Closed early?")
+    assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
+    assert await stored(harness, early.id, 6001) == set()
+
 
 async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harness) -> None:
     resident = await person(harness, 7001, district="grozny")
