@@ -121,3 +121,22 @@ async def test_answers_are_checked(services: Services, clock: ManualClock) -> No
         await services.polls.choose(world["owner"], poll_id, a)
     assert refused.value.detail == "closed"
     assert [r.option_id for r in await factories.rows(services, PollAnswer)] == [b]
+
+
+@pytest.mark.parametrize("bars", [1, 2, 5, 11])
+def test_the_chart_is_a_png_of_its_size(bars: int) -> None:
+    import struct
+
+    from bot.charts import bar_chart, chart_size
+
+    png = bar_chart("Вопрос?", [(f"Вариант {n}", n, 100.0 * n / bars) for n in range(bars)], "footer")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    assert struct.unpack(">II", png[16:24]) == chart_size(bars)
+
+
+def test_the_csv_reads_in_spreadsheets() -> None:
+    from bot.charts import results_csv
+
+    data = results_csv(["Раздел", "Ответ"], [["Все", 'Да, "конечно"']])
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert data.decode("utf-8-sig").splitlines() == ["Раздел,Ответ", 'Все,"Да, ""конечно"""']
