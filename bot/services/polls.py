@@ -72,6 +72,8 @@ PUBLISH_BATCH = 1000
 LEASE = timedelta(minutes=2)
 # Answering goes on while the rest of the recipients are materialized.
 ANSWERABLE = (PollStatus.publishing, PollStatus.open)
+# Polls whose question and options a process keeps (they never change): the open ones are a handful.
+SHAPES = 256
 
 
 class PollRefused(InvalidInput):
@@ -118,6 +120,36 @@ class Ballot:
     other: str | None = None
     submitted: bool = False  # the chosen options are the stored answer (not a draft)
     is_open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What never changes in a poll after it is created: its question and options."""
+
+    id: int
+    question: str
+    options: tuple[tuple[int, str], ...]
+    multiple: bool
+    allow_other: bool
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A recipient's poll at one moment: open or not, and their choice (a draft, or the stored answer)."""
+
+    shape: Shape
+    closes_at: datetime
+    is_open: bool
+    chosen: frozenset[int]
+    other: str | None
+    submitted: bool
+
+    def ballot(self, chosen: frozenset[int], other: str | None, *, submitted: bool) -> Ballot:
+        s = self.shape
+        return Ballot(
+            s.id, s.question, s.options, s.multiple, s.allow_other, self.closes_at, chosen, other, submitted,
+            self.is_open,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +231,7 @@ class PollService:
         self.settings = settings
         self.on_commit = on_commit
         self.batch = batch
+        self._shapes: dict[int, Shape] = {}
 
     # --- who may -----------------------------------------------------------------------------------------
 
@@ -423,107 +456,122 @@ class PollService:
                 raise InvalidInput("poll_closed")
 
     # --- residents ---------------------------------------------------------------------------------------
+    # The hot path of a poll (thousands of presses in minutes): the poll's question and options are read once per
+    # process (they never change after creation, so no instance can hold a stale copy), its status and closing time
+    # and the person's row on every press, in one query; a change is two or three statements and one commit.
 
-    async def _open(self, session: AsyncSession, actor: Actor, poll_id: int) -> tuple[Poll, PollRecipient]:
-        poll = await session.get(Poll, poll_id)
-        recipient = await session.get(PollRecipient, (poll_id, actor.id)) if poll is not None else None
-        if poll is None or recipient is None:
-            raise PollRefused("not_recipient")
-        if poll.status not in ANSWERABLE or self.clock.now() >= poll.closes_at:
-            raise PollRefused("closed")
-        return poll, recipient
-
-    async def _ballot(self, session: AsyncSession, poll: Poll, recipient: PollRecipient) -> Ballot:
-        options = tuple(
-            (int(i), str(t))
-            for i, t in await session.execute(
-                select(PollOption.id, PollOption.text).where(PollOption.poll_id == poll.id).order_by(PollOption.position)
-            )
-        )
-        if recipient.draft is not None:
-            chosen = frozenset(int(o) for o in recipient.draft.get("options", []))
-            other = recipient.draft.get("other")
-            submitted = False
-        else:
-            answers = (
+    async def _shape(self, session: AsyncSession, poll_id: int) -> Shape:
+        shape = self._shapes.get(poll_id)
+        if shape is None:
+            poll = (
                 await session.execute(
-                    select(PollAnswer.option_id, PollAnswer.other_text).where(
-                        PollAnswer.poll_id == poll.id, PollAnswer.user_id == recipient.user_id
-                    )
+                    select(Poll.question, Poll.multiple, Poll.allow_other).where(Poll.id == poll_id)
                 )
-            ).all()
-            chosen = frozenset(int(o) for o, _t in answers if o is not None)
-            other = next((t for o, t in answers if o is None), None)
-            submitted = bool(answers)
-        is_open = poll.status in ANSWERABLE and self.clock.now() < poll.closes_at
-        return Ballot(
-            poll.id, poll.question, options, poll.multiple, poll.allow_other, poll.closes_at, chosen, other,
-            submitted, is_open,
-        )
+            ).one()
+            options = tuple(
+                (int(i), str(t))
+                for i, t in await session.execute(
+                    select(PollOption.id, PollOption.text).where(PollOption.poll_id == poll_id).order_by(PollOption.position)
+                )
+            )
+            if len(self._shapes) >= SHAPES:
+                self._shapes.clear()
+            shape = self._shapes[poll_id] = Shape(poll_id, poll[0], options, bool(poll[1]), bool(poll[2]))
+        return shape
+
+    async def _state(self, session: AsyncSession, actor: Actor, poll_id: int, *, answerable: bool = True) -> State:
+        """The poll as this recipient sees it; PollRefused if it was not sent to them (or does not exist), or (when
+        `answerable`) is closed."""
+        row = (
+            await session.execute(
+                select(Poll.status, Poll.closes_at, PollRecipient.draft, PollRecipient.answered_at)
+                .join(PollRecipient, and_(PollRecipient.poll_id == Poll.id, PollRecipient.user_id == actor.id))
+                .where(Poll.id == poll_id)
+            )
+        ).first()
+        if row is None:
+            raise PollRefused("not_recipient")
+        status, closes_at, draft, answered_at = row
+        is_open = status in ANSWERABLE and self.clock.now() < closes_at
+        if answerable and not is_open:
+            raise PollRefused("closed")
+        shape = await self._shape(session, poll_id)
+        if draft is not None:
+            chosen = frozenset(int(o) for o in draft.get("options", []))
+            other = draft.get("other")
+            return State(shape, closes_at, is_open, chosen, other, submitted=False)
+        if answered_at is None:
+            return State(shape, closes_at, is_open, frozenset(), None, submitted=False)
+        answers = (
+            await session.execute(
+                select(PollAnswer.option_id, PollAnswer.other_text).where(
+                    PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id
+                )
+            )
+        ).all()
+        chosen = frozenset(int(o) for o, _t in answers if o is not None)
+        other = next((t for o, t in answers if o is None), None)
+        return State(shape, closes_at, is_open, chosen, other, submitted=True)
 
     async def _store(
-        self, session: AsyncSession, poll: Poll, recipient: PollRecipient, chosen: frozenset[int], other: str | None
-    ) -> None:
+        self, session: AsyncSession, actor: Actor, state: State, chosen: frozenset[int], other: str | None
+    ) -> Ballot:
         now = self.clock.now()
-        await session.execute(
-            delete(PollAnswer).where(PollAnswer.poll_id == poll.id, PollAnswer.user_id == recipient.user_id)
-        )
+        poll_id = state.shape.id
+        # Always: two presses at once (two instances) must not leave two answers.
+        await session.execute(delete(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id))
         rows = [{"option_id": o, "other_text": None} for o in sorted(chosen)]
         if other is not None:
             rows.append({"option_id": None, "other_text": other})
         await session.execute(
             insert(PollAnswer.__table__),
-            [{"poll_id": poll.id, "user_id": recipient.user_id, "created_at": now, **row} for row in rows],
+            [{"poll_id": poll_id, "user_id": actor.id, "created_at": now, **row} for row in rows],
         )
-        recipient.draft = None
-        recipient.answered_at = now
+        await session.execute(
+            update(PollRecipient)
+            .where(PollRecipient.poll_id == poll_id, PollRecipient.user_id == actor.id)
+            .values(draft=None, answered_at=now)
+        )
+        await session.commit()
+        return state.ballot(chosen, other, submitted=True)
 
-    async def _draft(self, session: AsyncSession, poll: Poll, recipient: PollRecipient) -> tuple[set[int], str | None]:
-        ballot = await self._ballot(session, poll, recipient)
-        return set(ballot.chosen), ballot.other
+    async def _keep_draft(
+        self, session: AsyncSession, actor: Actor, state: State, chosen: frozenset[int], other: str | None
+    ) -> Ballot:
+        await session.execute(
+            update(PollRecipient)
+            .where(PollRecipient.poll_id == state.shape.id, PollRecipient.user_id == actor.id)
+            .values(draft={"options": sorted(chosen), "other": other})
+        )
+        await session.commit()
+        return state.ballot(chosen, other, submitted=False)
 
     async def ballot(self, actor: Actor, poll_id: int) -> Ballot:
         async with self.sessionmaker() as session:
-            poll = await session.get(Poll, poll_id)
-            recipient = await session.get(PollRecipient, (poll_id, actor.id)) if poll is not None else None
-            if poll is None or recipient is None:
-                raise PollRefused("not_recipient")
-            return await self._ballot(session, poll, recipient)
+            state = await self._state(session, actor, poll_id, answerable=False)
+            return state.ballot(state.chosen, state.other, submitted=state.submitted)
 
     async def choose(self, actor: Actor, poll_id: int, option_id: int) -> Ballot:
         """Single choice: the answer is this option (replacing any earlier one). Multiple: the option is ticked or
         unticked in the draft, stored by `submit`."""
         async with self.sessionmaker() as session:
-            poll, recipient = await self._open(session, actor, poll_id)
-            known = await session.execute(
-                select(PollOption.id).where(PollOption.id == option_id, PollOption.poll_id == poll_id)
-            )
-            if known.first() is None:
+            state = await self._state(session, actor, poll_id)
+            if option_id not in {o for o, _t in state.shape.options}:
                 raise PollRefused("unknown_option")
-            if poll.multiple:
-                chosen, other = await self._draft(session, poll, recipient)
-                chosen ^= {option_id}
-                recipient.draft = {"options": sorted(chosen), "other": other}
-            else:
-                await self._store(session, poll, recipient, frozenset({option_id}), None)
-            await session.commit()
-            return await self._ballot(session, poll, recipient)
+            if state.shape.multiple:
+                return await self._keep_draft(session, actor, state, state.chosen ^ {option_id}, state.other)
+            return await self._store(session, actor, state, frozenset({option_id}), None)
 
     async def other_wanted(self, actor: Actor, poll_id: int) -> Ballot | None:
         """«Other» pressed: None when the free text is to be asked for; for multiple choice with a text already
         ticked, the text is unticked instead and the new ballot returned."""
         async with self.sessionmaker() as session:
-            poll, recipient = await self._open(session, actor, poll_id)
-            if not poll.allow_other:
+            state = await self._state(session, actor, poll_id)
+            if not state.shape.allow_other:
                 raise PollRefused("no_other")
-            if not poll.multiple:
+            if not state.shape.multiple or state.other is None:
                 return None
-            chosen, other = await self._draft(session, poll, recipient)
-            if other is None:
-                return None
-            recipient.draft = {"options": sorted(chosen), "other": None}
-            await session.commit()
-            return await self._ballot(session, poll, recipient)
+            return await self._keep_draft(session, actor, state, state.chosen, None)
 
     async def answer_other(self, actor: Actor, poll_id: int, text: str) -> Ballot:
         """The free-text «Other»: the answer (single choice) or ticked with the options (multiple)."""
@@ -533,29 +581,22 @@ class PollService:
         if len(text) > OTHER_CHARS:
             raise PollRefused("too_long")
         async with self.sessionmaker() as session:
-            poll, recipient = await self._open(session, actor, poll_id)
-            if not poll.allow_other:
+            state = await self._state(session, actor, poll_id)
+            if not state.shape.allow_other:
                 raise PollRefused("no_other")
-            if poll.multiple:
-                chosen, _other = await self._draft(session, poll, recipient)
-                recipient.draft = {"options": sorted(chosen), "other": text}
-            else:
-                await self._store(session, poll, recipient, frozenset(), text)
-            await session.commit()
-            return await self._ballot(session, poll, recipient)
+            if state.shape.multiple:
+                return await self._keep_draft(session, actor, state, state.chosen, text)
+            return await self._store(session, actor, state, frozenset(), text)
 
     async def submit(self, actor: Actor, poll_id: int) -> Ballot:
         """Multiple choice: the ticked options (and text) become the answer, replacing any earlier one."""
         async with self.sessionmaker() as session:
-            poll, recipient = await self._open(session, actor, poll_id)
-            if not poll.multiple:
+            state = await self._state(session, actor, poll_id)
+            if not state.shape.multiple:
                 raise PollRefused("unknown_option")
-            chosen, other = await self._draft(session, poll, recipient)
-            if not chosen and other is None:
+            if not state.chosen and state.other is None:
                 raise PollRefused("empty")
-            await self._store(session, poll, recipient, frozenset(chosen), other)
-            await session.commit()
-            return await self._ballot(session, poll, recipient)
+            return await self._store(session, actor, state, state.chosen, state.other)
 
     # --- reading -----------------------------------------------------------------------------------------
 
