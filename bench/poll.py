@@ -11,7 +11,7 @@ to the bot's first reaction, its callback answer or edit), and the time to build
 with the chart. Goals: answers handled at least as fast as the intake benchmark's updates/s (73 on this machine, see
 README «Scaling»); results with the chart in under 1 s. Usage:
 
-    .venv/bin/python bench/poll.py [--residents 10000] [--answers 5000] [--window 60]
+    .venv/bin/python bench/poll.py [--residents 10000] [--answers 5000] [--window 60] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--residents", type=int, default=10_000, help="residents the poll goes to")
     parser.add_argument("--answers", type=int, default=5_000, help="how many of them answer")
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which the answers are spread")
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile, its stats written to this file")
     args = parser.parse_args(argv)
     if args.residents < 1 or not 1 <= args.answers <= args.residents or args.window <= 0:
         parser.error("need 1 <= answers <= residents and a positive window")
@@ -191,7 +192,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> Report:
             user.open_chat()
         log = (workdir / "bot.log").open("wb")
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stdin=DEVNULL, stdout=log, stderr=log,
+            sys.executable, *(["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []), "-m", "bot", "run",
+            cwd=ROOT, env=env, stdin=DEVNULL, stdout=log, stderr=log,
             preexec_fn=die_with_parent,
         )
         try:
