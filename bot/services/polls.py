@@ -143,6 +143,7 @@ class State:
     chosen: frozenset[int]
     other: str | None
     submitted: bool
+    answered: bool = False  # an answer is stored (a draft may be shown over it)
 
     def ballot(self, chosen: frozenset[int], other: str | None, *, submitted: bool) -> Ballot:
         s = self.shape
@@ -499,7 +500,7 @@ class PollService:
         if draft is not None:
             chosen = frozenset(int(o) for o in draft.get("options", []))
             other = draft.get("other")
-            return State(shape, closes_at, is_open, chosen, other, submitted=False)
+            return State(shape, closes_at, is_open, chosen, other, submitted=False, answered=answered_at is not None)
         if answered_at is None:
             return State(shape, closes_at, is_open, frozenset(), None, submitted=False)
         answers = (
@@ -511,15 +512,19 @@ class PollService:
         ).all()
         chosen = frozenset(int(o) for o, _t in answers if o is not None)
         other = next((t for o, t in answers if o is None), None)
-        return State(shape, closes_at, is_open, chosen, other, submitted=True)
+        return State(shape, closes_at, is_open, chosen, other, submitted=True, answered=True)
 
     async def _store(
         self, session: AsyncSession, actor: Actor, state: State, chosen: frozenset[int], other: str | None
     ) -> Ballot:
         now = self.clock.now()
         poll_id = state.shape.id
-        # Always: two presses at once (two instances) must not leave two answers.
-        await session.execute(delete(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id))
+        # A person's updates are handled one at a time (the dispatcher's events isolation, across instances with Redis),
+        # so `answered_at` read in this transaction says whether there is an answer to replace.
+        if state.answered:
+            await session.execute(
+                delete(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id)
+            )
         rows = [{"option_id": o, "other_text": None} for o in sorted(chosen)]
         if other is not None:
             rows.append({"option_id": None, "other_text": other})
