@@ -95,7 +95,8 @@ class App:
         )
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(
-            self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates
+            self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates,
+            polls=self.services.polls,
         )
         self.scheduler.start()
 

@@ -103,3 +103,18 @@ class FixCb(CallbackData, prefix="fx"):
 
     id: int  # the appeal
     answer: FollowupAnswer
+
+
+class PollAction(StrEnum):
+    choose = "c"
+    other = "o"
+    submit = "s"
+
+
+class PollCb(CallbackData, prefix="pl"):
+    """A resident's press on a poll: an option (toggled for multiple choice), «Other», «Submit». Forged ids are
+    refused by the service."""
+
+    a: PollAction
+    p: int
+    o: int = 0

@@ -427,3 +427,23 @@ class FollowupQuestion(Notice):
 NOTICES.update(
     {cls.template: cls for cls in (RateRequest, RateReminder, ClosedUnrated, Reopened, FollowupQuestion)}
 )
+
+
+# --- polls (appended: issue 12) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollInvite(Notice):
+    """A poll as it reaches a resident: the question and options as the author typed them, the buttons in the
+    resident's language."""
+
+    template: ClassVar[str] = "poll"
+    poll_id: int
+    question: str
+    options: tuple[tuple[int, str], ...]  # (option id, text)
+    multiple: bool
+    other: bool
+    closes_at: str  # ISO 8601, UTC
+
+
+NOTICES[PollInvite.template] = PollInvite

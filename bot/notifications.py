@@ -15,6 +15,7 @@ from babel.dates import format_date
 
 from bot import keyboards as kb
 from bot import notices as n
+from bot.ballot import ballot
 from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
 from bot.domain import RejectReason, RequestKind, Role
@@ -467,3 +468,12 @@ def _followup_question(x: n.FollowupQuestion, c: Context) -> Rendered:
         ),
         kb.followup(x.appeal_id),
     )
+
+
+@renders(n.PollInvite)
+def _poll(x: n.PollInvite, c: Context) -> Rendered:
+    text, markup = ballot(
+        x.poll_id, x.question, x.options, multiple=x.multiple, other=x.other,
+        closes_at=datetime.fromisoformat(x.closes_at), tz=c.settings.tz,
+    )
+    return Rendered(text, markup)

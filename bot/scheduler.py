@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Settings
 from bot.services.deadlines import ReminderService
+from bot.services.polls import PollService
 from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.scheduler")
@@ -51,6 +52,7 @@ def create_scheduler(
     reminders: ReminderService,
     observe: JobObserver | None = None,
     updates: UpdateLedger | None = None,
+    polls: PollService | None = None,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -66,6 +68,15 @@ def create_scheduler(
         max_instances=1,
         coalesce=True,
     )
+    if polls is not None:
+        # Polls published at their time and closed at theirs; the state is in the polls table, so a restart resumes.
+        scheduler.add_job(
+            _guarded("polls", polls.tick, observe),
+            IntervalTrigger(seconds=config.sweep_seconds),
+            id="polls",
+            max_instances=1,
+            coalesce=True,
+        )
     scheduler.add_job(
         _guarded("daily_digest", reminders.daily_digest, observe),
         CronTrigger(hour=config.digest_time.hour, minute=config.digest_time.minute, timezone=settings.tz),

@@ -81,3 +81,28 @@ class ResidentRate(StatesGroup):
 
     comment = State()
     reopen = State()
+
+
+class Polls(StatesGroup):
+    """/polls: the list, the creation steps (question, options, choice, «other», audience, closing time, preview,
+    publishing time) and a poll's results."""
+
+    list = State()
+    question = State()
+    options = State()
+    mode = State()
+    other = State()
+    audience = State()
+    districts = State()
+    language = State()
+    block = State()
+    closes = State()
+    preview = State()
+    schedule = State()
+    results = State()
+
+
+class PollOther(StatesGroup):
+    """A resident types the free-text «Other» answer of a poll."""
+
+    text = State()

@@ -470,6 +470,77 @@ class FsmRecord(Base):
     updated_at: Mapped[datetime]
 
 
+class Poll(Base):
+    """A sociological poll (опрос) of residents: written by an admin or editor, published now or at `publish_at`.
+
+    `status` (bot.services.polls.PollStatus): scheduled → publishing → open → closed. Publishing is claimed in the
+    database (`claim`, `locked_until`) and materializes the recipients in batches after `cursor` (the last users.id
+    done), so a restart resumes it and two instances never publish one poll twice."""
+
+    __tablename__ = "polls"
+    __table_args__ = (Index("ix_polls_status_publish", "status", "publish_at"), Index("ix_polls_status_closes", "status", "closes_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    multiple: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_other: Mapped[bool] = mapped_column(Boolean, default=False)
+    # bot.services.polls.Audience; its parameters (district ids, a language, a block id) in `audience_params`.
+    audience: Mapped[str] = mapped_column(String(16))
+    audience_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    publish_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    claim: Mapped[str | None] = mapped_column(String(36))
+    locked_until: Mapped[datetime | None]
+    cursor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class PollOption(Base):
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position", name="uq_poll_option_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class PollRecipient(Base):
+    """A resident a poll was sent to, with the district of their latest appeal at publishing (the breakdown's
+    snapshot) and, for multiple choice, the options ticked but not yet submitted (`draft`)."""
+
+    __tablename__ = "poll_recipients"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("districts.id"))
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    answered_at: Mapped[datetime | None]
+
+
+class PollAnswer(Base):
+    """One chosen option of a resident's answer (several rows for multiple choice), or the "other" free text
+    (`option_id` None). Replaced whole when the resident changes the answer."""
+
+    __tablename__ = "poll_answers"
+    __table_args__ = (
+        Index("ix_poll_answers_poll_option", "poll_id", "option_id"),
+        Index("ix_poll_answers_poll_user", "poll_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    option_id: Mapped[int | None] = mapped_column(ForeignKey("poll_options.id", ondelete="CASCADE"))
+    other_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 __all__ = [
     "AGENCY_ROLES",
     "Agency",
@@ -492,6 +563,10 @@ __all__ = [
     "InboxUpdate",
     "Invite",
     "Outbox",
+    "Poll",
+    "PollAnswer",
+    "PollOption",
+    "PollRecipient",
     "Reminder",
     "Role",
     "Route",

@@ -98,3 +98,16 @@ def test_the_report_gives_the_ratio_and_the_goal() -> None:
     report = render(deps, args)
     assert "2 x PostgreSQL   150.0   1.50" in report, report
     assert "1.50 x the updates/s" in report and "0 and 1, MISSED" in report, report
+
+
+def test_the_poll_benchmark_runs_small() -> None:
+    """bench/poll.py end to end on a few residents: a bot process, the poll published by its scheduler, delivered
+    through the outbox, answered; the results count every answer."""
+    from bench import poll
+
+    assert (poll.parse_args([]).residents, poll.parse_args([]).answers, poll.parse_args([]).window) == (10_000, 5_000, 60.0)
+    with pytest.raises(SystemExit):
+        poll.parse_args(["--residents", "5", "--answers", "6"])
+    report = poll.main(["--residents", "12", "--answers", "6", "--window", "1"])
+    assert report.counted == report.answers == 6
+    assert len(report.latencies_ms) == 6 and report.chart_bytes > 0

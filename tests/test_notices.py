@@ -57,6 +57,14 @@ OLD_ROWS: dict[str, dict[str, Any]] = {
     "digest_official": {"overdue": 1, "due_today": 2, "new": 3},
     "digest_coordinator": {"overdue": [[1, 4], [2, 1]]},
     "weekly_summary": {"statuses": {"assigned": 2, "moderation": 5}, "agencies": [[1, 3], [2, 4]], "week": "2026-W45"},
+    "poll": {
+        "poll_id": 3,
+        "question": "Is the <lighting> enough?",
+        "options": [[11, "Yes"], [12, "No"]],
+        "multiple": True,
+        "other": True,
+        "closes_at": "2026-11-05T09:00:00+00:00",
+    },
 }
 
 
@@ -85,6 +93,8 @@ EXPECTED_EN: dict[str, str | None] = {
     'digest_official': "📋 Your agency today: due today 2, overdue 1, new 3. /staff to open the inbox.",
     'digest_coordinator': "📋 Overdue appeals by agency:\n• Ministry of Construction: 4\n• Ministry of Energy: 1",
     'weekly_summary': "📊 Week 2026-W45: appeals by status\n• Sent to the responsible body: 2\n• On moderation: 5\nBy agency:\n• Ministry of Construction: 3\n• Ministry of Energy: 4",
+    # Added with the class (issue 12): the question escaped, the closing time in the region's zone.
+    'poll': "📊 <b>Poll</b>\nIs the &lt;lighting&gt; enough?\n\nChoose one or more answers, then press «Submit». You may change your answer until the poll closes.\nOpen until 05.11.2026 12:00.",
 }
 
 # Issue 12 (the staff side of ratings): the digests with the agencies' ratings and the coordinators' low ratings.

@@ -18,6 +18,7 @@ from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
+from bot.services.polls import PollService
 from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
@@ -45,6 +46,8 @@ class Services:
     ratings: RatingService
     # Telegram updates already handled: a redelivery changes nothing twice.
     updates: UpdateLedger
+    # Sociological polls of residents (issue 12).
+    polls: PollService
 
 
 def build_services(
@@ -77,4 +80,5 @@ def build_services(
         views=Views(bench),
         ratings=ratings,
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
+        polls=PollService(sessionmaker, clock, settings, on_commit),
     )

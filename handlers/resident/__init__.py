@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import join
-from handlers.resident import clarification, filing, my_appeals, rating
+from handlers.resident import clarification, filing, my_appeals, polls, rating
 
 
 def get_router() -> Router:
-    return join(__name__, clarification.router, filing.router, my_appeals.router, rating.router, filing.dialog())
+    return join(
+        __name__, clarification.router, polls.router, filing.router, my_appeals.router, rating.router, filing.dialog()
+    )

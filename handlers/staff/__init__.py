@@ -8,9 +8,11 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import join
-from handlers.staff import admin, appeals, menu
+from handlers.staff import admin, appeals, menu, polls
 
 
 def get_router() -> Router:
     # Plain handlers first: /staff and the notifications' buttons are heard in any dialog state.
-    return join(__name__, menu.router, appeals.router, menu.dialog(), appeals.dialog(), admin.dialog())
+    return join(
+        __name__, menu.router, appeals.router, polls.router, menu.dialog(), appeals.dialog(), admin.dialog(), polls.dialog()
+    )

@@ -25,9 +25,10 @@ from bot.domain import AppealStatus as S
 from bot.services import Services
 from bot.services.directory import DirectoryService
 from bot.services.errors import Forbidden
+from bot.services.polls import READERS
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, StaffLists
+from bot.states import Admin, AppealCard, Polls, StaffLists
 from handlers import Handlers
 from handlers.dialogs import buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
@@ -61,6 +62,8 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "coordinator": actor.has(*COORDINATING_ROLES),
         "agency": actor.has(*AGENCY_ROLES),
         "admin": actor.has(Role.admin),
+        "polls": actor.has(*READERS),
+        "polls_label": _("📊 Polls"),
         "queue": _("📥 Queue"),
         "reviews": _("🧾 Answers to check"),
         "requests": _("📨 Requests"),
@@ -190,6 +193,7 @@ def dialog() -> Dialog:
             Start(Format("{invite}"), id="invite", state=Admin.roles, when="admin"),
             Start(Format("{people}"), id="people", state=Admin.people, when="admin"),
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
+            Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Cancel(Format("{close}")),
             state=L.menu,
             getter=menu_getter,

@@ -1,0 +1,457 @@
+"""Polls (социология) end to end through the emulator: an admin or editor creates a poll in the dialog, residents
+answer on the poll's message, admins, editors and analysts read the results, the chart and the CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import struct
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiogram_dialog.utils import CB_SEP, remove_intent_id
+from sqlalchemy import select
+
+from bot.callbacks import PollAction, PollCb
+from bot.charts import chart_size
+from bot.services.polls import SMALL_CELL
+from emulator import EmulatedUser
+from emulator.models import BotMessage
+from storage.models import Outbox, Poll, PollAnswer, PollOption, PollRecipient
+from tests import factories
+from tests.conftest import Harness
+from tests.test_staff_e2e import category_id, district_id, join
+
+ADMIN = 9000
+POLL = "📊 Poll"
+
+
+@pytest.fixture
+def sections() -> dict[str, dict[str, Any]]:
+    return {"bot": {"admins": [ADMIN]}}
+
+
+async def person(
+    harness: Harness, tg_id: int, lang: str = "en", district: str | None = None, category: str = "housing_water"
+) -> EmulatedUser:
+    """A consented resident whose chat with the bot is open, with an appeal in `district` (if given)."""
+    assert harness.app is not None
+    services = harness.app.services
+    user = harness.emu.user(tg_id, language_code="en")
+    user.open_chat()
+    actor = await factories.resident(services, tg_id)
+    actor = await services.users.set_locale(actor, lang)
+    if district is not None:
+        await services.appeals.file(
+            actor,
+            factories.draft(
+                services,
+                draft_id=f"d-{tg_id}-{district}-{category}",
+                category_id=category_id(harness, category),
+                district_id=district_id(harness, district),
+                attachments=(),
+            ),
+        )
+    return user
+
+
+async def step(harness: Harness, user: EmulatedUser, action: str, value: str) -> None:
+    if action == "click":
+        await user.click(value)
+    else:
+        await user.send_text(value)
+    await harness.settle()
+
+
+async def create_poll(
+    harness: Harness,
+    author: EmulatedUser,
+    question: str,
+    options: list[str],
+    *,
+    multiple: bool = False,
+    other: bool = False,
+    audience: str = "Everyone who consented",
+    pick: tuple[str, ...] = (),
+    closes: str = "In 3 d.",
+    publish: bool = True,
+) -> str:
+    """Through the dialog, as an author does it; returns the preview's text."""
+    await step(harness, author, "text", "/polls")
+    await step(harness, author, "click", "➕ New poll")
+    await step(harness, author, "text", question)
+    for option in options:
+        await step(harness, author, "text", option)
+    if len(options) < 10:
+        await step(harness, author, "click", f"✅ Done ({len(options)} options)")
+    await step(harness, author, "click", "Several answers" if multiple else "One answer")
+    await step(harness, author, "click", "Yes, with «Other»" if other else "No, only the options")
+    await step(harness, author, "click", audience)
+    for value in pick:
+        await step(harness, author, "click", value)
+    if audience == "Chosen districts":
+        await step(harness, author, "click", f"✅ Done ({len(pick)} chosen)")
+    await step(harness, author, "click" if closes.startswith("In ") else "text", closes)
+    preview = author.last_message.text
+    assert "Preview" in preview, preview
+    if publish:
+        await step(harness, author, "click", "🚀 Publish now")
+    return preview
+
+
+def ballot(user: EmulatedUser, question: str = "") -> BotMessage:
+    """The latest poll message (of `question`) in the chat."""
+    found = [m for m in user.messages if (m.text or "").startswith(POLL) and question in (m.text or "")]
+    assert found, user.dump()
+    return found[-1]
+
+
+async def choose(harness: Harness, user: EmulatedUser, label: str, question: str = "") -> None:
+    message = ballot(user, question)
+    data = None
+    for row in message.inline_keyboard:
+        for text, value in row:
+            if text.removeprefix("✅ ") == label:
+                data = value
+    assert data is not None, (label, message.buttons)
+    await user.press_callback(message.message_id, data)
+    await harness.settle()
+
+
+async def stored(harness: Harness, poll_id: int, user_tg: int) -> set[str]:
+    """The stored answer of a resident: option texts, and "other:<text>"."""
+    assert harness.app is not None
+    actor = await harness.app.services.users.identify(user_tg)
+    async with await harness.session() as session:
+        rows = (
+            await session.execute(
+                select(PollOption.text, PollAnswer.other_text)
+                .select_from(PollAnswer)
+                .outerjoin(PollOption, PollOption.id == PollAnswer.option_id)
+                .where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id)
+            )
+        ).all()
+    return {text if text is not None else f"other:{other}" for text, other in rows}
+
+
+async def only_poll(harness: Harness) -> Poll:
+    polls = await harness.rows(Poll)
+    return polls[-1]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def file_bytes(harness: Harness, message: BotMessage) -> bytes:
+    assert message.file_id is not None
+    return harness.emu.state.files[message.file_id].content
+
+
+# --- the whole way ------------------------------------------------------------------------------------------
+
+
+async def test_a_poll_from_creation_to_chart_and_csv(harness: Harness) -> None:
+    grozny = [await person(harness, 2000 + i, district="grozny") for i in range(6)]
+    argun = [await person(harness, 2100 + i, district="argun") for i in range(3)]
+    nowhere = [await person(harness, 2200 + i) for i in range(3)]
+    admin = harness.emu.user(ADMIN, language_code="en")
+    preview = await create_poll(
+        harness, admin, "Is the street lighting in your yard enough?", ["Yes", "No"], other=True
+    )
+    assert "It will be sent to 12 residents." in preview
+    poll = await only_poll(harness)
+    assert (poll.status, poll.recipients) == ("open", 12)
+    assert "Published: sent to 12 residents." in admin.callback_answers[-1]["text"]
+
+    # Every resident has the poll, in their language, with the options and «Other» as buttons.
+    for user in grozny + argun + nowhere:
+        assert ballot(user).buttons == ["Yes", "No", "✍️ Other…"]
+    # What each answers, and the count the results must show, computed here.
+    plan: dict[EmulatedUser, str] = {}
+    plan.update({u: "Yes" for u in grozny[:5]})
+    plan[grozny[5]] = "No"
+    plan.update({argun[0]: "Yes", argun[1]: "Yes"})
+    plan.update({u: "No" for u in nowhere})
+    for user, label in plan.items():
+        await choose(harness, user, label)
+        assert user.callback_answers[-1]["text"] == "Your answer is saved."
+        assert f"Your answer: {label}" in ballot(user).text
+        assert f"✅ {label}" in ballot(user).buttons
+    await choose(harness, argun[2], "✍️ Other…")
+    assert "Type your answer" in argun[2].last_message.text
+    await argun[2].send_text("Only one lamp <b>works</b>")
+    await harness.settle()
+    assert argun[2].last_message.text == "Your answer is saved."
+    assert "Your answer: Other: Only one lamp <b>works</b>" in ballot(argun[2]).text  # escaped, shown as typed
+    expected = {"Yes": 0, "No": 0, "Other (free text)": 1}
+    for label in plan.values():
+        expected[label] += 1
+    answered = len(plan) + 1
+
+    # The results: counts and percentages per option, the breakdown with small cells merged.
+    await step(harness, admin, "text", "/polls")
+    await step(harness, admin, "click", next(b for b in admin.last_message.buttons if f"№ {poll.id}" in b))
+    text = admin.last_message.text
+    assert f"Sent to 12, answered {answered}." in text
+    for n, (label, count) in enumerate(expected.items(), 1):
+        assert f"{n}. {label} — {count} ({100 * count / answered:.1f}%)" in text, text
+    assert "Grozny (6 answered): #1 5 · other <5" in text, text
+    assert "Other districts (6 answered): other 6" in text, text  # Argun's 3 and the 3 without an appeal
+    assert "Argun" not in text
+
+    # The chart: a real PNG of the expected size, sent as a photo.
+    await step(harness, admin, "click", "📊 Chart")
+    photo = next(m for m in reversed(admin.messages) if m.kind == "photo")
+    assert photo.text == f"Poll № {poll.id}: answers by option"
+    assert png_size(file_bytes(harness, photo)) == chart_size(len(expected))
+    # The CSV of the aggregated results: the same numbers, and nobody's id in it.
+    await step(harness, admin, "click", "📄 CSV")
+    document = next(m for m in reversed(admin.messages) if m.kind == "document")
+    table = list(csv.reader(io.StringIO(file_bytes(harness, document).decode("utf-8-sig"))))
+    assert table[0] == ["Section", "District", "Answer", "Answers", "Percent"]
+    totals = {row[2]: int(row[3]) for row in table[1:] if row[0] == "All"}
+    assert totals == expected
+    by_district = [row for row in table[1:] if row[0] == "By district"]
+    assert ["By district", "Grozny", "Yes", "5", ""] in by_district
+    assert all(not cell.isdigit() or int(cell) >= SMALL_CELL for row in by_district for cell in row[3:4] if cell)
+    assert not any(str(u.id) in ",".join(r) for u in plan for r in table)
+
+
+async def test_every_audience_filter(harness: Harness) -> None:
+    housing_grozny_ru = await person(harness, 3001, "ru", "grozny", "housing_water")
+    roads_argun_en = await person(harness, 3002, "en", "argun", category_code := road_category(harness))
+    nothing_ce = await person(harness, 3003, "ce")
+    roads_grozny_en = await person(harness, 3004, "en", "grozny", category_code)
+    # Filed in Argun first, then in Grozny: the latest appeal's district counts.
+    moved = await person(harness, 3005, "en", "argun")
+    await harness.app.services.appeals.file(  # type: ignore[union-attr]
+        await harness.app.services.users.identify(3005),  # type: ignore[union-attr]
+        factories.draft(harness.app.services, draft_id="moved-2", district_id=district_id(harness, "grozny"), attachments=()),  # type: ignore[union-attr]
+    )
+    declined = harness.emu.user(3006, language_code="en")
+    declined.open_chat()
+    actor = await harness.app.services.users.identify(3006)  # type: ignore[union-attr]
+    await harness.app.services.users.answer_consent(actor, False)  # type: ignore[union-attr]
+    editor = await join(harness, 3100, "editor")
+    everyone = {housing_grozny_ru, roads_argun_en, nothing_ce, roads_grozny_en, moved}
+
+    cases = [
+        ("Everyone who consented", (), everyone),
+        ("Chosen districts", ("Grozny",), {housing_grozny_ru, roads_grozny_en, moved}),
+        ("Residents of one language", ("Нохчийн",), {nothing_ce}),
+        ("Residents who filed in a topic", (block_name(harness, "roads"),), {roads_argun_en, roads_grozny_en}),
+    ]
+    for n, (audience, pick, expected) in enumerate(cases):
+        question = f"Question {n}?"
+        preview = await create_poll(harness, editor, question, ["A", "B"], audience=audience, pick=pick)
+        assert f"It will be sent to {len(expected)} residents." in preview, preview
+        got = {u for u in everyone | {declined} if any(question in (m.text or "") for m in u.messages)}
+        assert got == expected, (audience, sorted(u.id for u in got))
+        poll = await only_poll(harness)
+        assert not any((m.text or "").startswith(POLL) for m in editor.messages)  # staff are not residents here
+        recipients = await harness.rows(PollRecipient, PollRecipient.poll_id == poll.id)
+        assert len(recipients) == len(expected)
+    # The district snapshot of a recipient is the district of their latest appeal.
+    moved_actor = await harness.app.services.users.identify(3005)  # type: ignore[union-attr]
+    [snapshot] = await harness.rows(PollRecipient, PollRecipient.user_id == moved_actor.id, PollRecipient.poll_id == 1)
+    assert snapshot.district_id == district_id(harness, "grozny")
+
+
+def road_category(harness: Harness) -> str:
+    assert harness.app is not None
+    directory = harness.app.services.directory
+    block = next(b for b in directory.blocks() if b.code == "roads")
+    return directory.categories(block.id)[0].code
+
+
+def block_name(harness: Harness, code: str) -> str:
+    assert harness.app is not None
+    return next(b.name("en") for b in harness.app.services.directory.blocks() if b.code == code)
+
+
+async def test_scheduled_publishing_survives_a_restart_and_goes_out_once(harness: Harness) -> None:
+    residents = [await person(harness, 4000 + i) for i in range(3)]
+    admin = harness.emu.user(ADMIN, language_code="en")
+    assert harness.app is not None
+    tz = harness.settings.tz
+    at = (harness.clock.now() + timedelta(days=1)).astimezone(tz).strftime("%d.%m.%Y %H:%M")
+    await create_poll(harness, admin, "Scheduled?", ["A", "B"], closes="In 7 d.", publish=False)
+    await step(harness, admin, "click", "🕒 Publish later")
+    await step(harness, admin, "text", at)
+    poll = await only_poll(harness)
+    assert f"Poll № {poll.id} will be published on {at}." in admin.last_message.text
+    assert poll.status == "scheduled"
+    await harness.app.services.polls.tick()  # not yet
+    await harness.settle()
+    assert all(not any(m.text and "Scheduled?" in m.text for m in u.messages) for u in residents)
+
+    harness.clock.advance(days=1, minutes=1)
+    await harness.restart()
+    assert harness.app is not None
+    # Two instances' sweeps at the same moment: the claim in the database lets one publish.
+    await asyncio.gather(harness.app.services.polls.tick(), harness.app.services.polls.tick())
+    await harness.app.services.polls.tick()
+    await harness.settle()
+    for user in residents:
+        assert sum(1 for m in user.messages if m.text and "Scheduled?" in m.text) == 1
+    assert len(await harness.rows(Outbox, Outbox.template == "poll")) == 3
+    poll = await only_poll(harness)
+    assert (poll.status, poll.recipients) == ("open", 3)
+
+
+async def test_changing_an_answer_multiple_choice_and_other(harness: Harness) -> None:
+    resident = await person(harness, 5001)
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "Single?", ["A", "B"])
+    single = await only_poll(harness)
+    await choose(harness, resident, "A")
+    await choose(harness, resident, "B")  # changed: B replaces A
+    assert await stored(harness, single.id, 5001) == {"B"}
+    assert "Your answer: B" in ballot(resident).text
+
+    await create_poll(harness, admin, "Several?", ["Roads", "Light", "Water"], multiple=True, other=True)
+    several = await only_poll(harness)
+    assert ballot(resident).buttons == ["Roads", "Light", "Water", "✍️ Other…", "📤 Submit"]
+    await choose(harness, resident, "Roads")
+    await choose(harness, resident, "Light")
+    await choose(harness, resident, "Light")  # unticked
+    assert ballot(resident).buttons[:3] == ["✅ Roads", "Light", "Water"]
+    assert "Ticked, not submitted yet: Roads" in ballot(resident).text
+    assert await stored(harness, several.id, 5001) == set()  # nothing stored before «Submit»
+    await choose(harness, resident, "✍️ Other…")
+    await resident.send_text("Parks")
+    await harness.settle()
+    assert "Press «Submit»" in resident.last_message.text
+    await choose(harness, resident, "📤 Submit")
+    assert resident.callback_answers[-1]["text"] == "Your answer is saved."
+    assert await stored(harness, several.id, 5001) == {"Roads", "other:Parks"}
+    assert "Your answer: Roads; Other: Parks" in ballot(resident).text
+    # Changed until the poll closes: «Other» unticked, Water ticked, submitted again.
+    await choose(harness, resident, "✍️ Other…")  # ticked: pressing it again unticks
+    await choose(harness, resident, "Water")
+    await choose(harness, resident, "📤 Submit")
+    assert await stored(harness, several.id, 5001) == {"Roads", "Water"}
+    # The results count people once and each ticked option once.
+    results = await harness.app.services.polls.results(  # type: ignore[union-attr]
+        await harness.app.services.users.identify(ADMIN), several.id  # type: ignore[union-attr]
+    )
+    assert results.respondents == 1
+    assert sorted(results.counts.values()) == [1, 1]
+
+
+async def test_the_closing_time_ends_the_answers(harness: Harness) -> None:
+    resident = await person(harness, 6001)
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "Closing?", ["A", "B"], closes="In 1 d.")
+    poll = await only_poll(harness)
+    await choose(harness, resident, "A")
+    harness.clock.advance(days=1, seconds=1)
+    # Past its time the poll takes no answer, even before the sweep marks it closed.
+    await choose(harness, resident, "B")
+    assert resident.callback_answers[-1] == {**resident.callback_answers[-1], "show_alert": True}
+    assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
+    assert harness.app is not None
+    assert await harness.app.services.polls.tick() == 1
+    assert (await only_poll(harness)).status == "closed"
+    await choose(harness, resident, "B")
+    assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
+    assert await stored(harness, poll.id, 6001) == {"A"}
+
+    # An author closes a poll before its time from its results screen.
+    await create_poll(harness, admin, "Closed early?", ["C", "D"], closes="In 7 d.")
+    early = await only_poll(harness)
+    assert "⏹ Close the poll" in admin.last_message.buttons  # publishing leads to the results
+    await step(harness, admin, "click", "⏹ Close the poll")
+    assert admin.callback_answers[-1]["text"] == "The poll is closed."
+    assert (await only_poll(harness)).status == "closed"
+    assert "⏹ Close the poll" not in admin.last_message.buttons
+    await choose(harness, resident, "C", "Closed early?")
+    assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
+    assert await stored(harness, early.id, 6001) == set()
+
+
+async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harness) -> None:
+    resident = await person(harness, 7001, district="grozny")
+    outsider = await person(harness, 7002, "ru")
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "First?", ["A", "B"], other=True, audience="Chosen districts", pick=("Grozny",))
+    first = await only_poll(harness)
+    await create_poll(harness, admin, "Second?", ["C", "D"], audience="Chosen districts", pick=("Grozny",))
+    second = await only_poll(harness)
+    [foreign] = [o for o in await harness.rows(PollOption, PollOption.poll_id == second.id) if o.text == "C"]
+    message = [m for m in resident.messages if m.text and "First?" in m.text][-1]
+    refusals = []
+    for data, said in (
+        (PollCb(a=PollAction.choose, p=9999, o=1).pack(), "This poll was not sent to you."),
+        (PollCb(a=PollAction.choose, p=first.id, o=foreign.id).pack(), "This answer is not one of the poll's options."),
+        (PollCb(a=PollAction.submit, p=first.id).pack(), "This answer is not one of the poll's options."),
+        (f"pl:c:{first.id}:x", None),
+        (PollCb(a=PollAction.other, p=second.id).pack(), "This poll has no free-text answer."),
+    ):
+        before = len(resident.callback_answers)
+        await resident.press_callback(message.message_id, data)
+        await harness.settle()
+        assert len(resident.callback_answers) == before + 1
+        if said is not None:
+            assert resident.callback_answers[-1] == {**resident.callback_answers[-1], "text": said, "show_alert": True}
+        refusals.append(resident.callback_answers[-1])
+    # Not a recipient: a resident outside the audience presses a copy of the button.
+    outsider.open_chat()
+    await outsider.send_text("/start")
+    await harness.settle()
+    await outsider.press_callback(outsider.last_message.message_id, PollCb(a=PollAction.choose, p=first.id, o=1).pack())
+    await harness.settle()
+    assert outsider.callback_answers[-1]["text"] == "Этот опрос вам не отправлялся."
+    assert await harness.rows(PollAnswer) == []
+
+    # A 5,000-character «Other» and a sticker where the text is expected: refused, asked again.
+    await choose(harness, resident, "✍️ Other…", "First?")
+    await resident.send_text("x" * 5000)
+    await harness.settle()
+    assert resident.last_message.text == "The answer is too long: at most 500 characters. Please shorten it."
+    await resident.send_sticker()
+    await harness.settle()
+    assert resident.last_message.text == "Please type your answer as text, or send /cancel."
+    assert await harness.rows(PollAnswer) == []
+    await resident.send_text("Fine now")
+    await harness.settle()
+    assert await stored(harness, first.id, 7001) == {"other:Fine now"}
+
+    # A non-editor cannot create a poll: the analyst reads results but has no «New poll», and a forged press is refused.
+    analyst = await join(harness, 7100, "analyst")
+    await step(harness, analyst, "text", "/staff")  # the staff menu leads to the polls too
+    await step(harness, analyst, "click", "📊 Polls")
+    screen = analyst.last_message
+    assert "➕ New poll" not in screen.buttons and any(f"№ {first.id}" in b for b in screen.buttons)
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    polls_before = len(await harness.rows(Poll))
+    await analyst.press_callback(screen.message_id, f"{intent}{CB_SEP}new")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This is not available to you."
+    assert len(await harness.rows(Poll)) == polls_before
+    await step(harness, analyst, "click", next(b for b in analyst.last_message.buttons if f"№ {first.id}" in b))
+    assert "Sent to 1, answered 1." in analyst.last_message.text
+    assert "⏹ Close the poll" not in analyst.last_message.buttons
+    # A forged poll id in the list's picker: refused, nothing shown.
+    await step(harness, analyst, "click", "⬅️ Back")
+    screen = analyst.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await analyst.press_callback(screen.message_id, f"{intent}{CB_SEP}poll:9999")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
+    # A resident has no polls menu at all; a coordinator neither.
+    await step(harness, resident, "text", "/polls")
+    assert resident.last_message.text == "This is not available to you."
+    # A sticker where the author is to type the question: a word, and the same step again.
+    await step(harness, admin, "text", "/polls")
+    await step(harness, admin, "click", "➕ New poll")
+    await admin.send_sticker()
+    await harness.settle()
+    assert "Please type the text, or /cancel." in admin.last_message.text
+    assert "Type the question" in admin.last_message.text
