@@ -7,7 +7,7 @@ import asyncio
 import csv
 import io
 import struct
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -303,6 +303,42 @@ async def test_scheduled_publishing_survives_a_restart_and_goes_out_once(harness
     assert len(await harness.rows(Outbox, Outbox.template == "poll")) == 3
     poll = await only_poll(harness)
     assert (poll.status, poll.recipients) == ("open", 3)
+
+
+async def test_polls_keep_the_quiet_hours(harness: Harness) -> None:
+    """"Publish now" at night waits for the morning; a chosen time at night is refused with the reason."""
+    resident = await person(harness, 4100)
+    admin = harness.emu.user(ADMIN, language_code="en")
+    assert harness.app is not None
+    tz = harness.settings.tz
+    night = datetime.combine(harness.clock.now().astimezone(tz).date(), time(23, 30), tzinfo=tz)
+    harness.clock.set(night)
+    await create_poll(harness, admin, "At night?", ["A", "B"])
+    assert "Quiet hours: residents are not disturbed now. The poll will go out at" in admin.callback_answers[-1]["text"]
+    morning = datetime.combine(night.date() + timedelta(days=1), time(9, 0), tzinfo=tz)
+    assert f"{morning:%d.%m.%Y %H:%M}" in admin.callback_answers[-1]["text"]
+    poll = await only_poll(harness)
+    assert (poll.status, poll.recipients) == ("scheduled", 0)
+    await harness.app.services.polls.tick()
+    await harness.settle()
+    assert not any("At night?" in (m.text or "") for m in resident.messages)
+    harness.clock.set(morning)
+    await harness.app.services.polls.tick()
+    await harness.settle()
+    assert sum("At night?" in (m.text or "") for m in resident.messages) == 1
+
+    await create_poll(harness, admin, "Scheduled at night?", ["A", "B"], closes="In 7 d.", publish=False)
+    await step(harness, admin, "click", "🕒 Publish later")
+    at_night = f"{morning + timedelta(days=1, hours=-7):%d.%m.%Y %H:%M}"  # 02:00
+    await step(harness, admin, "text", at_night)
+    assert (
+        f"{at_night} is within the quiet hours (21:00–09:00), when residents are not disturbed. "
+        "Please choose another time." in admin.last_message.text
+    )
+    assert len(await harness.rows(Poll)) == 1  # nothing stored; the same step waits for another time
+    later = f"{morning + timedelta(days=1, hours=2):%d.%m.%Y %H:%M}"
+    await step(harness, admin, "text", later)
+    assert "will be published on " + later in admin.last_message.text
 
 
 async def test_changing_an_answer_multiple_choice_and_other(harness: Harness) -> None:

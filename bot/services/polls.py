@@ -24,6 +24,7 @@ from bot.clock import Clock
 from bot.config import LOCALES, Settings
 from bot.domain import Role
 from bot.services.access import refuse
+from bot.services.calendar import next_allowed_time
 from bot.services.errors import Gone, InvalidInput
 from bot.services.users import Actor
 from storage.models import (
@@ -305,10 +306,21 @@ class PollService:
 
     # --- creating and publishing -------------------------------------------------------------------------
 
+    def allowed(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls in: residents are not woken by a poll."""
+        config = self.settings.scheduler
+        return next_allowed_time(moment, quiet_start=config.quiet_start, quiet_end=config.quiet_end, tz=self.settings.tz)
+
     async def create(self, actor: Actor, draft: PollDraft, publish_at: datetime | None = None) -> int:
-        """Store the poll, to be published at `publish_at` (now when None) by `publish` / the scheduler's tick."""
+        """Store the poll, to be published at `publish_at` (now when None) by `publish` / the scheduler's tick.
+
+        A chosen time inside the quiet hours is refused (InvalidInput "quiet_hours"); "now" inside them becomes
+        the end of the quiet hours (the caller sees it in `publish_at` of the poll)."""
         now = self.clock.now()
         await self.check_author(actor)
+        if publish_at is not None and self.allowed(publish_at) != publish_at:
+            raise InvalidInput("quiet_hours")
+        publish_at = publish_at or self.allowed(now)
         self._validate(draft, now, publish_at)
         async with self.sessionmaker() as session:
             poll = Poll(
@@ -320,7 +332,7 @@ class PollService:
                 status=PollStatus.scheduled,
                 created_by=actor.id,
                 created_at=now,
-                publish_at=max(publish_at or now, now),
+                publish_at=max(publish_at, now),
                 closes_at=draft.closes_at,
                 cursor=0,
                 recipients=0,

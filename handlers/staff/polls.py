@@ -361,8 +361,19 @@ async def on_publish_now(callback: CallbackQuery, button: Any, manager: DialogMa
         say(manager, _("The closing time has passed. Please choose it again."))
         await manager.switch_to(P.closes)
         return
-    sent = await services.polls.publish(poll_id)
-    popup(manager, _("Published: sent to {count} residents.").format(count=sent), alert=True)
+    now = manager.middleware_data["clock"].now()
+    goes_out = services.polls.allowed(now)  # create() kept the same moment
+    if goes_out > now:
+        popup(
+            manager,
+            _("Quiet hours: residents are not disturbed now. The poll will go out at {moment}.").format(
+                moment=local_time(goes_out, _settings.tz)
+            ),
+            alert=True,
+        )
+    else:
+        sent = await services.polls.publish(poll_id)
+        popup(manager, _("Published: sent to {count} residents.").format(count=sent), alert=True)
     data(manager)["poll_id"] = poll_id
     await manager.switch_to(P.results)
 
@@ -387,7 +398,16 @@ async def on_schedule_typed(message: Message, widget: MessageInput, manager: Dia
             closes=local_time(draft.closes_at, settings.tz)
         ))
         return
-    poll_id = await services.polls.create(actor, draft, publish_at=moment)
+    try:
+        poll_id = await services.polls.create(actor, draft, publish_at=moment)
+    except InvalidInput as error:
+        if error.detail != "quiet_hours":
+            raise
+        config = settings.scheduler
+        say(manager, _("{moment} is within the quiet hours ({start}–{end}), when residents are not disturbed. Please choose another time.").format(
+            moment=local_time(moment, settings.tz), start=f"{config.quiet_start:%H:%M}", end=f"{config.quiet_end:%H:%M}"
+        ))
+        return
     say(manager, _("Poll № {id} will be published on {moment}.").format(id=poll_id, moment=local_time(moment, settings.tz)))
     await manager.switch_to(P.list)
 
