@@ -31,15 +31,16 @@ def menu_label(key: str) -> str:
 
 
 class MenuButton(Filter):
-    """Matches a main-menu button in any of the bot's languages (the person may have just switched)."""
+    """Matches a main-menu button in any of the bot's languages (the person may have just switched); without a
+    key, any of them (a typed step lets them through: `~MenuButton()`)."""
 
-    def __init__(self, key: str) -> None:
-        self.emoji, self.msgid = MENU[key]
+    def __init__(self, key: str | None = None) -> None:
+        self.keys = [key] if key else list(MENU)
 
     async def __call__(self, message: Message) -> bool:
         if not message.text:
             return False
-        return message.text in {f"{self.emoji} {v}" for v in variants(self.msgid)}
+        return any(message.text in {f"{MENU[k][0]} {v}" for v in variants(MENU[k][1])} for k in self.keys)
 
 
 def main_menu() -> ReplyKeyboardMarkup:

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from bot import keyboards as kb
 from bot.callbacks import ReplyCb
 from bot.config import Settings
+from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import InvalidInput, NotFound
@@ -19,6 +20,7 @@ from bot.states import ResidentReply
 from handlers import Handlers
 from handlers.common.cancel import BUTTONS
 from handlers.media import extract_media
+from handlers.resident.steps import draft_in_progress
 
 router = Handlers(__name__)
 
@@ -55,8 +57,16 @@ async def start_reply(
     if callback_data.id not in waiting:
         not_waiting(callback_answer)
         return
-    await state.set_state(ResidentReply.collecting)
-    await state.set_data({"appeal_id": callback_data.id, "text": "", "files": []})
+    data = await state.get_data()
+    same = await state.get_state() == ResidentReply.collecting.state and data.get("appeal_id") == callback_data.id
+    if not same:
+        busy = await draft_in_progress(state)
+        if busy:
+            callback_answer.text, callback_answer.show_alert = busy, True
+            return
+        await state.set_state(ResidentReply.collecting)
+        await state.set_data({"appeal_id": callback_data.id, "text": "", "files": []})
+    # The same reply pressed again keeps what was already typed and attached.
     if isinstance(callback.message, Message):
         await callback.message.answer(
             _(
@@ -65,7 +75,7 @@ async def start_reply(
         )
 
 
-@router.message(ResidentReply.collecting, F.text, ~F.text.startswith("/"))
+@router.message(ResidentReply.collecting, F.text, ~F.text.startswith("/"), ~MenuButton())
 async def reply_text(message: Message, state: FSMContext, settings: Settings) -> None:
     text = (message.text or "").strip()
     most = settings.limits.text_max
@@ -103,7 +113,7 @@ async def reply_file(message: Message, state: FSMContext, settings: Settings) ->
         await remember_buttons(state, sent)
 
 
-@router.message(ResidentReply.collecting, ~F.text.startswith("/"))
+@router.message(ResidentReply.collecting, ~F.text.startswith("/"), ~MenuButton())
 async def reply_wrong(message: Message) -> None:
     await message.answer(
         _("This kind of message cannot be attached. Send a photo, a video or a document (PDF, DOC, …).")

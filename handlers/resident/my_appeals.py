@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import F
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -19,6 +20,7 @@ from bot.texts import local_date, status_name
 from handlers import Handlers
 from handlers.media import send_files
 from handlers.resident import rating, render
+from handlers.resident.steps import leave_optional
 
 router = Handlers(__name__)
 
@@ -46,7 +48,8 @@ def list_view(page: AppealPage, settings: Settings) -> tuple[str, InlineKeyboard
 
 @router.message(Command("my"))
 @router.message(MenuButton("mine"))
-async def my_appeals(message: Message, actor: Actor, services: Services, settings: Settings) -> None:
+async def my_appeals(message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings) -> None:
+    await leave_optional(state)
     text, markup = list_view(await services.appeals.list_mine(actor, 0), settings)
     await message.answer(text, reply_markup=markup)
 

@@ -19,11 +19,13 @@ from bot.ballot import ballot
 from bot.callbacks import PollAction, PollCb
 from bot.config import Settings
 from bot.i18n import N_
+from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.polls import OTHER_CHARS, Ballot, PollRefused
 from bot.services.users import Actor
 from bot.states import PollOther
 from handlers import Handlers
+from handlers.resident.steps import draft_in_progress
 
 router = Handlers(__name__)
 
@@ -75,6 +77,10 @@ async def on_press(
         else:
             toggled = await polls.other_wanted(actor, callback_data.p)
             if toggled is None:
+                busy = await draft_in_progress(state)
+                if busy:
+                    callback_answer.text, callback_answer.show_alert = busy, True
+                    return
                 await state.set_state(PollOther.text)
                 message_id = callback.message.message_id if callback.message else 0
                 await state.set_data({"poll_id": callback_data.p, "message_id": message_id})
@@ -94,7 +100,7 @@ async def on_press(
         await show(bot, callback.message.chat.id, callback.message.message_id, view, settings)
 
 
-@router.message(StateFilter(PollOther.text), F.text, ~F.text.startswith("/"))
+@router.message(StateFilter(PollOther.text), F.text, ~F.text.startswith("/"), ~MenuButton())
 async def on_other_text(
     message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings, bot: Bot
 ) -> None:
@@ -113,6 +119,6 @@ async def on_other_text(
         await show(bot, message.chat.id, int(data["message_id"]), view, settings)
 
 
-@router.message(StateFilter(PollOther.text), ~F.text)
+@router.message(StateFilter(PollOther.text), ~F.text, ~MenuButton())
 async def on_other_not_text(message: Message) -> None:
     await message.answer(_("Please type your answer as text, or send /cancel."))

@@ -17,6 +17,7 @@ from bot.callbacks import FixCb, RateAction, RateCb
 from bot.config import Settings
 from bot.domain import FollowupAnswer
 from bot.i18n import N_
+from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
 from bot.services.ratings import RatingRefused
@@ -26,6 +27,7 @@ from handlers import Handlers
 from handlers.media import extract_media
 from handlers.resident import filing
 from handlers.resident.clarification import remember_buttons
+from handlers.resident.steps import draft_in_progress
 
 router = Handlers(__name__)
 
@@ -115,7 +117,7 @@ async def on_score(
         )
         return
     closed = _("Thank you for your rating! Appeal № {number} is closed.").format(number=rated.number)
-    if rated.score > 3:
+    if rated.score > 3 or await draft_in_progress(state):  # a draft of another step is not thrown away for a comment
         await message.answer(changed + closed, reply_markup=kb.main_menu())
         return
     await state.set_state(ResidentRate.comment)
@@ -150,7 +152,7 @@ async def ask_again(
 # --- what could be better (a 3) -------------------------------------------------------------------------
 
 
-@router.message(ResidentRate.comment, F.text, ~F.text.startswith("/"))
+@router.message(ResidentRate.comment, F.text, ~F.text.startswith("/"), ~MenuButton())
 async def on_comment(message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings) -> None:
     text = (message.text or "").strip()
     most = settings.limits.comment_max
@@ -172,7 +174,7 @@ async def on_comment(message: Message, state: FSMContext, actor: Actor, services
     await message.answer(_("Thank you, your comment is passed on."), reply_markup=kb.main_menu())
 
 
-@router.message(ResidentRate.comment, ~F.text.startswith("/"))
+@router.message(ResidentRate.comment, ~F.text.startswith("/"), ~MenuButton())
 async def comment_wrong(message: Message) -> None:
     await message.answer(_("Please write the comment as text, or press «Skip»."))
 
@@ -269,6 +271,14 @@ async def ask_why(
             return
         popup(callback_answer, error)
         return
+    data = await state.get_data()
+    if await state.get_state() == ResidentRate.reopen.state and data.get("appeal_id") == appeal_id:
+        callback_answer.text = _("Describe what is still wrong, then press «📤 Send back».")
+        return  # already writing it: what was typed stays
+    busy = await draft_in_progress(state)
+    if busy:
+        callback_answer.text, callback_answer.show_alert = busy, True
+        return
     await state.set_state(ResidentRate.reopen)
     await state.set_data({"appeal_id": appeal_id, "followup": followup, "text": "", "files": []})
     if message is not None:
@@ -285,7 +295,7 @@ def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[button(_("📤 Send back"), RateAction.send, appeal_id)]])
 
 
-@router.message(ResidentRate.reopen, F.text, ~F.text.startswith("/"))
+@router.message(ResidentRate.reopen, F.text, ~F.text.startswith("/"), ~MenuButton())
 async def reopen_text(message: Message, state: FSMContext, settings: Settings) -> None:
     text = (message.text or "").strip()
     most = settings.limits.text_max
@@ -323,7 +333,7 @@ async def reopen_photo(message: Message, state: FSMContext, settings: Settings) 
         await remember_buttons(state, sent)
 
 
-@router.message(ResidentRate.reopen, ~F.text.startswith("/"))
+@router.message(ResidentRate.reopen, ~F.text.startswith("/"), ~MenuButton())
 async def reopen_wrong(message: Message) -> None:
     await message.answer(_("Please describe what is wrong as text; you may add photos."))
 
