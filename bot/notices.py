@@ -108,7 +108,8 @@ class Files(Notice):
 @dataclass(frozen=True, slots=True)
 class Reply(Notice):
     """A handler's reply that met flood control longer than a reply may wait (bot.session.ReplyRetryMiddleware):
-    its text, already in the person's language and in HTML, and its inline keyboard (aiogram's JSON form)."""
+    its text, already in the person's language and in HTML, and its inline or reply keyboard (aiogram's JSON form;
+    a reply keyboard is the person's menu, already in their language)."""
 
     template: ClassVar[str] = "reply"
     text: str

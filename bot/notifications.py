@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any, TypeVar
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date
 
@@ -189,7 +189,10 @@ def _files(x: n.Files, c: Context) -> Rendered | None:
 
 @renders(n.Reply)
 def _reply(x: n.Reply, c: Context) -> Rendered:
-    markup = None if x.markup is None else InlineKeyboardMarkup.model_validate(x.markup)
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
+    if x.markup is not None:
+        kind = ReplyKeyboardMarkup if "keyboard" in x.markup else InlineKeyboardMarkup
+        markup = kind.model_validate(x.markup)
     return Rendered(text=x.text, reply_markup=markup)
 
 

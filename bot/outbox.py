@@ -39,6 +39,7 @@ from aiogram.types import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    ReplyKeyboardMarkup,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -61,7 +62,8 @@ class Rendered:
     """One notification as it goes to Telegram: exactly one API call."""
 
     text: str | None = None  # HTML (the bot's default parse_mode is HTML); the caption when media is set
-    reply_markup: InlineKeyboardMarkup | None = None
+    # A reply keyboard only for a handler's reply handed over by bot.session (the person's own menu, say).
+    reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
     # (kind in photo|video|document, file_id): sent instead of a text message when set; 2-10 items form an album.
     media: list[tuple[str, str]] = field(default_factory=list)
 

@@ -28,7 +28,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram_dialog.utils import remove_intent_id
 from aiohttp.hdrs import USER_AGENT
 from aiohttp.http import SERVER_SOFTWARE
@@ -295,8 +295,10 @@ class ReplyRetryMiddleware(BaseRequestMiddleware):
         raise ReplyDeferred(method.__api_method__, error.retry_after) from error
 
 
-def outbox_reply(bot: Bot, method: TelegramMethod[Any]) -> tuple[int, str, InlineKeyboardMarkup | None] | None:
-    """(chat id, HTML text, inline keyboard) of a text message the outbox can send instead, or None.
+def outbox_reply(
+    bot: Bot, method: TelegramMethod[Any]
+) -> tuple[int, str, InlineKeyboardMarkup | ReplyKeyboardMarkup | None] | None:
+    """(chat id, HTML text, keyboard) of a text message the outbox can send instead, or None.
 
     Not an edit, nor a dialog's window: aiogram-dialog takes a press only on the message it sent or edited last
     (its stack keeps that message's id), so the outbox's copy of a window would show dead buttons. Those are
@@ -304,9 +306,9 @@ def outbox_reply(bot: Bot, method: TelegramMethod[Any]) -> tuple[int, str, Inlin
     if not isinstance(method, methods.SendMessage) or not isinstance(method.chat_id, int):
         return None
     markup = method.reply_markup
-    if markup is not None and not isinstance(markup, InlineKeyboardMarkup):
-        return None  # a reply keyboard the outbox's messages cannot carry
-    if markup is not None and any(
+    if markup is not None and not isinstance(markup, InlineKeyboardMarkup | ReplyKeyboardMarkup):
+        return None  # removing the keyboard, or forcing a reply: meaningful only right now
+    if isinstance(markup, InlineKeyboardMarkup) and any(
         remove_intent_id(button.callback_data)[0] is not None
         for row in markup.inline_keyboard
         for button in row
@@ -336,7 +338,9 @@ class OutboxHandoff:
         self.clock = clock
         self.on_commit = on_commit
 
-    async def __call__(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, retry_after: int) -> bool:
+    async def __call__(
+        self, chat_id: int, text: str, markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None, retry_after: int
+    ) -> bool:
         async with self.sessionmaker() as session:
             rows = await UserRepo(session).actor_rows(chat_id)
             if not rows:

@@ -278,3 +278,26 @@ async def test_fifty_residents_starting_at_once_all_get_choose_your_language(
     assert all([m.text for m in person.messages] == [people[0].messages[0].text] for person in people)
     assert "Choose your language" in (people[0].messages[0].text or "")
     assert not errors(caplog) and not tracebacks(caplog)
+
+
+async def test_a_long_flood_ban_sends_a_reply_with_the_menu_through_the_outbox_with_the_menu(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Most replies carry the person's main menu (a reply keyboard, already in their language): the outbox copy
+    carries it too, instead of the reply being dropped."""
+    user = await english_resident(harness)
+    harness.emu.user(user.id).chat.reply_keyboard = None  # the menu is to come back with the deferred reply
+    seen = len(user.messages)
+    harness.emu.inject("sendMessage", kind="429", retry_after=60, chat_id=user.id)
+    with caplog.at_level(logging.WARNING):
+        await user.send_text("blah blah")
+        await harness.settle()
+    assert len(user.messages) == seen
+    [row] = [r for r in await harness.rows(Outbox) if r.template == "reply"]
+    assert "keyboard" in (row.params["markup"] or {})
+    assert not errors(caplog) and not tracebacks(caplog)
+
+    harness.clock.advance(seconds=61)
+    await harness.settle()
+    assert user.messages[-1].text == "I did not understand that. Choose an action in the menu below or send /help."
+    assert user.reply_keyboard == [["📝 File an appeal"], ["📋 My appeals", "ℹ️ Help"], ["🌐 Language"]]
