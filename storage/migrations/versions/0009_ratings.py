@@ -5,7 +5,8 @@ window of appeals answered before this revision counts from their real answer.
 
 Appeals answered before this revision were never asked for a rating, and nothing would ever close them: each gets
 the rating reminder (with the buttons) 3 days after the upgrade and the closing without a rating 7 days after it
-(the defaults of `[ratings]`), both at 09:00 UTC (noon in the region, outside any quiet hours).
+(the defaults of `[ratings]`), both at 09:00 UTC (noon in the region, outside any quiet hours); one answered more
+than 30 days ago (past the default re-opening window) gets only the closing, which still offers to rate.
 
 Revision ID: 0009
 Revises: 0008
@@ -83,20 +84,42 @@ def upgrade() -> None:
         sa.column("seq", sa.Integer()),
         sa.column("due_at", sa.DateTime()),
     )
-    answered = [row[0] for row in op.get_bind().execute(sa.text("SELECT id FROM appeals WHERE status = 'answered'"))]
-    if answered:
-        op.bulk_insert(
-            reminders,
-            [
-                {"appeal_id": appeal_id, "kind": kind, "seq": 0, "due_at": today + timedelta(days=days)}
-                for appeal_id in answered
-                for kind, days in (("rate_reminder", 3), ("rate_close", 7))
-            ],
-        )
+    answered = op.get_bind().execute(sa.text("SELECT id, answered_at FROM appeals WHERE status = 'answered'")).all()
+    # Answered longer ago than the re-opening window (30 days by default): no reminder "answered a few days ago",
+    # only the closing (whose message still offers to rate).
+    window = today - timedelta(days=30)
+    rows = []
+    for appeal_id, answered_at in answered:
+        recent = answered_at is not None and (
+            answered_at if isinstance(answered_at, datetime) else datetime.fromisoformat(str(answered_at))
+        ) >= window
+        plans = (("rate_reminder", 3), ("rate_close", 7)) if recent else (("rate_close", 7),)
+        rows += [
+            {"appeal_id": appeal_id, "kind": kind, "seq": 0, "due_at": today + timedelta(days=days)}
+            for kind, days in plans
+        ]
+    if rows:
+        op.bulk_insert(reminders, rows)
+
+
+# What this revision's code writes that the code before it cannot read.
+NEW_TEMPLATES = (
+    "rate_request", "rate_reminder", "closed_unrated", "reopened", "followup_question",
+    "digest_official_rated", "digest_agency_rating", "digest_coordinator_rated", "low_ratings",
+)
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM reminders WHERE kind IN ('rate_reminder', 'rate_close', 'followup')")
+    templates = ", ".join(f"'{name}'" for name in NEW_TEMPLATES)
+    op.execute(f"DELETE FROM outbox WHERE status = 'pending' AND template IN ({templates})")
+    op.execute("UPDATE status_history SET event = 'closed' WHERE event = 'closed_unrated'")
+    # A resident's words sending an appeal back (a note kind of this revision): its photos stay with the appeal.
+    op.execute(
+        "UPDATE attachments SET message_id = NULL WHERE message_id IN "
+        "(SELECT id FROM appeal_messages WHERE kind = 'reopen')"
+    )
+    op.execute("DELETE FROM appeal_messages WHERE kind = 'reopen'")
     op.drop_index("ix_followups_answer_at", table_name="followups")
     op.drop_table("followups")
     op.drop_index("ix_ratings_created_score", table_name="ratings")

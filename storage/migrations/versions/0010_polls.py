@@ -85,6 +85,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Poll messages not yet sent would name a template the older code does not know.
+    op.execute("DELETE FROM outbox WHERE template = 'poll' AND status = 'pending'")
     op.drop_index("ix_poll_answers_poll_user", table_name="poll_answers")
     op.drop_index("ix_poll_answers_poll_option", table_name="poll_answers")
     op.drop_table("poll_answers")
