@@ -12,6 +12,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramRetryAfter
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
@@ -40,7 +41,14 @@ from bot.polling import Poller
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.users import guess_locale
-from bot.session import BotSession, OutboxHandoff, ReplyRetryMiddleware, pin_response_types, transient_reason
+from bot.session import (
+    BotSession,
+    OutboxHandoff,
+    ReplyRetryMiddleware,
+    mark_reply_lost,
+    pin_response_types,
+    transient_reason,
+)
 from storage.db import create_engine, create_sessionmaker, upgrade
 from storage.seed import load_directories
 
@@ -276,9 +284,15 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
     return dp
 
 
-async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n) -> None:
+async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, state: FSMContext | None = None) -> None:
     """Log the failure (type and traceback, not the person's text) and tell the person, in their language."""
     reason = transient_reason(event.exception)
+    if state is not None and (reason not in (None, "deferred") or isinstance(event.exception, TelegramRetryAfter)):
+        # Their next message first gets the step they are on (handlers.common.resume).
+        try:
+            await mark_reply_lost(state)
+        except Exception:  # the error path must never raise again
+            logger.warning("update %s: could not note the lost reply", event.update.update_id)
     if reason == "deferred":
         logger.warning("update %s: %s", event.update.update_id, event.exception)
         return

@@ -27,6 +27,7 @@ from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.fsm.context import FSMContext
 from aiogram.methods.base import Response, TelegramMethod, TelegramType
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram_dialog.utils import remove_intent_id
@@ -133,6 +134,15 @@ class BotSession(AiohttpSession):
 
 
 # --- the retries of replies ------------------------------------------------------------------------------------
+
+
+# The person's FSM data key set when a reply to them was lost for good (bot.app.on_error): their next update first
+# gets the step they are on (handlers.common.resume).
+REPLY_LOST = "reply_lost"
+
+
+async def mark_reply_lost(state: FSMContext) -> None:
+    await state.update_data({REPLY_LOST: True})
 
 
 class ReplyDeferred(Exception):

@@ -301,3 +301,31 @@ async def test_a_long_flood_ban_sends_a_reply_with_the_menu_through_the_outbox_w
     await harness.settle()
     assert user.messages[-1].text == "I did not understand that. Choose an action in the menu below or send /help."
     assert user.reply_keyboard == [["📝 File an appeal"], ["📋 My appeals", "ℹ️ Help"], ["🌐 Language"]]
+
+
+async def test_after_a_lost_reply_in_a_dialog_the_next_text_gets_the_step_first(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reply to the description never arrives (three 500s): the person, who saw nothing, writes again. That
+    text is not taken as an answer to a step they cannot see: they get the step they are on, then carry on."""
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Roads")
+    harness.emu.inject("sendMessage", kind="500", count=3, chat_id=user.id)
+    with caplog.at_level(logging.WARNING):
+        await user.send_text("A big hole in the middle of the road")
+        await harness.settle()
+    before = len(user.messages)
+    await user.send_text("hello? are you there")
+    await harness.settle()
+    new = [m.text or "" for m in user.messages[before:]]
+    assert new == [
+        "We received your previous message, but our answer did not reach you. Here is where you are:",
+        "Describe the problem in one message: what happened, where exactly, since when, and what you ask for. "
+        "From 10 to 4000 characters.",
+    ]
+    # The watch is over: the next text is an answer again.
+    await user.send_text("A big hole in the middle of the road")
+    await harness.settle()
+    assert "We received your previous message" not in (user.last_message.text or "")
+    assert user.last_message.text != new[-1]  # the dialog moved on to the files
+    assert not errors(caplog) and not tracebacks(caplog)
