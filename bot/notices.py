@@ -133,6 +133,8 @@ class Assigned(Notice):
     address: str | None
     lat: float | None
     lon: float | None
+    # Sent back by the resident (issue 12): their words, so the agency reads at once what is still wrong.
+    reopened: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,8 @@ NOTICES: dict[str, type[Notice]] = {
 def decode(template: str, params: dict[str, Any]) -> Notice:
     """The notice an outbox row holds; UnknownNotice when the template or the params do not fit a class.
 
-    Keys the class does not know are ignored, so a row written by a newer version still renders."""
+    Keys the class does not know are ignored, so a row written by a newer version still renders; a field with a
+    default that the row lacks takes the default, so a row written by an older version renders too."""
     cls = NOTICES.get(template)
     if cls is None:
         raise UnknownNotice(f"unknown template {template!r}")
@@ -286,6 +289,8 @@ def decode(template: str, params: dict[str, Any]) -> Notice:
     try:
         for f in dataclasses.fields(cls):
             if f.name not in params:
+                if f.default is not dataclasses.MISSING:
+                    continue
                 raise UnknownNotice(f"{template}: no {f.name!r}")
             values[f.name] = _from_json(params[f.name], hints[f.name])
         return cls(**values)

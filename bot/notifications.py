@@ -203,8 +203,16 @@ def _reply(x: n.Reply, c: Context) -> Rendered:
 def _assigned(x: n.Assigned, c: Context) -> Rendered:
     _ = c._
     district = c.directory.district(x.district_id)
+    head = [_("New appeal № {number} for your agency.").format(number=escape(x.number))]
+    if x.reopened is not None:
+        head = [
+            _("🔁 Appeal № {number} is back for another review: the resident says the answer did not solve it.").format(
+                number=escape(x.number)
+            ),
+            _("<b>The resident:</b> {text}").format(text=clip(x.reopened, 500)),
+        ]
     lines = [
-        _("New appeal № {number} for your agency.").format(number=escape(x.number)),
+        *head,
         _("<b>Topic:</b> {topic}").format(topic=escape(topic(c.directory, x.category_id, c.lang))),
         _("<b>District:</b> {district}").format(district=escape(district.name(c.lang)) if district else "—"),
         _("<b>Place:</b> {place}").format(place=place(x.address, x.lat, x.lon)),

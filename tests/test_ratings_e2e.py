@@ -288,6 +288,9 @@ async def test_a_low_rating_sends_the_appeal_back_and_its_new_answer_is_rated_ag
     harness.clock.advance(days=3)
     await again(harness, people, row)
     routed = await appeal(s, row.id)
+    # The agency reads at once that it is back, and why, in the resident's words.
+    back = [m.text or "" for m in person(harness, "official").messages if "back for another review" in (m.text or "")]
+    assert len(back) == 1 and row.number in back[0] and "Water runs for an hour a day <only>" in back[0]
     policy = s.coordination.deadlines
     assert routed.deadline_at == policy.initial(came_back, routed.kind, routed.category_id)
     assert routed.deadline_at != reopened.deadline_at and not routed.extension_used

@@ -84,6 +84,7 @@ def assignment(a: Appeal) -> dict[str, Any]:
         "address": a.address,
         "lat": a.latitude,
         "lon": a.longitude,
+        "reopened": None,  # a first routing; a re-opened appeal carries the resident's words
     }
 
 

@@ -34,9 +34,11 @@ from storage.repositories.routes import RouteRepo
 ASSIGNMENT_TEXT = 700
 
 
-def assignment(appeal: Appeal) -> notices.Assigned:
-    """The assignment message carries the card: what, where, by when; the files come with «Open»."""
+def assignment(appeal: Appeal, reopened: str | None = None) -> notices.Assigned:
+    """The assignment message carries the card: what, where, by when; the files come with «Open»; for an appeal the
+    resident sent back, their words about what is still wrong."""
     return notices.Assigned(
+        reopened=reopened,
         appeal_id=appeal.id,
         number=appeal.number,
         category_id=appeal.category_id,
@@ -72,7 +74,9 @@ class CoordinationService(UseCase):
             appeal.agency_id = agency_id
             appeal.assigned_at = now
             appeal.official_id = None
+            why = None
             if reopened:
+                why = await NoteRepo(session).latest_of_kind(appeal.id, NoteKind.reopen)
                 # Sent back by the resident: a new consideration with a term of its own from the day it came back
                 # (the old deadline has passed or nearly so) and its own one extension.
                 since = await AppealRepo(session).last_move_at(appeal.id, S.reopened) or now
@@ -83,7 +87,8 @@ class CoordinationService(UseCase):
             elif appeal.deadline_at is None:
                 appeal.deadline_at = self.deadlines.initial(appeal.created_at, appeal.kind, appeal.category_id)
             await self.reminders.schedule(session, appeal, now)
-            self._notify(session, await self._staff_of(session, agency_id, AGENCY_ROLES), assignment(appeal), now)
+            notice = assignment(appeal, why.text if why else None)
+            self._notify(session, await self._staff_of(session, agency_id, AGENCY_ROLES), notice, now)
             await self._commit(session)
             return agency_id
 

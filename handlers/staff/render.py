@@ -40,6 +40,7 @@ NOTE_NAMES = {
     NoteKind.clarification_reply: "💬",
     NoteKind.interim: "🕐",
     NoteKind.answer: "✅",
+    NoteKind.reopen: "🔁",
 }
 # The resident's score of an answer, as staff read it (1..5).
 SCORE_NAMES = {

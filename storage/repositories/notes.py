@@ -70,6 +70,15 @@ class NoteRepo:
                 )
             )
 
+    async def latest_of_kind(self, appeal_id: int, kind: str) -> AppealMessage | None:
+        query = (
+            select(AppealMessage)
+            .where(AppealMessage.appeal_id == appeal_id, AppealMessage.kind == kind)
+            .order_by(AppealMessage.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def files_of_note(self, note_id: int) -> Sequence[Attachment]:
         query = select(Attachment).where(Attachment.message_id == note_id).order_by(Attachment.position)
         return (await self.session.execute(query)).scalars().all()
