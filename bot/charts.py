@@ -1,5 +1,8 @@
 """The files of a poll's results: a horizontal bar chart (matplotlib, Agg backend: no display, no pyplot state
-shared between tasks) and the aggregated CSV. Plain values in, bytes out; the labels come localized."""
+shared between tasks) and the aggregated CSV. Plain values in, bytes out; the labels come localized.
+
+Every text is drawn with math parsing off: a question or option with `$` (e.g. `$\\frac$`) is shown as typed instead
+of being parsed as matplotlib math text (which fails on it)."""
 
 from __future__ import annotations
 
@@ -40,15 +43,15 @@ def bar_chart(title: str, bars: list[tuple[str, int, float]], footer: str = "") 
     counts = [count for _label, count, _percent in bars]
     positions = list(range(len(bars)))[::-1]
     axes.barh(positions, counts, color="#2f7ebc", height=0.6)
-    axes.set_yticks(positions, labels)
+    axes.set_yticks(positions, labels, parse_math=False)
     most = max(counts, default=0) or 1
     axes.set_xlim(0, most * 1.25)
     for y, (_label, count, percent) in zip(positions, bars, strict=True):
-        axes.text(count + most * 0.01, y, f"{count} ({percent:.1f}%)", va="center", fontsize=10)
+        axes.text(count + most * 0.01, y, f"{count} ({percent:.1f}%)", va="center", fontsize=10, parse_math=False)
     axes.spines[["top", "right"]].set_visible(False)
-    figure.suptitle(_short(title) if len(title) > 90 else title, fontsize=12, y=1 - 20 / height)
+    figure.suptitle(_short(title) if len(title) > 90 else title, fontsize=12, y=1 - 20 / height, parse_math=False)
     if footer:
-        figure.text(0.01, 10 / height, footer, fontsize=9, color="#555555")
+        figure.text(0.01, 10 / height, footer, fontsize=9, color="#555555", parse_math=False)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -160,17 +160,18 @@ async def test_a_poll_from_creation_to_chart_and_csv(harness: Harness) -> None:
     grozny = [await person(harness, 2000 + i, district="grozny") for i in range(6)]
     argun = [await person(harness, 2100 + i, district="argun") for i in range(3)]
     nowhere = [await person(harness, 2200 + i) for i in range(3)]
+    vedeno = [await person(harness, 2300 + i, district="vedensky") for i in range(5)]
     admin = harness.emu.user(ADMIN, language_code="en")
     preview = await create_poll(
         harness, admin, "Is the street lighting in your yard enough?", ["Yes", "No"], other=True
     )
-    assert "It will be sent to 12 residents." in preview
+    assert "It will be sent to 17 residents." in preview
     poll = await only_poll(harness)
-    assert (poll.status, poll.recipients) == ("open", 12)
-    assert "Published: sent to 12 residents." in admin.callback_answers[-1]["text"]
+    assert (poll.status, poll.recipients) == ("open", 17)
+    assert "Published: sent to 17 residents." in admin.callback_answers[-1]["text"]
 
     # Every resident has the poll, in their language, with the options and «Other» as buttons.
-    for user in grozny + argun + nowhere:
+    for user in grozny + argun + nowhere + vedeno:
         assert ballot(user).buttons == ["Yes", "No", "✍️ Other…"]
     # What each answers, and the count the results must show, computed here.
     plan: dict[EmulatedUser, str] = {}
@@ -178,6 +179,7 @@ async def test_a_poll_from_creation_to_chart_and_csv(harness: Harness) -> None:
     plan[grozny[5]] = "No"
     plan.update({argun[0]: "Yes", argun[1]: "Yes"})
     plan.update({u: "No" for u in nowhere})
+    plan.update({u: "No" for u in vedeno})
     for user, label in plan.items():
         await choose(harness, user, label)
         assert user.callback_answers[-1]["text"] == "Your answer is saved."
@@ -194,16 +196,18 @@ async def test_a_poll_from_creation_to_chart_and_csv(harness: Harness) -> None:
         expected[label] += 1
     answered = len(plan) + 1
 
-    # The results: counts and percentages per option, the breakdown with small cells merged.
+    # The results: counts and percentages per option, the breakdown with small districts merged.
     await step(harness, admin, "text", "/polls")
     await step(harness, admin, "click", next(b for b in admin.last_message.buttons if f"№ {poll.id}" in b))
     text = admin.last_message.text
-    assert f"Sent to 12, answered {answered}." in text
+    assert f"Sent to 17, answered {answered}." in text
     for n, (label, count) in enumerate(expected.items(), 1):
         assert f"{n}. {label} — {count} ({100 * count / answered:.1f}%)" in text, text
-    assert "Grozny (6 answered): #1 5 · other <5" in text, text
-    assert "Other districts (6 answered): other 6" in text, text  # Argun's 3 and the 3 without an appeal
-    assert "Argun" not in text
+    assert "Vedensky District (5 answered): #2 5" in text, text  # every cell 0 or at least 5: listed
+    # Grozny's single "No" would be told by subtraction: Grozny joins the others, which show only their number
+    # (Grozny's 6, Argun's 3 and the 3 without an appeal).
+    assert "Other districts: 12 answered" in text, text
+    assert "Grozny" not in text and "Argun" not in text and "&lt;" not in text and "<5" not in text
 
     # The chart: a real PNG of the expected size, sent as a photo.
     await step(harness, admin, "click", "📊 Chart")
@@ -218,8 +222,11 @@ async def test_a_poll_from_creation_to_chart_and_csv(harness: Harness) -> None:
     totals = {row[2]: int(row[3]) for row in table[1:] if row[0] == "All"}
     assert totals == expected
     by_district = [row for row in table[1:] if row[0] == "By district"]
-    assert ["By district", "Grozny", "Yes", "5", ""] in by_district
-    assert all(not cell.isdigit() or int(cell) >= SMALL_CELL for row in by_district for cell in row[3:4] if cell)
+    assert by_district == [
+        ["By district", "Vedensky District", "No", "5", ""],
+        ["By district", "Other districts", "Respondents", "12", ""],
+    ]
+    assert all(int(row[3]) >= SMALL_CELL for row in by_district)
     assert not any(str(u.id) in ",".join(r) for u in plan for r in table)
 
 
@@ -373,12 +380,9 @@ async def test_changing_an_answer_multiple_choice_and_other(harness: Harness) ->
     await choose(harness, resident, "Water")
     await choose(harness, resident, "📤 Submit")
     assert await stored(harness, several.id, 5001) == {"Roads", "Water"}
-    # The results count people once and each ticked option once.
-    results = await harness.app.services.polls.results(  # type: ignore[union-attr]
-        await harness.app.services.users.identify(ADMIN), several.id  # type: ignore[union-attr]
-    )
-    assert results.respondents == 1
-    assert sorted(results.counts.values()) == [1, 1]
+    # One respondent, each ticked option once (the results themselves wait for 5 respondents).
+    assert len(await harness.rows(PollRecipient, PollRecipient.poll_id == several.id, PollRecipient.answered_at.is_not(None))) == 1
+    assert len(await harness.rows(PollAnswer, PollAnswer.poll_id == several.id)) == 2
 
 
 async def test_the_closing_time_ends_the_answers(harness: Harness) -> None:
@@ -392,10 +396,15 @@ async def test_the_closing_time_ends_the_answers(harness: Harness) -> None:
     await choose(harness, resident, "B")
     assert resident.callback_answers[-1] == {**resident.callback_answers[-1], "show_alert": True}
     assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
+    # The refusal also redraws the ballot as closed: no live-looking buttons, the stored answer kept.
+    assert ballot(resident).buttons == []
+    assert "The poll is closed." in ballot(resident).text and "Your answer: A" in ballot(resident).text
     assert harness.app is not None
     assert await harness.app.services.polls.tick() == 1
     assert (await only_poll(harness)).status == "closed"
-    await choose(harness, resident, "B")
+    [option_b] = [o for o in await harness.rows(PollOption, PollOption.poll_id == poll.id) if o.text == "B"]
+    await resident.press_callback(ballot(resident).message_id, PollCb(a=PollAction.choose, p=poll.id, o=option_b.id).pack())
+    await harness.settle()
     assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
     assert await stored(harness, poll.id, 6001) == {"A"}
 
@@ -472,7 +481,8 @@ async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harnes
     assert analyst.callback_answers[-1]["text"] == "This is not available to you."
     assert len(await harness.rows(Poll)) == polls_before
     await step(harness, analyst, "click", next(b for b in analyst.last_message.buttons if f"№ {first.id}" in b))
-    assert "Sent to 1, answered 1." in analyst.last_message.text
+    assert "Sent to 1." in analyst.last_message.text and "answered 1" not in analyst.last_message.text
+    assert "Results are shown once at least 5 residents have answered (now: fewer than 5)." in analyst.last_message.text
     assert "⏹ Close the poll" not in analyst.last_message.buttons
     # A forged poll id in the list's picker: refused, nothing shown.
     await step(harness, analyst, "click", "⬅️ Back")
@@ -491,3 +501,139 @@ async def test_bad_input_is_refused_politely_and_changes_nothing(harness: Harnes
     await harness.settle()
     assert "Please type the text, or /cancel." in admin.last_message.text
     assert "Type the question" in admin.last_message.text
+
+
+# --- privacy, the free-text answers, and the resident's steps ------------------------------------------------
+
+
+async def open_results(harness: Harness, reader: EmulatedUser, poll_id: int) -> str:
+    await step(harness, reader, "text", "/polls")
+    await step(harness, reader, "click", next(b for b in reader.last_message.buttons if f"№ {poll_id}" in b))
+    return reader.last_message.text
+
+
+async def test_no_results_while_fewer_than_five_answered(harness: Harness) -> None:
+    residents = [await person(harness, 8000 + i, district="grozny") for i in range(5)]
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "Few?", ["Yes", "No"], other=True)
+    poll = await only_poll(harness)
+    for user in residents[:3]:
+        await choose(harness, user, "Yes")
+    await choose(harness, residents[3], "✍️ Other…")
+    await residents[3].send_text("Only me")
+    await harness.settle()
+    hidden = "Results are shown once at least 5 residents have answered (now: fewer than 5)."
+    text = await open_results(harness, admin, poll.id)
+    assert hidden in text and "Sent to 5." in text, text
+    # Neither the counts, nor the exact number under 5, nor a breakdown.
+    assert "answered 4" not in text and "Yes —" not in text and "Grozny" not in text and "Other districts" not in text
+    assert "📝 Other answers" not in admin.last_message.buttons
+    files = len([m for m in admin.messages if m.kind in ("photo", "document")])
+    for button in ("📊 Chart", "📄 CSV"):
+        await step(harness, admin, "click", button)
+        assert admin.callback_answers[-1] == {**admin.callback_answers[-1], "text": hidden, "show_alert": True}
+    assert len([m for m in admin.messages if m.kind in ("photo", "document")]) == files
+    # The fifth answer: everything is shown.
+    await choose(harness, residents[4], "No")
+    await step(harness, admin, "click", "🔄 Refresh")
+    text = admin.last_message.text
+    assert hidden not in text and "Sent to 5, answered 5." in text and "1. Yes — 3 (60.0%)" in text, text
+    # Grozny has cells of 3, 1 and 1: only the merged row, with its number of respondents.
+    assert "Other districts: 5 answered" in text and "Grozny" not in text, text
+
+
+async def test_readers_get_the_free_text_answers_as_a_file(harness: Harness) -> None:
+    residents = [await person(harness, 8100 + i, district="argun") for i in range(6)]
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "Lamps?", ["Enough", "Too few"], other=True)
+    poll = await only_poll(harness)
+    texts = ["Only one lamp <b>works</b>", "Тёмный двор & подъезд", "Fix it\nplease"]
+    for user, said in zip(residents, texts, strict=False):
+        await choose(harness, user, "✍️ Other…")
+        await user.send_text(said)
+        await harness.settle()
+    await choose(harness, residents[3], "Enough")
+    text = await open_results(harness, admin, poll.id)
+    assert "Results are shown once" in text
+    assert "📝 Other answers" not in admin.last_message.buttons  # the same ≥5 rule
+    await choose(harness, residents[4], "Enough")
+    await step(harness, admin, "click", "🔄 Refresh")
+    assert "📝 Other answers" in admin.last_message.buttons
+    await step(harness, admin, "click", "📝 Other answers")
+    document = next(m for m in reversed(admin.messages) if m.kind == "document")
+    assert document.text == f"Poll № {poll.id}: the free-text «Other» answers (3), in random order"
+    assert harness.emu.state.files[document.file_id or ""].meta.get("file_name") == f"poll-{poll.id}-other.txt"
+    content = file_bytes(harness, document).decode("utf-8")
+    for said in texts:
+        assert said in content  # a text file: shown as typed
+    ids = [str(u.id) for u in residents] + [str(a.id) for a in await harness.rows(PollAnswer)]
+    assert not any(f"{i}\n" in content or f" {i} " in content for i in ids)
+    assert "Argun" not in content and str(harness.clock.now().year) not in content
+    # An analyst reads them too; a poll without free-text answers has no such button.
+    analyst = await join(harness, 8200, "analyst")
+    await open_results(harness, analyst, poll.id)
+    assert "📝 Other answers" in analyst.last_message.buttons
+    await create_poll(harness, admin, "No texts?", ["A", "B"], other=True)
+    bare = await only_poll(harness)
+    for user in residents[:5]:
+        await choose(harness, user, "A", "No texts?")
+    await open_results(harness, admin, bare.id)
+    assert "📝 Other answers" not in admin.last_message.buttons
+
+
+async def test_publish_now_pressed_again_after_a_failure_publishes_the_same_poll(harness: Harness) -> None:
+    residents = [await person(harness, 8300 + i) for i in range(3)]
+    admin = harness.emu.user(ADMIN, language_code="en")
+    assert harness.app is not None
+    polls = harness.app.services.polls
+    polls.batch = 2
+    wake = polls.on_commit
+    failures = []
+
+    def fail_once() -> None:  # the database goes away after the first batch of recipients
+        if not failures:
+            failures.append(1)
+            raise ConnectionError("lost")
+        wake()
+
+    polls.on_commit = fail_once
+    await create_poll(harness, admin, "Twice?", ["A", "B"])
+    assert failures
+    assert "Sending was interrupted. Press «🚀 Publish now» again to send the poll to the rest." in admin.last_message.text
+    assert "Preview" in admin.last_message.text
+    assert len(await harness.rows(Poll)) == 1 and (await only_poll(harness)).recipients == 2  # one batch went out
+    await step(harness, admin, "click", "🚀 Publish now")
+    polls.on_commit = wake
+    assert len(await harness.rows(Poll)) == 1
+    poll = await only_poll(harness)
+    assert (poll.status, poll.recipients) == ("open", 3)
+    for user in residents:
+        assert sum(1 for m in user.messages if "Twice?" in (m.text or "")) == 1
+    # A new poll after that is a new one.
+    await create_poll(harness, admin, "Another?", ["A", "B"])
+    assert len(await harness.rows(Poll)) == 2
+
+
+async def test_an_option_pressed_during_the_other_step_ends_it(harness: Harness) -> None:
+    resident = await person(harness, 8400)
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await create_poll(harness, admin, "Step?", ["A", "B"], other=True)
+    single = await only_poll(harness)
+    await choose(harness, resident, "✍️ Other…")
+    assert "Type your answer" in resident.last_message.text
+    await choose(harness, resident, "A")
+    await resident.send_text("a later text")
+    await harness.settle()
+    assert await stored(harness, single.id, 8400) == {"A"}
+    assert "Your answer: A" in ballot(resident).text
+
+    await create_poll(harness, admin, "Several step?", ["C", "D"], multiple=True, other=True)
+    several = await only_poll(harness)
+    await choose(harness, resident, "C", "Several step?")
+    await choose(harness, resident, "✍️ Other…", "Several step?")
+    await choose(harness, resident, "📤 Submit", "Several step?")
+    assert await stored(harness, several.id, 8400) == {"C"}
+    await resident.send_text("another later text")
+    await harness.settle()
+    assert await stored(harness, several.id, 8400) == {"C"}
+    assert "Ticked" not in ballot(resident, "Several step?").text

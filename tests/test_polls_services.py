@@ -28,17 +28,20 @@ def draft(clock: ManualClock, **changes: object) -> PollDraft:
     return PollDraft(**values)  # type: ignore[arg-type]
 
 
-def test_small_cells_and_small_districts_are_merged() -> None:
+def test_a_district_is_listed_only_when_every_cell_is_0_or_at_least_5() -> None:
     rows = merge_small(
-        {1: {10: 6, 11: 2}, 2: {10: 3}, None: {11: 1}, 3: {10: 5, 11: 5}},
-        {1: 8, 2: 3, None: 1, 3: 10},
+        {1: {10: 6, 11: 2}, 2: {10: 3}, None: {11: 5}, 3: {10: 5, 11: 5}, 4: {10: 7}},
+        {1: 8, 2: 3, None: 5, 3: 10, 4: 7},
     )
     by = {r.district_id: r for r in rows}
-    assert by[3].counts == {10: 5, 11: 5} and by[3].merged == 0
-    assert by[1].counts == {10: 6} and by[1].merged == 2  # 2 answers are not shown apart
-    assert by[None].respondents == 4 and by[None].counts == {} and by[None].merged == 4  # district 2 and no district
-    assert 2 not in by
+    assert by[3].counts == {10: 5, 11: 5} and by[4].counts == {10: 7}
+    # District 1 (a cell of 2), district 2 and the residents with no appeal: one row, its respondents only.
+    assert set(by) == {3, 4, None}
+    assert by[None].respondents == 16 and by[None].counts == {}
     assert all(c >= SMALL_CELL for r in rows for c in r.counts.values())
+    # The merged group is left out when it has 1..4 respondents.
+    rows = merge_small({1: {10: 6}, 2: {10: 1, 11: 2}}, {1: 6, 2: 3})
+    assert [(r.district_id, r.respondents, r.counts) for r in rows] == [(1, 6, {10: 6})]
 
 
 async def test_only_admins_and_editors_create_and_analysts_only_read(services: Services, clock: ManualClock) -> None:
@@ -47,7 +50,7 @@ async def test_only_admins_and_editors_create_and_analysts_only_read(services: S
         with pytest.raises(Forbidden):
             await services.polls.create(world[name], draft(clock))
     poll_id = await services.polls.create(world["editor"], draft(clock))
-    assert (await services.polls.results(world["analyst"], poll_id)).respondents == 0
+    assert (await services.polls.results(world["analyst"], poll_id)).hidden
     for name in ("coordinator", "owner"):
         with pytest.raises(Forbidden):
             await services.polls.results(world[name], poll_id)
@@ -140,3 +143,56 @@ def test_the_csv_reads_in_spreadsheets() -> None:
     data = results_csv(["Раздел", "Ответ"], [["Все", 'Да, "конечно"']])
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig").splitlines() == ["Раздел,Ответ", 'Все,"Да, ""конечно"""']
+
+
+def test_chart_labels_are_not_math_text() -> None:
+    import struct
+
+    from bot.charts import bar_chart, chart_size
+
+    png = bar_chart("Is $x$ or $\\frac$ better?", [("$\\frac$", 3, 60.0), ("$x$", 2, 40.0)], "$\\frac$ footer")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == chart_size(2)
+
+
+async def test_two_concurrent_answers_of_one_resident_leave_one_answer(services: Services, clock: ManualClock) -> None:
+    """Two presses handled at once (two instances): both read "not answered" before either stores."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    world = await factories.make_world(services, clock)
+    poll_id = await services.polls.create(world["admin"], draft(clock, options=("A", "B", "C")))
+    await services.polls.publish(poll_id)
+    a, b, c = (o for o, _t in (await services.polls.ballot(world["owner"], poll_id)).options)
+    engine = services.polls.sessionmaker.kw["bind"].sync_engine
+    writing: list[str] = []
+    both_read = asyncio.Event()
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(("INSERT INTO poll_answers", "DELETE FROM poll_answers", "UPDATE poll_recipients")):
+            writing.append(statement)
+            if len(writing) == 2:  # both presses have read their state and wait for the database
+                both_read.set()
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for first, second in ((a, b), (c, a)):  # not answered yet, then replacing an answer
+            writing.clear()
+            both_read.clear()
+            # Another writer holds the database for a moment: both presses read their state, then wait to write.
+            async with services.polls.sessionmaker() as blocker:
+                await blocker.execute(update(Poll).where(Poll.id == poll_id).values(cursor=Poll.cursor))
+                presses = asyncio.gather(
+                    services.polls.choose(world["owner"], poll_id, first),
+                    services.polls.choose(world["owner"], poll_id, second),
+                )
+                await both_read.wait()
+                await blocker.commit()
+            await presses
+            answers = await factories.rows(services, PollAnswer, PollAnswer.user_id == world["owner"].id)
+            assert len(answers) == 1 and answers[0].option_id in {first, second}
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    results = await services.polls.results(world["admin"], poll_id)
+    assert results.hidden  # one respondent: nothing shown

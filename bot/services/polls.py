@@ -5,18 +5,31 @@ Native Telegram polls are not used: an answer is tied to a consented resident th
 Publishing is claimed in the database (a lease on the poll row) and materializes the recipients in batches after a
 cursor, in the transaction that queues their outbox rows: a restart resumes it, two instances never publish one poll
 twice, and delivery goes through the rate-limited outbox sender. Results are aggregated in SQL and never say who
-answered what; a breakdown cell of fewer than SMALL_CELL answers is merged into "other"."""
+answered what, under these rules (SMALL_CELL = 5):
+- nothing at all (totals, breakdown, chart, CSV, the free-text answers) while fewer than SMALL_CELL residents
+  answered; the readers are not told the exact number under it either;
+- in the breakdown by district a district is listed only if every one of its cells is 0 or at least SMALL_CELL;
+  every other district (and the residents with no appeal) joins one "Other districts" row that shows only its
+  number of respondents, and is itself left out when that number is 1..SMALL_CELL-1. Subtracting the listed
+  districts from the totals then yields only the merged group, never a district's hidden cell.
+
+A resident's answer is stored in a transaction that locks their PollRecipient row (SELECT … FOR UPDATE on
+PostgreSQL) before reading it, and replaces whatever answer rows exist: two presses handled at once by two
+instances leave one answer set."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import notices
@@ -66,7 +79,7 @@ MAX_OPTIONS = 10
 QUESTION_CHARS = 300
 OPTION_CHARS = 60  # an option is a button's label
 OTHER_CHARS = 500
-# A breakdown cell with fewer answers than this is merged into "other": nobody can be singled out.
+# Fewer respondents than this: no results; a district with a cell of 1..SMALL_CELL-1 is merged: nobody is singled out.
 SMALL_CELL = 5
 # Recipients materialized (and their outbox rows written) per transaction: the writer lock stays brief.
 PUBLISH_BATCH = 1000
@@ -166,18 +179,19 @@ class PollSummary:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A line of the breakdown: a district (None: the districts merged for having fewer than SMALL_CELL answers, and
-    residents with no appeal), its respondents, the counts per option (0 or at least SMALL_CELL) and the answers merged
-    into its "other" cell."""
+    """A line of the breakdown: a district whose every cell is 0 or at least SMALL_CELL, with its respondents and
+    counts per option; or (district_id None) the other districts and the residents with no appeal together, with
+    only their number of respondents (at least SMALL_CELL) and no counts."""
 
     district_id: int | None
     respondents: int
     counts: dict[int | None, int]
-    merged: int
 
 
 @dataclass(frozen=True, slots=True)
 class PollResults:
+    """`hidden`: fewer than SMALL_CELL residents answered, so `respondents`, `counts` and `rows` are left empty."""
+
     poll: PollSummary
     multiple: bool
     options: tuple[tuple[int, str], ...]
@@ -185,6 +199,7 @@ class PollResults:
     respondents: int
     counts: dict[int | None, int]  # option id (None: the free-text "other") -> answers
     rows: tuple[Row, ...] = field(default_factory=tuple)
+    hidden: bool = False
 
     def percent(self, count: int) -> float:
         return 100.0 * count / self.respondents if self.respondents else 0.0
@@ -193,29 +208,19 @@ class PollResults:
 def merge_small(
     by_district: dict[int | None, dict[int | None, int]], respondents: dict[int | None, int]
 ) -> tuple[Row, ...]:
-    """The breakdown as shown: districts with fewer than SMALL_CELL respondents go together into one row (None),
-    and in every row a cell of 1..SMALL_CELL-1 answers is merged into the row's `merged` count."""
-    shown: dict[int | None, dict[int | None, int]] = {}
-    shown_respondents: dict[int | None, int] = {}
-    rest: dict[int | None, int] = {}
-    rest_respondents = 0
-    for district, people in sorted(respondents.items(), key=lambda kv: (-kv[1], kv[0] or 0)):
-        cells = by_district.get(district, {})
-        if district is not None and people >= SMALL_CELL:
-            shown[district] = dict(cells)
-            shown_respondents[district] = people
-            continue
-        rest_respondents += people
-        for option, count in cells.items():
-            rest[option] = rest.get(option, 0) + count
-    if rest_respondents:
-        shown[None] = rest
-        shown_respondents[None] = rest_respondents
+    """The breakdown as shown: a district is listed only if every one of its cells is 0 or at least SMALL_CELL;
+    the rest (and the residents with no appeal, None) make one row with only their respondents, left out when they
+    are fewer than SMALL_CELL."""
     rows = []
-    for district, cells in shown.items():
-        counts = {option: count for option, count in cells.items() if count >= SMALL_CELL}
-        merged = sum(count for count in cells.values() if 0 < count < SMALL_CELL)
-        rows.append(Row(district, shown_respondents[district], counts, merged))
+    rest = 0
+    for district, people in sorted(respondents.items(), key=lambda kv: (-kv[1], kv[0] or 0)):
+        cells = {option: count for option, count in by_district.get(district, {}).items() if count}
+        if district is not None and cells and all(count >= SMALL_CELL for count in cells.values()):
+            rows.append(Row(district, people, cells))
+        else:
+            rest += people
+    if rest >= SMALL_CELL:
+        rows.append(Row(None, rest, {}))
     return tuple(rows)
 
 
@@ -406,7 +411,20 @@ class PollService:
             other=bool(allow_other),
             closes_at=closes_at.isoformat(),
         )
-        query = self._audience(Audience(audience), params or {})
+        try:
+            return await self._materialize(poll_id, token, invite, self._audience(Audience(audience), params or {}), int(cursor))
+        except Exception:
+            # The lease is given back at once (if the database still answers), so that «Publish now» pressed
+            # again, or the next tick, resumes from the cursor without waiting for it to expire.
+            with suppress(SQLAlchemyError, OSError):
+                async with self.sessionmaker() as session:
+                    await session.execute(
+                        update(Poll).where(Poll.id == poll_id, Poll.claim == token).values(claim=None, locked_until=None)
+                    )
+                    await session.commit()
+            raise
+
+    async def _materialize(self, poll_id: int, token: str, invite: notices.PollInvite, query: Any, cursor: int) -> int:
         added = 0
         while True:
             now = self.clock.now()
@@ -494,14 +512,16 @@ class PollService:
 
     async def _state(self, session: AsyncSession, actor: Actor, poll_id: int, *, answerable: bool = True) -> State:
         """The poll as this recipient sees it; PollRefused if it was not sent to them (or does not exist), or (when
-        `answerable`) is closed."""
-        row = (
-            await session.execute(
-                select(Poll.status, Poll.closes_at, PollRecipient.draft, PollRecipient.answered_at)
-                .join(PollRecipient, and_(PollRecipient.poll_id == Poll.id, PollRecipient.user_id == actor.id))
-                .where(Poll.id == poll_id)
-            )
-        ).first()
+        `answerable`) is closed. When `answerable` (a change follows) their PollRecipient row is locked until the
+        transaction ends (FOR UPDATE: another instance's press of the same person waits, then reads the result)."""
+        query = (
+            select(Poll.status, Poll.closes_at, PollRecipient.draft, PollRecipient.answered_at)
+            .join(PollRecipient, and_(PollRecipient.poll_id == Poll.id, PollRecipient.user_id == actor.id))
+            .where(Poll.id == poll_id)
+        )
+        if answerable:
+            query = query.with_for_update(of=PollRecipient)
+        row = (await session.execute(query)).first()
         if row is None:
             raise PollRefused("not_recipient")
         status, closes_at, draft, answered_at = row
@@ -531,12 +551,10 @@ class PollService:
     ) -> Ballot:
         now = self.clock.now()
         poll_id = state.shape.id
-        # A person's updates are handled one at a time (the dispatcher's events isolation, across instances with Redis),
-        # so `answered_at` read in this transaction says whether there is an answer to replace.
-        if state.answered:
-            await session.execute(
-                delete(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id)
-            )
+        # Their PollRecipient row is locked since `_state` (PostgreSQL); whatever answer rows exist are replaced, not
+        # only when `state.answered` said so: where the lock is not available (SQLite serializes the writers instead)
+        # a press that read "not answered" before another's commit still leaves one answer set.
+        await session.execute(delete(PollAnswer).where(PollAnswer.poll_id == poll_id, PollAnswer.user_id == actor.id))
         rows = [{"option_id": o, "other_text": None} for o in sorted(chosen)]
         if other is not None:
             rows.append({"option_id": None, "other_text": other})
@@ -630,7 +648,8 @@ class PollService:
             return [self._summary(p) for p in found]
 
     async def results(self, actor: Actor, poll_id: int) -> PollResults:
-        """Counts per option and per district, aggregated in SQL; small breakdown cells merged (merge_small)."""
+        """Counts per option and per district, aggregated in SQL; nothing while fewer than SMALL_CELL residents
+        answered (`hidden`), small districts merged (merge_small)."""
         await self.check_reader(actor)
         async with self.sessionmaker() as session:
             poll = await session.get(Poll, poll_id)
@@ -663,6 +682,8 @@ class PollService:
                 .group_by(PollRecipient.district_id)
             )
             respondents = {district: int(count) for district, count in people}
+            if sum(respondents.values()) < SMALL_CELL:
+                return PollResults(self._summary(poll), poll.multiple, options, poll.allow_other, 0, {}, (), hidden=True)
             return PollResults(
                 self._summary(poll),
                 poll.multiple,
@@ -672,3 +693,29 @@ class PollService:
                 counts,
                 merge_small(by_district, respondents),
             )
+
+    async def other_answers(self, actor: Actor, poll_id: int) -> list[str]:
+        """The free-text «Other» answers in random order, without who, where or when; none while fewer than
+        SMALL_CELL residents answered."""
+        await self.check_reader(actor)
+        async with self.sessionmaker() as session:
+            if await session.get(Poll, poll_id) is None:
+                raise Gone("poll")
+            answered = (
+                await session.execute(
+                    select(func.count()).where(PollRecipient.poll_id == poll_id, PollRecipient.answered_at.is_not(None))
+                )
+            ).scalar_one()
+            if answered < SMALL_CELL:
+                return []
+            texts = list(
+                (
+                    await session.execute(
+                        select(PollAnswer.other_text).where(
+                            PollAnswer.poll_id == poll_id, PollAnswer.option_id.is_(None), PollAnswer.other_text.is_not(None)
+                        )
+                    )
+                ).scalars()
+            )
+        random.SystemRandom().shuffle(texts)
+        return [str(t) for t in texts]

@@ -1,7 +1,8 @@
 """A resident answers a poll: presses on its message (an option, «Other», «Submit»), and the free text of «Other».
 
 The message is edited to show the current choice. A press the service refuses (a closed poll, a poll not sent to
-them, a forged option) is answered with a popup and changes nothing."""
+them, a forged option) is answered with a popup and changes nothing; refused as closed, the message is redrawn as
+closed. An option or «Submit» pressed while the free text of «Other» is awaited ends that step."""
 
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ async def on_press(
     bot: Bot,
 ) -> None:
     polls = services.polls
+    if callback_data.a != PollAction.other and await state.get_state() == PollOther.text:
+        await state.clear()  # an option or «Submit» pressed instead of typing: a later text is no longer the answer
     try:
         if callback_data.a == PollAction.choose:
             view = await polls.choose(actor, callback_data.p, callback_data.o)
@@ -93,6 +96,9 @@ async def on_press(
     except PollRefused as error:
         callback_answer.text = refused(error)
         callback_answer.show_alert = True
+        if error.detail == "closed" and callback.message is not None:  # no live-looking buttons left behind
+            closed = await polls.ballot(actor, callback_data.p)
+            await show(bot, callback.message.chat.id, callback.message.message_id, closed, settings)
         return
     if view.submitted:
         callback_answer.text = _("Your answer is saved.")

@@ -7,6 +7,7 @@ nothing; the service validates the draft again when it is stored."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -20,6 +21,7 @@ from aiogram_dialog import Dialog, DialogManager, ShowMode, StartMode, Window
 from aiogram_dialog.widgets.input import MessageInput
 from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Group, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.charts import bar_chart, results_csv
 from bot.clock import Clock
@@ -49,6 +51,7 @@ from handlers.dialogs import unmatched as unmatched_press
 from handlers.staff.appeals import text_expected
 
 router = Handlers(__name__)
+logger = logging.getLogger(__name__)
 P = Polls
 DATE_FORMAT = "%d.%m.%Y %H:%M"
 CLOSE_IN_DAYS = (1, 3, 7)
@@ -129,7 +132,9 @@ async def on_open_poll(callback: CallbackQuery, widget: Any, manager: DialogMana
 async def on_new(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     await services.polls.check_author(actor)
-    for key in ("question", "options", "multiple", "other", "audience", "districts", "language", "block_id", "closes_at"):
+    for key in (
+        "question", "options", "multiple", "other", "audience", "districts", "language", "block_id", "closes_at", "created"
+    ):
         data(manager).pop(key, None)
     await manager.switch_to(P.question)
 
@@ -353,14 +358,19 @@ async def preview_getter(
 
 async def on_publish_now(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
-    try:
-        poll_id = await services.polls.create(actor, draft_of(manager))
-    except InvalidInput as error:
-        if error.detail != "closes_at":
-            raise
-        say(manager, _("The closing time has passed. Please choose it again."))
-        await manager.switch_to(P.closes)
-        return
+    # Pressed again after publish() failed: the poll stored the first time is published (publish() resumes), not
+    # a second one created. The id is in the dialog data, which aiogram-dialog saves even when the handler fails.
+    poll_id = data(manager).get("created")
+    if not isinstance(poll_id, int):
+        try:
+            poll_id = await services.polls.create(actor, draft_of(manager))
+        except InvalidInput as error:
+            if error.detail != "closes_at":
+                raise
+            say(manager, _("The closing time has passed. Please choose it again."))
+            await manager.switch_to(P.closes)
+            return
+        data(manager)["created"] = poll_id
     now = manager.middleware_data["clock"].now()
     goes_out = services.polls.allowed(now)  # create() kept the same moment
     if goes_out > now:
@@ -372,8 +382,21 @@ async def on_publish_now(callback: CallbackQuery, button: Any, manager: DialogMa
             alert=True,
         )
     else:
-        sent = await services.polls.publish(poll_id)
-        popup(manager, _("Published: sent to {count} residents.").format(count=sent), alert=True)
+        try:
+            await services.polls.publish(poll_id)
+        except (SQLAlchemyError, OSError):
+            # Returning normally keeps "created" in the dialog data (aiogram-dialog saves it only then): the next
+            # press resumes this poll; the scheduler's tick would finish it anyway.
+            logger.exception("publishing poll %s was interrupted", poll_id)
+            say(manager, _("Sending was interrupted. Press «🚀 Publish now» again to send the poll to the rest."))
+            return
+        poll = (await services.polls.results(actor, poll_id)).poll  # a resumed publish counts them all
+        if poll.status == PollStatus.open:
+            popup(manager, _("Published: sent to {count} residents.").format(count=poll.recipients), alert=True)
+        else:  # another instance holds it: it goes on there
+            popup(manager, _("Being sent: {count} residents so far, the rest within minutes.").format(
+                count=poll.recipients
+            ), alert=True)
     data(manager)["poll_id"] = poll_id
     await manager.switch_to(P.results)
 
@@ -429,6 +452,10 @@ def district_name(services: Services, district_id: int | None, lang: str) -> str
     return district.name(lang) if district else "—"
 
 
+def hidden_text() -> str:
+    return _("Results are shown once at least {n} residents have answered (now: fewer than {n}).").format(n=SMALL_CELL)
+
+
 def results_text(results: PollResults, services: Services, settings: Settings, lang: str) -> str:
     poll = results.poll
     state = _(STATUS[poll.status])
@@ -437,23 +464,28 @@ def results_text(results: PollResults, services: Services, settings: Settings, l
             id=poll.id, status=state, moment=local_time(poll.closes_at, settings.tz)
         ),
         f"<b>{escape(poll.question)}</b>",
-        _("Sent to {sent}, answered {answered}.").format(sent=poll.recipients, answered=results.respondents),
-        "",
     ]
+    if results.hidden:  # not even the exact number of respondents under SMALL_CELL
+        lines += [_("Sent to {sent}.").format(sent=poll.recipients), "", hidden_text()]
+        return "\n".join(lines)
+    lines += [_("Sent to {sent}, answered {answered}.").format(sent=poll.recipients, answered=results.respondents), ""]
     for n, (option_id, label) in enumerate(option_labels(results), 1):
         count = results.counts.get(option_id, 0)
         lines.append(f"{n}. {escape(label)} — {count} ({results.percent(count):.1f}%)")
     if results.rows:
-        lines += ["", _("<b>By district</b> (cells of fewer than {n} answers are merged into «other»):").format(n=SMALL_CELL)]
+        lines += [
+            "",
+            _("<b>By district</b> (a district with fewer than {n} answers in a cell joins «Other districts»):").format(
+                n=SMALL_CELL
+            ),
+        ]
         numbers = {option_id: n for n, (option_id, _label) in enumerate(option_labels(results), 1)}
         for row in results.rows:
             name = escape(district_name(services, row.district_id, lang))
-            if row.respondents < SMALL_CELL:
-                lines.append(_("{district}: fewer than {n} answers").format(district=name, n=SMALL_CELL))
+            if row.district_id is None:
+                lines.append(_("{district}: {count} answered").format(district=name, count=row.respondents))
                 continue
             cells = [f"#{numbers[o]} {c}" for o, c in sorted(row.counts.items(), key=lambda kv: numbers.get(kv[0], 99))]
-            if row.merged:
-                cells.append(_("other {count}").format(count=row.merged if row.merged >= SMALL_CELL else f"&lt;{SMALL_CELL}"))
             lines.append(_("{district} ({count} answered): {cells}").format(
                 district=name, count=row.respondents, cells=" · ".join(cells) or "—"
             ))
@@ -479,12 +511,25 @@ async def results_getter(
         stop=_("⏹ Close the poll"),
         can_close=actor.has(*AUTHORS) and results.poll.status != PollStatus.closed,
         refresh=_("🔄 Refresh"),
+        others=_("📝 Other answers"),
+        has_others=not results.hidden and results.counts.get(None, 0) > 0,
     )
 
 
-async def on_chart(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
+async def shown_results(manager: DialogManager) -> PollResults | None:
+    """The results for a file, or None (and a popup saying why) while they are hidden."""
     services, _settings, actor = deps(manager)
     results = await services.polls.results(actor, poll_id(manager))
+    if results.hidden:
+        popup(manager, hidden_text(), alert=True)
+        return None
+    return results
+
+
+async def on_chart(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
+    results = await shown_results(manager)
+    if results is None:
+        return
     bars = [
         (label, results.counts.get(option_id, 0), results.percent(results.counts.get(option_id, 0)))
         for option_id, label in option_labels(results)
@@ -502,7 +547,9 @@ async def on_chart(callback: CallbackQuery, button: Any, manager: DialogManager)
 
 async def on_csv(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
-    results = await services.polls.results(actor, poll_id(manager))
+    results = await shown_results(manager)
+    if results is None:
+        return
     labels = option_labels(results)
     header = [_("Section"), _("District"), _("Answer"), _("Answers"), _("Percent")]
     rows: list[list[object]] = [
@@ -512,19 +559,36 @@ async def on_csv(callback: CallbackQuery, button: Any, manager: DialogManager) -
     names = dict(labels)
     for row in results.rows:
         name = district_name(services, row.district_id, actor.lang)
-        if row.respondents < SMALL_CELL:
-            rows.append([_("By district"), name, _("fewer than {n} answers").format(n=SMALL_CELL), "", ""])
+        if row.district_id is None:  # the merged districts: their respondents only
+            rows.append([_("By district"), name, _("Respondents"), row.respondents, ""])
             continue
-        for o, count in row.counts.items():
-            rows.append([_("By district"), name, names.get(o, "—"), count, ""])
-        if row.merged:
-            merged = str(row.merged) if row.merged >= SMALL_CELL else f"<{SMALL_CELL}"
-            rows.append([_("By district"), name, _("other (merged)"), merged, ""])
+        for o, _label in labels:
+            if row.counts.get(o):
+                rows.append([_("By district"), name, names.get(o, "—"), row.counts[o], ""])
     bot: Bot = manager.middleware_data["bot"]
     chat = manager.middleware_data["event_chat"]
     await bot.send_document(
         chat.id, BufferedInputFile(results_csv(header, rows), filename=f"poll-{results.poll.id}.csv"),
         caption=_("Poll № {id}: aggregated results").format(id=results.poll.id),
+    )
+    manager.show_mode = ShowMode.SEND
+
+
+async def on_other_answers(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
+    """The free-text «Other» answers as a UTF-8 text file: random order, no ids, districts or times."""
+    services, _settings, actor = deps(manager)
+    texts = await services.polls.other_answers(actor, poll_id(manager))
+    if not texts:
+        popup(manager, hidden_text(), alert=True)
+        return
+    content = "\n\n".join(f"— {text}" for text in texts) + "\n"
+    bot: Bot = manager.middleware_data["bot"]
+    chat = manager.middleware_data["event_chat"]
+    await bot.send_document(
+        chat.id, BufferedInputFile(content.encode("utf-8"), filename=f"poll-{poll_id(manager)}-other.txt"),
+        caption=_("Poll № {id}: the free-text «Other» answers ({count}), in random order").format(
+            id=poll_id(manager), count=len(texts)
+        ),
     )
     manager.show_mode = ShowMode.SEND
 
@@ -627,6 +691,7 @@ def dialog() -> Dialog:
                 Button(Format("{csv}"), id="csv", on_click=on_csv),
                 width=2,
             ),
+            Button(Format("{others}"), id="others", on_click=on_other_answers, when="has_others"),
             Button(Format("{refresh}"), id="refresh"),
             Button(Format("{stop}"), id="stop", on_click=on_stop, when="can_close"),
             SwitchTo(Format("{back}"), id="back", state=P.list),
