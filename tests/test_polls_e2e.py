@@ -312,6 +312,18 @@ async def test_scheduled_publishing_survives_a_restart_and_goes_out_once(harness
     assert (poll.status, poll.recipients) == ("open", 3)
 
 
+async def test_a_poll_to_nobody_is_not_published(harness: Harness) -> None:
+    await person(harness, 4200, district="grozny")
+    admin = harness.emu.user(ADMIN, language_code="en")
+    preview = await create_poll(harness, admin, "Nobody?", ["A", "B"], audience="Residents of one language", pick=("Нохчийн",))
+    assert "It will be sent to 0 residents." in preview
+    assert admin.callback_answers[-1]["text"] == (
+        "Nobody is in this audience yet: the poll would reach no one. Choose another audience."
+    )
+    assert not await harness.rows(Poll)
+    assert "Preview" in admin.last_message.text  # still on the preview, free to go back
+
+
 async def test_polls_keep_the_quiet_hours(harness: Harness) -> None:
     """"Publish now" at night waits for the morning; a chosen time at night is refused with the reason."""
     resident = await person(harness, 4100)

@@ -362,6 +362,9 @@ async def on_publish_now(callback: CallbackQuery, button: Any, manager: DialogMa
     # a second one created. The id is in the dialog data, which aiogram-dialog saves even when the handler fails.
     poll_id = data(manager).get("created")
     if not isinstance(poll_id, int):
+        if await services.polls.audience_size(actor, draft_of(manager)) == 0:
+            popup(manager, _("Nobody is in this audience yet: the poll would reach no one. Choose another audience."), alert=True)
+            return
         try:
             poll_id = await services.polls.create(actor, draft_of(manager))
         except InvalidInput as error:
