@@ -166,8 +166,7 @@ class RatingService(UseCase):
             if rating is None:
                 raise RatingRefused("not_rated")
             self._editable(appeal, rating, now)
-            rating.comment = text
-            rating.updated_at = now
+            rating.comment = text  # updated_at is when the score was last set (the day a score became low)
             await self._commit(session)
 
     async def keep(self, actor: Actor, appeal_id: int) -> str:
