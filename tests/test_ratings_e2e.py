@@ -730,7 +730,7 @@ async def test_a_4_or_5_offers_an_optional_comment(harness: Harness) -> None:
     assert [c for _n, _s, c in await ratings(harness, row.id)] == [None]
 
     await press(harness, owner, ADD_COMMENT, closed.message_id)
-    assert "Write your comment in one message" in owner.last_message.text
+    assert "write your comment in one message" in owner.last_message.text
     assert owner.last_message.buttons == ["⏭ Skip"]
     before = await state(harness)
     await owner.send_sticker()
@@ -755,11 +755,13 @@ async def test_no_close_after_a_low_score_offers_an_optional_comment(harness: Ha
     owner = person(harness, "owner")
     await press(harness, owner, ONE)
     await press(harness, owner, NO_CLOSE)
-    assert owner.last_message.buttons == [ADD_COMMENT]
+    kept = owner.last_message
+    assert "closed; your rating is kept" in kept.text and kept.buttons == [ADD_COMMENT]
     await press(harness, owner, ADD_COMMENT)
     await press(harness, owner, "⏭ Skip")
     assert owner.last_message.text == "Thank you!"
-    await press(harness, owner, ADD_COMMENT, request_of(owner, row.number) + 2)
+    assert [c for _n, _s, c in await ratings(harness, row.id)] == [None]
+    await press(harness, owner, ADD_COMMENT, kept.message_id)  # changed their mind: the offer is still there
     await owner.send_text("The answer was rude")
     await harness.settle()
     assert [(s, c) for _n, s, c in await ratings(harness, row.id)] == [(1, "The answer was rude")]
