@@ -816,3 +816,22 @@ async def test_followers_are_told_of_a_no_close_and_of_the_sweeps_closing(harnes
     assert (await appeal(s, unrated.id)).status == "closed"
     assert len([m for m in other.messages if m.text == f"Your appeal № {unrated.number}: Closed."]) == 1
     assert not any(m.text == f"Your appeal № {unrated.number}: Closed." for m in owner.messages)
+
+
+async def test_followup_no_written_within_the_days_and_sent_past_them_is_kept_with_its_words(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, FIVE)
+    await sweep_at(harness, at(11, 16, 13, 1))
+    harness.clock.set(at(12, 2, 12))  # day 30 after the answer: still allowed
+    await press(harness, owner, "❌ No")
+    await owner.send_text("The lamp is dark again")
+    await harness.settle()
+    assert [f.answer for f in await harness.rows(Followup)] == [None]  # not sent yet
+    harness.clock.set(at(12, 3, 12))  # sent a day later: past the days
+    await press(harness, owner, SEND_BACK)
+    assert "within 30 days of the answer, and that time has passed" in owner.last_message.text
+    [asked] = await harness.rows(Followup)
+    assert (asked.answer, asked.comment, minute(asked.answered_at)) == ("no", "The lamp is dark again", at(12, 3, 12))
+    assert (await appeal(people.services, row.id)).status == "closed"

@@ -218,15 +218,7 @@ class RatingService(UseCase):
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._own(session, actor, appeal_id)
-            try:
-                await self._check_reopen(session, appeal, now, followup)
-            except RatingRefused as error:
-                if followup and error.detail in LIMITS:
-                    asked = await self._open_followup(session, appeal.id)
-                    asked.answer = FollowupAnswer.no
-                    asked.answered_at = now
-                    await self._commit(session)
-                raise
+            await self._check_reopen(session, appeal, now, followup)
             return appeal.number
 
     async def reopen(
@@ -248,7 +240,7 @@ class RatingService(UseCase):
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._own(session, actor, appeal_id)
-            rating, asked = await self._check_reopen(session, appeal, now, followup)
+            rating, asked = await self._check_reopen(session, appeal, now, followup, text)
             await self.lifecycle.transition(session, appeal, S.reopened, actor, now, notify_resident=False)
             await self.lifecycle.tell_followers(session, appeal, now)
             appeal.reopen_count = (appeal.reopen_count or 0) + 1
@@ -271,10 +263,13 @@ class RatingService(UseCase):
             return appeal.number
 
     async def _check_reopen(
-        self, session: AsyncSession, appeal: Appeal, now: datetime, followup: bool
+        self, session: AsyncSession, appeal: Appeal, now: datetime, followup: bool, comment: str | None = None
     ) -> tuple[Rating | None, Followup | None]:
         """The rating (or the open follow-up) that sends the appeal back, within ratings.reopen_days of the answer
-        and ratings.max_reopens; RatingRefused otherwise."""
+        and ratings.max_reopens; RatingRefused otherwise.
+
+        The follow-up's "No" past the limits is the resident's answer all the same: it is kept (with `comment`, if
+        the resident wrote one) and committed before the refusal, which offers a new appeal."""
         answer = await self._answer(session, appeal)
         rating = await self._rating_of(session, answer.id)
         asked: Followup | None = None
@@ -288,6 +283,11 @@ class RatingService(UseCase):
             raise RatingRefused("already_rated")
         refusal = self._reopen_refusal(appeal, answer, now)
         if refusal is not None:
+            if asked is not None:
+                asked.answer = FollowupAnswer.no
+                asked.comment = comment
+                asked.answered_at = now
+                await self._commit(session)
             raise RatingRefused(refusal)
         return rating, asked
 
