@@ -88,6 +88,7 @@ class RateAction(StrEnum):
     reopen = "r"  # "send it back for another review": yes
     keep = "k"  # … no: closed with the low rating kept
     skip = "n"  # no comment after the rating
+    comment = "c"  # an optional comment after any score (not a forced step)
     send = "d"  # the re-opening comment is complete
     refile = "f"  # past the re-opening limits: a new appeal with the category and place prefilled
 

@@ -196,3 +196,20 @@ async def test_a_long_day_of_low_ratings_lists_the_first_and_counts_the_rest(wor
     [params] = [p for _u, t, p in await factories.outbox(s) if t == "low_ratings"]
     assert len(params["items"]) == LOW_RATINGS_LISTED and params["more"] == 2
     assert all(item[4] == "z" * LOW_RATING_COMMENT + "…" for item in params["items"])
+
+
+async def test_a_score_lowered_the_next_day_is_listed_on_the_day_it_became_low(world: World, clock: ManualClock) -> None:
+    """Rated 5 on Saturday 23:00 (Moscow), lowered to 1 on Sunday 01:00 (within edit_hours): Monday's list of
+    Sunday's low ratings has it (the day the score became low), Sunday's list of Saturday has not."""
+    s = world.services
+    row = await factories.answered(world)
+    clock.set(MONDAY - timedelta(hours=34))  # Saturday 23:00 Moscow
+    await s.ratings.rate(world["owner"], row.id, 5)
+    clock.set(MONDAY - timedelta(hours=32))  # Sunday 01:00 Moscow
+    await s.ratings.rate(world["owner"], row.id, 1)
+    clock.set(MONDAY - timedelta(days=1))  # Sunday 09:00: Saturday's list
+    assert await s.reminders.low_ratings() == 0
+    clock.set(MONDAY)
+    assert await s.reminders.low_ratings() == 1
+    [params] = [p for _u, t, p in await factories.outbox(s) if t == "low_ratings"]
+    assert params == {"day": "2026-11-01", "items": [[row.id, row.number, world.agency, 1, None]], "more": 0}

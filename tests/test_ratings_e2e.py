@@ -593,3 +593,248 @@ async def test_cancel_while_writing_why_changes_nothing_and_the_question_stays(h
     await press(harness, owner, YES_BACK, question)  # the question is still there
     assert "describe what is still wrong" in owner.last_message.text
     assert (await appeal(people.services, row.id)).status == "answered"
+
+
+# --- a lost "Send it back?", an optional comment after any score, the followers told ----------------------
+
+SEND_IT_BACK = "🔁 Send it back"
+ADD_COMMENT = "💬 Add a comment"
+
+
+async def card_of(harness: Harness, user: EmulatedUser, number: str) -> Any:
+    """The resident's card of appeal `number`, opened from «My appeals»."""
+    await user.send_text("/my")
+    await harness.settle()
+    await user.click(next(b for b in user.last_message.buttons if number in b))
+    await harness.settle()
+    return user.last_message
+
+
+async def test_the_same_low_score_pressed_again_asks_send_it_back_again(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    request = request_of(owner, row.number)
+    await press(harness, owner, ONE, request)
+    first = owner.last_message.message_id
+    before = await state(harness)
+    await press(harness, owner, ONE, request)  # the question was lost: the same score brings it back
+    assert owner.last_message.message_id != first
+    assert "Send it back for another review?" in owner.last_message.text
+    assert owner.last_message.buttons == [YES_BACK, NO_CLOSE]
+    assert await state(harness) == before  # nothing changed
+    # Closed with the low score kept, a day later (past edit_hours): still the question, and it works.
+    await press(harness, owner, NO_CLOSE)
+    harness.clock.advance(days=2)
+    await press(harness, owner, ONE, request)
+    assert "Send it back for another review?" in owner.last_message.text
+    await press(harness, owner, YES_BACK)
+    await owner.send_text("Still no water")
+    await harness.settle()
+    await press(harness, owner, SEND_BACK)
+    assert (await appeal(people.services, row.id)).status == "reopened"
+
+
+async def test_the_same_low_score_past_the_days_asks_nothing(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    request = request_of(owner, row.number)
+    await press(harness, owner, TWO, request)
+    await press(harness, owner, NO_CLOSE)
+    harness.clock.advance(days=31)
+    seen = len(owner.messages)
+    before = await state(harness)
+    assert await press(harness, owner, TWO, request) == "You have already rated this answer."
+    assert len(owner.messages) == seen and await state(harness) == before
+
+
+async def test_the_card_offers_send_it_back_while_a_low_rated_answer_can_go_back(harness: Harness) -> None:
+    people = await world(harness)
+    s = people.services
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, TWO)
+    await press(harness, owner, NO_CLOSE)
+    shown = await card_of(harness, owner, row.number)
+    assert "Your rating: 2 of 5" in shown.text
+    assert SEND_IT_BACK in shown.buttons and "⭐ Rate the answer" not in shown.buttons
+    await press(harness, owner, SEND_IT_BACK)
+    assert "describe what is still wrong" in owner.last_message.text
+    await owner.send_text("Nothing changed <at all>")
+    await harness.settle()
+    await press(harness, owner, SEND_BACK)
+    assert ((await appeal(s, row.id)).status, (await appeal(s, row.id)).reopen_count) == ("reopened", 1)
+    shown = await card_of(harness, owner, row.number)
+    assert SEND_IT_BACK not in shown.buttons  # waits for a new answer
+
+    # The second answer rated 1: offered again (1 of 2 re-openings used) until the days pass.
+    await again(harness, people, row)
+    await press(harness, owner, ONE)
+    await press(harness, owner, NO_CLOSE)
+    assert SEND_IT_BACK in (await card_of(harness, owner, row.number)).buttons
+    harness.clock.advance(days=31)
+    shown = await card_of(harness, owner, row.number)
+    assert SEND_IT_BACK not in shown.buttons and "Your rating: 1 of 5" in shown.text
+    assert "send" not in shown.text.lower()  # the card says nothing about it
+
+
+async def test_the_card_says_nothing_of_sending_back_past_max_reopens_or_for_a_good_score(harness: Harness) -> None:
+    people = await world(harness)
+    s = people.services
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    for turn in range(2):  # ratings.max_reopens = 2
+        await s.ratings.rate(people["owner"], row.id, 1)
+        await s.ratings.reopen(people["owner"], row.id, f"Still broken ({turn})")
+        await again(harness, people, row)
+    await press(harness, owner, ONE)
+    await press(harness, owner, YES_BACK)  # past the limit: the new-appeal offer
+    shown = await card_of(harness, owner, row.number)
+    assert "Your rating: 1 of 5" in shown.text and SEND_IT_BACK not in shown.buttons
+    good = await answered(harness, people)
+    await press(harness, owner, FOUR, request_of(owner, good.number))
+    assert SEND_IT_BACK not in (await card_of(harness, owner, good.number)).buttons
+
+
+async def test_followup_no_past_the_limits_is_recorded_and_offers_a_new_appeal(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, FIVE)
+    await sweep_at(harness, at(11, 16, 13, 1))
+    question = owner.last_message.message_id
+    harness.clock.set(at(12, 3, 12))  # 31 days after the answer
+    await press(harness, owner, "❌ No", question)
+    assert "within 30 days of the answer, and that time has passed" in owner.last_message.text
+    assert owner.last_message.buttons == ["📝 File a new appeal"]
+    [asked] = await harness.rows(Followup)
+    assert (asked.answer, minute(asked.answered_at)) == ("no", at(12, 3, 12))
+    assert (await appeal(people.services, row.id)).status == "closed"
+    # The staff's card reads the answer.
+    card = await people.services.views.card(people["coordinator"], row.id)
+    assert card.followup is not None and card.followup.answer == "no"
+    # Answered: the question is closed, the offer of a new appeal stays.
+    assert await press(harness, owner, "✅ Yes", question) == "This question is no longer open."
+    await press(harness, owner, "📝 File a new appeal")
+    assert "Describe the problem" in owner.last_message.text
+
+
+async def test_a_4_or_5_offers_an_optional_comment(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, FOUR)
+    closed = owner.last_message
+    assert f"Appeal № {row.number} is closed" in closed.text and closed.buttons == [ADD_COMMENT]
+    # Not a forced step: a text now is not taken for a comment.
+    await owner.send_text("hello")
+    await harness.settle()
+    assert [c for _n, _s, c in await ratings(harness, row.id)] == [None]
+
+    await press(harness, owner, ADD_COMMENT, closed.message_id)
+    assert "write your comment in one message" in owner.last_message.text
+    assert owner.last_message.buttons == ["⏭ Skip"]
+    before = await state(harness)
+    await owner.send_sticker()
+    await harness.settle()
+    assert owner.last_message.text == "Please write the comment as text, or press «Skip»."
+    await owner.send_text("z" * 5000)
+    await harness.settle()
+    assert owner.last_message.text == "The comment is too long: 5000 characters, at most 1000. Please shorten it."
+    assert await state(harness) == before
+    await owner.send_text("Quick & <polite>")
+    await harness.settle()
+    assert owner.last_message.text == "Thank you, your comment is passed on."
+    assert [(s, c) for _n, s, c in await ratings(harness, row.id)] == [(4, "Quick & <polite>")]
+    # After edit_hours the rating is final: so is its comment.
+    harness.clock.advance(hours=25)
+    assert await press(harness, owner, ADD_COMMENT, closed.message_id) == "You have already rated this answer."
+
+
+async def test_no_close_after_a_low_score_offers_an_optional_comment(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, ONE)
+    await press(harness, owner, NO_CLOSE)
+    kept = owner.last_message
+    assert "closed; your rating is kept" in kept.text and kept.buttons == [ADD_COMMENT]
+    await press(harness, owner, ADD_COMMENT)
+    await press(harness, owner, "⏭ Skip")
+    assert owner.last_message.text == "Thank you!"
+    assert [c for _n, _s, c in await ratings(harness, row.id)] == [None]
+    await press(harness, owner, ADD_COMMENT, kept.message_id)  # changed their mind: the offer is still there
+    await owner.send_text("The answer was rude")
+    await harness.settle()
+    assert [(s, c) for _n, s, c in await ratings(harness, row.id)] == [(1, "The answer was rude")]
+
+
+async def test_those_whose_duplicates_follow_are_told_of_closing_and_reopening(harness: Harness) -> None:
+    people = await world(harness)
+    s = people.services
+    original = await people.file()
+    follower = await people.file("other")
+    await s.coordination.mark_duplicate(people["coordinator"], follower.id, original.number)
+    await s.coordination.route(people["coordinator"], original.id)
+    await s.agency.take(people["official"], original.id)
+    await s.agency.answer(people["official"], original.id, "Done")
+    await s.coordination.review(people["coordinator"], original.id, True)
+    await harness.settle()
+    owner, other = person(harness, "owner"), person(harness, "other")
+
+    def told(user: EmulatedUser, status: str) -> list[str]:
+        return [m.text for m in user.messages if m.text == f"Your appeal № {original.number}: {status}."]
+
+    # A low score sent back: the follower learns it is reopened; the owner had the direct reply only.
+    await press(harness, owner, TWO)
+    await press(harness, owner, YES_BACK)
+    await owner.send_text("Nothing was done")
+    await harness.settle()
+    await press(harness, owner, SEND_BACK)
+    assert len(told(other, "Reopened")) == 1 and told(owner, "Reopened") == []
+    # Answered again and rated 5: closed, told once.
+    await again(harness, people, await appeal(s, original.id))
+    await press(harness, owner, FIVE)
+    assert len(told(other, "Closed")) == 1 and told(owner, "Closed") == []
+
+
+async def test_followers_are_told_of_a_no_close_and_of_the_sweeps_closing(harness: Harness) -> None:
+    people = await world(harness)
+    s = people.services
+    kept, unrated = await people.file(), await people.file()
+    for row, who in ((kept, "other"), (unrated, "other")):
+        duplicate = await people.file(who)
+        await s.coordination.mark_duplicate(people["coordinator"], duplicate.id, row.number)
+        await s.coordination.route(people["coordinator"], row.id)
+        await s.agency.take(people["official"], row.id)
+        await s.agency.answer(people["official"], row.id, "Done")
+        await s.coordination.review(people["coordinator"], row.id, True)
+    await harness.settle()
+    owner, other = person(harness, "owner"), person(harness, "other")
+    await press(harness, owner, ONE, request_of(owner, kept.number))
+    await press(harness, owner, NO_CLOSE)
+    assert [m.text for m in other.messages if m.text == f"Your appeal № {kept.number}: Closed."] != []
+    await sweep_at(harness, at(11, 10, 12))  # 7 days: closed without a rating
+    assert (await appeal(s, unrated.id)).status == "closed"
+    assert len([m for m in other.messages if m.text == f"Your appeal № {unrated.number}: Closed."]) == 1
+    assert not any(m.text == f"Your appeal № {unrated.number}: Closed." for m in owner.messages)
+
+
+async def test_followup_no_written_within_the_days_and_sent_past_them_is_kept_with_its_words(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner = person(harness, "owner")
+    await press(harness, owner, FIVE)
+    await sweep_at(harness, at(11, 16, 13, 1))
+    harness.clock.set(at(12, 2, 12))  # day 30 after the answer: still allowed
+    await press(harness, owner, "❌ No")
+    await owner.send_text("The lamp is dark again")
+    await harness.settle()
+    assert [f.answer for f in await harness.rows(Followup)] == [None]  # not sent yet
+    harness.clock.set(at(12, 3, 12))  # sent a day later: past the days
+    await press(harness, owner, SEND_BACK)
+    assert "within 30 days of the answer, and that time has passed" in owner.last_message.text
+    [asked] = await harness.rows(Followup)
+    assert (asked.answer, asked.comment, minute(asked.answered_at)) == ("no", "The lamp is dark again", at(12, 3, 12))
+    assert (await appeal(people.services, row.id)).status == "closed"

@@ -239,3 +239,48 @@ async def test_the_card_view_and_the_prefill_of_a_new_appeal(world: World, clock
     )
     with pytest.raises(NotFound):
         await s.ratings.refile(world["other"], row.id)
+
+
+async def test_the_same_low_score_again_asks_to_send_back_while_allowed_and_changes_nothing(
+    world: World, clock: ManualClock
+) -> None:
+    s = world.services
+    row = await answered(world)
+    owner = world["owner"]
+    await s.ratings.rate(owner, row.id, 2)
+    await s.ratings.keep(owner, row.id)
+    clock.advance(days=3)  # past edit_hours: the score is final, the question is not
+    before = await unchanged(world)
+    again_ = await s.ratings.rate(owner, row.id, 2)
+    assert (again_.same, again_.ask_reopen, again_.closed) == (True, True, True)
+    assert await unchanged(world) == before
+    view = await s.ratings.view(owner, row.id)
+    assert (view.score, view.can_rate, view.can_reopen) == (2, False, True)
+    with pytest.raises(RatingRefused) as refused:
+        await s.ratings.rate(owner, row.id, 1)  # another score: final
+    assert refused.value.detail == "already_rated"
+    clock.advance(days=28)  # 31 days after the answer
+    with pytest.raises(RatingRefused) as refused:
+        await s.ratings.rate(owner, row.id, 2)
+    assert refused.value.detail == "already_rated"
+    assert not (await s.ratings.view(owner, row.id)).can_reopen
+
+
+async def test_a_comment_may_follow_any_score_within_edit_hours(world: World, clock: ManualClock) -> None:
+    s = world.services
+    row = await answered(world)
+    owner = world["owner"]
+    with pytest.raises(RatingRefused) as refused:
+        await s.ratings.may_comment(owner, row.id)
+    assert refused.value.detail == "not_rated"
+    await s.ratings.rate(owner, row.id, 5)
+    assert await s.ratings.may_comment(owner, row.id) == row.number
+    with pytest.raises(NotFound):
+        await s.ratings.may_comment(world["other"], row.id)
+    await s.ratings.comment(owner, row.id, "Спасибо")
+    [rating] = await rows(s, Rating)
+    assert (rating.score, rating.comment, rating.updated_at) == (5, "Спасибо", rating.created_at)
+    clock.advance(hours=25)
+    with pytest.raises(RatingRefused) as refused:
+        await s.ratings.may_comment(owner, row.id)
+    assert refused.value.detail == "already_rated"

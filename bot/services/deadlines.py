@@ -349,6 +349,7 @@ class ReminderService:
                 assert row is not None
                 if appeal.id in rated:  # a low score, and no word on sending it back: closed, the score kept
                     await Lifecycle(self).transition(session, row, AppealStatus.closed, None, now, notify_resident=False)
+                    await Lifecycle.tell_followers(session, row, now)
                     continue
                 details = HistoryDetails(days=self.settings.ratings.close_days)
                 await Lifecycle(self).transition(
@@ -361,6 +362,7 @@ class ReminderService:
                     event=HistoryEvent.closed_unrated,
                     details=details,
                 )
+                await Lifecycle.tell_followers(session, row, now)  # the owner gets ClosedUnrated instead
                 queued.append(OutboxRepo.values(appeal.user_id, notices.ClosedUnrated(appeal.id, appeal.number), now))
             elif kind == ReminderKind.followup:
                 if appeal.status != AppealStatus.closed:

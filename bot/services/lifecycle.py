@@ -108,6 +108,14 @@ class Lifecycle:
         )
 
     @staticmethod
+    async def tell_followers(session: AsyncSession, appeal: Appeal, now: datetime) -> None:
+        """The usual status notice to those whose duplicates follow the appeal, not to its resident: for a move
+        made with notify_resident=False because the resident gets a reply (or a notice) of their own."""
+        followers = [u for u in await AppealRepo(session).follower_ids(appeal.id) if u != appeal.user_id]
+        notice = notices.StatusChanged(appeal.id, appeal.number, AppealStatus(appeal.status))
+        OutboxRepo(session).add_many(followers, notice, now)
+
+    @staticmethod
     async def residents(session: AsyncSession, appeal: Appeal) -> list[int]:
         """The resident and those whose duplicates follow this appeal."""
         return list(dict.fromkeys([appeal.user_id, *await AppealRepo(session).follower_ids(appeal.id)]))

@@ -8,7 +8,11 @@ appeal's next answer gets a rating of its own.
 A second press of a score within `ratings.edit_hours` changes the stored value while the appeal still rests on that
 answer (answered or closed); the status moves only forward: a low pending score raised to 3–5 closes the appeal, a
 closing score lowered to 1–2 only offers to send the appeal back (the resident still says yes). After edit_hours, or
-once the appeal was sent back, the score is final ("already rated")."""
+once the appeal was sent back, the score is final ("already rated"). The same low score pressed again (even after
+edit_hours) asks "Send it back?" once more while the appeal may still go back: a lost question is not a dead end.
+
+The owner gets a reply of their own to each move made here; those whose duplicates follow the appeal get the usual
+status notice (Lifecycle.tell_followers) in the same transaction."""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from storage.repositories.notes import NoteRepo
 from storage.repositories.reminders import ReminderRepo
 
 SCORES = range(1, 6)
+LIMITS = ("reopen_days", "reopen_count")  # RatingRefused details: the appeal can no longer go back
 RATE_KINDS = (ReminderKind.rate_reminder, ReminderKind.rate_close)
 # Where a rating still stands on its answer: after a re-opening the appeal waits for a new one.
 RESTING = (S.answered, S.closed)
@@ -68,6 +73,7 @@ class RatingView:
 
     score: int | None
     can_rate: bool
+    can_reopen: bool = False  # a low score of this answer, within ratings.reopen_days and under max_reopens
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,11 @@ class RatingService(UseCase):
                 session.add(rating)
                 changed = False
             else:
+                if rating.score == score and score <= LOW_RATING and self._reopen_refusal(appeal, answer, now) is None:
+                    # The same low score again: "Send it back?" once more, nothing changes.
+                    again = Rated(appeal.number, score, appeal.status == S.closed, True, False, same=True)
+                    await session.rollback()
+                    return again
                 self._editable(appeal, rating, now)
                 if rating.score == score:
                     same = Rated(appeal.number, score, appeal.status == S.closed, False, False, same=True)
@@ -146,6 +157,7 @@ class RatingService(UseCase):
             if score > LOW_RATING:
                 if appeal.status == S.answered:
                     await self.lifecycle.transition(session, appeal, S.closed, actor, now, notify_resident=False)
+                    await self.lifecycle.tell_followers(session, appeal, now)
                 await reminders.drop_pending(appeal.id, RATE_KINDS)
                 await self._plan_followup(session, appeal, score, now)
             else:
@@ -154,8 +166,20 @@ class RatingService(UseCase):
             await self._commit(session)
             return Rated(appeal.number, score, appeal.status == S.closed, score <= LOW_RATING, changed)
 
+    async def may_comment(self, actor: Actor, appeal_id: int) -> str:
+        """The rating of the current answer can take a comment now (editable as the score is): the number."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            appeal = await self._own(session, actor, appeal_id)
+            rating = await self._rating_of(session, (await self._answer(session, appeal)).id)
+            if rating is None:
+                raise RatingRefused("not_rated")
+            self._editable(appeal, rating, now)
+            return appeal.number
+
     async def comment(self, actor: Actor, appeal_id: int, text: str) -> None:
-        """What could be better: kept with the rating of the current answer (editable as the score is)."""
+        """A comment on the score (what could be better, or anything after any score): kept with the rating of the
+        current answer, editable as the score is."""
         text = (text or "").strip()
         if not 1 <= len(text) <= self.limits.comment_max:
             raise RatingRefused("text_length")
@@ -166,8 +190,7 @@ class RatingService(UseCase):
             if rating is None:
                 raise RatingRefused("not_rated")
             self._editable(appeal, rating, now)
-            rating.comment = text
-            rating.updated_at = now
+            rating.comment = text  # updated_at is when the score was last set (the day a score became low)
             await self._commit(session)
 
     async def keep(self, actor: Actor, appeal_id: int) -> str:
@@ -180,6 +203,7 @@ class RatingService(UseCase):
                 raise RatingRefused("not_rated")
             if appeal.status == S.answered:
                 await self.lifecycle.transition(session, appeal, S.closed, actor, now, notify_resident=False)
+                await self.lifecycle.tell_followers(session, appeal, now)
             await ReminderRepo(session).drop_pending(appeal.id, RATE_KINDS)
             await self._commit(session)
             return appeal.number
@@ -187,7 +211,10 @@ class RatingService(UseCase):
     # --- sending it back ----------------------------------------------------------------------------------
 
     async def may_reopen(self, actor: Actor, appeal_id: int, followup: bool = False) -> str:
-        """Whether the appeal may be sent back now (asked before the resident writes why); its number."""
+        """Whether the appeal may be sent back now (asked before the resident writes why); its number.
+
+        The follow-up's "No" past the limits is the resident's answer all the same: it is kept (the question is
+        answered) before the refusal, which offers a new appeal."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._own(session, actor, appeal_id)
@@ -213,8 +240,9 @@ class RatingService(UseCase):
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._own(session, actor, appeal_id)
-            rating, asked = await self._check_reopen(session, appeal, now, followup)
+            rating, asked = await self._check_reopen(session, appeal, now, followup, text)
             await self.lifecycle.transition(session, appeal, S.reopened, actor, now, notify_resident=False)
+            await self.lifecycle.tell_followers(session, appeal, now)
             appeal.reopen_count = (appeal.reopen_count or 0) + 1
             notes = NoteRepo(session)
             note = await notes.add(appeal.id, NoteKind.reopen, actor.id, text, now)
@@ -235,10 +263,13 @@ class RatingService(UseCase):
             return appeal.number
 
     async def _check_reopen(
-        self, session: AsyncSession, appeal: Appeal, now: datetime, followup: bool
+        self, session: AsyncSession, appeal: Appeal, now: datetime, followup: bool, comment: str | None = None
     ) -> tuple[Rating | None, Followup | None]:
         """The rating (or the open follow-up) that sends the appeal back, within ratings.reopen_days of the answer
-        and ratings.max_reopens; RatingRefused otherwise."""
+        and ratings.max_reopens; RatingRefused otherwise.
+
+        The follow-up's "No" past the limits is the resident's answer all the same: it is kept (with `comment`, if
+        the resident wrote one) and committed before the refusal, which offers a new appeal."""
         answer = await self._answer(session, appeal)
         rating = await self._rating_of(session, answer.id)
         asked: Followup | None = None
@@ -250,13 +281,26 @@ class RatingService(UseCase):
             raise RatingRefused("not_rated")
         elif rating.score > LOW_RATING or appeal.status not in RESTING:
             raise RatingRefused("already_rated")
+        refusal = self._reopen_refusal(appeal, answer, now)
+        if refusal is not None:
+            if asked is not None:
+                asked.answer = FollowupAnswer.no
+                asked.comment = comment
+                asked.answered_at = now
+                await self._commit(session)
+            raise RatingRefused(refusal)
+        return rating, asked
+
+    def _reopen_refusal(self, appeal: Appeal, answer: AppealMessage, now: datetime) -> str | None:
+        """Why the appeal can no longer go back (reopen_count: ratings.max_reopens used; reopen_days: past
+        ratings.reopen_days of the answer), or None."""
         config = self.settings.ratings
         if (appeal.reopen_count or 0) >= config.max_reopens:
-            raise RatingRefused("reopen_count")
+            return "reopen_count"
         answered = appeal.answered_at or answer.created_at
         if now - answered > timedelta(days=config.reopen_days):
-            raise RatingRefused("reopen_days")
-        return rating, asked
+            return "reopen_days"
+        return None
 
     # --- "Is the problem actually fixed?" -------------------------------------------------------------------
 
@@ -311,7 +355,8 @@ class RatingService(UseCase):
             if rating is None:
                 return RatingView(None, True)
             open_ = now - rating.created_at <= timedelta(hours=self.settings.ratings.edit_hours)
-            return RatingView(rating.score, open_)
+            low = rating.score <= LOW_RATING and self._reopen_refusal(appeal, answer, now) is None
+            return RatingView(rating.score, open_, low)
 
     async def check(self, actor: Actor, appeal_id: int) -> str:
         """The appeal can be rated (the card's «Rate the answer»): its number; RatingRefused otherwise."""

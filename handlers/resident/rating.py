@@ -20,7 +20,7 @@ from bot.i18n import N_
 from bot.keyboards import MenuButton
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
-from bot.services.ratings import RatingRefused
+from bot.services.ratings import LIMITS, RatingRefused
 from bot.services.users import Actor
 from bot.states import ResidentRate
 from handlers import Handlers
@@ -41,7 +41,6 @@ WHY = {
     "answer": N_("This button is no longer active."),
     "text_length": N_("This text cannot be accepted."),
 }
-LIMITS = ("reopen_days", "reopen_count")
 
 
 def button(text: str, action: RateAction, appeal_id: int) -> InlineKeyboardButton:
@@ -95,8 +94,10 @@ async def on_score(
         return
     if rated.same:
         callback_answer.text = _("Your rating is already {score} of 5.").format(score=rated.score)
-        return
-    callback_answer.text = _("Thank you! Your rating: {score} of 5.").format(score=rated.score)
+        if not rated.ask_reopen:
+            return
+    else:
+        callback_answer.text = _("Thank you! Your rating: {score} of 5.").format(score=rated.score)
     if not isinstance(callback.message, Message):
         return
     message = callback.message
@@ -118,7 +119,7 @@ async def on_score(
         return
     closed = _("Thank you for your rating! Appeal № {number} is closed.").format(number=rated.number)
     if rated.score > 3 or await draft_in_progress(state):  # a draft of another step is not thrown away for a comment
-        await message.answer(changed + closed, reply_markup=kb.main_menu())
+        await message.answer(changed + closed, reply_markup=comment_offer(callback_data.id))
         return
     await state.set_state(ResidentRate.comment)
     await state.set_data({"appeal_id": callback_data.id})
@@ -149,7 +150,43 @@ async def ask_again(
         )
 
 
-# --- what could be better (a 3) -------------------------------------------------------------------------
+# --- a comment: what could be better (asked after a 3), or offered after any other score ---------------
+
+
+def comment_offer(appeal_id: int) -> InlineKeyboardMarkup:
+    """«Add a comment» under the closing words: optional, the resident may just go on."""
+    return InlineKeyboardMarkup(inline_keyboard=[[button(_("💬 Add a comment"), RateAction.comment, appeal_id)]])
+
+
+@router.callback_query(RateCb.filter(F.action == RateAction.comment))
+async def start_comment(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: RateCb,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
+) -> None:
+    try:
+        number = await services.ratings.may_comment(actor, callback_data.id)
+    except RatingRefused as error:
+        popup(callback_answer, error)
+        return
+    busy = await draft_in_progress(state)
+    if busy:
+        callback_answer.text, callback_answer.show_alert = busy, True
+        return
+    await state.set_state(ResidentRate.comment)
+    await state.set_data({"appeal_id": callback_data.id})
+    if isinstance(callback.message, Message):
+        sent = await callback.message.answer(
+            _("Appeal № {number}: write your comment in one message, or press «Skip».").format(number=number),
+            reply_markup=InlineKeyboardMarkup(
+                inline_keyboard=[[button(_("⏭ Skip"), RateAction.skip, callback_data.id)]]
+            ),
+        )
+        await remember_buttons(state, sent)
+
 
 
 @router.message(ResidentRate.comment, F.text, ~F.text.startswith("/"), ~MenuButton())
@@ -210,7 +247,7 @@ async def keep_closed(
         await callback.message.edit_reply_markup(reply_markup=None)
         await callback.message.answer(
             _("Appeal № {number} is closed; your rating is kept. Thank you.").format(number=number),
-            reply_markup=kb.main_menu(),
+            reply_markup=comment_offer(callback_data.id),
         )
 
 
@@ -406,10 +443,15 @@ async def refile(
 
 
 async def card_extras(actor: Actor, services: Services, appeal_id: int) -> tuple[str, InlineKeyboardButton | None]:
-    """The resident's card: their rating of the current answer, and «Rate the answer» while it can be rated."""
+    """The resident's card: their rating of the current answer; «Rate the answer» while it can be rated, or «Send
+    it back» while a low-rated answer's appeal may still go back (past the limits, nothing is said of it)."""
     view = await services.ratings.view(actor, appeal_id)
     line = ""
     if view.score is not None:
         line = _("<b>Your rating:</b> {score} of 5").format(score=view.score)
-    rate = button(_("⭐ Rate the answer"), RateAction.ask, appeal_id) if view.can_rate and view.score is None else None
-    return line, rate
+    action: InlineKeyboardButton | None = None
+    if view.can_rate and view.score is None:
+        action = button(_("⭐ Rate the answer"), RateAction.ask, appeal_id)
+    elif view.can_reopen:
+        action = button(_("🔁 Send it back"), RateAction.reopen, appeal_id)
+    return line, action

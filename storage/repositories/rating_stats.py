@@ -42,13 +42,14 @@ class RatingStatsRepo:
     async def low_between(
         self, start: datetime, end: datetime, max_score: int, limit: int
     ) -> Sequence[Row[tuple[int, str, int | None, int, str | None]]]:
-        """(appeal id, number, agency id, score, comment) of the ratings of at most `max_score` given in
-        [start, end), in the order they were given; at most `limit` of them."""
+        """(appeal id, number, agency id, score, comment) of the ratings of at most `max_score` whose score was
+        last set in [start, end) (`updated_at`: a score lowered to 1–2 the day after it was given counts on the day
+        it became low), in that order; at most `limit` of them."""
         query = (
             select(Rating.appeal_id, Appeal.number, Rating.agency_id, Rating.score, Rating.comment)
             .join(Appeal, Appeal.id == Rating.appeal_id)
-            .where(Rating.created_at >= start, Rating.created_at < end, Rating.score <= max_score)
-            .order_by(Rating.created_at, Rating.id)
+            .where(Rating.updated_at >= start, Rating.updated_at < end, Rating.score <= max_score)
+            .order_by(Rating.updated_at, Rating.id)
             .limit(limit)
         )
         return (await self.session.execute(query)).all()
@@ -57,6 +58,6 @@ class RatingStatsRepo:
         query = (
             select(func.count())
             .select_from(Rating)
-            .where(Rating.created_at >= start, Rating.created_at < end, Rating.score <= max_score)
+            .where(Rating.updated_at >= start, Rating.updated_at < end, Rating.score <= max_score)
         )
         return int((await self.session.execute(query)).scalar_one())
