@@ -97,6 +97,7 @@ class RateCb(CallbackData, prefix="rt"):
     action: RateAction
     id: int  # the appeal
     v: int = 0
+    n: int = 0  # the answer a rating request was sent for (0: the appeal's latest, as the card's buttons mean)
 
 
 class FixCb(CallbackData, prefix="fx"):

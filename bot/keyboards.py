@@ -98,14 +98,15 @@ SCORE_LABELS = {
 }
 
 
-def rating(appeal_id: int) -> InlineKeyboardMarkup:
-    """The five scores, one a row (the labels are long), the best on top as people read a list."""
+def rating(appeal_id: int, note_id: int = 0) -> InlineKeyboardMarkup:
+    """The five scores, one a row (the labels are long), the best on top as people read a list; `note_id` ties the
+    buttons to the answer they were sent for (a re-opened appeal's next answer is not rated from the old ones)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
                     text=_(SCORE_LABELS[score]),
-                    callback_data=RateCb(action=RateAction.score, id=appeal_id, v=score).pack(),
+                    callback_data=RateCb(action=RateAction.score, id=appeal_id, v=score, n=note_id).pack(),
                 )
             ]
             for score in sorted(SCORE_LABELS, reverse=True)

@@ -390,6 +390,7 @@ class RateRequest(Notice):
     template: ClassVar[str] = "rate_request"
     appeal_id: int
     number: str
+    note_id: int = 0  # the answer it asks about (0 in rows queued before it was added: the latest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -432,7 +432,7 @@ def _rate_request(x: n.RateRequest, c: Context) -> Rendered:
     _ = c._
     return Rendered(
         _("How helpful was the answer to your appeal № {number}? Please rate it:").format(number=escape(x.number)),
-        kb.rating(x.appeal_id),
+        kb.rating(x.appeal_id, x.note_id),
     )
 
 

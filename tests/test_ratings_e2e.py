@@ -297,6 +297,15 @@ async def test_a_low_rating_sends_the_appeal_back_and_its_new_answer_is_rated_ag
     request = owner.last_message
     assert FIVE in request.buttons and row.number in request.text
     assert set(await pending_kinds(harness, row.id)) == {"rate_reminder", "rate_close"}
+    # The first answer's request is still in the chat: its buttons do not rate the new answer.
+    old_request = next(m.message_id for m in owner.messages if row.number in (m.text or "") and FIVE in m.buttons)
+    assert old_request != request.message_id
+    unchanged = await state(harness)
+    assert await press(harness, owner, ONE, old_request) == (
+        "These buttons are for an earlier answer. The appeal has a newer one: rate it from its message or from "
+        "«📋 My appeals»."
+    )
+    assert await state(harness) == unchanged
     await press(harness, owner, FIVE)
     assert (await appeal(s, row.id)).status == "closed"
     first, second = await ratings(harness, row.id)

@@ -108,7 +108,9 @@ class RatingService(UseCase):
         """The rating request to the owner, right after the answer (and its files), and the reminder and the
         closing without a rating; seq counts the answers, so a re-opened appeal's next answer plans its own."""
         config = self.settings.ratings
-        self._notify(session, [appeal.user_id], notices.RateRequest(appeal.id, appeal.number), now)
+        answer = await NoteRepo(session).latest(appeal.id, NoteKind.answer, NoteStatus.approved)
+        request = notices.RateRequest(appeal.id, appeal.number, answer.id if answer else 0)
+        self._notify(session, [appeal.user_id], request, now)
         reminders = ReminderRepo(session)
         await reminders.drop_pending(appeal.id, RATE_KINDS)
         seq = appeal.reopen_count or 0
@@ -118,12 +120,15 @@ class RatingService(UseCase):
 
     # --- rating ------------------------------------------------------------------------------------------
 
-    async def rate(self, actor: Actor, appeal_id: int, value: int | str) -> Rated:
+    async def rate(self, actor: Actor, appeal_id: int, value: int | str, note_id: int = 0) -> Rated:
+        """`note_id`: the answer the pressed buttons were sent for (0: the latest); an earlier one is refused."""
         score = score_of(value)
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._own(session, actor, appeal_id)
             answer = await self._answer(session, appeal)
+            if note_id and note_id != answer.id:
+                raise RatingRefused("earlier_answer")
             rating = await self._rating_of(session, answer.id)
             if rating is None:
                 rating = Rating(

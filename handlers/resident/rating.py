@@ -40,6 +40,10 @@ WHY = {
     "not_asked": N_("This question is no longer open."),
     "answer": N_("This button is no longer active."),
     "text_length": N_("This text cannot be accepted."),
+    "earlier_answer": N_(
+        "These buttons are for an earlier answer. The appeal has a newer one: rate it from its message or from "
+        "«📋 My appeals»."
+    ),
 }
 
 
@@ -88,7 +92,7 @@ async def on_score(
     services: Services,
 ) -> None:
     try:
-        rated = await services.ratings.rate(actor, callback_data.id, callback_data.v)
+        rated = await services.ratings.rate(actor, callback_data.id, callback_data.v, callback_data.n)
     except RatingRefused as error:
         popup(callback_answer, error)
         return
