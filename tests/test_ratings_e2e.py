@@ -190,7 +190,8 @@ async def test_a_3_closes_and_asks_what_could_be_better_a_sticker_and_5000_chara
     row = await answered(harness, people)
     owner = person(harness, "owner")
     await press(harness, owner, THREE)
-    assert "What could have been better?" in owner.last_message.text and owner.last_message.buttons == ["⏭ Skip"]
+    question = owner.last_message
+    assert "What could have been better?" in question.text and question.buttons == ["⏭ Skip"]
     assert (await appeal(people.services, row.id)).status == "closed"
     before = await state(harness)
 
@@ -207,6 +208,8 @@ async def test_a_3_closes_and_asks_what_could_be_better_a_sticker_and_5000_chara
     assert owner.last_message.text == "Thank you, your comment is passed on."
     [(_note, score, comment)] = await ratings(harness, row.id)
     assert (score, comment) == (3, "Faster, & <please>")
+    # The question's «Skip» went with it: no dead button is left behind.
+    assert next(m for m in owner.messages if m.message_id == question.message_id).buttons == []
 
 
 async def test_a_3_comment_can_be_skipped(harness: Harness) -> None:
@@ -847,3 +850,18 @@ async def test_followup_no_written_within_the_days_and_sent_past_them_is_kept_wi
     [asked] = await harness.rows(Followup)
     assert (asked.answer, asked.comment, minute(asked.answered_at)) == ("no", "The lamp is dark again", at(12, 3, 12))
     assert (await appeal(people.services, row.id)).status == "closed"
+
+
+async def test_a_photo_with_a_caption_sends_the_appeal_back_with_those_words(harness: Harness) -> None:
+    people = await world(harness)
+    row = await answered(harness, people)
+    owner, supervisor = person(harness, "owner"), person(harness, "supervisor")
+    await press(harness, owner, TWO)
+    await press(harness, owner, YES_BACK)
+    await owner.send_photo(caption="The tap is still dry")
+    await harness.settle()
+    await press(harness, owner, SEND_BACK)
+    assert f"Appeal № {row.number} is sent back for another review" in owner.last_message.text
+    [note] = await harness.rows(AppealMessage, AppealMessage.kind == "reopen")
+    assert note.text == "The tap is still dry"
+    assert any("The tap is still dry" in (m.text or "") for m in supervisor.messages)

@@ -4,8 +4,10 @@ and photos, "Is the problem actually fixed?", and a new appeal prefilled when th
 from __future__ import annotations
 
 import dataclasses
+from contextlib import suppress
 
-from aiogram import F
+from aiogram import Bot, F
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -24,6 +26,7 @@ from bot.services.ratings import LIMITS, RatingRefused
 from bot.services.users import Actor
 from bot.states import ResidentRate
 from handlers import Handlers
+from handlers.common.cancel import BUTTONS
 from handlers.media import extract_media
 from handlers.resident import filing
 from handlers.resident.clarification import remember_buttons
@@ -194,7 +197,9 @@ async def start_comment(
 
 
 @router.message(ResidentRate.comment, F.text, ~F.text.startswith("/"), ~MenuButton())
-async def on_comment(message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings) -> None:
+async def on_comment(
+    message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings, bot: Bot
+) -> None:
     text = (message.text or "").strip()
     most = settings.limits.comment_max
     if len(text) > most:
@@ -212,6 +217,10 @@ async def on_comment(message: Message, state: FSMContext, actor: Actor, services
         await message.answer(_(WHY.get(error.detail, WHY["already_rated"])), reply_markup=kb.main_menu())
         return
     await state.clear()
+    # The question's «Skip» is over too.
+    for message_id in data.get(BUTTONS, []):
+        with suppress(TelegramBadRequest):  # deleted by the person, or already without buttons
+            await bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=int(message_id), reply_markup=None)
     await message.answer(_("Thank you, your comment is passed on."), reply_markup=kb.main_menu())
 
 
@@ -366,6 +375,9 @@ async def reopen_photo(message: Message, state: FSMContext, settings: Settings) 
         return
     files.append([media.kind, media.file_id, media.file_unique_id])
     await state.update_data(files=files)
+    caption = (message.caption or "").strip()
+    if caption and not data.get("text") and len(caption) <= settings.limits.text_max:
+        await state.update_data(text=caption)  # a photo's caption is the resident's words when none were typed
     if not message.media_group_id or len(files) == 1:
         sent = await message.answer(
             _("📎 Photos attached: {count} of {max}.").format(count=len(files), max=most),
