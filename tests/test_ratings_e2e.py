@@ -285,6 +285,8 @@ async def test_a_low_rating_sends_the_appeal_back_and_its_new_answer_is_rated_ag
     assert await pending_kinds(harness, row.id) == {}
     # The old answer cannot be judged again: the appeal waits for a new one.
     assert await press(harness, owner, FIVE, request_of(owner, row.number)) == "You have already rated this answer."
+    card = await card_of(harness, owner, row.number)
+    assert "Your rating of the previous answer: 2 of 5" in card.text and "⭐ Rate the answer" not in card.buttons
 
     # Routed again days later, it gets a term of its own from the day it came back, not the old one.
     came_back = harness.clock.now()

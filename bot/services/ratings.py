@@ -74,6 +74,7 @@ class RatingView:
     score: int | None
     can_rate: bool
     can_reopen: bool = False  # a low score of this answer, within ratings.reopen_days and under max_reopens
+    earlier: bool = False  # the score is of the answer before: the appeal was sent back and waits for a new one
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +355,11 @@ class RatingService(UseCase):
             if appeal is None or appeal.user_id != actor.id:
                 raise NotFound()
             answer = await NoteRepo(session).latest(appeal.id, NoteKind.answer, NoteStatus.approved)
-            if answer is None or appeal.status not in RESTING or appeal.duplicate_of_id is not None:
+            if answer is None or appeal.duplicate_of_id is not None:
                 return RatingView(None, False)
+            if appeal.status not in RESTING:  # sent back: the score that did it, until a new answer comes
+                rating = await self._rating_of(session, answer.id)
+                return RatingView(rating.score if rating else None, False, earlier=True)
             rating = await self._rating_of(session, answer.id)
             if rating is None:
                 return RatingView(None, True)

@@ -463,7 +463,9 @@ async def card_extras(actor: Actor, services: Services, appeal_id: int) -> tuple
     it back» while a low-rated answer's appeal may still go back (past the limits, nothing is said of it)."""
     view = await services.ratings.view(actor, appeal_id)
     line = ""
-    if view.score is not None:
+    if view.score is not None and view.earlier:
+        line = _("<b>Your rating of the previous answer:</b> {score} of 5").format(score=view.score)
+    elif view.score is not None:
         line = _("<b>Your rating:</b> {score} of 5").format(score=view.score)
     action: InlineKeyboardButton | None = None
     if view.can_rate and view.score is None:
