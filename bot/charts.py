@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 100
 WIDTH_PX = 1000
@@ -46,6 +47,7 @@ def bar_chart(title: str, bars: list[tuple[str, int, float]], footer: str = "") 
     axes.set_yticks(positions, labels, parse_math=False)
     most = max(counts, default=0) or 1
     axes.set_xlim(0, most * 1.25)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts of people: no 0.5 ticks
     for y, (_label, count, percent) in zip(positions, bars, strict=True):
         axes.text(count + most * 0.01, y, f"{count} ({percent:.1f}%)", va="center", fontsize=10, parse_math=False)
     axes.spines[["top", "right"]].set_visible(False)

@@ -428,6 +428,8 @@ async def test_the_closing_time_ends_the_answers(harness: Harness) -> None:
     assert admin.callback_answers[-1]["text"] == "The poll is closed."
     assert (await only_poll(harness)).status == "closed"
     assert "⏹ Close the poll" not in admin.last_message.buttons
+    closed_at = harness.clock.now().astimezone(harness.settings.tz)
+    assert f"(closed {closed_at:%d.%m.%Y %H:%M})" in admin.last_message.text  # when it closed, not when it would
     await choose(harness, resident, "C", "Closed early?")
     assert resident.callback_answers[-1]["text"] == "This poll is closed; answers are no longer accepted."
     assert await stored(harness, early.id, 6001) == set()

@@ -175,6 +175,7 @@ class PollSummary:
     publish_at: datetime
     closes_at: datetime
     recipients: int
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,7 +639,13 @@ class PollService:
     @staticmethod
     def _summary(poll: Poll) -> PollSummary:
         return PollSummary(
-            poll.id, poll.question, PollStatus(poll.status), poll.publish_at, poll.closes_at, poll.recipients
+            poll.id,
+            poll.question,
+            PollStatus(poll.status),
+            poll.publish_at,
+            poll.closes_at,
+            poll.recipients,
+            poll.closed_at,
         )
 
     async def polls(self, actor: Actor, limit: int = 50) -> list[PollSummary]:

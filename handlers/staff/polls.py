@@ -462,10 +462,16 @@ def hidden_text() -> str:
 def results_text(results: PollResults, services: Services, settings: Settings, lang: str) -> str:
     poll = results.poll
     state = _(STATUS[poll.status])
-    lines = [
-        _("<b>Poll № {id}</b> ({status}, closes {moment})").format(
+    if poll.status == PollStatus.closed:
+        title = _("<b>Poll № {id}</b> (closed {moment})").format(
+            id=poll.id, moment=local_time(poll.closed_at or poll.closes_at, settings.tz)
+        )
+    else:
+        title = _("<b>Poll № {id}</b> ({status}, closes {moment})").format(
             id=poll.id, status=state, moment=local_time(poll.closes_at, settings.tz)
-        ),
+        )
+    lines = [
+        title,
         f"<b>{escape(poll.question)}</b>",
     ]
     if results.hidden:  # not even the exact number of respondents under SMALL_CELL
