@@ -172,14 +172,19 @@ class RatingService(UseCase):
             await self._commit(session)
             return Rated(appeal.number, score, appeal.status == S.closed, score <= LOW_RATING, changed)
 
+    async def _rated(self, session: AsyncSession, actor: Actor, appeal_id: int) -> tuple[Appeal, Rating]:
+        """The resident's own appeal and their rating of its current answer; not_rated while there is none."""
+        appeal = await self._own(session, actor, appeal_id)
+        rating = await self._rating_of(session, (await self._answer(session, appeal)).id)
+        if rating is None:
+            raise RatingRefused("not_rated")
+        return appeal, rating
+
     async def may_comment(self, actor: Actor, appeal_id: int) -> str:
         """The rating of the current answer can take a comment now (editable as the score is): the number."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            appeal = await self._own(session, actor, appeal_id)
-            rating = await self._rating_of(session, (await self._answer(session, appeal)).id)
-            if rating is None:
-                raise RatingRefused("not_rated")
+            appeal, rating = await self._rated(session, actor, appeal_id)
             self._editable(appeal, rating, now)
             return appeal.number
 
@@ -191,10 +196,7 @@ class RatingService(UseCase):
             raise RatingRefused("text_length")
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            appeal = await self._own(session, actor, appeal_id)
-            rating = await self._rating_of(session, (await self._answer(session, appeal)).id)
-            if rating is None:
-                raise RatingRefused("not_rated")
+            appeal, rating = await self._rated(session, actor, appeal_id)
             self._editable(appeal, rating, now)
             rating.comment = text  # updated_at is when the score was last set (the day a score became low)
             await self._commit(session)
@@ -203,10 +205,7 @@ class RatingService(UseCase):
         """"Send it back?" — no: the appeal closes, the low score stays."""
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            appeal = await self._own(session, actor, appeal_id)
-            rating = await self._rating_of(session, (await self._answer(session, appeal)).id)
-            if rating is None:
-                raise RatingRefused("not_rated")
+            appeal, _rating = await self._rated(session, actor, appeal_id)
             if appeal.status == S.answered:
                 await self.lifecycle.transition(session, appeal, S.closed, actor, now, notify_resident=False)
                 await self.lifecycle.tell_followers(session, appeal, now)
