@@ -279,7 +279,8 @@ async def test_the_whole_lifecycle_of_an_appeal(world: World, clock: ManualClock
     assert (await rows(s, AppealMessage, AppealMessage.id == second.id))[0].status == "approved"
     assert await outbox(s, mark) == [
         (owner.id, "answer", {**ref, "text": "Водоснабжение восстановлено 5 ноября в 14:00"}),
-        (owner.id, "rate_request", ref),  # right after the answer, the owner is asked to rate it (issue 12)
+        # Right after the answer, the owner is asked to rate it (issue 12): that answer, by its note.
+        (owner.id, "rate_request", {**ref, "note_id": second.id}),
     ]
     assert (await s.views.note(owner, second.id))[1].text == "Водоснабжение восстановлено 5 ноября в 14:00"
 
@@ -401,13 +402,14 @@ async def test_a_follower_receives_the_answer_and_its_files(world: World) -> Non
     await s.coordination.review(coord, original.id, approve=True)
     ref = {"appeal_id": original.id, "number": original.number}
     files = {"files": [["document", "act-1"]]}
+    answer = (await rows(s, AppealMessage, AppealMessage.appeal_id == original.id, AppealMessage.kind == "answer"))[-1]
     assert by_recipient(await outbox(s, mark)) == by_recipient(
         [
             (world["owner"].id, "answer", {**ref, "text": "Сделано"}),
             (world["other"].id, "answer", {**ref, "text": "Сделано"}),
             (world["owner"].id, "files", files),
             (world["other"].id, "files", files),
-            (world["owner"].id, "rate_request", ref),  # after the answer and its files, to the owner only
+            (world["owner"].id, "rate_request", {**ref, "note_id": answer.id}),  # after the files, to the owner only
         ]
     )
 
