@@ -19,8 +19,7 @@ from bot.services.users import Actor
 from bot.states import ResidentReply
 from handlers import Handlers
 from handlers.common.cancel import BUTTONS
-from handlers.media import extract_media
-from handlers.resident.steps import draft_in_progress
+from handlers.resident.steps import draft_in_progress, take_file, take_text
 
 router = Handlers(__name__)
 
@@ -77,17 +76,10 @@ async def start_reply(
 
 @router.message(ResidentReply.collecting, F.text, ~F.text.startswith("/"), ~MenuButton())
 async def reply_text(message: Message, state: FSMContext, settings: Settings) -> None:
-    text = (message.text or "").strip()
-    most = settings.limits.text_max
-    if len(text) > most:
-        await message.answer(
-            _("The description is too long: {count} characters, at most {max}. Please shorten it.").format(
-                count=len(text), max=most
-            )
-        )
+    too_long = _("The description is too long: {count} characters, at most {max}. Please shorten it.")
+    data = await take_text(message, state, settings.limits.text_max, too_long)
+    if data is None:
         return
-    data = await state.get_data()
-    await state.update_data(text=text)
     sent = await message.answer(
         _("Text saved. Add files or press «Send the reply»."), reply_markup=send_keyboard(int(data["appeal_id"]))
     )
@@ -96,18 +88,14 @@ async def reply_text(message: Message, state: FSMContext, settings: Settings) ->
 
 @router.message(ResidentReply.collecting, F.photo | F.video | F.document)
 async def reply_file(message: Message, state: FSMContext, settings: Settings) -> None:
-    media = extract_media(message)
-    data = await state.get_data()
-    files = list(data.get("files", []))
     most = settings.limits.attachments_max
-    if media is None or len(files) >= most:
-        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=most))
+    taken = await take_file(message, state, most)
+    if taken is None:
         return
-    files.append([media.kind, media.file_id, media.file_unique_id])
-    await state.update_data(files=files)
-    if not message.media_group_id or len(files) == 1:
+    data, count = taken
+    if not message.media_group_id or count == 1:
         sent = await message.answer(
-            _("📎 Files attached: {count} of {max}.").format(count=len(files), max=most),
+            _("📎 Files attached: {count} of {max}.").format(count=count, max=most),
             reply_markup=send_keyboard(int(data["appeal_id"])),
         )
         await remember_buttons(state, sent)

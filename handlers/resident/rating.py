@@ -27,10 +27,9 @@ from bot.services.users import Actor
 from bot.states import ResidentRate
 from handlers import Handlers
 from handlers.common.cancel import BUTTONS
-from handlers.media import extract_media
 from handlers.resident import filing
 from handlers.resident.clarification import remember_buttons
-from handlers.resident.steps import draft_in_progress
+from handlers.resident.steps import draft_in_progress, take_file, take_text
 
 router = Handlers(__name__)
 
@@ -347,17 +346,10 @@ def send_keyboard(appeal_id: int) -> InlineKeyboardMarkup:
 
 @router.message(ResidentRate.reopen, F.text, ~F.text.startswith("/"), ~MenuButton())
 async def reopen_text(message: Message, state: FSMContext, settings: Settings) -> None:
-    text = (message.text or "").strip()
-    most = settings.limits.text_max
-    if len(text) > most:
-        await message.answer(
-            _("The text is too long: {count} characters, at most {max}. Please shorten it.").format(
-                count=len(text), max=most
-            )
-        )
+    too_long = _("The text is too long: {count} characters, at most {max}. Please shorten it.")
+    data = await take_text(message, state, settings.limits.text_max, too_long)
+    if data is None:
         return
-    data = await state.get_data()
-    await state.update_data(text=text)
     sent = await message.answer(
         _("Text saved. Add photos or press «Send back»."), reply_markup=send_keyboard(int(data["appeal_id"]))
     )
@@ -366,21 +358,17 @@ async def reopen_text(message: Message, state: FSMContext, settings: Settings) -
 
 @router.message(ResidentRate.reopen, F.photo)
 async def reopen_photo(message: Message, state: FSMContext, settings: Settings) -> None:
-    media = extract_media(message)
-    data = await state.get_data()
-    files = list(data.get("files", []))
     most = settings.limits.attachments_max
-    if media is None or len(files) >= most:
-        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=most))
+    taken = await take_file(message, state, most)
+    if taken is None:
         return
-    files.append([media.kind, media.file_id, media.file_unique_id])
-    await state.update_data(files=files)
+    data, count = taken
     caption = (message.caption or "").strip()
     if caption and not data.get("text") and len(caption) <= settings.limits.text_max:
         await state.update_data(text=caption)  # a photo's caption is the resident's words when none were typed
-    if not message.media_group_id or len(files) == 1:
+    if not message.media_group_id or count == 1:
         sent = await message.answer(
-            _("📎 Photos attached: {count} of {max}.").format(count=len(files), max=most),
+            _("📎 Photos attached: {count} of {max}.").format(count=count, max=most),
             reply_markup=send_keyboard(int(data["appeal_id"])),
         )
         await remember_buttons(state, sent)

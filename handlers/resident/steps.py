@@ -9,11 +9,15 @@ with an answer, a poll's «Other». They share the person's FSM state, so:
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import N_
 from bot.states import PollOther, ResidentRate, ResidentReply
+from handlers.media import extract_media
 
 DRAFTS = {
     ResidentReply.collecting.state: N_(
@@ -41,3 +45,29 @@ async def leave_optional(state: FSMContext) -> None:
     """The person went elsewhere: an optional one-message step is over (nothing was typed into it yet)."""
     if await state.get_state() in OPTIONAL:
         await state.clear()
+
+
+async def take_text(message: Message, state: FSMContext, most: int, too_long: str) -> dict[str, Any] | None:
+    """A draft step's typed text, kept in its data; None (the person told `too_long`, formatted with count and
+    max) when it is over `most` characters. Returns the step's data as it was before."""
+    text = (message.text or "").strip()
+    if len(text) > most:
+        await message.answer(too_long.format(count=len(text), max=most))
+        return None
+    data = await state.get_data()
+    await state.update_data(text=text)
+    return data
+
+
+async def take_file(message: Message, state: FSMContext, most: int) -> tuple[dict[str, Any], int] | None:
+    """A draft step's file, kept in its data: (the data as it was before, the files now); None (the person told)
+    past `most` files or for a message without one."""
+    media = extract_media(message)
+    data = await state.get_data()
+    files = list(data.get("files", []))
+    if media is None or len(files) >= most:
+        await message.answer(_("{lost} more were not added: at most {max} files per appeal.").format(lost=1, max=most))
+        return None
+    files.append([media.kind, media.file_id, media.file_unique_id])
+    await state.update_data(files=files)
+    return data, len(files)
