@@ -120,3 +120,31 @@ class PollCb(CallbackData, prefix="pl"):
     a: PollAction
     p: int
     o: int = 0
+
+
+class NewsAction(StrEnum):
+    unsubscribe = "u"  # «Unsubscribe from such news» under a broadcast item
+    undo = "z"  # «Undo» under the answer to it
+
+
+class NewsCb(CallbackData, prefix="nw"):
+    """A resident's press under a broadcast: `b` is the broadcast (what "such news" means comes from its audience:
+    its thematic block, or every broadcast when it has none). The service checks the broadcast exists."""
+
+    a: NewsAction
+    b: int
+
+
+class BroadcastAction(StrEnum):
+    pause = "p"
+    resume = "r"
+    cancel = "c"  # asks to confirm
+    cancel_yes = "y"
+    open = "o"  # the broadcast's card (from the list of past broadcasts)
+
+
+class BroadcastCb(CallbackData, prefix="bc"):
+    """The author's buttons under a broadcast's progress message and card. The service checks the role."""
+
+    a: BroadcastAction
+    id: int

@@ -206,6 +206,23 @@ class RatingsSection(BaseModel):
         return self
 
 
+class BroadcastsSection(BaseModel):
+    """Informing residents (issue 13): broadcasts go through the outbox sender's bulk lane."""
+
+    # Messages a second the outbox sender sends overall (appeal notifications and broadcast items together).
+    # Telegram allows a bot about 30; a little below leaves room for the replies to updates.
+    rate: float = Field(default=25.0, gt=0, le=30)
+    # A broadcast item that meets an error other than "blocked" or flood control is tried at most this many times.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # How often the author's progress message is edited.
+    progress_seconds: int = Field(default=5, ge=2, le=60)
+    # Recipients materialized per transaction when a broadcast starts.
+    batch: int = Field(default=1000, ge=10, le=10000)
+    # Only one instance sends bulk items at a time (a lease in the database), so several instances together keep to
+    # `rate`; a killed holder's lease passes to another instance after this many seconds.
+    lease_seconds: int = Field(default=10, ge=3, le=120)
+
+
 class ConsentSection(BaseModel):
     # Bump it whenever the consent text changes: everyone is asked again.
     version: str = Field(default="2026-11-01", min_length=1)
@@ -257,6 +274,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()
     ratings: RatingsSection = RatingsSection()
+    broadcasts: BroadcastsSection = BroadcastsSection()
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()

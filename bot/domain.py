@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
@@ -143,6 +143,57 @@ class OutboxState(StrEnum):
     sent = "sent"
     blocked = "blocked"
     failed = "failed"
+    cancelled = "cancelled"  # a broadcast item whose broadcast was cancelled before it went out
+
+
+class Lane(IntEnum):
+    """Which queue of the outbox a row waits in: the sender serves `personal` rows (appeal notifications, replies,
+    reminders) before any `bulk` row (broadcast items, poll invitations), so a broadcast never delays them."""
+
+    personal = 0
+    bulk = 1
+
+
+class BroadcastStatus(StrEnum):
+    """scheduled → running ⇄ paused → done | cancelled. A broadcast's recipients are listed while it runs (the
+    `listed` flag of its row says when all are); pausing stops its items, not the listing."""
+
+    scheduled = "scheduled"
+    running = "running"
+    paused = "paused"
+    done = "done"
+    cancelled = "cancelled"
+
+
+# The states of a broadcast that has not ended yet.
+LIVE_BROADCAST = frozenset({BroadcastStatus.scheduled, BroadcastStatus.running, BroadcastStatus.paused})
+
+
+@dataclass(frozen=True)
+class BroadcastAudience:
+    """Who a broadcast goes to, among the residents who consented and did not stop news: every filter given must
+    hold (none given: all of them). `districts`: residents following one of these districts (their chosen ones, or
+    else the district of their latest appeal); `block_id`: residents who did not turn this thematic block off;
+    `language`: residents whose interface language it is (no language set counts as "ru")."""
+
+    districts: tuple[int, ...] = ()
+    block_id: int | None = None
+    language: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"districts": sorted(set(self.districts)), "block_id": self.block_id, "language": self.language}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> BroadcastAudience:
+        value = value or {}
+        block = value.get("block_id")
+        return cls(
+            districts=tuple(int(d) for d in value.get("districts") or ()),
+            block_id=int(block) if block is not None else None,
+            language=value.get("language") or None,
+        )
+
+
 
 
 # --- the state machine ---------------------------------------------------------------------------------

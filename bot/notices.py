@@ -454,3 +454,52 @@ class PollInvite(Notice):
 
 
 NOTICES[PollInvite.template] = PollInvite
+
+
+# --- broadcasts (appended: issue 13) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastItem(Notice):
+    """A broadcast as it reaches one resident: only the id; the renderer reads the broadcast's texts, file and button
+    once per broadcast (they never change after confirmation), so a million items do not store a million copies."""
+
+    template: ClassVar[str] = "broadcast"
+    broadcast_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastReport(Notice):
+    """The final report to the author of a broadcast that ended (done or cancelled)."""
+
+    template: ClassVar[str] = "broadcast_report"
+    broadcast_id: int
+    status: str  # bot.domain.BroadcastStatus: done or cancelled
+    recipients: int
+    delivered: int
+    blocked: int
+    failed: int
+    cancelled: int
+    unsure: int  # items in flight when a sender died: possibly received twice
+    flood_waits: int
+
+
+NOTICES.update({cls.template: cls for cls in (BroadcastItem, BroadcastReport)})
+
+
+@dataclass(frozen=True)
+class BroadcastContent:
+    """What every item of a broadcast shows (read once per broadcast by the renderer, and by the author's preview):
+    HTML texts per language ("ru" always there), an optional photo or document, an optional URL button, and the
+    thematic block of its audience (what «Unsubscribe from such news» turns off; None: all broadcasts)."""
+
+    broadcast_id: int
+    texts: dict[str, str]
+    media_kind: AttachmentKind | None = None
+    media_file_id: str | None = None
+    button_text: str | None = None
+    button_url: str | None = None
+    block_id: int | None = None
+
+    def text(self, locale: str) -> str:
+        return self.texts.get(locale) or self.texts["ru"]

@@ -16,7 +16,7 @@ from babel.dates import format_date
 from bot import keyboards as kb
 from bot import notices as n
 from bot.ballot import ballot
-from bot.callbacks import MyAction, MyCb, ReplyCb, StaffAction, StaffCb
+from bot.callbacks import MyAction, MyCb, NewsAction, NewsCb, ReplyCb, StaffAction, StaffCb
 from bot.config import Settings
 from bot.domain import RejectReason, RequestKind, Role
 from bot.i18n import N_
@@ -93,6 +93,24 @@ def make_renderer(
             return render_notice(notice, Context(i18n.gettext, locale, settings, directory))
 
     return render
+
+
+def render_broadcast(content: n.BroadcastContent, locale: str, _: Callable[[str], str]) -> Rendered:
+    """A broadcast item exactly as a resident sees it (the sender's renderer and the author's preview share it): the
+    text in their language (or Russian), the file, the URL button and «Unsubscribe from such news»."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if content.button_text and content.button_url:
+        rows.append([InlineKeyboardButton(text=content.button_text, url=content.button_url)])
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=_("🔕 Unsubscribe from such news"),
+                callback_data=NewsCb(a=NewsAction.unsubscribe, b=content.broadcast_id).pack(),
+            )
+        ]
+    )
+    media = [(str(content.media_kind), content.media_file_id)] if content.media_kind and content.media_file_id else []
+    return Rendered(content.text(locale), InlineKeyboardMarkup(inline_keyboard=rows), media)
 
 
 def button(text: str, data: str) -> InlineKeyboardMarkup:

@@ -369,7 +369,11 @@ class Outbox(Base):
     recipient's language when sent."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        # The sender lists each lane's due rows: equality on status and lane, a range on next_attempt_at.
+        Index("ix_outbox_due", "status", "lane", "next_attempt_at"),
+        Index("ix_outbox_broadcast", "broadcast_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -385,6 +389,15 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(String(255))
     # Makes a notification idempotent where the cause may repeat (reminders: one per appeal and point).
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # bot.domain.Lane: personal rows go out before any bulk row (broadcast items, poll invitations).
+    lane: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The broadcast a bulk item belongs to: sent only while it is running, cancelled with it. (A broadcasts.id with no
+    # foreign key: migration 0011 added it to a live table, which SQLite cannot do with one; broadcasts are never
+    # deleted.)
+    broadcast_id: Mapped[int | None] = mapped_column(Integer)
+    # Times a lease on the row expired with no outcome recorded: the sender died (kill -9) while the call was in
+    # flight, so the message may have reached the person before it is sent again (counted in the reports).
+    lost_leases: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Reminder(Base):
@@ -500,6 +513,90 @@ class Poll(Base):
     recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class Broadcast(Base):
+    """A message from the ЦУР to residents (информирование): texts per language (`texts`, "ru" always), an optional
+    photo or document and URL button, an audience (`audience`: districts, block_id, language; empty = everyone who
+    consented), sent at `start_at`.
+
+    `status` is bot.domain.BroadcastStatus. Starting is claimed like a poll's publishing (`claim`, `locked_until`)
+    and materializes the recipients as outbox rows of the bulk lane in batches after `cursor` (the last users.id
+    done); `recipients` counts them, `listed` says all are. `draft_key` makes a confirmation pressed twice create one broadcast."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_status_start", "status", "start_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_key: Mapped[str] = mapped_column(String(36), unique=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    texts: Mapped[dict[str, str]] = mapped_column(JSON)
+    media_kind: Mapped[str | None] = mapped_column(String(16))  # bot.domain.AttachmentKind: photo or document
+    media_file_id: Mapped[str | None] = mapped_column(String(255))
+    button_text: Mapped[str | None] = mapped_column(String(64))
+    button_url: Mapped[str | None] = mapped_column(String(512))
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    planned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the audience counted at confirm
+    start_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    claim: Mapped[str | None] = mapped_column(String(36))
+    locked_until: Mapped[datetime | None]
+    cursor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    recipients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    listed: Mapped[bool] = mapped_column(Boolean, default=False)  # every recipient is materialized
+    # Flood-control pauses (429) met while it was sending.
+    flood_waits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The author's progress message, edited every few seconds; and when and at which count it was edited last.
+    progress_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_at: Mapped[datetime | None]
+    progress_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class NewsPrefs(Base):
+    """A resident's choice of news (/subscriptions). No row: the defaults (every block, the district of their latest
+    appeal). `stopped`: no broadcasts at all. `districts_chosen`: the districts are those of NewsDistrict, not the
+    latest appeal's."""
+
+    __tablename__ = "news_prefs"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)
+    districts_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+
+class NewsBlockOff(Base):
+    """A thematic block a resident does not want news about (every block is on by default)."""
+
+    __tablename__ = "news_blocks_off"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    block_id: Mapped[int] = mapped_column(ForeignKey("blocks.id", ondelete="CASCADE"), primary_key=True)
+
+
+class NewsDistrict(Base):
+    """A district a resident chose to get news about (read when NewsPrefs.districts_chosen)."""
+
+    __tablename__ = "news_districts"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Lease(Base):
+    """A named lease several instances compete for (e.g. "bulk": who sends broadcast items). Taken with a conditional
+    UPDATE, so the database arbitrates."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    until: Mapped[datetime | None]
+
+
 class PollOption(Base):
     __tablename__ = "poll_options"
     __table_args__ = (UniqueConstraint("poll_id", "position", name="uq_poll_option_position"),)
@@ -554,6 +651,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Block",
+    "Broadcast",
     "Category",
     "Consent",
     "Counter",
@@ -561,6 +659,10 @@ __all__ = [
     "FsmRecord",
     "HandledUpdate",
     "InboxUpdate",
+    "Lease",
+    "NewsBlockOff",
+    "NewsDistrict",
+    "NewsPrefs",
     "Invite",
     "Outbox",
     "Poll",

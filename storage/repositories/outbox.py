@@ -9,7 +9,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import OutboxState
+from bot.domain import Lane, OutboxState
 from bot.notices import Notice
 from storage.models import Outbox, User
 
@@ -43,9 +43,20 @@ class OutboxRepo:
         self.session = session
 
     @staticmethod
-    def values(user_id: int, notice: Notice, now: datetime, dedupe_key: str | None = None) -> dict[str, Any]:
+    def values(
+        user_id: int,
+        notice: Notice,
+        now: datetime,
+        dedupe_key: str | None = None,
+        *,
+        lane: Lane = Lane.personal,
+        broadcast_id: int | None = None,
+    ) -> dict[str, Any]:
         """The column values of a new notification, for bulk inserts."""
         return {
+            "lane": int(lane),
+            "broadcast_id": broadcast_id,
+            "lost_leases": 0,
             "user_id": user_id,
             "template": notice.template,
             "params": notice.params(),
@@ -90,6 +101,21 @@ class OutboxRepo:
         """Rows built with values(), in one executemany."""
         if rows:
             await self.session.execute(insert(Outbox), rows)
+
+    async def cancel_pending(self, broadcast_id: int, now: datetime) -> int:
+        """The broadcast's items not yet sent become `cancelled`, except one leased right now: its call may be in
+        flight, and its outcome is recorded when it returns."""
+        result = await self.session.execute(
+            update(Outbox)
+            .where(
+                Outbox.broadcast_id == broadcast_id,
+                Outbox.status == OutboxState.pending,
+                or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now),
+            )
+            .values(status=OutboxState.cancelled, locked_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount if isinstance(result, CursorResult) else 0
 
     async def has_key(self, dedupe_key: str) -> bool:
         return (await self.session.execute(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key))).first() is not None

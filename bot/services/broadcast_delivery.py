@@ -1,0 +1,174 @@
+"""Delivering broadcasts (issue 13): starting them, their progress, their end and report.
+
+A broadcast starts when its time comes (the scheduler's tick, or «send now»): the starter claims it in the database
+(a lease on the row, like a poll's publishing) and materializes its recipients as outbox rows of the bulk lane,
+`settings.broadcasts.batch` per transaction after a cursor (the last users.id done), so 10,000 or 1,000,000 residents
+cost the same memory and a restart resumes where it stopped. The outbox sender (bot/outbox.py) serves those rows
+after every personal notification, only while the broadcast is running, at the configured rate, and
+the dedupe key `broadcast:{id}:{user}` keeps a resident from getting one broadcast twice whatever restarts happen.
+
+When no item of a fully materialized broadcast is pending any more, the tick ends it (done) and queues the report
+to its author in the same transaction; a cancelled broadcast gets its report the same way."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import notices
+from bot.clock import Clock
+from bot.config import Settings
+from bot.domain import AttachmentKind, BroadcastAudience, BroadcastStatus, Lane, OutboxState
+from storage.models import Broadcast, Outbox, User
+from storage.repositories.broadcasts import ItemCounts, item_counts, recipients_query
+from storage.repositories.outbox import OutboxRepo
+
+logger = logging.getLogger(__name__)
+
+# A starter holds the broadcast this long per batch; one that died is replaced after it.
+LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a broadcast stands, for its author's progress message and card."""
+
+    broadcast_id: int
+    status: BroadcastStatus
+    urgent: bool
+    start_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    planned: int  # the audience counted at confirmation
+    recipients: int  # items materialized so far
+    materialized: bool  # every recipient is listed (recipients is final)
+    counts: ItemCounts
+    flood_waits: int
+    rate: float | None  # items settled a second since the previous progress edit (None: not measured yet)
+
+    @property
+    def left(self) -> int:
+        total = self.recipients if self.materialized else max(self.planned, self.recipients)
+        return max(total - self.counts.settled, 0)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.rate or self.status != BroadcastStatus.running:
+            return None
+        return self.left / self.rate
+
+
+def report_of(row: Broadcast, counts: ItemCounts) -> notices.BroadcastReport:
+    return notices.BroadcastReport(
+        broadcast_id=row.id,
+        status=row.status,
+        recipients=row.recipients,
+        delivered=counts.sent,
+        blocked=counts.blocked,
+        failed=counts.failed,
+        cancelled=counts.cancelled,
+        unsure=counts.unsure,
+        flood_waits=row.flood_waits,
+    )
+
+
+async def finish(session: AsyncSession, broadcast_id: int, status: BroadcastStatus, now: datetime) -> bool:
+    """End a broadcast in the caller's transaction: `done` (nothing pending is left) or `cancelled` (its pending
+    items, except one whose call is in flight, become cancelled). Queues the final report to the author in the same
+    transaction. False when it had already ended."""
+    moved = await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.status.not_in([BroadcastStatus.done, BroadcastStatus.cancelled]))
+        .values(status=status, finished_at=now, claim=None, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:
+        return False
+    if status == BroadcastStatus.cancelled:
+        await OutboxRepo(session).cancel_pending(broadcast_id, now)
+    row = (await session.execute(select(Broadcast).where(Broadcast.id == broadcast_id))).scalar_one()
+    if row.started_at is not None:  # a scheduled broadcast cancelled before it started sent nothing: no report
+        counts = await item_counts(session, broadcast_id)
+        # Cancelled with an item in flight: the report counts it as pending until the tick sees it settle. The
+        # counts say what was known at the end.
+        OutboxRepo(session).add(row.created_by, report_of(row, counts), now)
+    return True
+
+
+class BroadcastDelivery:
+    """Starts due broadcasts, ends finished ones, and reads their progress and content. Called by the scheduler's
+    tick, by «send now» and by the outbox sender's renderer; it checks no role (the authors' actions are in
+    bot/services/broadcasts.py)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        settings: Settings,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.settings = settings
+        self.on_commit = on_commit
+        # Content never changes after confirmation, so this cache is right on every instance; bounded by pruning.
+        self._contents: dict[int, notices.BroadcastContent | None] = {}
+
+    # --- what an item shows ------------------------------------------------------------------------------
+
+    async def content(self, broadcast_id: int) -> notices.BroadcastContent | None:
+        """The broadcast's texts, file and button (None: no such broadcast)."""
+        if broadcast_id in self._contents:
+            return self._contents[broadcast_id]
+        async with self.sessionmaker() as session:
+            row = (await session.execute(select(Broadcast).where(Broadcast.id == broadcast_id))).scalar_one_or_none()
+        content = None
+        if row is not None:
+            content = notices.BroadcastContent(
+                broadcast_id=row.id,
+                texts=dict(row.texts),
+                media_kind=AttachmentKind(row.media_kind) if row.media_kind else None,
+                media_file_id=row.media_file_id,
+                button_text=row.button_text,
+                button_url=row.button_url,
+                block_id=BroadcastAudience.from_json(row.audience).block_id,
+            )
+        if len(self._contents) > 100:
+            self._contents.clear()
+        self._contents[broadcast_id] = content
+        return content
+
+    # --- progress ----------------------------------------------------------------------------------------
+
+    async def progress(self, broadcast_id: int) -> Progress | None:
+        async with self.sessionmaker() as session:
+            row = (await session.execute(select(Broadcast).where(Broadcast.id == broadcast_id))).scalar_one_or_none()
+            if row is None:
+                return None
+            counts = await item_counts(session, broadcast_id)
+        return self._progress(row, counts, None)
+
+    @staticmethod
+    def _progress(row: Broadcast, counts: ItemCounts, rate: float | None) -> Progress:
+        return Progress(
+            broadcast_id=row.id,
+            status=BroadcastStatus(row.status),
+            urgent=bool(row.urgent),
+            start_at=row.start_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            planned=row.planned,
+            recipients=row.recipients,
+            materialized=bool(row.listed),
+            counts=counts,
+            flood_waits=row.flood_waits,
+            rate=rate,
+        )
