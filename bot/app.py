@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -38,8 +39,10 @@ from bot.notifications import make_renderer
 from bot.ops import Metrics, Ops, UpdateMetricsMiddleware
 from bot.outbox import OutboxSender
 from bot.polling import Poller
+from bot.progress import BroadcastJob
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
+from bot.services.calendar import next_allowed_time
 from bot.services.users import guess_locale
 from bot.session import (
     BotSession,
@@ -94,17 +97,25 @@ class App:
         # The sender handles flood control and errors itself (a pause, the row rescheduled within its lease): a bot
         # of its own, without the replies' ReplyRetryMiddleware.
         self._sender_bot = create_bot(self.settings, retry_after=False)
+        quiet = self.settings.scheduler
         self.sender = OutboxSender(
             self._sender_bot,
             self.sessionmaker,
             self.clock,
-            make_renderer(self.i18n, self.settings, self.services.directory),
+            make_renderer(self.i18n, self.settings, self.services.directory, self.services.delivery.content),
             on_send=self.metrics.record_send,
+            global_rate=self.settings.broadcasts.rate,
+            quiet=lambda moment: next_allowed_time(
+                moment, quiet_start=quiet.quiet_start, quiet_end=quiet.quiet_end, tz=self.settings.tz
+            ) != moment,
+            bulk_max_attempts=self.settings.broadcasts.max_attempts,
+            bulk_lease=timedelta(seconds=self.settings.broadcasts.lease_seconds),
         )
         self._sender_task = asyncio.create_task(self.sender.run())
         self.scheduler = create_scheduler(
             self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates,
             polls=self.services.polls,
+            broadcasts=BroadcastJob(self._sender_bot, self.services.delivery, self.i18n, self.settings),
         )
         self.scheduler.start()
 

@@ -16,7 +16,17 @@ from babel.dates import format_date
 from bot import keyboards as kb
 from bot import notices as n
 from bot.ballot import ballot
-from bot.callbacks import MyAction, MyCb, NewsAction, NewsCb, ReplyCb, StaffAction, StaffCb
+from bot.callbacks import (
+    BroadcastAction,
+    BroadcastCb,
+    MyAction,
+    MyCb,
+    NewsAction,
+    NewsCb,
+    ReplyCb,
+    StaffAction,
+    StaffCb,
+)
 from bot.config import Settings
 from bot.domain import RejectReason, RequestKind, Role
 from bot.i18n import N_
@@ -83,12 +93,22 @@ def render_notice(notice: n.Notice, context: Context) -> Rendered | None:
 
 
 def make_renderer(
-    i18n: I18n, settings: Settings, directory: DirectoryService
+    i18n: I18n,
+    settings: Settings,
+    directory: DirectoryService,
+    broadcasts: Callable[[int], Awaitable[n.BroadcastContent | None]] | None = None,
 ) -> Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]:
-    """The outbox sender's renderer: decodes the row (UnknownNotice when it cannot) and renders it."""
+    """The outbox sender's renderer: decodes the row (UnknownNotice when it cannot) and renders it. `broadcasts`
+    reads a broadcast's content for its items (bot/services/broadcast_delivery.py BroadcastDelivery.content)."""
 
     async def render(template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
         notice = n.decode(template, params)
+        if isinstance(notice, n.BroadcastItem):
+            content = await broadcasts(notice.broadcast_id) if broadcasts is not None else None
+            if content is None:
+                raise n.UnknownNotice(f"broadcast {notice.broadcast_id} not found")
+            with i18n.use_locale(locale):
+                return render_broadcast(content, locale, i18n.gettext)
         with i18n.use_locale(locale):
             return render_notice(notice, Context(i18n.gettext, locale, settings, directory))
 
@@ -506,3 +526,29 @@ def _poll(x: n.PollInvite, c: Context) -> Rendered:
         closes_at=datetime.fromisoformat(x.closes_at), tz=c.settings.tz,
     )
     return Rendered(text, markup)
+
+
+# --- broadcasts (issue 13) ------------------------------------------------------------------------------------
+
+
+@renders(n.BroadcastReport)
+def _broadcast_report(x: n.BroadcastReport, c: Context) -> Rendered:
+    _ = c._
+    if x.status == "cancelled":
+        head = _("📣 Broadcast № {id} was cancelled. Its report:").format(id=x.broadcast_id)
+    else:
+        head = _("📣 Broadcast № {id} is finished. Its report:").format(id=x.broadcast_id)
+    lines = [
+        head,
+        _("Recipients: {count}.").format(count=x.recipients),
+        _("Delivered: {count}.").format(count=x.delivered),
+        _("Blocked the bot: {count}.").format(count=x.blocked),
+        _("Other errors: {count}.").format(count=x.failed),
+    ]
+    if x.cancelled:
+        lines.append(_("Not sent (cancelled): {count}.").format(count=x.cancelled))
+    if x.unsure:
+        lines.append(_("Possibly received twice (the bot restarted while sending): {count}.").format(count=x.unsure))
+    if x.flood_waits:
+        lines.append(_("Telegram's flood control paused sending {count} times.").format(count=x.flood_waits))
+    return Rendered("\n".join(lines), button(_("Open the broadcast"), BroadcastCb(a=BroadcastAction.open, id=x.broadcast_id).pack()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,12 +42,13 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.domain import AttachmentKind
+from bot.domain import AttachmentKind, Lane
 from bot.notices import UnknownNotice
-from storage.repositories.outbox import ClaimedOutbox, OutboxRepo
+from storage.repositories.outbox import ClaimedOutbox, LeaseRepo, OutboxRepo
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ MEDIA_KINDS = frozenset(AttachmentKind)
 MAX_BACKOFF = timedelta(minutes=5)
 # sendMediaGroup takes 2-10 items; more would need a second call, which "one row = one call" forbids.
 MAX_ALBUM = 10
+BULK_LEASE = "bulk"
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,9 @@ class OutboxSender:
         give_up_after: timedelta = timedelta(days=1),
         on_blocked: Callable[[int], None] | None = None,
         on_send: Callable[[str], None] | None = None,
+        quiet: Callable[[datetime], bool] | None = None,
+        bulk_max_attempts: int = 3,
+        bulk_lease: timedelta = timedelta(seconds=10),
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
@@ -145,6 +151,17 @@ class OutboxSender:
         self._request_timeout = max(1, int(lease.total_seconds() / 2))
         self._poll_interval = poll_interval
         self._give_up_after = give_up_after
+        # The bulk lane (broadcast items, poll invitations) is served only when no personal row is due, at most
+        # half a second's worth per round, so a notification queued meanwhile waits half a second at most.
+        self._bulk_batch = max(1, int(global_rate / 2))
+        self._bulk_max_attempts = bulk_max_attempts
+        # Told whether a moment is inside the quiet hours, when bulk rows wait (an urgent broadcast's excepted).
+        self._quiet = quiet or (lambda moment: False)
+        # One instance sends bulk rows at a time (the "bulk" lease in the database): instances together keep to the
+        # rate. Held until _bulk_until, renewed halfway through.
+        self._bulk_lease = bulk_lease
+        self._holder = uuid.uuid4().hex
+        self._bulk_until: datetime | None = None
         # Told the users.id of a person found unreachable (403); their next update marks them active again
         # (bot/services/users.py reads the row on every update).
         self._on_blocked = on_blocked
@@ -162,8 +179,8 @@ class OutboxSender:
         self._running = False
         self._stopped = asyncio.Event()
         self._in_flight = 0
-        self._quiet = asyncio.Event()  # set while no drain_once() is in progress
-        self._quiet.set()
+        self._idle = asyncio.Event()  # set while no drain_once() is in progress
+        self._idle.set()
 
     # --- control ---------------------------------------------------------------------------------------
 
@@ -206,7 +223,12 @@ class OutboxSender:
         self._wake.set()
         if self._running:
             await self._stopped.wait()
-        await self._quiet.wait()  # a drain_once() called directly (not by run()) finishes its row too
+        await self._idle.wait()  # a drain_once() called directly (not by run()) finishes its row too
+        await self._release_bulk()
+
+    def is_quiet(self, moment: datetime) -> bool:
+        """Whether bulk rows wait at `moment` (the quiet hours; an urgent broadcast's items excepted)."""
+        return self._quiet(moment)
 
     @property
     def idle(self) -> bool:
@@ -219,20 +241,26 @@ class OutboxSender:
         return self._paused_until is not None and self._clock.now() < self._paused_until
 
     async def drain_once(self) -> int:
-        """Claim the due rows one by one, send each and record its outcome.
+        """Claim the due rows one by one, send each and record its outcome: the personal lane's, or when none is due,
+        a few of the bulk lane's.
 
         Returns how many rows were claimed and settled (sent, skipped, retried later, blocked or failed)."""
         if self._stop_requested or self._paused():
             return 0
         self._in_flight += 1
-        self._quiet.clear()
+        self._idle.clear()
         try:
+            now = self._clock.now()
+            quiet = self._quiet(now)
             async with self._sessionmaker() as session:
-                candidates = await OutboxRepo(session).due(self._clock.now(), self._batch)
+                candidates = await OutboxRepo(session).due(now, self._batch)
+            if not candidates and await self._hold_bulk():
+                async with self._sessionmaker() as session:
+                    candidates = await OutboxRepo(session).due(now, self._bulk_batch, Lane.bulk, quiet=quiet)
             done = 0
             while candidates and not self._stop_requested and not self._paused():
                 due = candidates.pop(self._pick(candidates))
-                row = await self._claim(due.id)
+                row = await self._claim(due.id, quiet)
                 if row is None:
                     continue  # another sender has it, or it was settled meanwhile
                 try:
@@ -245,7 +273,7 @@ class OutboxSender:
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
-                self._quiet.set()
+                self._idle.set()
             self._prune_buckets()
 
     def _pick(self, candidates: list[Any]) -> int:
@@ -261,10 +289,35 @@ class OutboxSender:
                     break
         return best
 
-    async def _claim(self, outbox_id: int) -> ClaimedOutbox | None:
+    async def _claim(self, outbox_id: int, quiet: bool) -> ClaimedOutbox | None:
         now = self._clock.now()
         async with self._sessionmaker() as session, session.begin():
-            return await OutboxRepo(session).claim(outbox_id, now, now + self._lease)
+            return await OutboxRepo(session).claim(outbox_id, now, now + self._lease, quiet=quiet)
+
+    async def _hold_bulk(self) -> bool:
+        """Whether this sender holds the bulk lease (taking or renewing it in the database when half of it is gone)."""
+        now = self._clock.now()
+        if self._bulk_until is not None and now < self._bulk_until - self._bulk_lease / 2:
+            return True
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                taken = await LeaseRepo(session).take(BULK_LEASE, self._holder, now, now + self._bulk_lease)
+        except SQLAlchemyError:
+            logger.warning("outbox: could not take the bulk lease; trying again next round", exc_info=True)
+            taken = False
+        self._bulk_until = now + self._bulk_lease if taken else None
+        return taken
+
+    async def _release_bulk(self) -> None:
+        """On a clean stop another instance (or this one restarted) may send bulk rows at once."""
+        if self._bulk_until is None:
+            return
+        self._bulk_until = None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                await LeaseRepo(session).release(BULK_LEASE, self._holder)
+        except SQLAlchemyError:
+            logger.warning("outbox: could not release the bulk lease; it expires by itself", exc_info=True)
 
     async def _process(self, row: ClaimedOutbox) -> None:
         if not row.user_active:
@@ -317,7 +370,11 @@ class OutboxSender:
                 row.user_id,
                 exc.retry_after,
             )
-            await self._retry(row, _describe(exc), timedelta(seconds=exc.retry_after))
+            if row.broadcast_id is not None:
+                async with self._sessionmaker() as session, session.begin():
+                    await OutboxRepo(session).note_flood_wait(row.broadcast_id)
+            # Flood control is no fault of the row: it does not count towards a bulk row's bounded attempts.
+            await self._retry(row, _describe(exc), timedelta(seconds=exc.retry_after), bounded=False)
         except TelegramForbiddenError as exc:
             self._on_send("403")
             await self._settle_blocked(row, _describe(exc), attempted=True)
@@ -392,10 +449,16 @@ class OutboxSender:
         seconds = min(base * (1 + random.uniform(0, 0.1)), MAX_BACKOFF.total_seconds())
         return timedelta(seconds=seconds)
 
-    async def _retry(self, row: ClaimedOutbox, error: str, delay: timedelta, *, attempted: bool = True) -> None:
+    async def _retry(
+        self, row: ClaimedOutbox, error: str, delay: timedelta, *, attempted: bool = True, bounded: bool = True
+    ) -> None:
         now = self._clock.now()
         if now - row.created_at >= self._give_up_after:
             await self._settle_failed(row, f"gave up: {error}", attempted=attempted)
+            return
+        if bounded and row.lane == Lane.bulk and row.attempts + (1 if attempted else 0) >= self._bulk_max_attempts:
+            # A broadcast item is not worth a day of retries: counted as failed in the report.
+            await self._settle_failed(row, f"gave up after {self._bulk_max_attempts} attempts: {error}", attempted=attempted)
             return
         async with self._sessionmaker() as session, session.begin():
             await OutboxRepo(session).reschedule(row.id, now + delay, error, attempted=attempted)

@@ -53,6 +53,7 @@ def create_scheduler(
     observe: JobObserver | None = None,
     updates: UpdateLedger | None = None,
     polls: PollService | None = None,
+    broadcasts: Callable[[], Awaitable[int]] | None = None,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -74,6 +75,15 @@ def create_scheduler(
             _guarded("polls", polls.tick, observe),
             IntervalTrigger(seconds=config.sweep_seconds),
             id="polls",
+            max_instances=1,
+            coalesce=True,
+        )
+    if broadcasts is not None:
+        # Broadcasts started at their time, ended when their items are settled, their progress messages edited.
+        scheduler.add_job(
+            _guarded("broadcasts", broadcasts, observe),
+            IntervalTrigger(seconds=settings.broadcasts.progress_seconds),
+            id="broadcasts",
             max_instances=1,
             coalesce=True,
         )

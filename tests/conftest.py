@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.types import TelegramObject
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App, allowed_updates, create_app, create_bot, create_dispatcher
 from bot.clock import ManualClock
 from bot.config import Settings, load_settings
+from bot.domain import Lane
 from bot.polling import Poller
 from bot.services import Services, build_services
 from storage.db import create_engine, create_sessionmaker, upgrade
-from storage.models import Outbox
+from storage.repositories.outbox import OutboxRepo
 from storage.seed import load_directories
 from tests.databases import checkpoint, copy_db, created, db_url, drop_since, fresh_db
 
@@ -264,10 +265,14 @@ class Harness:
         return self.in_flight.active == 0 and self.app.albums.idle
 
     async def due_notifications(self) -> int:
+        """Rows the sender would send now: every due personal row, and the due bulk rows it may send (not those of
+        a paused broadcast, nor in the quiet hours)."""
         assert self.app is not None
+        now = self.clock.now()
+        quiet = self.app.sender.is_quiet(now) if self.app.sender is not None else False
         async with self.app.sessionmaker() as session:
-            query = select(func.count()).select_from(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= self.clock.now())
-            return int((await session.execute(query)).scalar_one())
+            repo = OutboxRepo(session)
+            return len(await repo.due(now, 1)) + len(await repo.due(now, 1, Lane.bulk, quiet=quiet))
 
     async def session(self) -> AsyncSession:
         assert self.app is not None

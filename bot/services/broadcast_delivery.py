@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,6 +53,10 @@ class Progress:
     counts: ItemCounts
     flood_waits: int
     rate: float | None  # items settled a second since the previous progress edit (None: not measured yet)
+    # Where the author's progress message is, and the author's language (for the edits).
+    chat_id: int | None = None
+    message_id: int | None = None
+    locale: str | None = None
 
     @property
     def left(self) -> int:
@@ -157,7 +161,7 @@ class BroadcastDelivery:
         return self._progress(row, counts, None)
 
     @staticmethod
-    def _progress(row: Broadcast, counts: ItemCounts, rate: float | None) -> Progress:
+    def _progress(row: Broadcast, counts: ItemCounts, rate: float | None, locale: str | None = None) -> Progress:
         return Progress(
             broadcast_id=row.id,
             status=BroadcastStatus(row.status),
@@ -171,4 +175,190 @@ class BroadcastDelivery:
             counts=counts,
             flood_waits=row.flood_waits,
             rate=rate,
+            chat_id=row.progress_chat_id,
+            message_id=row.progress_message_id,
+            locale=locale,
         )
+
+    # --- starting ----------------------------------------------------------------------------------------
+
+    async def start_due(self) -> int:
+        """Start the scheduled broadcasts whose time has come, and resume the listing of any whose starter died;
+        returns the recipients listed."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.execute(
+                    select(Broadcast.id).where(
+                        or_(
+                            (Broadcast.status == BroadcastStatus.scheduled) & (Broadcast.start_at <= now),
+                            Broadcast.status.in_([BroadcastStatus.running, BroadcastStatus.paused])
+                            & Broadcast.listed.is_(False),
+                        ),
+                        or_(Broadcast.locked_until.is_(None), Broadcast.locked_until < now),
+                    )
+                )
+            ).scalars().all()
+        return sum([await self.start(broadcast_id) for broadcast_id in ids])
+
+    async def start(self, broadcast_id: int) -> int:
+        """Claim the broadcast (a lease in its row) and list its recipients `batch` at a time after its cursor, each
+        batch in one transaction with its outbox items; returns the recipients added. A batch commits only while the
+        lease is ours, so a starter that stalled past it and was replaced adds nothing twice (and the items' dedupe
+        keys would refuse it anyway)."""
+        now = self.clock.now()
+        token = uuid.uuid4().hex
+        async with self.sessionmaker() as session:
+            claimed = await session.execute(
+                update(Broadcast)
+                .where(
+                    Broadcast.id == broadcast_id,
+                    or_(
+                        (Broadcast.status == BroadcastStatus.scheduled) & (Broadcast.start_at <= now),
+                        Broadcast.status.in_([BroadcastStatus.running, BroadcastStatus.paused])
+                        & Broadcast.listed.is_(False),
+                    ),
+                    or_(Broadcast.locked_until.is_(None), Broadcast.locked_until < now),
+                )
+                .values(
+                    status=case(
+                        (Broadcast.status == BroadcastStatus.scheduled, str(BroadcastStatus.running)),
+                        else_=Broadcast.status,
+                    ),
+                    started_at=func.coalesce(Broadcast.started_at, now),
+                    claim=token,
+                    locked_until=now + LEASE,
+                )
+                .returning(Broadcast.audience, Broadcast.cursor)
+            )
+            row = claimed.first()
+            await session.commit()
+        if row is None:
+            return 0
+        audience, cursor = BroadcastAudience.from_json(row[0]), int(row[1])
+        try:
+            return await self._materialize(broadcast_id, token, audience, cursor)
+        except Exception:
+            # Give the lease back at once (if the database still answers): the next tick resumes from the cursor.
+            with suppress(SQLAlchemyError, OSError):
+                async with self.sessionmaker() as session:
+                    await session.execute(
+                        update(Broadcast)
+                        .where(Broadcast.id == broadcast_id, Broadcast.claim == token)
+                        .values(claim=None, locked_until=None)
+                    )
+                    await session.commit()
+            raise
+
+    async def _materialize(self, broadcast_id: int, token: str, audience: BroadcastAudience, cursor: int) -> int:
+        query = recipients_query(audience, self.settings.consent.version)
+        item = notices.BroadcastItem(broadcast_id=broadcast_id)
+        added = 0
+        while True:
+            now = self.clock.now()
+            async with self.sessionmaker() as session:
+                batch = (
+                    await session.execute(query.where(User.id > cursor).order_by(User.id).limit(self.settings.broadcasts.batch))
+                ).scalars().all()
+                if not batch:
+                    await session.execute(
+                        update(Broadcast)
+                        .where(Broadcast.id == broadcast_id, Broadcast.claim == token)
+                        .values(listed=True, claim=None, locked_until=None)
+                    )
+                    await session.commit()
+                    return added
+                cursor = int(batch[-1])
+                moved = await session.execute(
+                    update(Broadcast)
+                    .where(Broadcast.id == broadcast_id, Broadcast.claim == token)
+                    .values(cursor=cursor, recipients=Broadcast.recipients + len(batch), locked_until=now + LEASE)
+                )
+                if not moved.rowcount:  # the lease was lost to another instance: it goes on from the cursor
+                    await session.rollback()
+                    return added
+                await session.execute(
+                    insert(Outbox.__table__),
+                    [
+                        OutboxRepo.values(
+                            user_id, item, now, f"broadcast:{broadcast_id}:{user_id}", lane=Lane.bulk, broadcast_id=broadcast_id
+                        )
+                        for user_id in batch
+                    ],
+                )
+                await session.commit()
+                added += len(batch)
+            self.on_commit()
+
+    # --- ending ------------------------------------------------------------------------------------------
+
+    async def finish_done(self) -> list[int]:
+        """End every running or paused broadcast that is fully listed and has no pending item left (done), queueing
+        each report; returns their ids."""
+        now = self.clock.now()
+        pending = select(Outbox.id).where(Outbox.broadcast_id == Broadcast.id, Outbox.status == OutboxState.pending)
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.execute(
+                    select(Broadcast.id).where(
+                        Broadcast.status.in_([BroadcastStatus.running, BroadcastStatus.paused]),
+                        Broadcast.listed.is_(True),
+                        ~pending.exists(),
+                    )
+                )
+            ).scalars().all()
+            ended = [broadcast_id for broadcast_id in ids if await finish(session, broadcast_id, BroadcastStatus.done, now)]
+            await session.commit()
+        if ended:
+            self.on_commit()
+        return ended
+
+    # --- the author's progress message --------------------------------------------------------------------
+
+    async def progress_due(self, every: timedelta) -> list[Progress]:
+        """The progress of each broadcast whose author's message is due for an edit (live ones every `every`, and
+        ended ones once more for their final figures), claimed in the database so that one instance edits it; with
+        the rate measured since the previous edit."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(Broadcast, User.locale)
+                    .join(User, User.id == Broadcast.created_by)
+                    .where(
+                        Broadcast.progress_message_id.is_not(None),
+                        or_(
+                            Broadcast.progress_at.is_(None),
+                            Broadcast.status.in_([BroadcastStatus.running, BroadcastStatus.paused])
+                            & (Broadcast.progress_at <= now - every),
+                            Broadcast.progress_at < Broadcast.finished_at,  # once more at the end
+                        ),
+                    )
+                )
+            ).all()
+            due: list[Progress] = []
+            for row, locale in rows:
+                counts = await item_counts(session, row.id)
+                claimed = await session.execute(
+                    update(Broadcast)
+                    .where(
+                        Broadcast.id == row.id,
+                        Broadcast.progress_at.is_(None) if row.progress_at is None else Broadcast.progress_at == row.progress_at,
+                    )
+                    .values(progress_at=now, progress_done=counts.settled)
+                    .execution_options(synchronize_session=False)
+                )
+                if not claimed.rowcount:
+                    continue  # another instance edits it this round
+                rate = None
+                if row.progress_at is not None and now > row.progress_at and row.status == BroadcastStatus.running:
+                    rate = max(counts.settled - row.progress_done, 0) / (now - row.progress_at).total_seconds()
+                due.append(self._progress(row, counts, rate, locale))
+            await session.commit()
+        return due
+
+    async def tick(self) -> int:
+        """The scheduler's job: start what is due (or resume a listing), end what is finished."""
+        listed = await self.start_due()
+        ended = await self.finish_done()
+        return listed + len(ended)

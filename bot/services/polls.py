@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import notices
 from bot.clock import Clock
 from bot.config import LOCALES, Settings
-from bot.domain import Role
+from bot.domain import Lane, Role
 from bot.services.access import refuse
 from bot.services.calendar import next_allowed_time
 from bot.services.errors import Gone, InvalidInput
@@ -456,7 +456,7 @@ class PollService:
                 )
                 await session.execute(
                     insert(Outbox.__table__),
-                    [OutboxRepo.values(u, invite, now, dedupe_key=f"poll:{poll_id}:{u}") for u, _d in batch],
+                    [OutboxRepo.values(u, invite, now, dedupe_key=f"poll:{poll_id}:{u}", lane=Lane.bulk) for u, _d in batch],
                 )
                 await session.commit()
                 added += len(batch)

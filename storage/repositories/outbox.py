@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import case, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Lane, OutboxState
+from bot.domain import BroadcastStatus, Lane, OutboxState
 from bot.notices import Notice
-from storage.models import Outbox, User
+from storage.models import Broadcast, Lease, Outbox, User
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ClaimedOutbox:
     chat_id: int
     locale: str | None
     user_active: bool
+    lane: Lane = Lane.personal
+    broadcast_id: int | None = None
 
 
 class OutboxRepo:
@@ -117,6 +119,15 @@ class OutboxRepo:
         )
         return result.rowcount if isinstance(result, CursorResult) else 0
 
+    async def note_flood_wait(self, broadcast_id: int) -> None:
+        """The broadcast met flood control (429) once more: its report says how often."""
+        await self.session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .values(flood_waits=Broadcast.flood_waits + 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def has_key(self, dedupe_key: str) -> bool:
         return (await self.session.execute(select(Outbox.id).where(Outbox.dedupe_key == dedupe_key))).first() is not None
 
@@ -132,25 +143,49 @@ class OutboxRepo:
             & or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now)
         )
 
-    async def due(self, now: datetime, limit: int) -> list[DueOutbox]:
-        """Rows that are due and not leased, oldest first; only a hint, the claim decides."""
+    @staticmethod
+    def _sendable(quiet: bool) -> Any:
+        """A bulk row may go out: a poll invitation (no broadcast) or an item of a running broadcast; in the quiet
+        hours only an urgent broadcast's items."""
+        running = select(Broadcast.id).where(Broadcast.status == BroadcastStatus.running)
+        if quiet:
+            return Outbox.broadcast_id.in_(running.where(Broadcast.urgent.is_(True)))
+        return or_(Outbox.broadcast_id.is_(None), Outbox.broadcast_id.in_(running))
+
+    async def due(self, now: datetime, limit: int, lane: Lane = Lane.personal, *, quiet: bool = False) -> list[DueOutbox]:
+        """A lane's rows that are due and not leased, oldest first; only a hint, the claim decides. `quiet`: the
+        quiet hours, when bulk rows wait (except an urgent broadcast's)."""
         query = (
             select(Outbox.id, User.tg_id)
             .join(User, User.id == Outbox.user_id)
-            .where(self._claimable(now))
+            .where(self._claimable(now), Outbox.lane == int(lane))
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
         )
+        if lane == Lane.bulk:
+            query = query.where(self._sendable(quiet))
         return [DueOutbox(id=row_id, chat_id=tg_id) for row_id, tg_id in (await self.session.execute(query)).all()]
 
-    async def claim(self, outbox_id: int, now: datetime, lease_until: datetime) -> ClaimedOutbox | None:
-        """Take the lease on one row; None when another sender (or an earlier outcome) got there first.
+    async def claim(
+        self, outbox_id: int, now: datetime, lease_until: datetime, *, quiet: bool = False
+    ) -> ClaimedOutbox | None:
+        """Take the lease on one row; None when another sender (or an earlier outcome) got there first, or when it is
+        a broadcast item whose broadcast stopped running (paused, cancelled) since it was listed.
 
-        The UPDATE runs first so that on SQLite the transaction holds the write lock before it reads."""
+        A row whose earlier lease expired with no outcome was in flight when its sender died: `lost_leases` counts
+        it (the person may get it twice). The UPDATE runs first so that on SQLite the transaction holds the write
+        lock before it reads."""
         stmt = (
             update(Outbox)
-            .where(Outbox.id == outbox_id, self._claimable(now))
-            .values(locked_until=lease_until)
+            .where(
+                Outbox.id == outbox_id,
+                self._claimable(now),
+                or_(Outbox.lane == int(Lane.personal), self._sendable(quiet)),
+            )
+            .values(
+                locked_until=lease_until,
+                lost_leases=Outbox.lost_leases + case((Outbox.locked_until.is_not(None), 1), else_=0),
+            )
             .execution_options(synchronize_session=False)
         )
         result = await self.session.execute(stmt)
@@ -163,6 +198,8 @@ class OutboxRepo:
                 Outbox.params,
                 Outbox.attempts,
                 Outbox.created_at,
+                Outbox.lane,
+                Outbox.broadcast_id,
                 User.tg_id,
                 User.locale,
                 User.is_active,
@@ -182,6 +219,8 @@ class OutboxRepo:
             chat_id=row.tg_id,
             locale=row.locale,
             user_active=bool(row.is_active),
+            lane=Lane(row.lane),
+            broadcast_id=row.broadcast_id,
         )
 
     async def _finish(self, outbox_id: int, attempted: bool, **values: Any) -> bool:
@@ -227,3 +266,36 @@ class OutboxRepo:
             update(User).where(User.id == user_id).values(is_active=False).execution_options(synchronize_session=False)
         )
         return done
+
+
+class LeaseRepo:
+    """Named leases (storage.models.Lease): one holder at a time across instances, decided by a conditional UPDATE."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def take(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+        """Take or renew the lease; False while another holder's lease runs."""
+        stmt = (
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.holder == holder, Lease.holder.is_(None), Lease.until <= now))
+            .values(holder=holder, until=until)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        if isinstance(result, CursorResult) and result.rowcount == 1:
+            return True
+        if (await self.session.execute(select(Lease.name).where(Lease.name == name))).first() is None:
+            # The first time anyone asks: create the row (a concurrent creator makes this insert fail; the caller
+            # treats the error as "not taken" and asks again later).
+            await self.session.execute(insert(Lease).values(name=name, holder=holder, until=until))
+            return True
+        return False
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.session.execute(
+            update(Lease)
+            .where(Lease.name == name, Lease.holder == holder)
+            .values(holder=None, until=None)
+            .execution_options(synchronize_session=False)
+        )
