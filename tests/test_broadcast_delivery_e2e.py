@@ -167,6 +167,8 @@ async def test_audience_by_block_and_by_language(harness: Harness) -> None:
 async def test_appeal_notifications_go_before_the_broadcast(harness: Harness) -> None:
     """60 items at 25/s take 2.4 s (on the test's clock); a notification due 1 s in goes out within 0.6 s."""
     residents = [await person(harness, 2000 + i, "ru") for i in range(60)]
+    # Telegram's limits, counted on the test's clock (the one the sender's rate limiter waits on).
+    harness.emu.rate_limit(per_chat_per_second=1, global_per_second=30, clock=lambda: harness.clock.now().timestamp())
     official = harness.emu.user(3000, language_code="ru")
     official.open_chat()
     assert harness.app is not None
@@ -191,6 +193,49 @@ async def test_appeal_notifications_go_before_the_broadcast(harness: Harness) ->
     assert personal.status == OutboxState.sent
     assert personal.sent_at - due <= timedelta(seconds=0.6)
     assert sent[0] < personal.sent_at < sent[-1]  # it went out in the middle of the broadcast
+    assert [c for c in harness.emu.calls() if c.error_code == 429] == []  # the rate kept under Telegram's limit
+
+
+async def test_a_listing_cut_off_by_a_crash_resumes_after_its_cursor(harness: Harness) -> None:
+    """Recipients are listed `broadcasts.batch` at a time, each batch in its own transaction; a starter that died
+    after some batches leaves a cursor and a lease; the next tick after the lease goes on from the cursor."""
+    residents = [await person(harness, 2600 + i, "ru") for i in range(25)]
+    assert harness.app is not None
+    harness.settings.broadcasts.batch = 10
+    broadcast_id = await store(harness, texts={"ru": "По частям"})
+    async with harness.app.sessionmaker() as session:  # held while the scene is set
+        await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.paused))
+        await session.commit()
+    delivery = harness.app.services.delivery
+    await delivery.start(broadcast_id)
+    rows = sorted(await items(harness, broadcast_id), key=lambda r: r.user_id)
+    assert len(rows) == 25
+    # Undo the last 15 as if the starter had died after its first batch, holding the lease.
+    cut = rows[9].user_id
+    async with harness.app.sessionmaker() as session:
+        await session.execute(
+            Outbox.__table__.delete().where(Outbox.broadcast_id == broadcast_id, Outbox.user_id > cut)
+        )
+        await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id)
+            .values(cursor=cut, recipients=10, listed=False, claim="dead", locked_until=harness.clock.now() + timedelta(seconds=60))
+        )
+        await session.commit()
+    assert await delivery.start_due() == 0  # the dead starter's lease still runs
+    harness.clock.advance(seconds=61)
+    assert await delivery.start_due() == 15
+    rows = await items(harness, broadcast_id)
+    assert sorted(Counter(r.user_id for r in rows).values()) == [1] * 25
+    row = (await harness.rows(Broadcast, Broadcast.id == broadcast_id))[0]
+    assert row.recipients == 25 and row.listed and row.claim is None
+    async with harness.app.sessionmaker() as session:
+        await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.running))
+        await session.commit()
+    harness.app.wake_sender()
+    await harness.settle(timeout=30)
+    await run_job(harness)
+    assert all(len(got(r, "По частям")) == 1 for r in residents)
 
 
 async def test_flood_control_pauses_the_broadcast_and_loses_nothing(harness: Harness) -> None:

@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import case, func, insert, literal, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -225,7 +225,7 @@ class BroadcastDelivery:
                         (Broadcast.status == BroadcastStatus.scheduled, str(BroadcastStatus.running)),
                         else_=Broadcast.status,
                     ),
-                    started_at=func.coalesce(Broadcast.started_at, now),
+                    started_at=func.coalesce(Broadcast.started_at, literal(now, Broadcast.__table__.c.started_at.type)),
                     claim=token,
                     locked_until=now + LEASE,
                 )
