@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import notices
 from bot.clock import ManualClock
+from bot.domain import Lane
 from bot.outbox import OutboxSender, Rendered
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Outbox, User
@@ -647,3 +648,57 @@ async def test_run_polls_without_wake(emu: BotAPIEmulator, db: Maker, bot: Bot, 
     finally:
         await asyncio.wait_for(sender.stop(), 1.0)
         await task
+
+
+# --- lanes (issue 13) -------------------------------------------------------------------------------------
+
+
+async def queue_bulk(db: Maker, clock: ManualClock, items: Iterable[tuple[int, str, dict[str, Any]]]) -> list[int]:
+    """Rows of the bulk lane (as poll invitations are: no broadcast)."""
+    async with db() as session, session.begin():
+        repo = OutboxRepo(session)
+        rows = [repo.add_raw(user_id, template, params, clock.now()) for user_id, template, params in items]
+        for row in rows:
+            row.lane = Lane.bulk
+        await session.flush()
+        return [row.id for row in rows]
+
+
+async def test_personal_rows_go_before_bulk_rows_and_bulk_goes_in_small_rounds(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock
+) -> None:
+    users = await add_users(db, emu, range(7001, 7031), clock)
+    await queue_bulk(db, clock, [(users[7001 + i], "note", {"n": f"bulk{i}"}) for i in range(30)])
+    sender = make_sender(bot, db, clock, global_rate=20.0)
+    assert await sender.drain_once() == 10  # half a second's worth at 20/s
+    await queue(db, clock, [(users[7030], "note", {"n": "personal"})])
+    assert await sender.drain_once() == 1  # the personal row alone, before the rest of the bulk
+    assert texts(emu, 7030) == ["personal [ru]"]
+    await drain_all(sender, db, clock)
+    assert texts(emu, 7030) == ["personal [ru]", "bulk29 [ru]"]
+
+
+async def test_one_instance_sends_bulk_rows_at_a_time(
+    emu: BotAPIEmulator, db: Maker, clock: ManualClock, engines: list[AsyncEngine], db_path: Path, bots: list[Bot]
+) -> None:
+    """Several instances together keep to the rate: only the holder of the bulk lease sends bulk rows; a clean stop
+    hands it over at once, a dead holder's lease passes after bulk_lease."""
+    users = await add_users(db, emu, range(7101, 7161), clock)
+    await queue_bulk(db, clock, [(users[7101 + i], "note", {"n": f"b{i}"}) for i in range(60)])
+    lease = timedelta(seconds=10)
+    one = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock, bulk_lease=lease, global_rate=20.0)
+    two = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock, bulk_lease=lease, global_rate=20.0)
+    three = make_sender(new_bot(emu, bots), new_maker(engines, db_path), clock, bulk_lease=lease, global_rate=20.0)
+    assert await one.drain_once() > 0
+    assert await two.drain_once() == 0  # the lease is one's
+    await queue(db, clock, [(users[7101], "note", {"n": "personal"})])
+    assert await two.drain_once() == 1  # personal rows are anyone's
+    await one.stop()  # a clean stop releases the lease
+    assert await two.drain_once() > 0
+    # two dies (no stop): three waits out its lease.
+    assert await three.drain_once() == 0
+    clock.advance(lease)
+    assert await three.drain_once() > 0
+    await drain_all(three, db, clock)
+    assert len(emu.calls("sendMessage")) == 61
+    assert all(row.status == "sent" for row in (await rows(db)).values())
