@@ -372,7 +372,8 @@ class Outbox(Base):
     __table_args__ = (
         # The sender lists each lane's due rows: equality on status and lane, a range on next_attempt_at.
         Index("ix_outbox_due", "status", "lane", "next_attempt_at"),
-        Index("ix_outbox_broadcast", "broadcast_id", "status"),
+        # A broadcast's counts by state, and its due items in order (the bulk lane is listed broadcast by broadcast).
+        Index("ix_outbox_broadcast", "broadcast_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -155,6 +155,8 @@ class OutboxRepo:
     async def due(self, now: datetime, limit: int, lane: Lane = Lane.personal, *, quiet: bool = False) -> list[DueOutbox]:
         """A lane's rows that are due and not leased, oldest first; only a hint, the claim decides. `quiet`: the
         quiet hours, when bulk rows wait (except an urgent broadcast's)."""
+        if lane == Lane.bulk:
+            return await self._due_bulk(now, limit, quiet)
         query = (
             select(Outbox.id, User.tg_id)
             .join(User, User.id == Outbox.user_id)
@@ -162,9 +164,33 @@ class OutboxRepo:
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
         )
-        if lane == Lane.bulk:
-            query = query.where(self._sendable(quiet))
         return [DueOutbox(id=row_id, chat_id=tg_id) for row_id, tg_id in (await self.session.execute(query)).all()]
+
+    async def _due_bulk(self, now: datetime, limit: int, quiet: bool) -> list[DueOutbox]:
+        """The bulk lane, source by source (poll invitations, then each broadcast that may send now), each an index
+        range on (broadcast_id, status, next_attempt_at): the rows of a paused broadcast, or a whole backlog in the
+        quiet hours, are never scanned, however many there are."""
+        running = select(Broadcast.id).where(Broadcast.status == BroadcastStatus.running)
+        if quiet:
+            running = running.where(Broadcast.urgent.is_(True))
+        sources: list[int | None] = [] if quiet else [None]
+        sources += list((await self.session.execute(running.order_by(Broadcast.id))).scalars())
+        found: list[tuple[datetime, int, int]] = []
+        for source in sources:
+            query = (
+                select(Outbox.next_attempt_at, Outbox.id, User.tg_id)
+                .join(User, User.id == Outbox.user_id)
+                .where(
+                    Outbox.broadcast_id.is_(None) if source is None else Outbox.broadcast_id == source,
+                    self._claimable(now),
+                    Outbox.lane == int(Lane.bulk),
+                )
+                .order_by(Outbox.next_attempt_at, Outbox.id)
+                .limit(limit)
+            )
+            found += [(at, row_id, tg_id) for at, row_id, tg_id in (await self.session.execute(query)).all()]
+        found.sort()
+        return [DueOutbox(id=row_id, chat_id=tg_id) for _at, row_id, tg_id in found[:limit]]
 
     async def claim(
         self, outbox_id: int, now: datetime, lease_until: datetime, *, quiet: bool = False

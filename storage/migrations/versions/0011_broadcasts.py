@@ -92,7 +92,7 @@ def upgrade() -> None:
     op.add_column("outbox", sa.Column("lost_leases", sa.Integer(), nullable=False, server_default="0"))
     op.drop_index("ix_outbox_due", table_name="outbox")
     op.create_index("ix_outbox_due", "outbox", ["status", "lane", "next_attempt_at"])
-    op.create_index("ix_outbox_broadcast", "outbox", ["broadcast_id", "status"])
+    op.create_index("ix_outbox_broadcast", "outbox", ["broadcast_id", "status", "next_attempt_at"])
     # Poll invitations already queued join the bulk lane, as new ones do.
     op.execute("UPDATE outbox SET lane = 1 WHERE template = 'poll'")
 
