@@ -158,6 +158,41 @@ def i18n(services: Services) -> I18n:
     return made
 
 
+# Issue 13: a broadcast item carries only its broadcast's id; the report its figures.
+OLD_ROWS.update(
+    {
+        "broadcast": {"broadcast_id": 5},
+        "broadcast_report": {
+            "broadcast_id": 5,
+            "status": "done",
+            "recipients": 10,
+            "delivered": 8,
+            "blocked": 1,
+            "failed": 1,
+            "cancelled": 0,
+            "unsure": 0,
+            "flood_waits": 0,
+        },
+    }
+)
+
+
+EXPECTED_EN.update(
+    {
+        "broadcast": "<b>Water</b> is back",
+        "broadcast_report": "📣 Broadcast № 5 is finished. Its report:\nRecipients: 10.\nDelivered: 8.\n"
+        "Blocked the bot: 1.\nOther errors: 1.",
+    }
+)
+
+
+async def broadcast_content(broadcast_id: int) -> notices.BroadcastContent | None:
+    """Broadcast 5 of OLD_ROWS, as BroadcastDelivery.content reads it from the database."""
+    if broadcast_id != 5:
+        return None
+    return notices.BroadcastContent(broadcast_id=5, texts={"ru": "<b>Вода</b> есть", "en": "<b>Water</b> is back"})
+
+
 def test_every_notice_class_is_registered_once_under_its_template() -> None:
     subclasses = {
         cls
@@ -170,7 +205,9 @@ def test_every_notice_class_is_registered_once_under_its_template() -> None:
 
 
 def test_every_notice_class_has_a_renderer() -> None:
-    assert set(RENDERERS) == set(notices.NOTICES.values())
+    # A broadcast item is rendered by make_renderer from its broadcast's content (render_broadcast), read once per
+    # broadcast: tests/test_broadcast_delivery_e2e.py shows residents receiving it.
+    assert set(RENDERERS) | {notices.BroadcastItem} == set(notices.NOTICES.values())
 
 
 @pytest.mark.parametrize("template", sorted(OLD_ROWS))
@@ -227,7 +264,7 @@ def test_notices_are_frozen() -> None:
 
 @pytest.mark.parametrize("template", sorted(OLD_ROWS))
 async def test_an_old_row_renders_the_text_it_always_did(template: str, services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
     rendered = await render(template, OLD_ROWS[template], "en", 1)
     assert rendered is not None
     assert rendered.text == EXPECTED_EN[template]
@@ -239,14 +276,25 @@ async def test_an_old_row_renders_the_text_it_always_did(template: str, services
 
 
 async def test_the_renderer_refuses_an_unknown_row(services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
     with pytest.raises(notices.UnknownNotice):
         await render("no_such_template", {}, "ru", 1)
 
 
 async def test_every_language_renders_every_notice(services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
     for lang in ("ru", "ce", "en"):
         for template, params in OLD_ROWS.items():
             rendered = await render(template, params, lang, 1)
             assert rendered is not None and (rendered.text or rendered.media), (lang, template)
+
+
+async def test_a_broadcast_item_renders_in_the_residents_language_or_russian(services: Services, i18n: I18n) -> None:
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
+    en = await render("broadcast", {"broadcast_id": 5}, "en", 1)
+    ce = await render("broadcast", {"broadcast_id": 5}, "ce", 1)
+    assert en is not None and en.text == "<b>Water</b> is back"
+    assert ce is not None and ce.text == "<b>Вода</b> есть"  # no Chechen text: the Russian one
+    assert en.reply_markup is not None and en.reply_markup.inline_keyboard[-1][0].callback_data == "nw:u:5"
+    with pytest.raises(notices.UnknownNotice):  # a broadcast that does not exist: the row fails, no retry
+        await render("broadcast", {"broadcast_id": 6}, "ru", 1)
