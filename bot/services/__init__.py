@@ -23,6 +23,7 @@ from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
+from bot.services.subscriptions import SubscriptionService
 from bot.services.updates import UpdateLedger
 from bot.services.users import UserService
 from bot.services.views import Views
@@ -48,6 +49,8 @@ class Services:
     updates: UpdateLedger
     # Sociological polls of residents (issue 12).
     polls: PollService
+    # Residents' choice of news: blocks, districts, stop (issue 13).
+    subscriptions: SubscriptionService
 
 
 def build_services(
@@ -81,4 +84,5 @@ def build_services(
         ratings=ratings,
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
         polls=PollService(sessionmaker, clock, settings, on_commit),
+        subscriptions=SubscriptionService(sessionmaker, clock, directory),
     )
