@@ -29,7 +29,7 @@ async def make_broadcast(
     sessionmaker: async_sessionmaker[AsyncSession],
     author_id: int,
     clock: ManualClock,
-    audience: BroadcastAudience = BroadcastAudience(),
+    audience: BroadcastAudience | None = None,
     to: Iterable[int] = (),
     text: str = "В Гудермесе 3 декабря не будет воды",
 ) -> int:
@@ -39,7 +39,7 @@ async def make_broadcast(
     async with sessionmaker() as session:
         row = Broadcast(
             texts={"ru": text},
-            audience=audience.to_json(),
+            audience=(audience or BroadcastAudience()).to_json(),
             status=BroadcastStatus.done,
             listed=True,
             draft_key=uuid4().hex,
