@@ -202,6 +202,21 @@ async def test_a_stale_screen_sets_what_its_button_showed(harness: Harness) -> N
     assert "▫️ Energy" in resident.message(old.message_id).buttons
 
 
+async def test_many_districts_are_counted_on_the_button(harness: Harness) -> None:
+    resident = await person(harness, 3016)
+    await step(harness, resident, "text", "/subscriptions")
+    await step(harness, resident, "click", "📍 Districts: none chosen")
+    names = ["Grozny", "Argun", "Vedensky District", "Groznensky District", "Gudermessky District"]
+    for name in names:
+        await step(harness, resident, "click", f"▫️ {name}")
+    await step(harness, resident, "click", "⬅️ Back")
+    assert "📍 Districts: 5 chosen" in screen(resident).buttons
+    assert f"Districts: {', '.join(names)}." in screen(resident).text
+    for code in ("vedensky", "gudermessky"):
+        assert await gets(harness, resident, BroadcastAudience(districts=(district(harness, code),)))
+    assert not await gets(harness, resident, BroadcastAudience(districts=(district(harness, "shatoysky"),)))
+
+
 async def test_unknown_input_and_forged_presses_change_nothing(harness: Harness) -> None:
     resident = await person(harness, 3005, district="argun")
     await step(harness, resident, "text", "/subscriptions")
@@ -245,9 +260,10 @@ async def test_without_consent_or_as_staff(harness: Harness) -> None:
     newcomer = harness.emu.user(3007, language_code="en")
     newcomer.open_chat()
     await step(harness, newcomer, "text", "/subscriptions")
-    # A newcomer is asked for a language first, and then the consent.
-    texts = [m.text or "" for m in newcomer.messages]
-    assert not any("News from the RMC" in t for t in texts)
+    assert newcomer.last_message.text == (
+        "To choose your news, please accept the consent to the processing of personal data first."
+    )
+    assert newcomer.last_message.buttons == ["Read the consent"]
 
     withdrawn = await person(harness, 3008, district="grozny")
     await services.users.answer_consent(await services.users.identify(withdrawn.id), False)
@@ -336,6 +352,17 @@ async def test_unsubscribe_from_a_block_broadcast_undo_and_a_second_tap(harness:
     await resident.press_callback(answer.message_id, NewsCb(a=NewsAction.undo, b=0).pack())
     await harness.settle()
     assert resident.callback_answers[-1]["text"].startswith("This news item is unknown")
+
+    # Off again, and «Undo» pressed on an answer Telegram no longer shows (deleted): said in a popup instead.
+    await resident.click(UNSUBSCRIBE, message_id=news.message_id)
+    await harness.settle()
+    assert not await gets(harness, resident, BroadcastAudience(block_id=roads))
+    again = resident.last_message
+    assert again.buttons == ["↩️ Undo"]
+    await resident.press_callback(10_000, again.button_data("↩️ Undo"))
+    await harness.settle()
+    assert resident.callback_answers[-1]["text"].startswith("↩️ Undone: you get news about «Roads» again.")
+    assert await gets(harness, resident, BroadcastAudience(block_id=roads))
 
 
 async def test_unsubscribe_from_a_region_wide_broadcast_stops_all_news(harness: Harness) -> None:

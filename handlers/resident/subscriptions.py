@@ -242,7 +242,7 @@ async def undo(
         text = _("↩️ Undone: you get news from the ЦУР again. Your choice of news: /subscriptions")
     else:
         text = _("News is already on. Your choice of news: /subscriptions")
-    if not change.changed:
+    if not change.changed or not isinstance(callback.message, Message):  # no message to edit: say it in a popup
         callback_answer.text, callback_answer.show_alert = text, True
     if isinstance(callback.message, Message):
         with suppress(TelegramBadRequest):  # the same text already (a second press), or the message deleted
