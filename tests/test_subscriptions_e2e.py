@@ -228,6 +228,7 @@ async def test_unknown_input_and_forged_presses_change_nothing(harness: Harness)
     for data, answer in (
         (SubsCb(a=SubsAction.block, id=10_000, on=False).pack(), "This option is no longer available."),
         (SubsCb(a=SubsAction.district, id=-5, on=True).pack(), "This option is no longer available."),
+        (SubsCb(a=SubsAction.district, id=2**40, on=True).pack(), "This option is no longer available."),
         ("sb:q:1:1", "This button is no longer active."),  # no such action
         ("sb:b:one:1", "This button is no longer active."),
     ):
@@ -400,6 +401,7 @@ async def test_forged_unsubscribe_presses(harness: Harness) -> None:
     news = item(resident)
     for data, answer in (
         (NewsCb(a=NewsAction.unsubscribe, b=99_999).pack(), "This news item is unknown, so nothing was changed."),
+        (NewsCb(a=NewsAction.unsubscribe, b=2**63).pack(), "This news item is unknown, so nothing was changed."),
         (NewsCb(a=NewsAction.unsubscribe, b=others).pack(), "This news item is unknown, so nothing was changed."),
         (NewsCb(a=NewsAction.undo, b=others).pack(), "This news item is unknown, so nothing was changed."),
         ("nw:u:abc", "This button is no longer active."),

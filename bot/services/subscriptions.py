@@ -26,6 +26,9 @@ from bot.services.users import Actor
 from storage.repositories.news import NewsRepo
 
 T = TypeVar("T")
+# The largest id an INTEGER column holds (PostgreSQL refuses a larger parameter outright): a press naming more is
+# forged, and is refused before any query.
+MAX_ID = 2**31 - 1
 
 
 class NewsRefused(InvalidInput):
@@ -126,6 +129,8 @@ class SubscriptionService:
 
     async def apply(self, actor: Actor, broadcast_id: int, on: bool) -> NewsChange:
         self.check(actor)
+        if not 0 < broadcast_id <= MAX_ID:
+            raise NewsRefused("unknown_broadcast")
 
         async def change(repo: NewsRepo) -> NewsChange:
             audience = await repo.audience_sent_to(actor.id, broadcast_id)
