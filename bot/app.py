@@ -60,6 +60,7 @@ logger = logging.getLogger("tsur")
 COMMANDS = {
     "new": N_("File an appeal"),
     "my": N_("My appeals"),
+    "subscriptions": N_("News I get"),
     "language": N_("Language"),
     "help": N_("Help"),
     "privacy": N_("Personal data"),

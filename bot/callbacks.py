@@ -135,6 +135,24 @@ class NewsCb(CallbackData, prefix="nw"):
     b: int
 
 
+class SubsAction(StrEnum):
+    block = "b"  # a thematic block on or off (`id`, `on`)
+    district = "d"  # a district on or off (`id`, `on`)
+    districts = "l"  # the district picker
+    main = "m"  # back to the main screen of /subscriptions
+    stop = "s"  # no broadcasts at all
+    resume = "r"
+
+
+class SubsCb(CallbackData, prefix="sb"):
+    """A press on the /subscriptions screen. A toggle carries the state it asks for (`on`), not "flip": a press on a
+    stale screen, or twice, sets what the button showed. The service checks the block or district exists."""
+
+    a: SubsAction
+    id: int = 0
+    on: bool = False
+
+
 class BroadcastAction(StrEnum):
     pause = "p"
     resume = "r"

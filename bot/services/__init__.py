@@ -24,6 +24,7 @@ from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
+from bot.services.subscriptions import SubscriptionService
 from bot.services.updates import UpdateLedger
 from bot.services.users import UserService
 from bot.services.views import Views
@@ -51,6 +52,8 @@ class Services:
     polls: PollService
     # Broadcasts being delivered: started, listed, ended, their progress (issue 13).
     delivery: BroadcastDelivery
+    # Residents' choice of news: blocks, districts, stop (issue 13).
+    subscriptions: SubscriptionService
 
 
 def build_services(
@@ -85,4 +88,5 @@ def build_services(
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
         polls=PollService(sessionmaker, clock, settings, on_commit),
         delivery=BroadcastDelivery(sessionmaker, clock, settings, on_commit),
+        subscriptions=SubscriptionService(sessionmaker, clock, directory),
     )

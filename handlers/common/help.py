@@ -24,6 +24,9 @@ async def show_help(message: Message) -> None:
             "Commands: /new a new appeal, /my your appeals, /language the language, "
             "/privacy how your data is handled, /cancel stop the current action."
         )
+        + "\n\n"
+        # A paragraph of its own (issue 13), so the text above keeps its translations.
+        + _("📰 /subscriptions: the news of the ЦУР you get (topics, districts), or none at all.")
     )
 
 

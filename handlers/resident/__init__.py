@@ -5,10 +5,17 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import join
-from handlers.resident import clarification, filing, my_appeals, polls, rating
+from handlers.resident import clarification, filing, my_appeals, polls, rating, subscriptions
 
 
 def get_router() -> Router:
     return join(
-        __name__, clarification.router, polls.router, filing.router, my_appeals.router, rating.router, filing.dialog()
+        __name__,
+        clarification.router,
+        polls.router,
+        filing.router,
+        my_appeals.router,
+        rating.router,
+        subscriptions.router,
+        filing.dialog(),
     )

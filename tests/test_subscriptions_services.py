@@ -1,0 +1,262 @@
+"""SubscriptionService without Telegram: the rows it writes, read back by the broadcasts' recipients query, and its
+refusals (no consent, staff, a broadcast that does not exist or was not sent to the person)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import ManualClock
+from bot.domain import BroadcastAudience, BroadcastStatus, Lane, OutboxState
+from bot.notices import BroadcastItem
+from bot.services import Services
+from bot.services.errors import ConsentRequired, Gone
+from bot.services.subscriptions import NewsChange, NewsRefused
+from bot.services.users import Actor
+from storage.models import Broadcast, NewsBlockOff, NewsDistrict, NewsPrefs, Outbox
+from storage.repositories.broadcasts import recipients_query
+from storage.repositories.outbox import OutboxRepo
+from tests import factories
+
+
+async def make_broadcast(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    author_id: int,
+    clock: ManualClock,
+    audience: BroadcastAudience | None = None,
+    to: Iterable[int] = (),
+    text: str = "В Гудермесе 3 декабря не будет воды",
+) -> int:
+    """A broadcast that went out (status done) with a sent item to each of `to` (users.id), written directly as
+    the brief says: the delivery side is another engineer's."""
+    now = clock.now()
+    async with sessionmaker() as session:
+        row = Broadcast(
+            texts={"ru": text},
+            audience=(audience or BroadcastAudience()).to_json(),
+            status=BroadcastStatus.done,
+            listed=True,
+            draft_key=uuid4().hex,
+            start_at=now,
+            created_by=author_id,
+            created_at=now,
+            urgent=False,
+        )
+        session.add(row)
+        await session.flush()
+        for user_id in to:
+            values = OutboxRepo.values(user_id, BroadcastItem(broadcast_id=row.id), now, lane=Lane.bulk, broadcast_id=row.id)
+            session.add(Outbox(**{**values, "status": OutboxState.sent, "sent_at": now}))
+        await session.commit()
+        return row.id
+
+
+async def recipients(services: Services, audience: BroadcastAudience) -> set[int]:
+    """users.id the broadcast would go to, by the delivery side's query."""
+    async with services.appeals.sessionmaker() as session:
+        query = recipients_query(audience, services.users.consent_version)
+        return set((await session.execute(query)).scalars().all())
+
+
+async def count(services: Services, model: Any) -> int:
+    async with services.appeals.sessionmaker() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def chosen_districts(services: Services) -> set[int]:
+    async with services.appeals.sessionmaker() as session:
+        return set((await session.execute(select(NewsDistrict.district_id))).scalars().all())
+
+
+@pytest.fixture
+async def world(services: Services, clock: ManualClock) -> factories.World:
+    return await factories.make_world(services, clock)
+
+
+def block_ids(services: Services) -> list[int]:
+    return [b.id for b in services.directory.blocks()]
+
+
+def district_ids(services: Services) -> list[int]:
+    return [d.id for d in services.directory.districts()]
+
+
+async def test_defaults_without_a_row(services: Services, world: factories.World) -> None:
+    owner = world["owner"]
+    choices = await services.subscriptions.choices(owner)
+    assert (choices.stopped, choices.blocks_off, choices.districts, choices.districts_chosen) == (
+        False,
+        frozenset(),
+        frozenset(),
+        False,
+    )
+    grozny, argun = district_ids(services)[:2]
+    await world.file(district_id=grozny)
+    world.clock.advance(minutes=5)
+    await world.file(district_id=argun)
+    choices = await services.subscriptions.choices(owner)
+    assert choices.districts == {argun} and choices.appeal_district == argun and not choices.districts_chosen
+    # Reading writes nothing.
+    assert await count(services, NewsPrefs) == 0
+
+
+async def test_blocks_off_and_on_change_who_a_block_broadcast_reaches(services: Services, world: factories.World) -> None:
+    owner, other = world["owner"], world["other"]
+    water, roads = block_ids(services)[0], block_ids(services)[4]
+    by_water, by_roads = BroadcastAudience(block_id=water), BroadcastAudience(block_id=roads)
+    assert {owner.id, other.id} <= await recipients(services, by_water)
+
+    choices = await services.subscriptions.set_block(owner, water, on=False)
+    assert not choices.block_on(water) and choices.block_on(roads)
+    assert owner.id not in await recipients(services, by_water)
+    assert owner.id in await recipients(services, by_roads)
+    assert owner.id in await recipients(services, BroadcastAudience())  # region-wide news still comes
+    assert other.id in await recipients(services, by_water)
+    # Asking again for the same state changes nothing (a press on an old copy of the screen).
+    await services.subscriptions.set_block(owner, water, on=False)
+    assert await count(services, NewsBlockOff) == 1
+
+    choices = await services.subscriptions.set_block(owner, water, on=True)
+    assert choices.block_on(water)
+    assert owner.id in await recipients(services, by_water)
+    assert await count(services, NewsBlockOff) == 0
+
+
+async def test_districts_start_from_the_latest_appeal(services: Services, world: factories.World) -> None:
+    owner = world["owner"]
+    grozny, argun, achkhoy = district_ids(services)[:3]
+    await world.file(district_id=grozny)
+    assert owner.id in await recipients(services, BroadcastAudience(districts=(grozny,)))
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=(argun,)))
+
+    # Choosing a second district keeps the preselected one.
+    choices = await services.subscriptions.set_district(owner, argun, on=True)
+    assert choices.districts == {grozny, argun} and choices.districts_chosen
+    assert await chosen_districts(services) == {grozny, argun}
+    for district in (grozny, argun):
+        assert owner.id in await recipients(services, BroadcastAudience(districts=(district,)))
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=(achkhoy,)))
+
+    # Turning the appeal's district off: chosen districts win over the latest appeal from now on.
+    choices = await services.subscriptions.set_district(owner, grozny, on=False)
+    assert choices.districts == {argun}
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=(grozny,)))
+    # A new appeal elsewhere does not change a choice once made.
+    world.clock.advance(minutes=1)
+    await world.file(district_id=achkhoy)
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=(achkhoy,)))
+    # No district at all: news of districts stops, region-wide news does not.
+    await services.subscriptions.set_district(owner, argun, on=False)
+    assert (await services.subscriptions.choices(owner)).districts == frozenset()
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=tuple(district_ids(services))))
+    assert owner.id in await recipients(services, BroadcastAudience())
+
+
+async def test_turning_the_preselected_district_off_first(services: Services, world: factories.World) -> None:
+    owner = world["owner"]
+    grozny = district_ids(services)[0]
+    await world.file(district_id=grozny)
+    choices = await services.subscriptions.set_district(owner, grozny, on=False)
+    assert choices.districts == frozenset() and choices.districts_chosen
+    assert owner.id not in await recipients(services, BroadcastAudience(districts=(grozny,)))
+
+
+async def test_stop_and_resume(services: Services, world: factories.World) -> None:
+    owner = world["owner"]
+    water = block_ids(services)[0]
+    assert (await services.subscriptions.set_stopped(owner, True)).stopped
+    for audience in (BroadcastAudience(), BroadcastAudience(block_id=water), BroadcastAudience(language="ru")):
+        assert owner.id not in await recipients(services, audience)
+    assert not (await services.subscriptions.set_stopped(owner, False)).stopped
+    assert owner.id in await recipients(services, BroadcastAudience(block_id=water))
+
+
+async def test_unsubscribe_from_a_block_broadcast_and_undo(services: Services, world: factories.World) -> None:
+    owner, other = world["owner"], world["other"]
+    water = block_ids(services)[0]
+    sent = await make_broadcast(
+        services.appeals.sessionmaker, world["admin"].id, world.clock, BroadcastAudience(block_id=water), [owner.id]
+    )
+    subs = services.subscriptions
+    assert await subs.unsubscribe(owner, sent) == NewsChange(water, True)
+    assert owner.id not in await recipients(services, BroadcastAudience(block_id=water))
+    assert owner.id in await recipients(services, BroadcastAudience())
+    assert await subs.unsubscribe(owner, sent) == NewsChange(water, False)  # a second tap: already off
+    assert await subs.undo(owner, sent) == NewsChange(water, True)
+    assert owner.id in await recipients(services, BroadcastAudience(block_id=water))
+    assert await subs.undo(owner, sent) == NewsChange(water, False)
+    # Not sent to `other`: refused, nothing written.
+    with pytest.raises(NewsRefused) as refused:
+        await subs.unsubscribe(other, sent)
+    assert refused.value.detail == "unknown_broadcast"
+    assert await count(services, NewsBlockOff) == 0
+
+
+async def test_unsubscribe_from_a_region_wide_broadcast_stops_all(services: Services, world: factories.World) -> None:
+    owner = world["owner"]
+    grozny = district_ids(services)[0]
+    # A broadcast to districts (no block) counts as "all news" too.
+    for audience in (BroadcastAudience(), BroadcastAudience(districts=(grozny,))):
+        sent = await make_broadcast(services.appeals.sessionmaker, world["admin"].id, world.clock, audience, [owner.id])
+        assert await services.subscriptions.unsubscribe(owner, sent) == NewsChange(None, True)
+        assert owner.id not in await recipients(services, BroadcastAudience())
+        assert await services.subscriptions.unsubscribe(owner, sent) == NewsChange(None, False)
+        assert await services.subscriptions.undo(owner, sent) == NewsChange(None, True)
+        assert owner.id in await recipients(services, BroadcastAudience())
+
+
+@pytest.mark.parametrize("forged", [0, -1, 999_999, 2**31, 2**63])
+async def test_a_forged_broadcast_id_changes_nothing(services: Services, world: factories.World, forged: int) -> None:
+    for call in (services.subscriptions.unsubscribe, services.subscriptions.undo):
+        with pytest.raises(NewsRefused):
+            await call(world["owner"], forged)
+    assert await count(services, NewsPrefs) == 0
+
+
+async def test_refusals(services: Services, world: factories.World) -> None:
+    subs = services.subscriptions
+    # Staff never get broadcasts: nothing to choose.
+    for name in ("admin", "editor", "coordinator", "official"):
+        with pytest.raises(NewsRefused) as refused:
+            await subs.choices(world[name])
+        assert refused.value.detail == "staff"
+    # Without the current consent.
+    newcomer: Actor = await services.users.identify(5555)
+    withdrawn = await services.users.answer_consent(world["owner"], False)
+    water = block_ids(services)[0]
+    sent = await make_broadcast(services.appeals.sessionmaker, world["admin"].id, world.clock, to=[withdrawn.id])
+    for person in (newcomer, withdrawn):
+        with pytest.raises(ConsentRequired):
+            await subs.choices(person)
+        with pytest.raises(ConsentRequired):
+            await subs.set_block(person, water, on=False)
+        with pytest.raises(ConsentRequired):
+            await subs.unsubscribe(person, sent)
+    # Unknown blocks and districts.
+    with pytest.raises(Gone):
+        await subs.set_block(world["other"], 10_000, on=False)
+    with pytest.raises(Gone):
+        await subs.set_district(world["other"], 10_000, on=True)
+    assert await count(services, NewsPrefs) == 0
+    assert await count(services, NewsBlockOff) == 0
+
+
+async def test_concurrent_first_changes_of_one_person(services: Services, world: factories.World) -> None:
+    """Two presses at once create the person's prefs row once; both changes are kept."""
+    owner = world["owner"]
+    water, roads = block_ids(services)[0], block_ids(services)[4]
+    await asyncio.gather(
+        services.subscriptions.set_block(owner, water, on=False),
+        services.subscriptions.set_block(owner, roads, on=False),
+        services.subscriptions.set_stopped(owner, True),
+    )
+    choices = await services.subscriptions.choices(owner)
+    assert choices.blocks_off == {water, roads} and choices.stopped
+    async with services.appeals.sessionmaker() as session:
+        assert len((await session.execute(select(NewsPrefs))).scalars().all()) == 1
