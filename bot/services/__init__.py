@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.services.access import AccessService
 from bot.services.agency import AgencyService
 from bot.services.appeals import AppealService
+from bot.services.broadcasts import BroadcastService
 from bot.services.calendar import ProductionCalendar
 from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
@@ -48,6 +49,8 @@ class Services:
     updates: UpdateLedger
     # Sociological polls of residents (issue 12).
     polls: PollService
+    # Broadcasts to residents, the authors' side (issue 13).
+    broadcasts: BroadcastService
 
 
 def build_services(
@@ -81,4 +84,5 @@ def build_services(
         ratings=ratings,
         updates=UpdateLedger(sessionmaker, clock, settings.scheduler.updates_keep_days),
         polls=PollService(sessionmaker, clock, settings, on_commit),
+        broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
     )
