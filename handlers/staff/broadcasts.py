@@ -107,10 +107,10 @@ HTML_PROBLEMS = {
         "The attribute «{attribute}» of <{tag}> at line {line}, column {column} has a value Telegram does not accept."
     ),
     Problem.bad_entity: N_(
-        "«{text}» at line {line}, column {column} is not an entity Telegram knows: write &amp;amp; for the sign &."
+        "«{text}» at line {line}, column {column} is not an entity Telegram knows: write &amp; for the sign &."
     ),
     Problem.bare_bracket: N_(
-        "The sign < at line {line}, column {column} starts no tag: write &amp;lt; for the sign, or complete the tag."
+        "The sign < at line {line}, column {column} starts no tag: write &lt; for the sign, or complete the tag."
     ),
     Problem.markup: N_("Comments and declarations (line {line}, column {column}) are not allowed."),
 }
@@ -209,10 +209,11 @@ def draft_of(manager: DialogManager) -> BroadcastDraft:
 
 
 def describe_html(found: HtmlProblem) -> str:
-    return _(HTML_PROBLEMS[found.problem]).format(
-        tag=escape(found.tag), attribute=escape(found.attribute), text=escape(found.text), other=escape(found.other),
+    """What is wrong and where, escaped whole: the sentences name tags, which the screen's HTML must not parse."""
+    return escape(_(HTML_PROBLEMS[found.problem]).format(
+        tag=found.tag, attribute=found.attribute, text=found.text, other=found.other,
         line=found.line, column=found.column, other_line=found.other_line, other_column=found.other_column,
-    )
+    ))
 
 
 def describe_text(error: TextRefused) -> str:
