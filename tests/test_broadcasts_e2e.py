@@ -407,3 +407,226 @@ async def test_an_audience_of_nobody_is_refused(harness: Harness) -> None:
         "Nobody is in this audience: the broadcast would reach no one. Please change the filters."
     )
     assert "Who gets it?" in admin.last_message.text
+
+
+# --- the list and the cards ---------------------------------------------------------------------------------
+
+
+async def test_the_list_and_a_card_with_its_report(harness: Harness) -> None:
+    await residents(harness)
+    admin = admin_of(harness)
+    long_text = "<b>Новая услуга</b> &lt;МФЦ&gt; " + "очень длинный текст " * 20
+    await compose(harness, admin, long_text, filters=(("🏘 Districts", "Grozny"),))
+    await step(harness, admin, "click", "🚀 Send now")
+    await compose(harness, admin, "Второе сообщение.")
+    await step(harness, admin, "click", "🕒 Schedule…")
+    at = (harness.clock.now() + timedelta(days=2)).astimezone(harness.settings.tz).replace(hour=12, minute=0)
+    await step(harness, admin, "text", f"{at:%d.%m.%Y %H:%M}")
+    first, second = await harness.rows(Broadcast)
+    await start(harness, first.id)
+    users = {u.tg_id: u.id for u in await harness.rows(User)}
+    async with await harness.session() as session:
+        for n, (tg_id, state, lost) in enumerate((
+            (2001, OutboxState.sent, 1), (2002, OutboxState.sent, 0), (2003, OutboxState.blocked, 0),
+        )):
+            await session.execute(insert(Outbox).values(
+                user_id=users[tg_id], template="broadcast", params={"broadcast_id": first.id}, status=state,
+                created_at=harness.clock.now(), next_attempt_at=harness.clock.now(), attempts=1, lost_leases=lost,
+                lane=int(Lane.bulk), broadcast_id=first.id, dedupe_key=f"broadcast:{first.id}:{n}",
+            ))
+        await session.execute(update(Broadcast).where(Broadcast.id == first.id).values(recipients=3, listed=True))
+        await session.commit()
+
+    # From the staff menu: the newest first.
+    await step(harness, admin, "text", "/staff")
+    await step(harness, admin, "click", "📣 Broadcasts")
+    screen = admin.last_message
+    assert "Broadcasts: 2, the newest first." in screen.text
+    rows = [b for b in screen.buttons if b.startswith("№ ")]
+    assert rows[0].startswith(f"№ {second.id} · Второе сообщение.") and "scheduled" in rows[0]
+    assert rows[1].startswith(f"№ {first.id} · Новая услуга <МФЦ>") and "sending" in rows[1]
+    assert "<b>" not in rows[1]
+    await step(harness, admin, "click", rows[1])
+    card = admin.last_message.text
+    assert f"Broadcast № {first.id} (sending)" in card
+    shown = "Новая услуга <МФЦ> " + "очень длинный текст " * 20
+    assert shown[:200].rstrip() + "…" in card and shown[:201] not in card  # the visible text, cut at 200
+    assert "Districts: Grozny" in card and "Topic: any" in card and "Language: any" in card
+    assert "Recipients: 1 counted at confirmation, 3 listed." in card
+    assert "Delivered: 2 · blocked the bot: 1 · other errors: 0 · cancelled: 0 · waiting: 0" in card
+    assert "Possibly received twice (a restart while sending): 1" in card
+    assert "<МФЦ>" in card  # shown as text: the card escaped it
+    await step(harness, admin, "click", "⬅️ Back")
+    await step(harness, admin, "click", next(b for b in admin.last_message.buttons if b.startswith(f"№ {second.id}")))
+    card = admin.last_message.text
+    assert f"Broadcast № {second.id} (scheduled)" in card and f"Starts: {at:%d.%m.%Y %H:%M}" in card
+    assert "Delivered: 0" in card and "Possibly received twice" not in card
+    # A forged id in the list's picker: refused, nothing shown.
+    await step(harness, admin, "click", "⬅️ Back")
+    screen = admin.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await admin.press_callback(screen.message_id, f"{intent}{CB_SEP}broadcast:9999")
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "This option is no longer available."
+    # /broadcasts opens the same list.
+    await step(harness, admin, "text", "/broadcasts")
+    assert "Broadcasts: 2, the newest first." in admin.last_message.text
+
+
+# --- bad input and people without the role -----------------------------------------------------------------
+
+
+async def refusals_audited(harness: Harness, tg_id: int) -> list[str]:
+    actor = await harness.app.services.users.identify(tg_id)  # type: ignore[union-attr]
+    entries = await harness.rows(AuditEntry, AuditEntry.actor_id == actor.id, AuditEntry.action == "refused")
+    return [str(e.details.get("refused")) for e in entries]
+
+
+async def test_people_without_the_role_are_refused_and_audited(harness: Harness) -> None:
+    resident = await person(harness, 4001, "en", "grozny")
+    admin = admin_of(harness)
+    await compose(harness, admin)
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    [progress] = progress_messages(admin)
+    await start(harness, row.id)
+    agency = next(iter((a.name("en") for a in harness.app.services.directory.agencies())))  # type: ignore[union-attr]
+    official = await join(harness, 4100, "official", agency)
+    analyst = await join(harness, 4200, "analyst")
+    coordinator = await join(harness, 4300, "RMC coordinator")
+
+    for user in (resident, official, analyst, coordinator):
+        await step(harness, user, "text", "/broadcast")
+        assert user.last_message.text == "This is not available to you."
+        await step(harness, user, "text", "/broadcasts")
+        assert user.last_message.text == "This is not available to you."
+        # A forged press of the progress message's buttons: refused, nothing moves.
+        for action in (BroadcastAction.pause, BroadcastAction.cancel, BroadcastAction.cancel_yes):
+            await user.press_callback(user.last_message.message_id, BroadcastCb(a=action, id=row.id).pack())
+            await harness.settle()
+            assert user.callback_answers[-1]["text"] == "This is not available to you."
+        assert {"broadcast_compose", "broadcast_list", "broadcast_pause", "broadcast_cancel"} <= set(
+            await refusals_audited(harness, user.id)
+        )
+    assert (await only_broadcast(harness)).status == "running"
+    assert admin.message(progress.message_id).buttons == ["✖️ Cancel"]  # untouched
+    # Staff without the role have no «📣 Broadcasts» in their menu; a forged dialog press is refused.
+    await step(harness, analyst, "text", "/staff")
+    assert "📣 Broadcasts" not in analyst.last_message.buttons and "📊 Polls" in analyst.last_message.buttons
+    menu = analyst.last_message
+    intent, _data = remove_intent_id(menu.inline_keyboard[0][0][1] or "")
+    await analyst.press_callback(menu.message_id, f"{intent}{CB_SEP}broadcasts")
+    await harness.settle()
+    assert "Broadcasts:" not in analyst.last_message.text
+    # A forged broadcast id in a control, even by an admin.
+    await admin.press_callback(progress.message_id, BroadcastCb(a=BroadcastAction.pause, id=9999).pack())
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "This option is no longer available."
+
+
+async def test_bad_texts_are_refused_with_what_and_where(harness: Harness) -> None:
+    await residents(harness)
+    admin = admin_of(harness)
+    await step(harness, admin, "text", "/broadcast")
+    prompt = admin.last_message.text
+    assert "You may use <b>bold</b>, <i>italic</i>" in prompt  # shown as typed, not parsed
+
+    cases = [
+        ("Внимание!\n    <b>Отключение воды", "Unclosed tag <b> opened at line 2, column 5."),
+        ("<b><i>Текст</b></i>", "The closing tag </b> at line 1, column 12 comes before </i> of the tag <i> opened at line 1, column 4: close the inner tag first."),
+        ("Текст <font color=red>красный</font>", "The tag <font> at line 1, column 7 is not supported by Telegram."),
+        ('<a href="javascript:alert(1)">ссылка</a>', "The attribute «href» of <a> at line 1, column 1 has a value Telegram does not accept."),
+        ("<span>спойлер</span>", "The tag <span> at line 1, column 1 needs the attribute «class»."),
+        ('<b onclick="x">жирный</b>', "The attribute «onclick» of <b> at line 1, column 1 is not allowed."),
+        ("Вода &nbsp; и свет", "«&nbsp;» at line 1, column 6 is not an entity Telegram knows: write &amp; for the sign &."),
+        ("Цена < 100", "The sign < at line 1, column 6 starts no tag: write &lt; for the sign, or complete the tag."),
+        ("Текст</b>", "The closing tag </b> at line 1, column 6 has no opening tag."),
+        ("<b> </b>", "The text is empty. Please type the text of the broadcast."),
+        ("я" * 4097, "Too long: 4097 characters, at most 4096."),
+    ]
+    for typed, said in cases:
+        await step(harness, admin, "text", typed)
+        assert said in admin.last_message.text, (typed, admin.last_message.text)
+        assert "Type the text in Russian" in admin.last_message.text  # the same step, asked again
+    await admin.send_sticker()
+    await harness.settle()
+    assert "Please type the text, or /cancel." in admin.last_message.text
+    # 4096 visible characters with tags around them: fits.
+    await step(harness, admin, "text", "<b>" + "я" * 4096 + "</b>")
+    assert "Texts: Русский ✅" in admin.last_message.text
+    assert not await harness.rows(Broadcast)
+
+    # With a file the text is a caption: 4096 characters are too many.
+    await step(harness, admin, "click", "➡️ Next")
+    await admin.send_photo()
+    await harness.settle()
+    assert (
+        "With a file the text is its caption, at most 1024 characters: the text in Russian is longer. "
+        "Please shorten it first, or send no file." in admin.last_message.text
+    )
+    await step(harness, admin, "click", "⬅️ Back")
+    await step(harness, admin, "click", "⬅️ Back")
+    await step(harness, admin, "text", "Короткий текст.")
+    await step(harness, admin, "click", "➕ Add a text in English")
+    await step(harness, admin, "text", "<i>English")
+    assert "Unclosed tag <i> opened at line 1, column 1." in admin.last_message.text
+    await step(harness, admin, "text", "e" * 2000)  # fine without a file...
+    await step(harness, admin, "click", "➡️ Next")
+    await admin.send_photo()
+    await harness.settle()
+    assert "the text in English is longer" in admin.last_message.text, admin.dump()  # ...too long for a caption
+    await step(harness, admin, "click", "⬅️ Back")
+    await step(harness, admin, "click", "✏️ Replace the text in English")
+    await step(harness, admin, "text", "<b>English</b> text.")
+    await step(harness, admin, "click", "➡️ Next")
+
+    # Files: a video, a sticker, an album, a photo over 10 MB, a document over 20 MB are refused; text too.
+    refused_kind = "Only one photo or one document can be attached (no video, sticker, voice or album)."
+    await admin.send_video()
+    await harness.settle()
+    assert refused_kind in admin.last_message.text
+    await admin.send_sticker()
+    await harness.settle()
+    assert refused_kind in admin.last_message.text
+    await admin.send_album(["photo", "photo"])
+    await harness.settle()
+    assert refused_kind in admin.last_message.text
+    await admin.send_photo(content=b"\x00" * (10 * 1024 * 1024 + 1))
+    await harness.settle()
+    assert "The photo is over Telegram's limit of 10 MB." in admin.last_message.text
+    await admin.send_document("plan.pdf", file_size=25 * 1024 * 1024)
+    await harness.settle()
+    assert "The document is over Telegram's limit of 20 MB." in admin.last_message.text
+    await step(harness, admin, "text", "a photo")
+    assert "Please send a photo or a document, or press «➡️ No file»." in admin.last_message.text
+    await admin.send_document("plan.pdf", file_size=19 * 1024 * 1024)
+    await harness.settle()
+    assert "Add a link button" in admin.last_message.text
+
+    # The button: a label too long, links that are not http(s) with a host.
+    await step(harness, admin, "text", "x" * 65)
+    assert "The button's label must be 1 to 64 characters." in admin.last_message.text
+    await step(harness, admin, "text", "Карта")
+    for url in ("ftp://example.org/map", "https://", "example.org", "https://exa mple.org", "https://" + "a" * 510 + ".ru"):
+        await step(harness, admin, "text", url)
+        assert "Please type a link that starts with https:// or http://" in admin.last_message.text, url
+    await step(harness, admin, "text", "https://карта.гудермес.рф/план?a=1&b=2")
+
+    # A forged district id in the audience picker: refused, nothing chosen.
+    await step(harness, admin, "click", "🏘 Districts")
+    screen = admin.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await admin.press_callback(screen.message_id, f"{intent}{CB_SEP}district:99999")
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "This option is no longer available."
+    assert "✅ Done (0 chosen)" in admin.last_message.buttons
+    await step(harness, admin, "click", "⬅️ Back")
+    await step(harness, admin, "click", "➡️ Next")
+    await step(harness, admin, "click", "No, a normal one")
+    [preview] = previews(admin)
+    assert preview.kind == "document" and preview.text == "Короткий текст."
+    assert preview.inline_keyboard[0] == [("Карта", "https://карта.гудермес.рф/план?a=1&b=2")]
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    assert (row.media_kind, row.button_url) == ("document", "https://карта.гудермес.рф/план?a=1&b=2")
+    assert row.texts == {"ru": "Короткий текст.", "en": "<b>English</b> text."}

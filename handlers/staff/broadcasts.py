@@ -60,7 +60,7 @@ from bot.services.broadcasts import (
 from bot.services.errors import Gone
 from bot.services.users import Actor
 from bot.states import Broadcasts
-from bot.texts import local_time
+from bot.texts import clip, local_time
 from handlers import Handlers
 from handlers.dialogs import COMMAND, buttons_only, deps, fit, heading, notice, picker, popup, say, unknown_command
 from handlers.dialogs import unmatched as unmatched_press
@@ -287,7 +287,7 @@ async def text_getter(dialog_manager: DialogManager, services: Services, actor: 
     ]
     current = texts_of(dialog_manager).get(DEFAULT_LANGUAGE)
     if current:
-        lines.append(_("Now: {text}").format(text=escape(current)))
+        lines.append(_("Now: {text}").format(text=clip(visible_text(current), CARD_TEXT_CHARS)))
     return common(dialog_manager, "\n\n".join(lines), has_text=bool(current), keep=_("➡️ Keep it"))
 
 
@@ -357,7 +357,7 @@ async def text_other_getter(
     ]
     current = texts_of(dialog_manager).get(code)
     if current:
-        lines.append(_("Now: {text}").format(text=escape(current)))
+        lines.append(_("Now: {text}").format(text=clip(visible_text(current), CARD_TEXT_CHARS)))
     return common(dialog_manager, "\n\n".join(lines), has_text=bool(current), remove=_("🗑 Remove this text"))
 
 
