@@ -490,7 +490,7 @@ async def test_people_without_the_role_are_refused_and_audited(harness: Harness)
     row = await only_broadcast(harness)
     [progress] = progress_messages(admin)
     await start(harness, row.id)
-    agency = next(iter((a.name("en") for a in harness.app.services.directory.agencies())))  # type: ignore[union-attr]
+    agency = next(iter(a.name("en") for a in harness.app.services.directory.agencies()))  # type: ignore[union-attr]
     official = await join(harness, 4100, "official", agency)
     analyst = await join(harness, 4200, "analyst")
     coordinator = await join(harness, 4300, "RMC coordinator")
