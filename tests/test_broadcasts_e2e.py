@@ -118,7 +118,7 @@ async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness)
     assert preview.inline_keyboard[0] == [("Details", "https://gudermes.example.ru/water")]
     assert preview.inline_keyboard[1][0][0] == "🔕 Отписаться от таких новостей"
     screen = admin.last_message.text
-    assert "It will be sent to 3 residents." in screen and "File: a photo" in screen and "Urgent: no" in screen
+    assert "Recipients: 3" in screen and "File: a photo" in screen and "Urgent: no" in screen
     assert "Texts: Русский, English" in screen
     # The English version, with its own «Unsubscribe».
     await step(harness, admin, "click", "👁 Preview in English")

@@ -566,7 +566,7 @@ async def on_any_block(callback: CallbackQuery, button: Any, manager: DialogMana
 async def language_getter(dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
     await services.broadcasts.check_author(actor)
     return common(
-        dialog_manager, _("Residents of which language?"), items=list(LANGUAGE_NAMES.items()), any=_("Any language")
+        dialog_manager, _("Residents whose bot speaks which language?"), items=list(LANGUAGE_NAMES.items()), any=_("Any language")
     )
 
 
@@ -655,7 +655,7 @@ async def preview_getter(
         *audience_lines(draft.audience, services, actor.lang),
         _("Urgent: {value}").format(value=_("yes") if draft.urgent else _("no")),
         "",
-        _("It will be sent to {count} residents.").format(count=size),
+        _("Recipients: {count}").format(count=size),
     ]
     quiet_until = data(dialog_manager).get("quiet_until")
     if created:
