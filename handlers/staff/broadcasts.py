@@ -699,7 +699,7 @@ async def store(manager: DialogManager, start_at: datetime | None) -> Stored | N
                 "{moment} is within the quiet hours ({start}–{end}), when residents are not disturbed. "
                 "Please choose another time."
             ).format(
-                moment=local_time(start_at or error.allowed_at or datetime.now(settings.tz), settings.tz),
+                moment=local_time(start_at, settings.tz) if start_at else "—",
                 start=f"{config.quiet_start:%H:%M}", end=f"{config.quiet_end:%H:%M}",
             ))
         else:
@@ -742,8 +742,8 @@ async def post_progress(manager: DialogManager, stored: Stored) -> None:
 
 async def on_send_now(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     if await store(manager, None) is not None:
+        # The scheduler's tick starts it (the delivery side claims it in the database).
         popup(manager, _("Stored: the broadcast starts within a minute."))
-        # TODO(lead): start it at once through services.delivery once it exists; the scheduler's tick starts it now.
 
 
 async def on_send_at_end(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
