@@ -114,6 +114,7 @@ class Broadcasts(StatesGroup):
 
     list = State()
     card = State()
+    card_cancel = State()  # asks before a broadcast is cancelled from its card
     text = State()
     languages = State()
     text_other = State()

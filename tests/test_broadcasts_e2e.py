@@ -457,11 +457,30 @@ async def test_the_list_and_a_card_with_its_report(harness: Harness) -> None:
     assert "Delivered: 2 · blocked the bot: 1 · other errors: 0 · cancelled: 0 · waiting: 0" in card
     assert "Possibly received twice (a restart while sending): 1" in card
     assert "<МФЦ>" in card  # shown as text: the card escaped it
+    # The card controls the broadcast too (for when its progress message is out of sight).
+    assert admin.last_message.buttons[:2] == ["⏸ Pause", "✖️ Cancel"]
+    await step(harness, admin, "click", "⏸ Pause")
+    assert admin.callback_answers[-1]["text"] == f"Broadcast № {first.id} is paused."
+    assert f"Broadcast № {first.id} (paused)" in admin.last_message.text
+    assert admin.last_message.buttons[:2] == ["▶️ Resume", "✖️ Cancel"]
+    await step(harness, admin, "click", "▶️ Resume")
+    assert (await harness.rows(Broadcast, Broadcast.id == first.id))[0].status == "running"
     await step(harness, admin, "click", "⬅️ Back")
     await step(harness, admin, "click", next(b for b in admin.last_message.buttons if b.startswith(f"№ {second.id}")))
     card = admin.last_message.text
     assert f"Broadcast № {second.id} (scheduled)" in card and f"Starts: {at:%d.%m.%Y %H:%M}" in card
     assert "Delivered: 0" in card and "Possibly received twice" not in card
+    assert "⏸ Pause" not in admin.last_message.buttons
+    await step(harness, admin, "click", "✖️ Cancel")
+    assert admin.last_message.text == f"Cancel broadcast № {second.id}? Press «Yes» to confirm."
+    await step(harness, admin, "click", "↩️ No, keep it")
+    assert (await harness.rows(Broadcast, Broadcast.id == second.id))[0].status == "scheduled"
+    await step(harness, admin, "click", "✖️ Cancel")
+    await step(harness, admin, "click", "✅ Yes, cancel it")
+    assert admin.callback_answers[-1]["text"] == f"Broadcast № {second.id} is cancelled."
+    assert f"Broadcast № {second.id} (cancelled)" in admin.last_message.text
+    assert "✖️ Cancel" not in admin.last_message.buttons
+    assert (await harness.rows(Broadcast, Broadcast.id == second.id))[0].status == "cancelled"
     # A forged id in the list's picker: refused, nothing shown.
     await step(harness, admin, "click", "⬅️ Back")
     screen = admin.last_message

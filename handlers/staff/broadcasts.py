@@ -938,7 +938,42 @@ async def card_getter(
     dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, **_kwargs: Any
 ) -> dict[str, Any]:
     card = await services.broadcasts.card(actor, broadcast_id_of(dialog_manager))
-    return common(dialog_manager, card_text(card, services, settings, actor.lang), refresh=_("🔄 Refresh"))
+    status = card.summary.status
+    return common(
+        dialog_manager, card_text(card, services, settings, actor.lang), refresh=_("🔄 Refresh"),
+        running=status == BroadcastStatus.running, paused=status == BroadcastStatus.paused,
+        live=status in (BroadcastStatus.scheduled, BroadcastStatus.running, BroadcastStatus.paused),
+        pause=_("⏸ Pause"), resume=_("▶️ Resume"), cancel=_("✖️ Cancel"),
+    )
+
+
+async def on_card_control(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """The card's «Pause», «Resume» and (after «Are you sure?») «Cancel»: the same service moves as the progress
+    message's buttons, for a broadcast whose progress message is out of sight."""
+    services, _settings, actor = deps(manager)
+    broadcast_id = broadcast_id_of(manager)
+    try:
+        if button.widget_id == "pause":
+            await services.broadcasts.pause(actor, broadcast_id)
+            popup(manager, _("Broadcast № {id} is paused.").format(id=broadcast_id))
+        elif button.widget_id == "resume":
+            await services.broadcasts.resume(actor, broadcast_id)
+            popup(manager, _("Broadcast № {id} goes on.").format(id=broadcast_id))
+        else:
+            await services.broadcasts.cancel(actor, broadcast_id)
+            popup(manager, _("Broadcast № {id} is cancelled.").format(id=broadcast_id), alert=True)
+    except StaleControl as error:
+        popup(manager, stale_text(broadcast_id, error.status), alert=True)
+    await manager.switch_to(B.card)
+
+
+async def card_cancel_getter(dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any) -> dict[str, Any]:
+    broadcast_id = broadcast_id_of(dialog_manager)
+    await services.broadcasts.status(actor, broadcast_id)
+    return common(
+        dialog_manager, _("Cancel broadcast № {id}? Press «Yes» to confirm.").format(id=broadcast_id),
+        yes=_("✅ Yes, cancel it"), no=_("↩️ No, keep it"),
+    )
 
 
 # --- the dialog -------------------------------------------------------------------------------------------
@@ -998,8 +1033,19 @@ def dialog() -> Dialog:
         ),
         window(
             B.card, card_getter,
+            Group(
+                Button(Format("{pause}"), id="pause", on_click=on_card_control, when="running"),
+                Button(Format("{resume}"), id="resume", on_click=on_card_control, when="paused"),
+                SwitchTo(Format("{cancel}"), id="cancel", state=B.card_cancel, when="live"),
+                width=2,
+            ),
             Button(Format("{refresh}"), id="refresh"),
             SwitchTo(Format("{back}"), id="back", state=B.list),
+        ),
+        window(
+            B.card_cancel, card_cancel_getter,
+            Button(Format("{yes}"), id="yes", on_click=on_card_control),
+            SwitchTo(Format("{no}"), id="no", state=B.card),
         ),
         typed_window(
             B.text, text_getter, on_text, B.list,
