@@ -106,3 +106,25 @@ class PollOther(StatesGroup):
     """A resident types the free-text «Other» answer of a poll."""
 
     text = State()
+
+
+class Broadcasts(StatesGroup):
+    """/broadcast and /broadcasts: composing (the Russian text, the other languages' texts, a file, a URL button, the
+    audience and its filters, urgency, the preview, a chosen time), the list and a broadcast's card."""
+
+    list = State()
+    card = State()
+    card_cancel = State()  # asks before a broadcast is cancelled from its card
+    text = State()
+    languages = State()
+    text_other = State()
+    media = State()
+    button_label = State()
+    button_url = State()
+    audience = State()
+    districts = State()
+    block = State()
+    language = State()
+    urgent = State()
+    preview = State()
+    schedule = State()

@@ -14,6 +14,7 @@ from bot.services.access import AccessService
 from bot.services.agency import AgencyService
 from bot.services.appeals import AppealService
 from bot.services.broadcast_delivery import BroadcastDelivery
+from bot.services.broadcasts import BroadcastService
 from bot.services.calendar import ProductionCalendar
 from bot.services.coordination import CoordinationService
 from bot.services.deadlines import ReminderService
@@ -54,6 +55,8 @@ class Services:
     delivery: BroadcastDelivery
     # Residents' choice of news: blocks, districts, stop (issue 13).
     subscriptions: SubscriptionService
+    # Broadcasts to residents, the authors' side (issue 13).
+    broadcasts: BroadcastService
 
 
 def build_services(
@@ -89,4 +92,5 @@ def build_services(
         polls=PollService(sessionmaker, clock, settings, on_commit),
         delivery=BroadcastDelivery(sessionmaker, clock, settings, on_commit),
         subscriptions=SubscriptionService(sessionmaker, clock, directory),
+        broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
     )

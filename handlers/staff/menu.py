@@ -23,12 +23,13 @@ from bot.config import Settings
 from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, Role
 from bot.domain import AppealStatus as S
 from bot.services import Services
+from bot.services.broadcasts import AUTHORS as BROADCASTERS
 from bot.services.directory import DirectoryService
 from bot.services.errors import Forbidden
 from bot.services.polls import READERS
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Polls, StaffLists
+from bot.states import Admin, AppealCard, Broadcasts, Polls, StaffLists
 from handlers import Handlers
 from handlers.dialogs import buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
@@ -64,6 +65,8 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "admin": actor.has(Role.admin),
         "polls": actor.has(*READERS),
         "polls_label": _("📊 Polls"),
+        "broadcasts": actor.has(*BROADCASTERS),
+        "broadcasts_label": _("📣 Broadcasts"),
         "queue": _("📥 Queue"),
         "reviews": _("🧾 Answers to check"),
         "requests": _("📨 Requests"),
@@ -194,6 +197,7 @@ def dialog() -> Dialog:
             Start(Format("{people}"), id="people", state=Admin.people, when="admin"),
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
+            Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
             Cancel(Format("{close}")),
             state=L.menu,
             getter=menu_getter,
