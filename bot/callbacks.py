@@ -158,7 +158,8 @@ class BroadcastAction(StrEnum):
     resume = "r"
     cancel = "c"  # asks to confirm
     cancel_yes = "y"
-    open = "o"  # the broadcast's card (from the list of past broadcasts)
+    keep = "k"  # «No, keep it» after «Cancel»: the controls as they were
+    open = "o"  # the broadcast's card (the button under its final report)
 
 
 class BroadcastCb(CallbackData, prefix="bc"):

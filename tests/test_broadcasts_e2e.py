@@ -130,7 +130,7 @@ async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness)
     dialog_message = admin.last_message
     now_data = next(data for row in dialog_message.inline_keyboard for text, data in row if text == "🚀 Send now")
     await step(harness, admin, "click", "🚀 Send now")
-    assert admin.callback_answers[-1]["text"] == "Stored: the broadcast starts within a minute."
+    assert admin.callback_answers[-1]["text"] == "Stored: the broadcast starts within a few seconds."
     row = await only_broadcast(harness)
     author = await harness.app.services.users.identify(ADMIN)  # type: ignore[union-attr]
     assert (row.status, row.urgent, row.planned, row.created_by) == ("scheduled", False, 3, author.id)

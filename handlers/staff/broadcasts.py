@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, F
 from aiogram.enums import ContentType
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -38,6 +38,7 @@ from bot.i18n import N_
 from bot.keyboards import LANGUAGE_NAMES
 from bot.notices import BroadcastContent
 from bot.notifications import render_broadcast
+from bot.progress import edit_progress
 from bot.services import Services
 from bot.services.broadcasts import (
     CAPTION_LIMIT,
@@ -743,7 +744,7 @@ async def post_progress(manager: DialogManager, stored: Stored) -> None:
 async def on_send_now(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     if await store(manager, None) is not None:
         # The scheduler's tick starts it (the delivery side claims it in the database).
-        popup(manager, _("Stored: the broadcast starts within a minute."))
+        popup(manager, _("Stored: the broadcast starts within a few seconds."))
 
 
 async def on_send_at_end(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
@@ -756,7 +757,7 @@ async def on_send_at_end(callback: CallbackQuery, button: Any, manager: DialogMa
 async def on_send_urgent(callback: CallbackQuery, button: Any, manager: DialogManager) -> None:
     data(manager)["urgent"] = True
     if await store(manager, None) is not None:
-        popup(manager, _("Stored: the broadcast starts within a minute."))
+        popup(manager, _("Stored: the broadcast starts within a few seconds."))
 
 
 async def schedule_getter(
@@ -810,8 +811,7 @@ def controls(broadcast_id: int, status: BroadcastStatus) -> InlineKeyboardMarkup
 def are_you_sure(broadcast_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[
         control_button(_("✅ Yes, cancel it"), BroadcastAction.cancel_yes, broadcast_id),
-        # «open» on the progress message: back to its controls, nothing changed.
-        control_button(_("↩️ No, keep it"), BroadcastAction.open, broadcast_id),
+        control_button(_("↩️ No, keep it"), BroadcastAction.keep, broadcast_id),
     ]])
 
 
@@ -824,6 +824,35 @@ def stale_text(broadcast_id: int, status: BroadcastStatus) -> str:
     return _("Broadcast № {id} is {status} now; nothing was changed.").format(id=broadcast_id, status=_(STATUS[status]))
 
 
+async def refresh(
+    callback: CallbackQuery, services: Services, settings: Settings, bot: Bot, broadcast_id: int, status: BroadcastStatus
+) -> None:
+    """After a control: the progress message shows the new state in full (figures and buttons); the message pressed,
+    if it is another one, gets the buttons that fit."""
+    progress = await services.delivery.progress(broadcast_id)
+    if progress is not None:
+        await edit_progress(bot, progress, _, settings)
+    pressed = callback.message
+    is_progress = (
+        progress is not None
+        and isinstance(pressed, Message)
+        and (pressed.chat.id, pressed.message_id) == (progress.chat_id, progress.message_id)
+    )
+    if not is_progress:
+        await redraw(callback, controls(broadcast_id, status))
+
+
+@router.callback_query(BroadcastCb.filter(F.a == BroadcastAction.open))
+async def open_card(
+    callback: CallbackQuery, callback_data: BroadcastCb, actor: Actor, services: Services, dialog_manager: DialogManager
+) -> None:
+    """«Open the broadcast» under its final report: its card (refused to anyone without the role, Gone if forged)."""
+    await services.broadcasts.card(actor, callback_data.id)
+    await dialog_manager.start(
+        B.card, data={"broadcast_id": callback_data.id}, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
+    )
+
+
 @router.callback_query(BroadcastCb.filter())
 async def on_control(
     callback: CallbackQuery,
@@ -831,6 +860,8 @@ async def on_control(
     callback_answer: CallbackAnswer,
     actor: Actor,
     services: Services,
+    settings: Settings,
+    bot: Bot,
 ) -> None:
     """Pause, resume, cancel (asked first) of a broadcast. Stale presses are answered with its status and redraw its
     buttons; any admin or editor may press them (the service checks)."""
@@ -860,15 +891,15 @@ async def on_control(
                     reply_markup=None,
                 )
             else:
-                await redraw(callback, None)
+                await refresh(callback, services, settings, bot, broadcast_id, BroadcastStatus.cancelled)
             return
-        else:  # «No, keep it», or the card's «open» on a progress message: its controls as they are now
+        else:  # «No, keep it»: its controls as they are now
             status = await service.status(actor, broadcast_id)
-        await redraw(callback, controls(broadcast_id, status))
+        await refresh(callback, services, settings, bot, broadcast_id, status)
     except StaleControl as error:
         callback_answer.text = stale_text(broadcast_id, error.status)
         callback_answer.show_alert = True
-        await redraw(callback, controls(broadcast_id, error.status))
+        await refresh(callback, services, settings, bot, broadcast_id, error.status)
 
 
 # --- 10. the list and a broadcast's card ------------------------------------------------------------------
@@ -929,6 +960,8 @@ def card_text(card: BroadcastCard, services: Services, settings: Settings, lang:
 
 def broadcast_id_of(manager: DialogManager) -> int:
     found = data(manager).get("broadcast_id")
+    if found is None and isinstance(manager.start_data, dict):  # opened from the report's «Open the broadcast»
+        found = manager.start_data.get("broadcast_id")
     if not isinstance(found, int):
         raise Gone("broadcast")
     return found
