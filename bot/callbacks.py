@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
 
 from bot.domain import FollowupAnswer
+
+# Every number in callback data is a database id, a page or a small count: a forged press with a number outside
+# the 32-bit INTEGER columns (which PostgreSQL refuses as a parameter) does not unpack, so it matches no handler and
+# gets the answer to an unknown button instead of an error.
+Num = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class LangCb(CallbackData, prefix="lang"):
@@ -31,8 +38,8 @@ class MyAction(StrEnum):
 
 class MyCb(CallbackData, prefix="my"):
     action: MyAction
-    id: int = 0
-    page: int = 0
+    id: Num = 0
+    page: Num = 0
 
 
 class StaffAction(StrEnum):
@@ -68,15 +75,15 @@ class StaffAction(StrEnum):
 
 class StaffCb(CallbackData, prefix="st"):
     action: StaffAction
-    id: int = 0
-    v: int = 0
+    id: Num = 0
+    v: Num = 0
     s: str = ""
 
 
 class ReplyCb(CallbackData, prefix="rp"):
     """The resident answers an official's clarification question (send=True: the reply is complete)."""
 
-    id: int
+    id: Num
     send: bool = False
 
 
@@ -95,15 +102,15 @@ class RateAction(StrEnum):
 
 class RateCb(CallbackData, prefix="rt"):
     action: RateAction
-    id: int  # the appeal
-    v: int = 0
-    n: int = 0  # the answer a rating request was sent for (0: the appeal's latest, as the card's buttons mean)
+    id: Num  # the appeal
+    v: Num = 0
+    n: Num = 0  # the answer a rating request was sent for (0: the appeal's latest, as the card's buttons mean)
 
 
 class FixCb(CallbackData, prefix="fx"):
     """The answer to "Is the problem actually fixed?"."""
 
-    id: int  # the appeal
+    id: Num  # the appeal
     answer: FollowupAnswer
 
 
@@ -118,8 +125,8 @@ class PollCb(CallbackData, prefix="pl"):
     refused by the service."""
 
     a: PollAction
-    p: int
-    o: int = 0
+    p: Num
+    o: Num = 0
 
 
 class NewsAction(StrEnum):
@@ -132,7 +139,7 @@ class NewsCb(CallbackData, prefix="nw"):
     its thematic block, or every broadcast when it has none). The service checks the broadcast exists."""
 
     a: NewsAction
-    b: int
+    b: Num
 
 
 class SubsAction(StrEnum):
@@ -149,7 +156,7 @@ class SubsCb(CallbackData, prefix="sb"):
     stale screen, or twice, sets what the button showed. The service checks the block or district exists."""
 
     a: SubsAction
-    id: int = 0
+    id: Num = 0
     on: bool = False
 
 
@@ -166,4 +173,4 @@ class BroadcastCb(CallbackData, prefix="bc"):
     """The author's buttons under a broadcast's progress message and card. The service checks the role."""
 
     a: BroadcastAction
-    id: int
+    id: Num

@@ -420,3 +420,19 @@ async def test_the_staff_menu_and_the_admin_screens_open_only_for_their_roles(ha
     for widget in ("filter:official", "filter:admin", f"revoke:{admin.id}:admin", "revoke_pages:1", "role:coordinator"):
         refused(await press(harness, second, screen.message_id, with_intent(intent, widget)), widget)
     assert await rows_state(harness) == before
+
+
+# --- 6. numbers a database column cannot hold -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["my:o:99999999999:0", "st:o:2147483648:0", "nw:u:99999999999", "bc:p:99999999999", "pl:c:1:99999999999", "my:o:-1:0"],
+)
+async def test_a_forged_number_beyond_the_columns_is_an_unknown_button(harness: Harness, data: str) -> None:
+    """PostgreSQL refuses a parameter beyond its 32-bit INTEGER: such a press must not reach a query (an error, a
+    traceback); it matches no handler and is answered like any stale button."""
+    resident = await english_resident(harness)
+    message_id = resident.last_message.message_id
+    result = await press(harness, resident, message_id, data)
+    assert result.answer == "This button is no longer active." and not result.sent and not result.edited
