@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, insert, literal, or_, select, update
+from sqlalchemy import Row, case, func, insert, literal, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +28,7 @@ from bot import notices
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AttachmentKind, BroadcastAudience, BroadcastStatus, Lane, OutboxState
+from bot.services.listing import list_in_batches
 from storage.models import Broadcast, Outbox, User
 from storage.repositories.broadcasts import ItemCounts, item_counts, recipients_query
 from storage.repositories.outbox import OutboxRepo
@@ -251,44 +253,26 @@ class BroadcastDelivery:
             raise
 
     async def _materialize(self, broadcast_id: int, token: str, audience: BroadcastAudience, cursor: int) -> int:
-        query = recipients_query(audience, self.settings.consent.version)
         item = notices.BroadcastItem(broadcast_id=broadcast_id)
-        added = 0
-        while True:
-            now = self.clock.now()
-            async with self.sessionmaker() as session:
-                batch = (
-                    await session.execute(query.where(User.id > cursor).order_by(User.id).limit(self.settings.broadcasts.batch))
-                ).scalars().all()
-                if not batch:
-                    await session.execute(
-                        update(Broadcast)
-                        .where(Broadcast.id == broadcast_id, Broadcast.claim == token)
-                        .values(listed=True, claim=None, locked_until=None)
+
+        async def write(session: AsyncSession, rows: Sequence[Row[Any]], now: datetime) -> None:
+            await session.execute(
+                insert(Outbox.__table__),
+                [
+                    OutboxRepo.values(
+                        user_id, item, now, f"broadcast:{broadcast_id}:{user_id}", lane=Lane.bulk, broadcast_id=broadcast_id
                     )
-                    await session.commit()
-                    return added
-                cursor = int(batch[-1])
-                moved = await session.execute(
-                    update(Broadcast)
-                    .where(Broadcast.id == broadcast_id, Broadcast.claim == token)
-                    .values(cursor=cursor, recipients=Broadcast.recipients + len(batch), locked_until=now + LEASE)
-                )
-                if not moved.rowcount:  # the lease was lost to another instance: it goes on from the cursor
-                    await session.rollback()
-                    return added
-                await session.execute(
-                    insert(Outbox.__table__),
-                    [
-                        OutboxRepo.values(
-                            user_id, item, now, f"broadcast:{broadcast_id}:{user_id}", lane=Lane.bulk, broadcast_id=broadcast_id
-                        )
-                        for user_id in batch
-                    ],
-                )
-                await session.commit()
-                added += len(batch)
-            self.on_commit()
+                    for (user_id,) in rows
+                ],
+            )
+
+        added = await list_in_batches(
+            self.sessionmaker, self.clock, Broadcast, broadcast_id, token,
+            recipients_query(audience, self.settings.consent.version), cursor,
+            batch=self.settings.broadcasts.batch, lease=LEASE, write=write,
+            done=lambda now: {"listed": True}, on_commit=self.on_commit,
+        )
+        return added or 0
 
     # --- ending ------------------------------------------------------------------------------------------
 

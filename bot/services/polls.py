@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Row as DbRow
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +40,7 @@ from bot.domain import Lane, Role
 from bot.services.access import refuse
 from bot.services.calendar import next_allowed_time
 from bot.services.errors import Gone, InvalidInput
+from bot.services.listing import list_in_batches
 from bot.services.users import Actor
 from storage.models import (
     Appeal,
@@ -52,6 +54,7 @@ from storage.models import (
     User,
     UserRole,
 )
+from storage.repositories.broadcasts import latest_district
 from storage.repositories.outbox import OutboxRepo
 
 
@@ -257,14 +260,7 @@ class PollService:
         """(users.id, district of the latest appeal) of the residents a poll goes to: active, consent accepted in
         its current version, holding no staff role."""
         latest_consent = select(func.max(Consent.id)).where(Consent.user_id == User.id).correlate(User).scalar_subquery()
-        district = (
-            select(Appeal.district_id)
-            .where(Appeal.user_id == User.id)
-            .order_by(Appeal.created_at.desc(), Appeal.id.desc())
-            .limit(1)
-            .correlate(User)
-            .scalar_subquery()
-        )
+        district = latest_district()
         query = (
             select(User.id, district.label("district_id"))
             .join(Consent, Consent.id == latest_consent)
@@ -426,41 +422,23 @@ class PollService:
             raise
 
     async def _materialize(self, poll_id: int, token: str, invite: notices.PollInvite, query: Any, cursor: int) -> int:
-        added = 0
-        while True:
-            now = self.clock.now()
-            async with self.sessionmaker() as session:
-                batch = (
-                    await session.execute(query.where(User.id > cursor).order_by(User.id).limit(self.batch))
-                ).all()
-                if not batch:
-                    done = await session.execute(
-                        update(Poll)
-                        .where(Poll.id == poll_id, Poll.claim == token)
-                        .values(status=PollStatus.open, published_at=now, claim=None, locked_until=None)
-                    )
-                    await session.commit()
-                    return added if done.rowcount else 0
-                cursor = int(batch[-1][0])
-                moved = await session.execute(
-                    update(Poll)
-                    .where(Poll.id == poll_id, Poll.claim == token)
-                    .values(cursor=cursor, recipients=Poll.recipients + len(batch), locked_until=now + LEASE)
-                )
-                if not moved.rowcount:  # the lease was lost to another instance: it goes on from the cursor
-                    await session.rollback()
-                    return added
-                await session.execute(
-                    insert(PollRecipient.__table__),
-                    [{"poll_id": poll_id, "user_id": u, "district_id": d, "draft": None, "answered_at": None} for u, d in batch],
-                )
-                await session.execute(
-                    insert(Outbox.__table__),
-                    [OutboxRepo.values(u, invite, now, dedupe_key=f"poll:{poll_id}:{u}", lane=Lane.bulk) for u, _d in batch],
-                )
-                await session.commit()
-                added += len(batch)
-            self.on_commit()
+        async def write(session: AsyncSession, rows: Sequence[DbRow[Any]], now: datetime) -> None:
+            await session.execute(
+                insert(PollRecipient.__table__),
+                [{"poll_id": poll_id, "user_id": u, "district_id": d, "draft": None, "answered_at": None} for u, d in rows],
+            )
+            await session.execute(
+                insert(Outbox.__table__),
+                [OutboxRepo.values(u, invite, now, dedupe_key=f"poll:{poll_id}:{u}", lane=Lane.bulk) for u, _d in rows],
+            )
+
+        added = await list_in_batches(
+            self.sessionmaker, self.clock, Poll, poll_id, token, query, cursor,
+            batch=self.batch, lease=LEASE, write=write,
+            done=lambda now: {"status": PollStatus.open, "published_at": now},
+            on_commit=self.on_commit,
+        )
+        return added or 0
 
     async def close_due(self) -> int:
         now = self.clock.now()
