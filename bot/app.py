@@ -106,6 +106,7 @@ class App:
             make_renderer(self.i18n, self.settings, self.services.directory, self.services.delivery.content),
             on_send=self.metrics.record_send,
             global_rate=self.settings.broadcasts.rate,
+            global_burst=self.settings.broadcasts.burst,
             quiet=lambda moment: next_allowed_time(
                 moment, quiet_start=quiet.quiet_start, quiet_end=quiet.quiet_end, tz=self.settings.tz
             ) != moment,

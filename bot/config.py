@@ -206,12 +206,15 @@ class RatingsSection(BaseModel):
         return self
 
 
+TELEGRAM_RATE = 30  # messages a second Telegram allows a bot overall
+
+
 class BroadcastsSection(BaseModel):
     """Informing residents (issue 13): broadcasts go through the outbox sender's bulk lane."""
 
     # Messages a second the outbox sender sends overall (appeal notifications and broadcast items together).
     # Telegram allows a bot about 30; a little below leaves room for the replies to updates.
-    rate: float = Field(default=25.0, gt=0, le=30)
+    rate: float = Field(default=25.0, gt=0, le=TELEGRAM_RATE)
     # A broadcast item that meets an error other than "blocked" or flood control is tried at most this many times.
     max_attempts: int = Field(default=3, ge=1, le=10)
     # How often the author's progress message is edited.
@@ -221,6 +224,12 @@ class BroadcastsSection(BaseModel):
     # Only one instance sends bulk items at a time (a lease in the database), so several instances together keep to
     # `rate`; a killed holder's lease passes to another instance after this many seconds.
     lease_seconds: int = Field(default=10, ge=3, le=120)
+
+    @property
+    def burst(self) -> int:
+        """Calls the sender may make at once to catch up after a late one: at most 3, and never enough for `rate`
+        plus the catch-up to pass Telegram's 30 in a second."""
+        return max(1, min(3, int(TELEGRAM_RATE - self.rate)))
 
 
 class ConsentSection(BaseModel):

@@ -126,6 +126,7 @@ class OutboxSender:
         batch: int = 50,
         lease: timedelta = timedelta(seconds=60),
         global_rate: float = 30.0,
+        global_burst: int = 1,
         per_chat_rate: float = 1.0,
         per_chat_burst: int = 3,
         poll_interval: float = 1.0,
@@ -167,8 +168,10 @@ class OutboxSender:
         self._on_blocked = on_blocked
         # Told the result of every call to Telegram: "ok", "429", "403" or "error" (the metrics, bot/ops.py).
         self._on_send = on_send or (lambda result: None)
-        # Burst 1 overall: calls are spread evenly instead of 30 at once, which Telegram counts per second.
-        self._global = TokenBucket(global_rate, 1, clock)
+        # Calls are spread evenly instead of 30 at once, which Telegram counts per second. A burst above 1 lets a
+        # call that came late (a slow commit, a busy event loop) be made up for, so the rate is kept on average; the
+        # caller keeps rate + burst under Telegram's limit (bot/config.py BroadcastsSection.burst).
+        self._global = TokenBucket(global_rate, global_burst, clock)
         self._per_chat_rate = per_chat_rate
         self._per_chat_burst = per_chat_burst
         self._chats: dict[int, TokenBucket] = {}

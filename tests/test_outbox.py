@@ -702,3 +702,21 @@ async def test_one_instance_sends_bulk_rows_at_a_time(
     await drain_all(three, db, clock)
     assert len(emu.calls("sendMessage")) == 61
     assert all(row.status == "sent" for row in (await rows(db)).values())
+
+
+async def test_a_late_call_is_made_up_for_within_the_burst(
+    emu: BotAPIEmulator, db: Maker, bot: Bot, clock: ManualClock
+) -> None:
+    """With a burst of 3 at 25/s, a sender that fell 3 calls behind (a slow commit, a busy loop) sends 3 at once, then
+    1/rate apart again: the average is kept, and no second holds more than rate + 3 calls (under Telegram's 30)."""
+    chats = list(range(7301, 7311))
+    users = await add_users(db, emu, chats, clock)
+    await queue(db, clock, [(users[c], "note", {"n": c}) for c in chats])
+    sender = OutboxSender(bot, db, clock, Renderer(), global_rate=25, global_burst=3, per_chat_rate=1, per_chat_burst=3)
+    clock.advance(seconds=1)  # idle, the bucket fills up to its burst
+    started = clock.now()
+    assert await sender.drain_once() == 10
+    sent = sorted(r.sent_at for r in (await rows(db)).values())
+    assert sent[2] - started < timedelta(milliseconds=5)  # the first 3 at once
+    assert all(b - a >= timedelta(milliseconds=39) for a, b in pairwise(sent[2:]))  # then 1/rate apart
+    assert sent[-1] - started >= timedelta(seconds=7 / 25)
