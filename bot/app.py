@@ -39,7 +39,7 @@ from bot.notifications import make_renderer
 from bot.ops import Metrics, Ops, UpdateMetricsMiddleware
 from bot.outbox import OutboxSender
 from bot.polling import Poller
-from bot.progress import BroadcastJob
+from bot.progress import START_SECONDS, BroadcastJob
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.calendar import next_allowed_time
@@ -107,6 +107,7 @@ class App:
             on_send=self.metrics.record_send,
             global_rate=self.settings.broadcasts.rate,
             global_burst=self.settings.broadcasts.burst,
+            per_chat_burst=1,  # at most one message a second in a chat, as Telegram asks
             quiet=lambda moment: next_allowed_time(
                 moment, quiet_start=quiet.quiet_start, quiet_end=quiet.quiet_end, tz=self.settings.tz
             ) != moment,
@@ -114,10 +115,13 @@ class App:
             bulk_lease=timedelta(seconds=self.settings.broadcasts.lease_seconds),
         )
         self._sender_task = asyncio.create_task(self.sender.run())
+        broadcasts = BroadcastJob(self._sender_bot, self.services.delivery, self.i18n, self.settings)
         self.scheduler = create_scheduler(
             self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates,
             polls=self.services.polls,
-            broadcasts=BroadcastJob(self._sender_bot, self.services.delivery, self.i18n, self.settings),
+            broadcasts=broadcasts,
+            broadcasts_start=broadcasts.start,
+            start_seconds=START_SECONDS,
         )
         self.scheduler.start()
 

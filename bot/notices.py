@@ -484,7 +484,16 @@ class BroadcastReport(Notice):
     flood_waits: int
 
 
-NOTICES.update({cls.template: cls for cls in (BroadcastItem, BroadcastReport)})
+@dataclass(frozen=True, slots=True)
+class BroadcastHeld(Notice):
+    """Telegram refused a broadcast's message for its content: the broadcast is paused; its author is told why."""
+
+    template: ClassVar[str] = "broadcast_held"
+    broadcast_id: int
+    reason: str  # Telegram's description (never the text itself)
+
+
+NOTICES.update({cls.template: cls for cls in (BroadcastItem, BroadcastReport, BroadcastHeld)})
 
 
 @dataclass(frozen=True)

@@ -552,3 +552,15 @@ def _broadcast_report(x: n.BroadcastReport, c: Context) -> Rendered:
     if x.flood_waits:
         lines.append(_("Telegram's flood control paused sending {count} times.").format(count=x.flood_waits))
     return Rendered("\n".join(lines), button(_("Open the broadcast"), BroadcastCb(a=BroadcastAction.open, id=x.broadcast_id).pack()))
+
+
+@renders(n.BroadcastHeld)
+def _broadcast_held(x: n.BroadcastHeld, c: Context) -> Rendered:
+    _ = c._
+    return Rendered(
+        _(
+            "⚠️ Broadcast № {id} is paused: Telegram refused its message ({reason}). Every recipient would get the same "
+            "refusal, so nothing more is sent. Cancel it and send a corrected broadcast."
+        ).format(id=x.broadcast_id, reason=escape(x.reason)),
+        button(_("Open the broadcast"), BroadcastCb(a=BroadcastAction.open, id=x.broadcast_id).pack()),
+    )

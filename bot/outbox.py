@@ -58,6 +58,20 @@ MAX_BACKOFF = timedelta(minutes=5)
 # sendMediaGroup takes 2-10 items; more would need a second call, which "one row = one call" forbids.
 MAX_ALBUM = 10
 BULK_LEASE = "bulk"
+FLOOD_LEASE = "flood"  # its `until`: the end of the latest flood-control wait, for every instance
+# Telegram's descriptions of a refused message whose cause is its content (the same for every recipient), not the chat.
+CONTENT_REFUSALS = (
+    "can't parse entities",
+    "wrong file identifier",
+    "wrong remote file",
+    "button_url_invalid",
+    "message is too long",
+    "caption is too long",
+    "wrong type of the web page content",
+    "failed to get http url content",
+    "photo_invalid",
+    "can't use file of type",
+)
 
 
 @dataclass(frozen=True)
@@ -248,7 +262,13 @@ class OutboxSender:
         a few of the bulk lane's.
 
         Returns how many rows were claimed and settled (sent, skipped, retried later, blocked or failed)."""
-        if self._stop_requested or self._paused():
+        if self._stop_requested:
+            return 0
+        if self._paused() or await self._flood_recorded():
+            # Flood control lasts: nothing goes out, but the bulk lease is kept, so that no other instance starts
+            # sending bulk rows in the middle of the wait.
+            if self._bulk_until is not None:
+                await self._hold_bulk()
             return 0
         self._in_flight += 1
         self._idle.clear()
@@ -257,12 +277,22 @@ class OutboxSender:
             quiet = self._quiet(now)
             async with self._sessionmaker() as session:
                 candidates = await OutboxRepo(session).due(now, self._batch)
-            if not candidates and await self._hold_bulk():
+            bulk = False
+            if (not candidates or self._soonest_chat_wait(candidates) > 0) and await self._hold_bulk():
+                # No personal row can go out now (none is due, or each waits for its chat's one message a second):
+                # bulk rows meanwhile; the next round looks at the personal lane again.
                 async with self._sessionmaker() as session:
-                    candidates = await OutboxRepo(session).due(now, self._bulk_batch, Lane.bulk, quiet=quiet)
+                    found = await OutboxRepo(session).due(now, self._bulk_batch, Lane.bulk, quiet=quiet)
+                if found:
+                    candidates, bulk = found, True
             done = 0
             while candidates and not self._stop_requested and not self._paused():
-                due = candidates.pop(self._pick(candidates))
+                if bulk and not await self._hold_bulk():
+                    break  # the bulk lease went to another instance (a long stall): it sends them now
+                index = self._pick(candidates)
+                if done and not bulk and self._soonest_chat_wait([candidates[index]]) > 0:
+                    break  # every personal row left waits for its chat: a new round fills the wait with bulk rows
+                due = candidates.pop(index)
                 row = await self._claim(due.id, quiet)
                 if row is None:
                     continue  # another sender has it, or it was settled meanwhile
@@ -278,6 +308,24 @@ class OutboxSender:
             if self._in_flight == 0:
                 self._idle.set()
             self._prune_buckets()
+
+    def _soonest_chat_wait(self, candidates: list[Any]) -> float:
+        """Seconds until the first of these rows' chats may be written to."""
+        return min((bucket.wait_time() if (bucket := self._chats.get(due.chat_id)) else 0.0) for due in candidates)
+
+    async def _flood_recorded(self) -> bool:
+        """Whether another instance (or this one before a restart) met flood control that still lasts: Telegram's
+        limit is per bot, so its pause is in the database for every sender."""
+        now = self._clock.now()
+        try:
+            async with self._sessionmaker() as session:
+                until = await LeaseRepo(session).until(FLOOD_LEASE)
+        except SQLAlchemyError:
+            return False
+        if until is None or until <= now:
+            return False
+        self._paused_until = until
+        return True
 
     def _pick(self, candidates: list[Any]) -> int:
         """The index of the row whose chat can be written to soonest, so one busy chat does not hold up
@@ -373,8 +421,9 @@ class OutboxSender:
                 row.user_id,
                 exc.retry_after,
             )
-            if row.broadcast_id is not None:
-                async with self._sessionmaker() as session, session.begin():
+            async with self._sessionmaker() as session, session.begin():
+                await LeaseRepo(session).extend(FLOOD_LEASE, pause)
+                if row.broadcast_id is not None:
                     await OutboxRepo(session).note_flood_wait(row.broadcast_id)
             # Flood control is no fault of the row: it does not count towards a bulk row's bounded attempts.
             await self._retry(row, _describe(exc), timedelta(seconds=exc.retry_after), bounded=False)
@@ -385,6 +434,10 @@ class OutboxSender:
             # Permanent: the same request would be refused again.
             self._on_send("error")
             await self._settle_failed(row, _describe(exc), attempted=True)
+            if row.broadcast_id is not None and _content_refused(exc):
+                # Every other item of the broadcast would be refused the same way: hold it and tell its author.
+                async with self._sessionmaker() as session, session.begin():
+                    await OutboxRepo(session).hold_broadcast(row.broadcast_id, _describe(exc), self._clock.now())
         except (
             TelegramServerError,
             TelegramNetworkError,
@@ -522,6 +575,11 @@ def _validate(rendered: Rendered) -> None:
     if len(media) > 1 and rendered.reply_markup is not None:
         # sendMediaGroup takes no keyboard, and a second call would break "one row = one call".
         raise _InvalidMessage("an album cannot carry a keyboard")
+
+
+def _content_refused(exc: TelegramAPIError) -> bool:
+    description = (exc.message or "").lower()
+    return any(refusal in description for refusal in CONTENT_REFUSALS)
 
 
 def _describe(exc: BaseException) -> str:

@@ -24,6 +24,9 @@ from bot.texts import local_time
 
 logger = logging.getLogger(__name__)
 
+# How often due broadcasts are started: «Send now» goes out within this many seconds.
+START_SECONDS = 3
+
 STATUS = {
     BroadcastStatus.scheduled: N_("⏳ scheduled"),
     BroadcastStatus.running: N_("▶️ sending"),
@@ -105,14 +108,18 @@ async def show_progress(bot: Bot, delivery: BroadcastDelivery, broadcast_id: int
 
 
 class BroadcastJob:
-    """The scheduler's job, every `broadcasts.progress_seconds`: start due broadcasts, end finished ones, and edit the
-    progress messages that are due (one instance each, claimed in the database)."""
+    """The scheduler's jobs. `start` (every START_SECONDS): list the recipients of the broadcasts whose time has come
+    (a big audience keeps only this job busy). `__call__` (every `broadcasts.progress_seconds`): end finished
+    broadcasts and edit the progress messages that are due (one instance each, claimed in the database)."""
 
     def __init__(self, bot: Bot, delivery: BroadcastDelivery, i18n: I18n, settings: Settings) -> None:
         self.bot = bot
         self.delivery = delivery
         self.i18n = i18n
         self.settings = settings
+
+    async def start(self) -> int:
+        return await self.delivery.start_due()
 
     async def __call__(self) -> int:
         done = await self.delivery.tick()

@@ -54,6 +54,8 @@ def create_scheduler(
     updates: UpdateLedger | None = None,
     polls: PollService | None = None,
     broadcasts: Callable[[], Awaitable[int]] | None = None,
+    broadcasts_start: Callable[[], Awaitable[int]] | None = None,
+    start_seconds: int = 3,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -78,8 +80,17 @@ def create_scheduler(
             max_instances=1,
             coalesce=True,
         )
+    if broadcasts_start is not None:
+        # Broadcasts started at their time (their recipients listed; a big audience keeps only this job busy).
+        scheduler.add_job(
+            _guarded("broadcasts_start", broadcasts_start, observe),
+            IntervalTrigger(seconds=start_seconds),
+            id="broadcasts_start",
+            max_instances=1,
+            coalesce=True,
+        )
     if broadcasts is not None:
-        # Broadcasts started at their time, ended when their items are settled, their progress messages edited.
+        # Broadcasts ended when their items are settled, their progress messages edited.
         scheduler.add_job(
             _guarded("broadcasts", broadcasts, observe),
             IntervalTrigger(seconds=settings.broadcasts.progress_seconds),

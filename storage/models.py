@@ -374,6 +374,8 @@ class Outbox(Base):
         Index("ix_outbox_due", "status", "lane", "next_attempt_at"),
         # A broadcast's counts by state, and its due items in order (the bulk lane is listed broadcast by broadcast).
         Index("ix_outbox_broadcast", "broadcast_id", "status", "next_attempt_at"),
+        # The few items sent again after a sender died with them in flight (a broadcast's "possibly twice").
+        Index("ix_outbox_lost", "broadcast_id", sqlite_where=text("lost_leases > 0"), postgresql_where=text("lost_leases > 0")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -80,7 +80,9 @@ async def store(
 
 async def run_job(harness: Harness) -> None:
     assert harness.app is not None and harness.app.scheduler is not None
-    await harness.app.scheduler.get_job("broadcasts").func()
+    await harness.app.scheduler.get_job("broadcasts_start").func()  # starts what is due
+    await harness.settle(timeout=30)
+    await harness.app.scheduler.get_job("broadcasts").func()  # ends what is finished, edits the progress
     await harness.settle(timeout=30)
 
 
@@ -384,3 +386,48 @@ async def _items(harness: Harness, broadcast_id: int) -> list[Outbox]:
             return list((await session.execute(select(Outbox).where(Outbox.broadcast_id == broadcast_id))).scalars())
     finally:
         await engine.dispose()
+
+
+async def test_a_message_telegram_refuses_for_its_content_holds_the_broadcast(harness: Harness) -> None:
+    """«can't parse entities» would come back for every recipient: the first one pauses the broadcast and its author
+    is told why, instead of the whole audience being tried and failed."""
+    residents = [await person(harness, 2700 + i, "ru") for i in range(10)]
+    author = harness.emu.user(ADMIN, language_code="en")
+    author.open_chat()
+    harness.emu.inject(
+        "sendMessage", "error", count=1, error_code=400,
+        description="Bad Request: can't parse entities: Unexpected end tag at byte offset 5",
+    )
+    broadcast_id = await store(harness, texts={"ru": "Плохая"})
+    await run_job(harness)
+    rows = await items(harness, broadcast_id)
+    assert Counter(r.status for r in rows) == {OutboxState.failed: 1, OutboxState.pending: 9}
+    row = (await harness.rows(Broadcast, Broadcast.id == broadcast_id))[0]
+    assert row.status == BroadcastStatus.paused
+    held = author.messages[-1].text
+    assert f"Broadcast № {broadcast_id} is paused: Telegram refused its message" in held and "can't parse entities" in held
+    assert not any(got(r, "Плохая") for r in residents)
+
+
+async def test_an_item_in_flight_at_a_cancel_is_cancelled_when_its_lease_runs_out(harness: Harness) -> None:
+    from bot.services.broadcast_delivery import finish
+
+    await person(harness, 2801, "ru")
+    await person(harness, 2802, "ru")
+    assert harness.app is not None
+    broadcast_id = await store(harness, texts={"ru": "Отменим"})
+    async with harness.app.sessionmaker() as session:  # held while the scene is set
+        await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.paused))
+        await session.commit()
+    await harness.app.services.delivery.start(broadcast_id)
+    rows = sorted(await items(harness, broadcast_id), key=lambda r: r.id)
+    async with harness.app.sessionmaker() as session:  # a sender died with the first one in flight
+        await session.execute(
+            update(Outbox).where(Outbox.id == rows[0].id).values(locked_until=harness.clock.now() + timedelta(seconds=60))
+        )
+        assert await finish(session, broadcast_id, BroadcastStatus.cancelled, harness.clock.now())
+        await session.commit()
+    assert Counter(r.status for r in await items(harness, broadcast_id)) == {OutboxState.cancelled: 1, OutboxState.pending: 1}
+    harness.clock.advance(seconds=61)
+    await run_job(harness)
+    assert Counter(r.status for r in await items(harness, broadcast_id)) == {OutboxState.cancelled: 2}

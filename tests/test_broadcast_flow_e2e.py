@@ -23,7 +23,9 @@ def sections() -> dict[str, dict[str, Any]]:
 
 async def run_job(harness: Harness) -> None:
     assert harness.app is not None and harness.app.scheduler is not None
-    await harness.app.scheduler.get_job("broadcasts").func()
+    await harness.app.scheduler.get_job("broadcasts_start").func()  # starts what is due
+    await harness.settle(timeout=30)
+    await harness.app.scheduler.get_job("broadcasts").func()  # ends what is finished, edits the progress
     await harness.settle(timeout=30)
 
 

@@ -162,6 +162,7 @@ def i18n(services: Services) -> I18n:
 OLD_ROWS.update(
     {
         "broadcast": {"broadcast_id": 5},
+        "broadcast_held": {"broadcast_id": 5, "reason": "TelegramBadRequest: Bad Request: can't parse entities"},
         "broadcast_report": {
             "broadcast_id": 5,
             "status": "done",
@@ -180,6 +181,9 @@ OLD_ROWS.update(
 EXPECTED_EN.update(
     {
         "broadcast": "<b>Water</b> is back",
+        "broadcast_held": "⚠️ Broadcast № 5 is paused: Telegram refused its message (TelegramBadRequest: Bad Request: "
+        "can&#x27;t parse entities). Every recipient would get the same refusal, so nothing more is sent. Cancel it and "
+        "send a corrected broadcast.",
         "broadcast_report": "📣 Broadcast № 5 is finished. Its report:\nRecipients: 10.\nDelivered: 8.\n"
         "Blocked the bot: 1.\nOther errors: 1.",
     }

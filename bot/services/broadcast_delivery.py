@@ -341,8 +341,19 @@ class BroadcastDelivery:
             await session.commit()
         return due
 
+    async def sweep_cancelled(self) -> int:
+        """Items of cancelled broadcasts still pending: the one whose call was in flight at the cancel (its lease ran
+        out, or it met an error that would retry it). They become cancelled, so that nothing waits forever."""
+        now = self.clock.now()
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.execute(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.cancelled))
+            ).scalars().all()
+            swept = sum([await OutboxRepo(session).cancel_pending(broadcast_id, now) for broadcast_id in ids])
+            await session.commit()
+        return swept
+
     async def tick(self) -> int:
-        """The scheduler's job: start what is due (or resume a listing), end what is finished."""
-        listed = await self.start_due()
+        """The scheduler's job every `broadcasts.progress_seconds`: end what is finished, sweep what a cancel left."""
         ended = await self.finish_done()
-        return listed + len(ended)
+        return len(ended) + await self.sweep_cancelled()

@@ -10,7 +10,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import BroadcastStatus, Lane, OutboxState
-from bot.notices import Notice
+from bot.notices import BroadcastHeld, Notice
 from storage.models import Broadcast, Lease, Outbox, User
 
 
@@ -118,6 +118,21 @@ class OutboxRepo:
             .execution_options(synchronize_session=False)
         )
         return result.rowcount if isinstance(result, CursorResult) else 0
+
+    async def hold_broadcast(self, broadcast_id: int, reason: str, now: datetime) -> bool:
+        """Telegram refused a broadcast's item for its content (bot/outbox.py CONTENT_REFUSALS): pause the broadcast, so
+        that its other items are not all refused one by one, and tell its author why, in this transaction."""
+        moved = await self.session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.running)
+            .values(status=BroadcastStatus.paused)
+            .execution_options(synchronize_session=False)
+        )
+        if not (isinstance(moved, CursorResult) and moved.rowcount == 1):
+            return False
+        author = (await self.session.execute(select(Broadcast.created_by).where(Broadcast.id == broadcast_id))).scalar_one()
+        self.add(author, BroadcastHeld(broadcast_id=broadcast_id, reason=reason), now)
+        return True
 
     async def note_flood_wait(self, broadcast_id: int) -> None:
         """The broadcast met flood control (429) once more: its report says how often."""
@@ -317,6 +332,23 @@ class LeaseRepo:
             await self.session.execute(insert(Lease).values(name=name, holder=holder, until=until))
             return True
         return False
+
+    async def until(self, name: str) -> datetime | None:
+        return (await self.session.execute(select(Lease.until).where(Lease.name == name))).scalar_one_or_none()
+
+    async def extend(self, name: str, until: datetime) -> None:
+        """Move the lease's `until` to `until` unless it is already later (no holder: a moment every instance reads)."""
+        stmt = (
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.until.is_(None), Lease.until < until))
+            .values(until=until)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        if isinstance(result, CursorResult) and result.rowcount == 1:
+            return
+        if (await self.session.execute(select(Lease.name).where(Lease.name == name))).first() is None:
+            await self.session.execute(insert(Lease).values(name=name, holder=None, until=until))
 
     async def release(self, name: str, holder: str) -> None:
         await self.session.execute(

@@ -93,13 +93,18 @@ def upgrade() -> None:
     op.drop_index("ix_outbox_due", table_name="outbox")
     op.create_index("ix_outbox_due", "outbox", ["status", "lane", "next_attempt_at"])
     op.create_index("ix_outbox_broadcast", "outbox", ["broadcast_id", "status", "next_attempt_at"])
-    # Poll invitations already queued join the bulk lane, as new ones do.
-    op.execute("UPDATE outbox SET lane = 1 WHERE template = 'poll'")
+    op.create_index(
+        "ix_outbox_lost", "outbox", ["broadcast_id"],
+        sqlite_where=sa.text("lost_leases > 0"), postgresql_where=sa.text("lost_leases > 0"),
+    )
+    # Poll invitations still queued join the bulk lane, as new ones do (the sent ones are history).
+    op.execute("UPDATE outbox SET lane = 1 WHERE template = 'poll' AND status = 'pending'")
 
 
 def downgrade() -> None:
     # Items of broadcasts mean nothing to older code: the ones still pending would be rendered as unknown notices.
     op.execute("DELETE FROM outbox WHERE broadcast_id IS NOT NULL OR template IN ('broadcast', 'broadcast_report')")
+    op.drop_index("ix_outbox_lost", table_name="outbox")
     op.drop_index("ix_outbox_broadcast", table_name="outbox")
     op.drop_index("ix_outbox_due", table_name="outbox")
     op.drop_column("outbox", "lost_leases")
