@@ -548,7 +548,7 @@ def _broadcast_report(x: n.BroadcastReport, c: Context) -> Rendered:
     if x.cancelled:
         lines.append(_("Not sent (cancelled): {count}.").format(count=x.cancelled))
     if x.unsure:
-        lines.append(_("Possibly received twice (the bot restarted while sending): {count}.").format(count=x.unsure))
+        lines.append(_("Possibly received twice (a connection or the bot failed while sending): {count}.").format(count=x.unsure))
     if x.flood_waits:
         lines.append(_("Telegram's flood control paused sending {count} times.").format(count=x.flood_waits))
     return Rendered("\n".join(lines), button(_("Open the broadcast"), BroadcastCb(a=BroadcastAction.open, id=x.broadcast_id).pack()))

@@ -447,7 +447,10 @@ class OutboxSender:
             OSError,
         ) as exc:
             self._on_send("error")
-            await self._retry(row, _describe(exc), self._backoff(row.attempts + 1))
+            # A connection lost or a timeout after the request went out: Telegram may have taken the call. The row is
+            # sent again, and counted as "possibly received twice".
+            unsure = isinstance(exc, (TelegramNetworkError, TimeoutError, aiohttp.ClientError, OSError))
+            await self._retry(row, _describe(exc), self._backoff(row.attempts + 1), unsure=unsure)
         except Exception as exc:
             # Unknown: assume transient rather than drop a notification; give-up bounds the retries.
             self._on_send("error")
@@ -506,7 +509,14 @@ class OutboxSender:
         return timedelta(seconds=seconds)
 
     async def _retry(
-        self, row: ClaimedOutbox, error: str, delay: timedelta, *, attempted: bool = True, bounded: bool = True
+        self,
+        row: ClaimedOutbox,
+        error: str,
+        delay: timedelta,
+        *,
+        attempted: bool = True,
+        bounded: bool = True,
+        unsure: bool = False,
     ) -> None:
         now = self._clock.now()
         if now - row.created_at >= self._give_up_after:
@@ -517,7 +527,7 @@ class OutboxSender:
             await self._settle_failed(row, f"gave up after {self._bulk_max_attempts} attempts: {error}", attempted=attempted)
             return
         async with self._sessionmaker() as session, session.begin():
-            await OutboxRepo(session).reschedule(row.id, now + delay, error, attempted=attempted)
+            await OutboxRepo(session).reschedule(row.id, now + delay, error, attempted=attempted, unsure=unsure)
         logger.info(
             "outbox %d: template %s user %d: retry in %.1fs (%s)",
             row.id,

@@ -67,13 +67,19 @@ def render_progress(p: Progress, _: Callable[[str], str], settings: Settings) ->
             lines.append(_("Not sent (cancelled): {count}.").format(count=c.cancelled))
         if p.status in (BroadcastStatus.running, BroadcastStatus.paused):
             lines.append(_("Left: {left}.").format(left=p.left))
-        if p.rate is not None and p.status == BroadcastStatus.running:
+        if p.quiet_until is not None:
+            lines.append(
+                _("Waiting for the end of the quiet hours: it goes on at {when}.").format(
+                    when=local_time(p.quiet_until, settings.tz)
+                )
+            )
+        elif p.rate is not None and p.status == BroadcastStatus.running:
             lines.append(_("Rate: {rate} messages/s.").format(rate=f"{p.rate:.1f}"))
         if p.eta_seconds is not None:
             lines.append(_("Time left: {eta}.").format(eta=_duration(p.eta_seconds, _)))
         if c.unsure:
             lines.append(
-                _("Possibly received twice (the bot restarted while sending): {count}.").format(count=c.unsure)
+                _("Possibly received twice (a connection or the bot failed while sending): {count}.").format(count=c.unsure)
             )
         if p.flood_waits:
             lines.append(_("Telegram's flood control paused sending {count} times.").format(count=p.flood_waits))

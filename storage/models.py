@@ -544,6 +544,7 @@ class Broadcast(Base):
     start_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime | None]  # the final report queued (once every item had settled)
     claim: Mapped[str | None] = mapped_column(String(36))
     locked_until: Mapped[datetime | None]
     cursor: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

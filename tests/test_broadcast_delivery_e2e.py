@@ -284,12 +284,17 @@ async def test_other_errors_are_retried_a_bounded_number_of_times(harness: Harne
 
 async def test_quiet_hours_hold_a_normal_broadcast_but_not_an_urgent_one(harness: Harness) -> None:
     resident = await person(harness, 2301, "ru")
+    author = harness.emu.user(ADMIN, language_code="en")
+    author.open_chat()
     harness.clock.set(datetime.combine(harness.clock.now().date(), time(19, 0), tzinfo=harness.clock.now().tzinfo))  # 22:00 there
-    normal = await store(harness, texts={"ru": "Обычная"})
+    normal = await store(harness, texts={"ru": "Обычная"}, progress=author)
     urgent = await store(harness, texts={"ru": "Срочная"}, urgent=True)
     await run_job(harness)
     assert got(resident, "Срочная") and not got(resident, "Обычная")
     assert [r.status for r in await items(harness, normal)] == [OutboxState.pending]
+    waiting = author.messages[0].text
+    assert "sending" in waiting and "Waiting for the end of the quiet hours: it goes on at" in waiting, waiting
+    assert "Time left" not in waiting
     harness.clock.advance(hours=11)  # 09:00 there
     await harness.settle(timeout=30)
     await run_job(harness)
@@ -373,7 +378,7 @@ async def test_a_restart_in_the_middle_delivers_each_recipient_exactly_once(harn
     assert Counter(r.status for r in rows) == {OutboxState.sent: 40}
     assert [r.user_id for r in rows if r.lost_leases] == [in_flight.user_id]
     report = author.messages[-1].text
-    assert "Delivered: 40." in report and "Possibly received twice (the bot restarted while sending): 1." in report
+    assert "Delivered: 40." in report and "Possibly received twice (a connection or the bot failed while sending): 1." in report
 
 
 async def _items(harness: Harness, broadcast_id: int) -> list[Outbox]:
@@ -414,6 +419,8 @@ async def test_an_item_in_flight_at_a_cancel_is_cancelled_when_its_lease_runs_ou
 
     await person(harness, 2801, "ru")
     await person(harness, 2802, "ru")
+    author = harness.emu.user(ADMIN, language_code="en")
+    author.open_chat()
     assert harness.app is not None
     broadcast_id = await store(harness, texts={"ru": "Отменим"})
     async with harness.app.sessionmaker() as session:  # held while the scene is set
@@ -428,6 +435,30 @@ async def test_an_item_in_flight_at_a_cancel_is_cancelled_when_its_lease_runs_ou
         assert await finish(session, broadcast_id, BroadcastStatus.cancelled, harness.clock.now())
         await session.commit()
     assert Counter(r.status for r in await items(harness, broadcast_id)) == {OutboxState.cancelled: 1, OutboxState.pending: 1}
+    await harness.settle()
+    assert not any("Its report" in (m.text or "") for m in author.messages)  # not while an item may be in flight
     harness.clock.advance(seconds=61)
     await run_job(harness)
     assert Counter(r.status for r in await items(harness, broadcast_id)) == {OutboxState.cancelled: 2}
+    report = author.messages[-1].text
+    assert f"Broadcast № {broadcast_id} was cancelled" in report
+    assert "Recipients: 2." in report and "Delivered: 0." in report and "Not sent (cancelled): 2." in report
+
+
+async def test_a_connection_lost_after_the_call_counts_the_item_as_possibly_twice(harness: Harness) -> None:
+    """Telegram took the call but the answer was lost: the item is sent again (it may arrive twice), and the report
+    says so instead of claiming exactly once."""
+    residents = [await person(harness, 2900 + i, "ru") for i in range(3)]
+    author = harness.emu.user(ADMIN, language_code="en")
+    author.open_chat()
+    harness.emu.inject("sendMessage", "drop_after", count=1, chat_id=residents[1].chat_id)
+    broadcast_id = await store(harness, texts={"ru": "Связь"})
+    await run_job(harness)
+    harness.clock.advance(seconds=30)  # the retry's backoff
+    await harness.settle(timeout=30)
+    await run_job(harness)
+    assert [len(got(r, "Связь")) for r in residents] == [1, 2, 1]
+    rows = {r.user_id: r for r in await items(harness, broadcast_id)}
+    assert sorted(r.lost_leases for r in rows.values()) == [0, 0, 1]
+    report = author.messages[-1].text
+    assert "Delivered: 3." in report and "Possibly received twice (a connection or the bot failed while sending): 1." in report

@@ -28,6 +28,7 @@ from bot import notices
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AttachmentKind, BroadcastAudience, BroadcastStatus, Lane, OutboxState
+from bot.services.calendar import next_allowed_time
 from bot.services.listing import list_in_batches
 from storage.models import Broadcast, Outbox, User
 from storage.repositories.broadcasts import ItemCounts, item_counts, recipients_query
@@ -59,6 +60,8 @@ class Progress:
     chat_id: int | None = None
     message_id: int | None = None
     locale: str | None = None
+    # A normal broadcast running in the quiet hours: its items wait until then.
+    quiet_until: datetime | None = None
 
     @property
     def left(self) -> int:
@@ -67,7 +70,7 @@ class Progress:
 
     @property
     def eta_seconds(self) -> float | None:
-        if not self.rate or self.status != BroadcastStatus.running:
+        if not self.rate or self.status != BroadcastStatus.running or self.quiet_until is not None:
             return None
         return self.left / self.rate
 
@@ -89,7 +92,8 @@ def report_of(row: Broadcast, counts: ItemCounts) -> notices.BroadcastReport:
 async def finish(session: AsyncSession, broadcast_id: int, status: BroadcastStatus, now: datetime) -> bool:
     """End a broadcast in the caller's transaction: `done` (nothing pending is left) or `cancelled` (its pending
     items, except one whose call is in flight, become cancelled). Queues the final report to the author in the same
-    transaction. False when it had already ended."""
+    transaction once no item is pending any more (an item in flight at a cancel settles first: the tick then reports,
+    so the figures add up). False when it had already ended."""
     moved = await session.execute(
         update(Broadcast)
         .where(Broadcast.id == broadcast_id, Broadcast.status.not_in([BroadcastStatus.done, BroadcastStatus.cancelled]))
@@ -100,11 +104,29 @@ async def finish(session: AsyncSession, broadcast_id: int, status: BroadcastStat
         return False
     if status == BroadcastStatus.cancelled:
         await OutboxRepo(session).cancel_pending(broadcast_id, now)
-    row = (await session.execute(select(Broadcast).where(Broadcast.id == broadcast_id))).scalar_one()
-    if row.started_at is not None:  # a scheduled broadcast cancelled before it started sent nothing: no report
-        counts = await item_counts(session, broadcast_id)
-        # Cancelled with an item in flight: the report counts it as pending until the tick sees it settle. The
-        # counts say what was known at the end.
+    await report(session, broadcast_id, now)
+    return True
+
+
+async def report(session: AsyncSession, broadcast_id: int, now: datetime) -> bool:
+    """Queue the final report of an ended broadcast whose items are all settled, once (`reported_at`), in the caller's
+    transaction. A scheduled broadcast cancelled before it started sent nothing: it gets none."""
+    query = select(Broadcast).where(Broadcast.id == broadcast_id).execution_options(populate_existing=True)
+    row = (await session.execute(query)).scalar_one()
+    if row.reported_at is not None or row.status not in (BroadcastStatus.done, BroadcastStatus.cancelled):
+        return False
+    counts = await item_counts(session, broadcast_id)
+    if counts.pending:
+        return False
+    claimed = await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.reported_at.is_(None))
+        .values(reported_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:
+        return False
+    if row.started_at is not None:
         OutboxRepo(session).add(row.created_by, report_of(row, counts), now)
     return True
 
@@ -162,8 +184,13 @@ class BroadcastDelivery:
             counts = await item_counts(session, broadcast_id)
         return self._progress(row, counts, None)
 
-    @staticmethod
-    def _progress(row: Broadcast, counts: ItemCounts, rate: float | None, locale: str | None = None) -> Progress:
+    def _progress(self, row: Broadcast, counts: ItemCounts, rate: float | None, locale: str | None = None) -> Progress:
+        quiet_until = None
+        if row.status == BroadcastStatus.running and not row.urgent:
+            now = self.clock.now()
+            config = self.settings.scheduler
+            allowed = next_allowed_time(now, quiet_start=config.quiet_start, quiet_end=config.quiet_end, tz=self.settings.tz)
+            quiet_until = allowed if allowed != now else None
         return Progress(
             broadcast_id=row.id,
             status=BroadcastStatus(row.status),
@@ -180,6 +207,7 @@ class BroadcastDelivery:
             chat_id=row.progress_chat_id,
             message_id=row.progress_message_id,
             locale=locale,
+            quiet_until=quiet_until,
         )
 
     # --- starting ----------------------------------------------------------------------------------------
@@ -314,8 +342,8 @@ class BroadcastDelivery:
                         or_(
                             Broadcast.progress_at.is_(None),
                             Broadcast.status.in_([BroadcastStatus.running, BroadcastStatus.paused])
-                            & (Broadcast.progress_at <= now - every),
-                            Broadcast.progress_at < Broadcast.finished_at,  # once more at the end
+                            & (Broadcast.progress_at <= now - every * 0.8),  # the job's own jitter does not skip a round
+                            Broadcast.progress_at < Broadcast.reported_at,  # once more with the final figures
                         ),
                     )
                 )
@@ -350,8 +378,19 @@ class BroadcastDelivery:
                 await session.execute(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.cancelled))
             ).scalars().all()
             swept = sum([await OutboxRepo(session).cancel_pending(broadcast_id, now) for broadcast_id in ids])
+            unreported = (
+                await session.execute(
+                    select(Broadcast.id).where(
+                        Broadcast.status.in_([BroadcastStatus.done, BroadcastStatus.cancelled]),
+                        Broadcast.reported_at.is_(None),
+                    )
+                )
+            ).scalars().all()
+            reported = sum([await report(session, broadcast_id, now) for broadcast_id in unreported])
             await session.commit()
-        return swept
+        if reported:
+            self.on_commit()
+        return swept + reported
 
     async def tick(self) -> int:
         """The scheduler's job every `broadcasts.progress_seconds`: end what is finished, sweep what a cancel left."""

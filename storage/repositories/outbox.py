@@ -289,10 +289,13 @@ class OutboxRepo:
         )
 
     async def reschedule(
-        self, outbox_id: int, next_attempt_at: datetime, error: str | None, attempted: bool = True
+        self, outbox_id: int, next_attempt_at: datetime, error: str | None, attempted: bool = True, unsure: bool = False
     ) -> bool:
-        """Leave the row pending for a later attempt."""
+        """Leave the row pending for a later attempt. `unsure`: the failed call may have reached the person (a lost
+        connection), so the next one may be a second copy: counted in `lost_leases`."""
         values: dict[str, Any] = {"next_attempt_at": next_attempt_at}
+        if unsure:
+            values["lost_leases"] = Outbox.lost_leases + 1
         if error is not None:
             values["last_error"] = error[:255]
         return await self._finish(outbox_id, attempted, **values)

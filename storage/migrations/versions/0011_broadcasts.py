@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("start_at", sa.DateTime(), nullable=False),
         sa.Column("started_at", sa.DateTime(), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("reported_at", sa.DateTime(), nullable=True),
         sa.Column("claim", sa.String(36), nullable=True),
         sa.Column("locked_until", sa.DateTime(), nullable=True),
         sa.Column("cursor", sa.Integer(), nullable=False, server_default="0"),
