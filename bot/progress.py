@@ -55,7 +55,9 @@ def render_progress(p: Progress, _: Callable[[str], str], settings: Settings) ->
     lines = [_("📣 <b>Broadcast № {id}</b>: {status}").format(id=p.broadcast_id, status=status_name(p.status, _))]
     if p.urgent:
         lines.append(_("Urgent: sent in the quiet hours too."))
-    if p.status == BroadcastStatus.scheduled:
+    if p.status == BroadcastStatus.cancelled and p.started_at is None:
+        lines.append(_("Cancelled before it started: nothing was sent."))
+    elif p.status == BroadcastStatus.scheduled:
         lines.append(_("Starts at {when}; recipients now: {planned}.").format(when=local_time(p.start_at, settings.tz), planned=p.planned))
     else:
         total = p.recipients if p.materialized else max(p.planned, p.recipients)

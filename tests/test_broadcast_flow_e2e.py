@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from bot.callbacks import BroadcastAction, BroadcastCb
 from bot.domain import BroadcastStatus, OutboxState
 from storage.models import Broadcast, Outbox, User
 from tests.conftest import Harness
@@ -63,6 +64,13 @@ async def test_compose_send_pause_resume_report_and_card(harness: Harness) -> No
     assert "finished" in progress.text and "Sent: 4 of 4." in progress.text and not progress.inline_keyboard
     report = admin.messages[-1]
     assert report.text.startswith(f"📣 Broadcast № {row.id} is finished") and "Delivered: 4." in report.text
+
+    # A control forged on another message (here the report) is answered, and that message is left as it was.
+    buttons = report.inline_keyboard
+    await admin.press_callback(report.message_id, BroadcastCb(a=BroadcastAction.pause, id=row.id).pack())
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == f"Broadcast № {row.id} is done now; nothing was changed."
+    assert admin.message(report.message_id).inline_keyboard == buttons
 
     # The report's «Open the broadcast»: the card, with the figures.
     await admin.click("Open the broadcast", message_id=report.message_id)

@@ -178,25 +178,32 @@ async def test_a_scheduled_broadcast_is_cancelled_before_it_starts(harness: Harn
     assert progress.text == f"📣 Broadcast № {row.id}: scheduled for {at:%d.%m.%Y %H:%M}. Recipients now: 3."
     assert any(f"Broadcast № {row.id} is stored." in (m.text or "") for m in admin.messages)
 
-    # «Cancel» asks first; «No» leaves it as it was.
+    # «Cancel» asks first, in a message of its own (the progress message is edited every few seconds and would wipe
+    # the question); «No» leaves it as it was.
     await step(harness, admin, "click", "✖️ Cancel")
-    assert admin.message(progress.message_id).buttons == ["✅ Yes, cancel it", "↩️ No, keep it"]
+    question = admin.last_message
+    assert question.text == f"Cancel broadcast № {row.id}? What has not been sent yet will not be sent."
+    assert question.buttons == ["✅ Yes, cancel it", "↩️ No, keep it"]
     await step(harness, admin, "click", "↩️ No, keep it")
+    assert admin.message(question.message_id).text == f"Broadcast № {row.id} goes on as it was."
+    assert admin.message(question.message_id).buttons == []
     assert admin.message(progress.message_id).buttons == ["✖️ Cancel"]
     assert (await only_broadcast(harness)).status == "scheduled"
     await step(harness, admin, "click", "✖️ Cancel")
-    yes = admin.message(progress.message_id).inline_keyboard[0][0][1]
+    question = admin.last_message
+    yes = question.inline_keyboard[0][0][1]
     await step(harness, admin, "click", "✅ Yes, cancel it")
     assert admin.callback_answers[-1]["text"] == f"Broadcast № {row.id} is cancelled."
     row = await only_broadcast(harness)
     assert (row.status, row.finished_at, row.started_at) == ("cancelled", harness.clock.now(), None)
+    assert admin.message(question.message_id).text == f"Broadcast № {row.id} is cancelled."
     progress = admin.message(progress.message_id)
-    assert progress.text == f"📣 Broadcast № {row.id}: cancelled before it started; nothing was sent."
+    assert progress.text == f"📣 Broadcast № {row.id}: ✖️ cancelled\nCancelled before it started: nothing was sent."
     assert progress.buttons == []
     # Nothing was sent, and no report (nothing started).
     assert await harness.rows(Outbox, Outbox.template.startswith("broadcast")) == []
     # A stale press of «Yes» (a second tap): said, nothing changes.
-    await admin.press_callback(progress.message_id, yes)
+    await admin.press_callback(question.message_id, yes)
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == f"Broadcast № {row.id} is cancelled now; nothing was changed."
     assert (await only_broadcast(harness)).finished_at == row.finished_at

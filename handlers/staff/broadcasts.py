@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import suppress
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
 from aiogram import Bot, F
 from aiogram.enums import ContentType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -815,31 +817,23 @@ def are_you_sure(broadcast_id: int) -> InlineKeyboardMarkup:
     ]])
 
 
-async def redraw(callback: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
-    if callback.message is not None and isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=markup)
-
-
 def stale_text(broadcast_id: int, status: BroadcastStatus) -> str:
     return _("Broadcast № {id} is {status} now; nothing was changed.").format(id=broadcast_id, status=_(STATUS[status]))
 
 
-async def refresh(
-    callback: CallbackQuery, services: Services, settings: Settings, bot: Bot, broadcast_id: int, status: BroadcastStatus
-) -> None:
-    """After a control: the progress message shows the new state in full (figures and buttons); the message pressed,
-    if it is another one, gets the buttons that fit."""
+async def refresh(services: Services, settings: Settings, bot: Bot, broadcast_id: int) -> None:
+    """After a control: the progress message shows the new state in full (figures and buttons). No other message is
+    touched: a forged or stale press on some other message leaves it as it is."""
     progress = await services.delivery.progress(broadcast_id)
     if progress is not None:
         await edit_progress(bot, progress, _, settings)
-    pressed = callback.message
-    is_progress = (
-        progress is not None
-        and isinstance(pressed, Message)
-        and (pressed.chat.id, pressed.message_id) == (progress.chat_id, progress.message_id)
-    )
-    if not is_progress:
-        await redraw(callback, controls(broadcast_id, status))
+
+
+async def close_question(callback: CallbackQuery, text: str) -> None:
+    """The «Cancel broadcast № …?» message, answered: its text says what happened, its buttons go."""
+    if isinstance(callback.message, Message):
+        with suppress(TelegramBadRequest):
+            await callback.message.edit_text(text, reply_markup=None)
 
 
 @router.callback_query(BroadcastCb.filter(F.a == BroadcastAction.open))
@@ -863,43 +857,44 @@ async def on_control(
     settings: Settings,
     bot: Bot,
 ) -> None:
-    """Pause, resume, cancel (asked first) of a broadcast. Stale presses are answered with its status and redraw its
-    buttons; any admin or editor may press them (the service checks)."""
+    """Pause, resume, cancel of a broadcast; cancel is asked first in a message of its own (the progress message is
+    edited every few seconds and would wipe the question). Stale presses are answered with its status; any admin or
+    editor may press them (the service checks)."""
     service = services.broadcasts
     broadcast_id = callback_data.id
     try:
         if callback_data.a == BroadcastAction.pause:
-            status = await service.pause(actor, broadcast_id)
+            await service.pause(actor, broadcast_id)
             callback_answer.text = _("Broadcast № {id} is paused.").format(id=broadcast_id)
         elif callback_data.a == BroadcastAction.resume:
-            status = await service.resume(actor, broadcast_id)
+            await service.resume(actor, broadcast_id)
             callback_answer.text = _("Broadcast № {id} goes on.").format(id=broadcast_id)
         elif callback_data.a == BroadcastAction.cancel:
             status = await service.status(actor, broadcast_id)
             if status not in (BroadcastStatus.scheduled, BroadcastStatus.running, BroadcastStatus.paused):
                 raise StaleControl("cancel", status)
-            callback_answer.text = _("Cancel broadcast № {id}? Press «Yes» to confirm.").format(id=broadcast_id)
-            await redraw(callback, are_you_sure(broadcast_id))
+            if isinstance(callback.message, Message):
+                await callback.message.answer(
+                    _("Cancel broadcast № {id}? What has not been sent yet will not be sent.").format(id=broadcast_id),
+                    reply_markup=are_you_sure(broadcast_id),
+                    reply_to_message_id=callback.message.message_id,
+                )
             return
         elif callback_data.a == BroadcastAction.cancel_yes:
-            was = await service.cancel(actor, broadcast_id)
+            await service.cancel(actor, broadcast_id)
             callback_answer.text = _("Broadcast № {id} is cancelled.").format(id=broadcast_id)
             callback_answer.show_alert = True
-            if was == BroadcastStatus.scheduled and isinstance(callback.message, Message):
-                await callback.message.edit_text(
-                    _("📣 Broadcast № {id}: cancelled before it started; nothing was sent.").format(id=broadcast_id),
-                    reply_markup=None,
-                )
-            else:
-                await refresh(callback, services, settings, bot, broadcast_id, BroadcastStatus.cancelled)
-            return
-        else:  # «No, keep it»: its controls as they are now
-            status = await service.status(actor, broadcast_id)
-        await refresh(callback, services, settings, bot, broadcast_id, status)
+            await close_question(callback, _("Broadcast № {id} is cancelled.").format(id=broadcast_id))
+        else:  # «No, keep it»
+            await service.status(actor, broadcast_id)
+            await close_question(callback, _("Broadcast № {id} goes on as it was.").format(id=broadcast_id))
+        await refresh(services, settings, bot, broadcast_id)
     except StaleControl as error:
         callback_answer.text = stale_text(broadcast_id, error.status)
         callback_answer.show_alert = True
-        await refresh(callback, services, settings, bot, broadcast_id, error.status)
+        if callback_data.a in (BroadcastAction.cancel_yes, BroadcastAction.keep):
+            await close_question(callback, stale_text(broadcast_id, error.status))
+        await refresh(services, settings, bot, broadcast_id)
 
 
 # --- 10. the list and a broadcast's card ------------------------------------------------------------------
