@@ -973,3 +973,16 @@ async def test_an_admin_is_not_offered_to_revoke_their_own_admin_role(harness: H
     await harness.settle()
     assert admin.callback_answers[-1]["text"] == "You cannot revoke your own administrator role."
     assert [r.role for r in await harness.rows(UserRole)] == ["admin"]
+
+
+async def test_staff_change_their_language_without_the_residents_consent(harness: Harness) -> None:
+    """Staff come by invite and never see the residents' consent: /language changes the language and shows the menu
+    in it (QA: an editor who switched to English was sent to the 152-ФЗ consent)."""
+    coordinator = await join(harness, 2051, "RMC coordinator")
+    await coordinator.send_text("/language")
+    await harness.settle()
+    await coordinator.click("Русский")
+    await harness.settle()
+    assert coordinator.last_message.text == "Готово. Выберите действие в меню ниже."
+    assert "Согласие" not in " ".join(m.text or "" for m in coordinator.messages[-3:])
+    assert coordinator.reply_keyboard is not None and coordinator.reply_keyboard[0] == ["📝 Подать обращение"]

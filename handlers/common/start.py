@@ -118,7 +118,8 @@ async def choose_language(
         return
     with i18n.use_locale(callback_data.code):
         await message.edit_text(_("Language: {name}").format(name=kb.LANGUAGE_NAMES[callback_data.code]))
-        if not actor.has_consent and not actor.consent_declined:
+        if not actor.has_consent and not actor.consent_declined and not actor.is_staff:
+            # A resident who has not answered the consent yet; staff came by invite and work without it.
             await ask_consent(message, state, settings)
         elif dialog_manager.has_context():
             # In the middle of filing: the same step again, in the new language; nothing typed so far is lost.
