@@ -189,7 +189,9 @@ class SubscriptionService:
                 prefs.districts_chosen = False
                 prefs.updated_at = self.clock.now()
                 return NewsChange(None, True, districts, restored, was_default)
-            missing = restored - await repo.chosen_districts(actor.id) if prefs is not None and prefs.districts_chosen else set()
+            if prefs is None or not prefs.districts_chosen:  # not what an unsubscribe with a choice leaves: forged
+                return NewsChange(None, False, districts, restored)
+            missing = restored - await repo.chosen_districts(actor.id)
             for district_id in missing:
                 await repo.add_district(actor.id, district_id)
             if missing:
