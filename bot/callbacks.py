@@ -131,15 +131,25 @@ class PollCb(CallbackData, prefix="pl"):
 
 class NewsAction(StrEnum):
     unsubscribe = "u"  # «Unsubscribe from such news» under a broadcast item
-    undo = "z"  # «Undo» under the answer to it
 
 
 class NewsCb(CallbackData, prefix="nw"):
     """A resident's press under a broadcast: `b` is the broadcast (what "such news" means comes from its audience:
-    its thematic block, or every broadcast when it has none). The service checks the broadcast exists."""
+    its thematic block, else its districts, else every broadcast). The service checks the broadcast exists."""
 
     a: NewsAction
     b: Num
+
+
+class NewsUndoCb(CallbackData, prefix="nu"):
+    """«Undo» under the answer to an unsubscribe from broadcast `b`. For a broadcast to districts it carries what the
+    unsubscribe did, so the undo restores exactly that: `m` the districts it unfollowed (hex bits over the audience's
+    districts, sorted), `d` whether they were the latest appeal's (the defaults). A forged value can only follow
+    districts of a broadcast the person got, or bring back their defaults: their own choice either way."""
+
+    b: Num
+    m: Annotated[str, Field(pattern=r"^[0-9a-f]{0,32}$")]
+    d: bool
 
 
 class SubsAction(StrEnum):

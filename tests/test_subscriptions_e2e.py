@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.callbacks import NewsAction, NewsCb, SubsAction, SubsCb
+from bot.callbacks import NewsAction, NewsCb, NewsUndoCb, SubsAction, SubsCb
 from bot.domain import BroadcastAudience
 from bot.notices import BroadcastContent
 from bot.notifications import render_broadcast
@@ -227,8 +227,9 @@ async def test_unknown_input_and_forged_presses_change_nothing(harness: Harness)
     assert resident.last_message.text == "Unknown command. The commands are listed in /help."
     for data, answer in (
         (SubsCb(a=SubsAction.block, id=10_000, on=False).pack(), "This option is no longer available."),
-        (SubsCb(a=SubsAction.district, id=-5, on=True).pack(), "This option is no longer available."),
-        (SubsCb(a=SubsAction.district, id=2**40, on=True).pack(), "This option is no longer available."),
+        # Beyond the INTEGER range of the ids: refused when the data is read, as a stale button.
+        ("sb:d:-5:1", "This button is no longer active."),
+        (f"sb:d:{2**40}:1", "This button is no longer active."),
         ("sb:q:1:1", "This button is no longer active."),  # no such action
         ("sb:b:one:1", "This button is no longer active."),
     ):
@@ -350,7 +351,7 @@ async def test_unsubscribe_from_a_block_broadcast_undo_and_a_second_tap(harness:
     assert await gets(harness, resident, BroadcastAudience(block_id=roads))
     assert await harness.rows(NewsBlockOff) == []
     # Undo pressed again (a forged or repeated press): already on, nothing changes.
-    await resident.press_callback(answer.message_id, NewsCb(a=NewsAction.undo, b=0).pack())
+    await resident.press_callback(answer.message_id, NewsUndoCb(b=0, m="", d=False).pack())
     await harness.settle()
     assert resident.callback_answers[-1]["text"].startswith("This news item is unknown")
 
@@ -393,6 +394,107 @@ async def test_unsubscribe_from_a_region_wide_broadcast_stops_all_news(harness: 
     assert not prefs.stopped
 
 
+async def test_unsubscribe_from_a_district_broadcast_unfollows_that_district(harness: Harness) -> None:
+    """«Water outage in Gudermes» (districts, no block): "such news" is Gudermes news. The default district (the
+    latest appeal's) becomes a choice without it; region-wide and block news still come; «Undo» brings the defaults
+    back exactly; a second tap changes nothing."""
+    resident = await person(harness, 3017, district="gudermessky")
+    neighbour = await person(harness, 3018, district="gudermessky")
+    gudermes, argun = district(harness, "gudermessky"), district(harness, "argun")
+    to_gudermes = BroadcastAudience(districts=(gudermes,))
+    await broadcast(harness, [resident, neighbour], to_gudermes)
+    news = item(resident)
+
+    await step(harness, resident, "click", UNSUBSCRIBE)
+    answer = resident.last_message
+    assert answer.text == (
+        "🔕 You will no longer get news for these districts: Gudermessky District. News for the whole region and "
+        "news on topics still come, and so do messages about your own appeals, ratings and polls. To change what "
+        "you get: /subscriptions"
+    )
+    assert answer.buttons == ["↩️ Undo"]
+    undo_data = answer.button_data("↩️ Undo")
+    (prefs,) = await harness.rows(NewsPrefs)
+    assert prefs.districts_chosen and not prefs.stopped
+    assert await news_rows(harness) == (1, 0, 0)
+    # Out of the next broadcast to Gudermes, still in region-wide and block ones; the neighbour is unaffected.
+    assert not await gets(harness, resident, to_gudermes)
+    assert await gets(harness, resident, BroadcastAudience())
+    assert await gets(harness, resident, BroadcastAudience(block_id=block(harness, "roads")))
+    assert await gets(harness, resident, BroadcastAudience(language="en"))
+    assert await gets(harness, neighbour, to_gudermes)
+    # The screen says it: no district followed, not "stopped".
+    await step(harness, resident, "text", "/subscriptions")
+    assert "Districts: none chosen. News for the whole region comes in any case." in screen(resident).text
+    assert screen(resident).buttons[-2:] == ["📍 Districts: none chosen", "🔕 Stop all news"]
+
+    # A second tap: already so, said in a popup; no new message, nothing written.
+    count = len(resident.messages)
+    await resident.click(UNSUBSCRIBE, message_id=news.message_id)
+    await harness.settle()
+    assert resident.callback_answers[-1]["text"] == (
+        "You already get no news for these districts: Gudermessky District. To change what you get: /subscriptions"
+    )
+    assert resident.callback_answers[-1]["show_alert"]
+    assert len(resident.messages) == count
+    assert await news_rows(harness) == (1, 0, 0)
+
+    # Undo: exactly the defaults again (no choice made), so the latest appeal's district is followed.
+    await resident.click("↩️ Undo", message_id=answer.message_id)
+    await harness.settle()
+    undone = resident.message(answer.message_id)
+    assert undone.text == (
+        "↩️ Undone: you get news for these districts again: Gudermessky District. Your choice of news: /subscriptions"
+    )
+    assert undone.buttons == []
+    (prefs,) = await harness.rows(NewsPrefs)
+    assert not prefs.districts_chosen and not prefs.stopped
+    assert await harness.rows(NewsDistrict) == []
+    assert await gets(harness, resident, to_gudermes)
+    await step(harness, resident, "text", "/subscriptions")
+    assert "Districts: Gudermessky District (the district of your latest appeal)" in screen(resident).text
+    # The undo pressed again (a stale copy): nothing to undo, nothing changes.
+    await resident.press_callback(answer.message_id, undo_data)
+    await harness.settle()
+    assert resident.callback_answers[-1]["text"].startswith("Nothing to undo")
+    (prefs,) = await harness.rows(NewsPrefs)
+    assert not prefs.districts_chosen
+    assert not await gets(harness, resident, BroadcastAudience(districts=(argun,)))
+
+
+async def test_unsubscribe_from_a_district_broadcast_with_chosen_districts_in_russian(harness: Harness) -> None:
+    """Chosen districts: only those of the broadcast that were followed are unfollowed, and only they come back;
+    a forged «Undo» can only follow districts of that broadcast."""
+    resident = await person(harness, 3019, lang="ru")
+    grozny, argun, gudermes, vedeno = (district(harness, c) for c in ("grozny", "argun", "gudermessky", "vedensky"))
+    await step(harness, resident, "text", "/subscriptions")
+    await step(harness, resident, "click", "📍 Районы: не выбраны")
+    for name in ("▫️ г. Грозный", "▫️ г. Аргун", "▫️ Гудермесский район"):
+        await step(harness, resident, "click", name)
+    audience = BroadcastAudience(districts=(gudermes, grozny, vedeno))
+    sent = await broadcast(harness, [resident], audience, text="Плановое отключение воды")
+    await step(harness, resident, "click", "🔕 Отписаться от таких новостей")
+    answer = resident.last_message
+    assert answer.text.startswith("🔕 Вы больше не будете получать новости этих районов: г. Грозный, Гудермесский район."), (
+        answer.text
+    )
+    assert answer.buttons == ["↩️ Отменить"]
+    assert {r.district_id for r in await harness.rows(NewsDistrict)} == {argun}
+    assert not await gets(harness, resident, audience)
+    assert await gets(harness, resident, BroadcastAudience(districts=(argun,)))
+    assert await gets(harness, resident, BroadcastAudience())
+
+    await resident.click("↩️ Отменить", message_id=answer.message_id)
+    await harness.settle()
+    assert resident.message(answer.message_id).text.startswith("↩️ Отменено"), resident.message(answer.message_id).text
+    assert {r.district_id for r in await harness.rows(NewsDistrict)} == {grozny, argun, gudermes}
+    # A forged «Undo» (every bit set) can only follow districts the broadcast was about: the person's own choice.
+    await resident.press_callback(answer.message_id, NewsUndoCb(b=sent, m="ffffffff", d=False).pack())
+    await harness.settle()
+    assert {r.district_id for r in await harness.rows(NewsDistrict)} == {grozny, argun, gudermes, vedeno}
+    assert not await gets(harness, resident, BroadcastAudience(districts=(district(harness, "shatoysky"),)))
+
+
 async def test_forged_unsubscribe_presses(harness: Harness) -> None:
     resident = await person(harness, 3013)
     other = await person(harness, 3014)
@@ -401,9 +503,11 @@ async def test_forged_unsubscribe_presses(harness: Harness) -> None:
     news = item(resident)
     for data, answer in (
         (NewsCb(a=NewsAction.unsubscribe, b=99_999).pack(), "This news item is unknown, so nothing was changed."),
-        (NewsCb(a=NewsAction.unsubscribe, b=2**63).pack(), "This news item is unknown, so nothing was changed."),
+        (f"nw:u:{2**63}", "This button is no longer active."),  # beyond the INTEGER range: refused when read
         (NewsCb(a=NewsAction.unsubscribe, b=others).pack(), "This news item is unknown, so nothing was changed."),
-        (NewsCb(a=NewsAction.undo, b=others).pack(), "This news item is unknown, so nothing was changed."),
+        (NewsUndoCb(b=others, m="1", d=True).pack(), "This news item is unknown, so nothing was changed."),
+        ("nu:1:zz:0", "This button is no longer active."),
+        ("nw:z:1", "This button is no longer active."),
         ("nw:u:abc", "This button is no longer active."),
         ("nw:x:1", "This button is no longer active."),
     ):

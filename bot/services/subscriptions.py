@@ -55,11 +55,25 @@ class NewsChoices:
 
 @dataclass(frozen=True, slots=True)
 class NewsChange:
-    """What «Unsubscribe from such news» (or its «Undo») did: the block turned off (on), or with no block all news
-    stopped (resumed); `changed` False when it already was so."""
+    """What «Unsubscribe from such news» (or its «Undo») did, by what "such news" is for the broadcast: its thematic
+    block (`block_id`) turned off (on); else its districts (`districts`, the audience's) unfollowed (followed again):
+    `removed` are the ones that were followed and no longer are, `was_default` whether they were the latest appeal's
+    (no choice made yet); else (neither) all news stopped (resumed). `changed` False when it already was so."""
 
     block_id: int | None
     changed: bool
+    districts: tuple[int, ...] = ()
+    removed: frozenset[int] = frozenset()
+    was_default: bool = False
+
+    @property
+    def all_news(self) -> bool:
+        return self.block_id is None and not self.districts
+
+    @property
+    def undo_mask(self) -> int:
+        """`removed` as bits over `districts` (the audience's, sorted): what «Undo» carries to restore exactly."""
+        return sum(1 << i for i, district in enumerate(self.districts) if district in self.removed)
 
 
 class SubscriptionService:
@@ -119,38 +133,95 @@ class SubscriptionService:
     # --- under a broadcast item ---------------------------------------------------------------------------------
 
     async def unsubscribe(self, actor: Actor, broadcast_id: int) -> NewsChange:
-        """«Unsubscribe from such news»: the broadcast's thematic block off, or (a broadcast with no block) all news
-        stopped. Only a broadcast that was sent to this person counts; any other id changes nothing."""
-        return await self.apply(actor, broadcast_id, on=False)
-
-    async def undo(self, actor: Actor, broadcast_id: int) -> NewsChange:
-        """«Undo» under the answer to an unsubscribe: what it turned off is on again."""
-        return await self.apply(actor, broadcast_id, on=True)
-
-    async def apply(self, actor: Actor, broadcast_id: int, on: bool) -> NewsChange:
+        """«Unsubscribe from such news»: the broadcast's thematic block off; or, a broadcast to districts without a
+        block, those districts unfollowed (the others followed stay, region-wide and block news still come); or, a
+        broadcast with neither, all news stopped. Only a broadcast that was sent to this person counts."""
         self.check(actor)
-        if not 0 < broadcast_id <= MAX_ID:
-            raise NewsRefused("unknown_broadcast")
 
         async def change(repo: NewsRepo) -> NewsChange:
-            audience = await repo.audience_sent_to(actor.id, broadcast_id)
-            if audience is None:
-                raise NewsRefused("unknown_broadcast")
-            block_id = BroadcastAudience.from_json(audience).block_id
-            if block_id is not None:
-                changed = await repo.set_block(actor.id, block_id, on)
-                if changed:
-                    await repo.touch(actor.id, self.clock.now())
-                return NewsChange(block_id, changed)
+            audience = await self.audience(repo, actor.id, broadcast_id)
+            if audience.block_id is not None:
+                return await self.switch_block(repo, actor.id, audience.block_id, on=False)
+            districts = tuple(sorted(set(audience.districts)))
+            if not districts:
+                return await self.switch_all(repo, actor.id, on=False)
             prefs = await repo.prefs(actor.id)
-            stopped = prefs is not None and prefs.stopped
-            if stopped != on:  # stopped already (off asked) or running already (on asked)
-                return NewsChange(None, False)
+            chosen = prefs is not None and prefs.districts_chosen
+            if chosen:
+                followed = await repo.chosen_districts(actor.id)
+            else:
+                appeal_district = await repo.latest_appeal_district(actor.id)
+                followed = {appeal_district} if appeal_district is not None else set()
+            removed = followed & set(districts)
+            if not removed:
+                return NewsChange(None, False, districts)
             prefs = await repo.touch(actor.id, self.clock.now())
-            prefs.stopped = not on
-            return NewsChange(None, True)
+            if not chosen:  # the defaults become a choice: what the latest appeal gave, less these districts
+                prefs.districts_chosen = True
+                for district_id in followed - removed:
+                    await repo.add_district(actor.id, district_id)
+            else:
+                for district_id in removed:
+                    await repo.remove_district(actor.id, district_id)
+            return NewsChange(None, True, districts, frozenset(removed), was_default=not chosen)
 
         return await self.transaction(change)
+
+    async def undo(self, actor: Actor, broadcast_id: int, mask: int = 0, was_default: bool = False) -> NewsChange:
+        """«Undo» under the answer to an unsubscribe: restores what it turned off. For a district broadcast `mask`
+        and `was_default` say what the unsubscribe did (NewsChange.undo_mask, .was_default): the districts it
+        unfollowed are followed again, or, when they were the latest appeal's, the defaults come back."""
+        self.check(actor)
+
+        async def change(repo: NewsRepo) -> NewsChange:
+            audience = await self.audience(repo, actor.id, broadcast_id)
+            if audience.block_id is not None:
+                return await self.switch_block(repo, actor.id, audience.block_id, on=True)
+            districts = tuple(sorted(set(audience.districts)))
+            if not districts:
+                return await self.switch_all(repo, actor.id, on=True)
+            restored = frozenset(d for i, d in enumerate(districts) if mask >> i & 1)
+            prefs = await repo.prefs(actor.id)
+            if was_default:
+                if prefs is None or not prefs.districts_chosen:
+                    return NewsChange(None, False, districts, restored, was_default)
+                await repo.clear_districts(actor.id)
+                prefs.districts_chosen = False
+                prefs.updated_at = self.clock.now()
+                return NewsChange(None, True, districts, restored, was_default)
+            if prefs is None or not prefs.districts_chosen:  # not what an unsubscribe with a choice leaves: forged
+                return NewsChange(None, False, districts, restored)
+            missing = restored - await repo.chosen_districts(actor.id)
+            for district_id in missing:
+                await repo.add_district(actor.id, district_id)
+            if missing:
+                await repo.touch(actor.id, self.clock.now())
+            return NewsChange(None, bool(missing), districts, restored)
+
+        return await self.transaction(change)
+
+    async def audience(self, repo: NewsRepo, user_id: int, broadcast_id: int) -> BroadcastAudience:
+        if not 0 < broadcast_id <= MAX_ID:
+            raise NewsRefused("unknown_broadcast")
+        audience = await repo.audience_sent_to(user_id, broadcast_id)
+        if audience is None:
+            raise NewsRefused("unknown_broadcast")
+        return BroadcastAudience.from_json(audience)
+
+    async def switch_block(self, repo: NewsRepo, user_id: int, block_id: int, on: bool) -> NewsChange:
+        changed = await repo.set_block(user_id, block_id, on)
+        if changed:
+            await repo.touch(user_id, self.clock.now())
+        return NewsChange(block_id, changed)
+
+    async def switch_all(self, repo: NewsRepo, user_id: int, on: bool) -> NewsChange:
+        prefs = await repo.prefs(user_id)
+        stopped = prefs is not None and prefs.stopped
+        if stopped != on:  # stopped already (off asked) or running already (on asked)
+            return NewsChange(None, False)
+        prefs = await repo.touch(user_id, self.clock.now())
+        prefs.stopped = not on
+        return NewsChange(None, True)
 
     # --- the parts -----------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import keyboards as kb
-from bot.callbacks import NewsAction, NewsCb, SubsAction, SubsCb
+from bot.callbacks import NewsAction, NewsCb, NewsUndoCb, SubsAction, SubsCb
 from bot.i18n import N_
 from bot.services import Services
 from bot.services.directory import DirectoryService
@@ -183,6 +183,58 @@ def topic(change: NewsChange, directory: DirectoryService, lang: str) -> str:
     return escape(block.name(lang)) if block is not None else _("this topic")
 
 
+def places(ids: frozenset[int] | tuple[int, ...], directory: DirectoryService, lang: str) -> str:
+    """District names, in the directory's order."""
+    return ", ".join(escape(d.name(lang)) for d in directory.districts() if d.id in ids)
+
+
+def unsubscribed(change: NewsChange, directory: DirectoryService, lang: str) -> tuple[str, bool]:
+    """The answer to «Unsubscribe from such news»: (text, True) for a message with «Undo», (text, False) for a popup
+    (nothing changed)."""
+    if change.block_id is not None:
+        name = topic(change, directory, lang)
+        if not change.changed:
+            return _("News about «{topic}» is already off. To change what you get: /subscriptions").format(topic=name), False
+        return _(
+            "🔕 You will no longer get news about «{topic}». Other news, and messages about your own appeals, "
+            "ratings and polls, still come. To change what you get: /subscriptions"
+        ).format(topic=name), True
+    if change.districts:
+        if not change.changed:
+            return _(
+                "You already get no news for these districts: {districts}. To change what you get: /subscriptions"
+            ).format(districts=places(change.districts, directory, lang)), False
+        return _(
+            "🔕 You will no longer get news for these districts: {districts}. News for the whole region and news "
+            "on topics still come, and so do messages about your own appeals, ratings and polls. To change what "
+            "you get: /subscriptions"
+        ).format(districts=places(change.removed, directory, lang)), True
+    if not change.changed:
+        return _("News is already stopped. To get it again or choose topics: /subscriptions"), False
+    return _(
+        "🔕 You will no longer get news from the ЦУР. Messages about your own appeals, ratings and polls still "
+        "come. To get news again or choose topics and districts: /subscriptions"
+    ), True
+
+
+def undone(change: NewsChange, directory: DirectoryService, lang: str) -> str:
+    if change.block_id is not None:
+        name = topic(change, directory, lang)
+        if change.changed:
+            return _("↩️ Undone: you get news about «{topic}» again. Your choice of news: /subscriptions").format(topic=name)
+        return _("News about «{topic}» is already on. Your choice of news: /subscriptions").format(topic=name)
+    if change.districts:
+        names = places(change.removed, directory, lang)
+        if change.changed:
+            return _("↩️ Undone: you get news for these districts again: {districts}. Your choice of news: /subscriptions").format(
+                districts=names
+            )
+        return _("Nothing to undo: your districts are as they were. Your choice of news: /subscriptions")
+    if change.changed:
+        return _("↩️ Undone: you get news from the ЦУР again. Your choice of news: /subscriptions")
+    return _("News is already on. Your choice of news: /subscriptions")
+
+
 @router.callback_query(NewsCb.filter(F.a == NewsAction.unsubscribe))
 async def unsubscribe(
     callback: CallbackQuery,
@@ -197,51 +249,27 @@ async def unsubscribe(
     except NewsRefused as error:
         callback_answer.text, callback_answer.show_alert = refused(error), True
         return
-    if change.block_id is not None:
-        name = topic(change, services.directory, actor.lang)
-        if not change.changed:
-            callback_answer.show_alert = True
-            callback_answer.text = _("News about «{topic}» is already off. To change what you get: /subscriptions").format(
-                topic=name
-            )
-            return
-        text = _(
-            "🔕 You will no longer get news about «{topic}». Other news, and messages about your own appeals, "
-            "ratings and polls, still come. To change what you get: /subscriptions"
-        ).format(topic=name)
-    else:
-        if not change.changed:
-            callback_answer.show_alert = True
-            callback_answer.text = _("News is already stopped. To get it again or choose topics: /subscriptions")
-            return
-        text = _(
-            "🔕 You will no longer get news from the ЦУР. Messages about your own appeals, ratings and polls still "
-            "come. To get news again or choose topics and districts: /subscriptions"
-        )
-    undo = InlineKeyboardButton(text=_("↩️ Undo"), callback_data=NewsCb(a=NewsAction.undo, b=callback_data.b).pack())
+    text, changed = unsubscribed(change, services.directory, actor.lang)
+    if not changed:
+        callback_answer.text, callback_answer.show_alert = text, True
+        return
+    data = NewsUndoCb(b=callback_data.b, m=format(change.undo_mask, "x") if change.undo_mask else "", d=change.was_default)
+    undo = InlineKeyboardButton(text=_("↩️ Undo"), callback_data=data.pack())
     # To the person's chat (its id is theirs): the item itself may be too old for Telegram to show it here.
     await bot.send_message(callback.from_user.id, text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[undo]]))
 
 
-@router.callback_query(NewsCb.filter(F.a == NewsAction.undo))
+@router.callback_query(NewsUndoCb.filter())
 async def undo(
-    callback: CallbackQuery, callback_data: NewsCb, callback_answer: CallbackAnswer, actor: Actor, services: Services
+    callback: CallbackQuery, callback_data: NewsUndoCb, callback_answer: CallbackAnswer, actor: Actor, services: Services
 ) -> None:
     try:
-        change = await services.subscriptions.undo(actor, callback_data.b)
+        mask = int(callback_data.m or "0", 16)
+        change = await services.subscriptions.undo(actor, callback_data.b, mask, callback_data.d)
     except NewsRefused as error:
         callback_answer.text, callback_answer.show_alert = refused(error), True
         return
-    if change.block_id is not None:
-        name = topic(change, services.directory, actor.lang)
-        if change.changed:
-            text = _("↩️ Undone: you get news about «{topic}» again. Your choice of news: /subscriptions").format(topic=name)
-        else:
-            text = _("News about «{topic}» is already on. Your choice of news: /subscriptions").format(topic=name)
-    elif change.changed:
-        text = _("↩️ Undone: you get news from the ЦУР again. Your choice of news: /subscriptions")
-    else:
-        text = _("News is already on. Your choice of news: /subscriptions")
+    text = undone(change, services.directory, actor.lang)
     if not change.changed or not isinstance(callback.message, Message):  # no message to edit: say it in a popup
         callback_answer.text, callback_answer.show_alert = text, True
     if isinstance(callback.message, Message):

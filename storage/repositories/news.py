@@ -14,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Appeal, Broadcast, NewsBlockOff, NewsDistrict, NewsPrefs, Outbox
 
 
+def item_key(broadcast_id: int, user_id: int) -> str:
+    """The dedupe key of a broadcast's item for a person (bot.services.broadcast_delivery writes it so)."""
+    return f"broadcast:{broadcast_id}:{user_id}"
+
+
 class NewsRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -61,6 +66,9 @@ class NewsRepo:
             delete(NewsDistrict).where(NewsDistrict.user_id == user_id, NewsDistrict.district_id == district_id)
         )
 
+    async def clear_districts(self, user_id: int) -> None:
+        await self.session.execute(delete(NewsDistrict).where(NewsDistrict.user_id == user_id))
+
     async def latest_appeal_district(self, user_id: int) -> int | None:
         """The district of the resident's latest appeal (as `latest_district()` of the recipients query orders)."""
         query = (
@@ -72,10 +80,13 @@ class NewsRepo:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def audience_sent_to(self, user_id: int, broadcast_id: int) -> dict[str, Any] | None:
-        """The audience of a broadcast that has an item for this person (None: no such broadcast, or not theirs)."""
+        """The audience of a broadcast that has an item for this person (None: no such broadcast, or not theirs).
+
+        The item is found by its unique dedupe key, as the delivery writes it (`broadcast:{id}:{user}`): one index
+        probe, however many residents the broadcast went to."""
         query = select(Broadcast.audience).where(
             Broadcast.id == broadcast_id,
-            exists().where(Outbox.broadcast_id == broadcast_id, Outbox.user_id == user_id),
+            exists().where(Outbox.dedupe_key == item_key(broadcast_id, user_id)),
         )
         row = (await self.session.execute(query)).first()
         return dict(row[0] or {}) if row is not None else None
