@@ -500,7 +500,8 @@ NOTICES.update({cls.template: cls for cls in (BroadcastItem, BroadcastReport, Br
 class BroadcastContent:
     """What every item of a broadcast shows (read once per broadcast by the renderer, and by the author's preview):
     HTML texts per language ("ru" always there), an optional photo or document, an optional URL button, and the
-    thematic block of its audience (what «Unsubscribe from such news» turns off; None: all broadcasts)."""
+    thematic block of its audience (what «Unsubscribe from such news» turns off when it has one; without one, the
+    service turns off the audience's districts, or all news for a region-wide broadcast)."""
 
     broadcast_id: int
     texts: dict[str, str]
