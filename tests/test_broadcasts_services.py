@@ -215,11 +215,11 @@ async def test_pause_resume_cancel_moves_and_stale_presses(services: Services, c
 
 
 def test_files_urls_and_labels() -> None:
-    assert check_file("photo", 10 * 1024 * 1024) == AttachmentKind.photo
+    assert check_file("photo", 5 * 1024 * 1024) == AttachmentKind.photo
     assert check_file("document", 20 * 1024 * 1024) == AttachmentKind.document
     assert check_file("photo", None) == AttachmentKind.photo
     for kind, size, detail in (
-        ("photo", 10 * 1024 * 1024 + 1, "photo_size"),
+        ("photo", 5 * 1024 * 1024 + 1, "photo_size"),
         ("document", 20 * 1024 * 1024 + 1, "document_size"),
         ("video", 1, "file_kind"),
         ("sticker", 1, "file_kind"),

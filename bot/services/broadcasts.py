@@ -39,7 +39,7 @@ AUTHORS = (Role.admin, Role.editor)
 DEFAULT_LANGUAGE = "ru"
 TEXT_LIMIT = 4096  # a message's visible text (UTF-16 units)
 CAPTION_LIMIT = 1024  # a photo's or document's caption
-PHOTO_LIMIT = 10 * 1024 * 1024  # Telegram's limit of a photo a bot sends
+PHOTO_LIMIT = 5 * 1024 * 1024  # a broadcast's photo goes to every recipient: light ones only (Telegram allows 10 MB)
 DOCUMENT_LIMIT = 20 * 1024 * 1024  # what a bot can take from a user (and pass on by file_id)
 LABEL_CHARS = 64
 URL_CHARS = 512
@@ -147,7 +147,7 @@ def check_text(source: str, *, caption: bool = False) -> Checked:
 
 
 def check_file(kind: str, size: int | None) -> AttachmentKind:
-    """A photo up to 10 MB or a document up to 20 MB (by the size Telegram reports); nothing else."""
+    """A photo up to 5 MB or a document up to 20 MB (by the size Telegram reports); nothing else."""
     if kind == AttachmentKind.photo:
         if size is not None and size > PHOTO_LIMIT:
             raise BroadcastRefused("photo_size")

@@ -110,6 +110,18 @@ HTML_PROBLEMS = {
     Problem.bad_entity: N_(
         "«{text}» at line {line}, column {column} is not an entity Telegram knows: write &amp; for the sign &."
     ),
+    Problem.bad_character: N_(
+        "«{text}» at line {line}, column {column} is a character Telegram does not accept (0, a surrogate or beyond "
+        "Unicode)."
+    ),
+    Problem.unquoted: N_(
+        "The value of the attribute «{attribute}» of <{tag}> at line {line}, column {column} must be in quotes: "
+        "{attribute}=\"…\"."
+    ),
+    Problem.end_tag: N_(
+        "The closing tag «{text}» at line {line}, column {column} is malformed: write </name> with no space after "
+        "</ and nothing after the name."
+    ),
     Problem.bare_bracket: N_(
         "The sign < at line {line}, column {column} starts no tag: write &lt; for the sign, or complete the tag."
     ),
@@ -117,7 +129,9 @@ HTML_PROBLEMS = {
 }
 REFUSED = {
     "file_kind": N_("Only one photo or one document can be attached (no video, sticker, voice or album)."),
-    "photo_size": N_("The photo is over Telegram's limit of 10 MB. Please send a smaller one."),
+    "photo_size": N_(
+        "The photo is over 5 MB: it goes to every recipient, so it must be light. Please send a smaller one."
+    ),
     "document_size": N_("The document is over Telegram's limit of 20 MB. Please send a smaller one."),
     "label": N_("The button's label must be 1 to {max} characters."),
     "url": N_("Please type a link that starts with https:// or http://, with a site name, at most {max} characters."),
@@ -388,7 +402,7 @@ async def media_getter(dialog_manager: DialogManager, services: Services, actor:
     await services.broadcasts.check_author(actor)
     media = media_of(dialog_manager)
     lines = [
-        _("Attach a photo (up to 10 MB) or a document (up to 20 MB)? Send one, or press «{skip}».").format(
+        _("Attach a photo (up to 5 MB) or a document (up to 20 MB)? Send one, or press «{skip}».").format(
             skip=_("➡️ No file")
         )
     ]
