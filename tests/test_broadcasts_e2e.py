@@ -121,8 +121,10 @@ async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness)
         photo=photo, too_big_photo=too_big, button=("Details", "https://gudermes.example.ru/water"),
     )
     # The preview is the item exactly as a Russian-speaking resident gets it: the photo with the text as its caption
-    # (tags rendered), the URL button and «Unsubscribe» in Russian.
-    [preview] = previews(admin)
+    # (tags rendered), the URL button and «Unsubscribe» in Russian; then the English one (every text goes through
+    # Telegram once before anything can be stored).
+    preview, english_first = previews(admin)
+    assert english_first.text.startswith("Attention! No water in Gudermes")
     assert preview.kind == "photo"
     assert preview.text == "Внимание! 3 декабря с 10:00 до 18:00 в Гудермесе не будет воды."
     assert preview.entities[0]["type"] == "bold"
@@ -134,7 +136,7 @@ async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness)
     # The English version, with its own «Unsubscribe».
     await step(harness, admin, "click", "👁 Preview in English")
     english = previews(admin)[-1]
-    assert english.text.startswith("Attention! No water in Gudermes")
+    assert len(previews(admin)) == 3 and english.text.startswith("Attention! No water in Gudermes")
     assert english.inline_keyboard[1][0][0] == UNSUBSCRIBE_EN
     assert not await harness.rows(Broadcast)  # nothing stored before the confirmation
 
@@ -654,10 +656,74 @@ async def test_bad_texts_are_refused_with_what_and_where(harness: Harness) -> No
     await step(harness, admin, "click", "⬅️ Back")
     await step(harness, admin, "click", "➡️ Next")
     await step(harness, admin, "click", "No, a normal one")
-    [preview] = previews(admin)
+    preview, english = previews(admin)
     assert preview.kind == "document" and preview.text == "Короткий текст."
+    assert english.kind == "document" and english.text == "English text."
     assert preview.inline_keyboard[0] == [("Карта", "https://карта.гудермес.рф/план?a=1&b=2")]
     await step(harness, admin, "click", "🚀 Send now")
     row = await only_broadcast(harness)
     assert (row.media_kind, row.button_url) == ("document", "https://карта.гудермес.рф/план?a=1&b=2")
     assert row.texts == {"ru": "Короткий текст.", "en": "<b>English</b> text."}
+
+
+async def test_a_text_telegram_refuses_at_the_preview_is_named_and_nothing_is_stored(harness: Harness) -> None:
+    """Defence in depth: the preview step sends every language's preview; should Telegram refuse one (whatever the
+    check let through), the author is told which text and Telegram's reason, and cannot store the broadcast."""
+    await residents(harness)
+    admin = admin_of(harness)
+    await step(harness, admin, "text", "/broadcast")
+    await step(harness, admin, "text", "<b>Внимание!</b> Воды не будет.")
+    await step(harness, admin, "click", "➕ Add a text in English")
+    await step(harness, admin, "text", "<b>Attention!</b> No water.")
+    for label in ("➡️ Next", "➡️ No file", "➡️ No button", "➡️ Next"):
+        await step(harness, admin, "click", label)
+    # The Russian preview goes through; Telegram refuses the English one.
+    harness.emu.inject("sendMessage", "delay", count=1, delay=0.0, chat_id=admin.chat_id)
+    harness.emu.inject(
+        "sendMessage", "error", count=1, chat_id=admin.chat_id,
+        description="Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0",
+    )
+    await step(harness, admin, "click", "No, a normal one")
+    [russian] = previews(admin)
+    assert russian.text == "Внимание! Воды не будет."
+    screen = admin.last_message
+    assert (
+        "Telegram refused the text in English: «Bad Request: can't parse entities: Unsupported start tag \"x\" at "
+        "byte offset 0». Please correct it; nothing was stored." in screen.text
+    ), admin.dump()
+    assert "Is it urgent?" in screen.text and "🚀 Send now" not in screen.buttons  # still the step before
+    assert not await harness.rows(Broadcast)
+    assert not any("Something went wrong" in (m.text or "") for m in admin.messages)  # not the generic apology
+
+    # Once Telegram takes both, the preview screen, and the broadcast can be stored.
+    await step(harness, admin, "click", "No, a normal one")
+    assert [m.text for m in previews(admin)[1:]] == ["Внимание! Воды не будет.", "Attention! No water."]
+    assert "Recipients: 3" in admin.last_message.text
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    assert row.texts == {"ru": "<b>Внимание!</b> Воды не будет.", "en": "<b>Attention!</b> No water."}
+
+
+async def test_a_progress_message_that_failed_is_posted_by_the_next_send_now(harness: Harness) -> None:
+    """The broadcast was stored, but posting its progress message failed (Telegram answered an error): the next
+    «Send now» finds it stored, and posts and attaches the progress message instead of only saying so."""
+    await residents(harness)
+    admin = admin_of(harness)
+    await compose(harness, admin)
+    screen = admin.last_message
+    harness.emu.inject(
+        "sendMessage", "error", count=1, chat_id=admin.chat_id, description="Bad Request: message is too long"
+    )
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    assert row.progress_message_id is None and not progress_messages(admin)
+
+    await admin.click("🚀 Send now", message_id=screen.message_id)
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "Stored: the broadcast starts within a few seconds.", admin.dump()
+    [progress] = progress_messages(admin)
+    assert progress.text == f"📣 Broadcast № {row.id}: starting… Recipients: 3."
+    row = await only_broadcast(harness)
+    assert (row.progress_chat_id, row.progress_message_id) == (admin.chat_id, progress.message_id)
+    assert f"Broadcast № {row.id} is stored." in admin.message(screen.message_id).text
+    assert len(await harness.rows(Broadcast)) == 1

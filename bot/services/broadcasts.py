@@ -103,6 +103,7 @@ class Stored:
     start_at: datetime
     planned: int
     existed: bool  # the draft was stored before (a second confirmation): nothing new was created
+    has_progress: bool = False  # (existed) its progress message is posted and attached
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,10 @@ class BroadcastService:
         row = (await session.execute(select(Broadcast).where(Broadcast.draft_key == draft_key))).scalar_one_or_none()
         if row is None:
             return None
-        return Stored(row.id, BroadcastStatus(row.status), row.start_at, row.planned, existed=True)
+        return Stored(
+            row.id, BroadcastStatus(row.status), row.start_at, row.planned, existed=True,
+            has_progress=row.progress_message_id is not None,
+        )
 
     async def attach_progress(self, actor: Actor, broadcast_id: int, chat_id: int, message_id: int) -> None:
         """The author's progress message, which the delivery side edits as the broadcast goes."""

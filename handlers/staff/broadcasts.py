@@ -19,6 +19,7 @@ from typing import Any
 
 from aiogram import Bot, F
 from aiogram.enums import ContentType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -614,16 +615,40 @@ async def urgent_getter(
 async def on_urgency(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
     data(manager)["urgent"] = button.widget_id == "urgent"
     data(manager).pop("quiet_until", None)
-    await send_preview(manager, DEFAULT_LANGUAGE)
-    await manager.switch_to(B.preview)
+    if await send_previews(manager):
+        await manager.switch_to(B.preview)
 
 
 # --- 7. the preview ---------------------------------------------------------------------------------------
 
 
-async def send_preview(manager: DialogManager, language: str) -> None:
+async def send_previews(manager: DialogManager) -> bool:
+    """The preview of every language the broadcast has a text in (Russian first): each text goes through Telegram
+    once for real before anything can be stored (the preview screen is the only way to «Send now» and «Schedule»).
+    False (the author told which language Telegram refused, and why) when one is refused: the dialog stays on its
+    step."""
+    for language in (DEFAULT_LANGUAGE, *(code for code in OTHER_LANGUAGES if code in texts_of(manager))):
+        if not await send_preview(manager, language):
+            return False
+    return True
+
+
+async def send_preview(manager: DialogManager, language: str) -> bool:
     """The item exactly as a resident of `language` sees it (their text or the Russian one, the file, the URL button
-    and «Unsubscribe» in their language), sent above the preview screen."""
+    and «Unsubscribe» in their language), sent above the preview screen. False when Telegram refuses it (the author
+    is told, with Telegram's reason)."""
+    try:
+        await post_preview(manager, language)
+    except TelegramBadRequest as error:
+        say(manager, escape(_(
+            "Telegram refused the text {language}: «{reason}». Please correct it; nothing was stored."
+        ).format(language=_(LANGUAGE_IN.get(language, LANGUAGE_IN["ru"])), reason=error.message)))
+        manager.show_mode = ShowMode.SEND  # below any preview that did go out
+        return False
+    return True
+
+
+async def post_preview(manager: DialogManager, language: str) -> None:
     services, _settings, actor = deps(manager)
     draft = draft_of(manager)
     await services.broadcasts.check_author(actor)
@@ -694,7 +719,7 @@ async def preview_getter(
 async def on_preview_language(callback: CallbackQuery, widget: Any, manager: DialogManager, code: str) -> None:
     if code not in OTHER_LANGUAGES or code not in texts_of(manager):
         raise Gone("language")
-    await send_preview(manager, code)
+    await send_preview(manager, code)  # (passed once already at the preview step)
 
 
 # --- 8. storing: now or at a time -------------------------------------------------------------------------
@@ -724,13 +749,14 @@ async def store(manager: DialogManager, start_at: datetime | None) -> Stored | N
     except TextRefused as error:
         popup(manager, describe_text(error), alert=True)
         return None
-    if stored.existed:
+    data(manager)["created"] = stored.broadcast_id
+    data(manager).pop("quiet_until", None)
+    if stored.existed and stored.has_progress:
         popup(manager, _("Broadcast № {id} is already stored; nothing new was created.").format(
             id=stored.broadcast_id
         ), alert=True)
         return None
-    data(manager)["created"] = stored.broadcast_id
-    data(manager).pop("quiet_until", None)
+    # New, or stored by a press whose progress message did not go out (Telegram failed): post it now.
     await post_progress(manager, stored)
     return stored
 
@@ -862,8 +888,9 @@ async def open_card(
 ) -> None:
     """«Open the broadcast» under its final report: its card (refused to anyone without the role, Gone if forged)."""
     await services.broadcasts.card(actor, callback_data.id)
+    # On top of whatever dialog the author is in (composing another broadcast…): closing the card returns there.
     await dialog_manager.start(
-        B.card, data={"broadcast_id": callback_data.id}, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
+        B.card, data={"broadcast_id": callback_data.id}, mode=StartMode.NORMAL, show_mode=ShowMode.SEND
     )
 
 
@@ -990,7 +1017,7 @@ async def card_getter(
         dialog_manager, card_text(card, services, settings, actor.lang), refresh=_("🔄 Refresh"),
         running=status == BroadcastStatus.running, paused=status == BroadcastStatus.paused,
         live=status in (BroadcastStatus.scheduled, BroadcastStatus.running, BroadcastStatus.paused),
-        pause=_("⏸ Pause"), resume=_("▶️ Resume"), cancel=_("✖️ Cancel"),
+        pause=_("⏸ Pause"), resume=_("▶️ Resume"), cancel=_("✖️ Cancel"), close=_("✖ Close"),
     )
 
 
@@ -1088,6 +1115,7 @@ def dialog() -> Dialog:
             ),
             Button(Format("{refresh}"), id="refresh"),
             SwitchTo(Format("{back}"), id="back", state=B.list),
+            Cancel(Format("{close}"), id="close_card"),
         ),
         window(
             B.card_cancel, card_cancel_getter,
