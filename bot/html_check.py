@@ -270,7 +270,8 @@ def _scan(source: str) -> HtmlProblem | None:
             end_tag = END_TAG.match(source, i)
             if end_tag is None or not end_tag.group(1) or not end_tag.group(2):
                 line, column = _position(source, i)
-                text = source[i : source.find(">", i) + 1] if ">" in source[i:] else source[i : i + 12]
+                close = source.find(">", i)
+                text = source[i : close + 1] if 0 <= close - i < 30 else source[i : i + 12]
                 return HtmlProblem(Problem.end_tag, line, column, text=text)
             i = end_tag.end()
         else:

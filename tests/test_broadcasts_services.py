@@ -112,6 +112,9 @@ async def test_create_stores_the_draft_once(services: Services, clock: ManualClo
     # The same draft again (a second press, another instance, a forged repeat): the stored one, nothing new.
     again = await services.broadcasts.create(people[Role.editor], first)
     assert again.existed and again.broadcast_id == stored.broadcast_id
+    assert not again.has_progress  # no progress message attached yet: the dialog posts it
+    await services.broadcasts.attach_progress(people["admin"], stored.broadcast_id, 1, 2)
+    assert (await services.broadcasts.create(people["admin"], first)).has_progress
     async with services.broadcasts.sessionmaker() as session:
         assert len((await session.execute(select(Broadcast))).scalars().all()) == 1
     # The audience as given; nobody in Grozny has filed anything: no recipients, refused.

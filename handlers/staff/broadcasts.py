@@ -120,8 +120,8 @@ HTML_PROBLEMS = {
         "{attribute}=\"…\"."
     ),
     Problem.end_tag: N_(
-        "The closing tag «{text}» at line {line}, column {column} is malformed: write </name> with no space after "
-        "</ and nothing after the name."
+        "The closing tag «{text}» at line {line}, column {column} is malformed: the tag's name goes right after "
+        "«</», and «>» right after the name, e.g. </b>."
     ),
     Problem.bare_bracket: N_(
         "The sign < at line {line}, column {column} starts no tag: write &lt; for the sign, or complete the tag."
