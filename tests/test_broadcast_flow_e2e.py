@@ -79,3 +79,37 @@ async def test_compose_send_pause_resume_report_and_card(harness: Harness) -> No
     assert card.startswith(f"Broadcast № {row.id} (done)"), admin.dump()
     assert "Recipients: 4 counted at confirmation, 4 listed." in card
     assert "Delivered: 4 · blocked the bot: 0 · other errors: 0 · cancelled: 0 · waiting: 0" in card
+
+
+async def test_the_report_opens_the_card_on_top_of_the_dialog_in_progress(harness: Harness) -> None:
+    """«Open the broadcast» under a report, pressed while the author composes another broadcast: the card comes on
+    top, and closing it returns to the composition where it was (texts kept)."""
+    ru = await person(harness, 3001, "ru", "grozny")
+    admin = admin_of(harness)
+    assert harness.app is not None
+    async with harness.app.sessionmaker() as session:  # the author reads English
+        await session.execute(update(User).where(User.tg_id == ADMIN).values(locale="en"))
+        await session.commit()
+    await compose(harness, admin, "<b>Воды не будет</b> до 18:00")
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    await run_job(harness)  # started: the item goes out
+    await run_job(harness)  # finished: the report
+    assert [m.text for m in ru.messages if m.text and "Воды" in m.text] == ["Воды не будет до 18:00"]
+    report = admin.messages[-1]
+    assert report.text.startswith(f"📣 Broadcast № {row.id} is finished"), admin.dump()
+
+    # Another broadcast, half composed.
+    await step(harness, admin, "text", "/broadcast")
+    await step(harness, admin, "text", "Свет отключат в 12:00")
+    assert "Texts: Русский ✅" in admin.last_message.text
+    await admin.click("Open the broadcast", message_id=report.message_id)
+    await harness.settle()
+    card = admin.last_message
+    assert card.text.startswith(f"Broadcast № {row.id} (done)"), admin.dump()
+    await step(harness, admin, "click", "✖ Close")
+    screen = admin.last_message
+    assert "Texts: Русский ✅" in screen.text, admin.dump()
+    # The composition goes on from there.
+    await step(harness, admin, "click", "➡️ Next")
+    assert "Attach a photo (up to 5 MB)" in admin.last_message.text, admin.dump()

@@ -42,6 +42,7 @@ async def compose(
     *,
     others: dict[str, str] | None = None,
     photo: bytes | None = None,
+    too_big_photo: bytes | None = None,
     button: tuple[str, str] | None = None,
     filters: tuple[tuple[str, str], ...] = (),
     urgent: bool = False,
@@ -54,6 +55,14 @@ async def compose(
         await step(harness, author, "click", f"➕ Add a text in {name}")
         await step(harness, author, "text", other)
     await step(harness, author, "click", "➡️ Next")
+    if too_big_photo is not None:
+        await author.send_photo(content=too_big_photo)
+        await harness.settle()
+        assert (
+            "The photo is over 5 MB: it goes to every recipient, so it must be light. Please send a smaller one."
+            in author.last_message.text
+        ), author.dump()
+        assert "Attach a photo (up to 5 MB) or a document (up to 20 MB)?" in author.last_message.text  # still there
     if photo is not None:
         await author.send_photo(content=photo)
         await harness.settle()
@@ -104,14 +113,18 @@ async def residents(harness: Harness) -> dict[str, EmulatedUser]:
 async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness) -> None:
     await residents(harness)
     admin = admin_of(harness)
-    photo = b"\x89PNG" + b"\x00" * (5 * 1024 * 1024)  # 5 MB: within Telegram's 10 MB, so accepted
+    # A photo over 5 MB is refused (it goes to every recipient) and the dialog waits for another file; 1 MB passes.
+    too_big = b"\x89PNG" + b"\x00" * (5 * 1024 * 1024)
+    photo = b"\x89PNG" + b"\x00" * (1024 * 1024)
     await compose(
         harness, admin, others={"English": "<b>Attention!</b> No water in Gudermes on 3 December, 10:00–18:00."},
-        photo=photo, button=("Details", "https://gudermes.example.ru/water"),
+        photo=photo, too_big_photo=too_big, button=("Details", "https://gudermes.example.ru/water"),
     )
     # The preview is the item exactly as a Russian-speaking resident gets it: the photo with the text as its caption
-    # (tags rendered), the URL button and «Unsubscribe» in Russian.
-    [preview] = previews(admin)
+    # (tags rendered), the URL button and «Unsubscribe» in Russian; then the English one (every text goes through
+    # Telegram once before anything can be stored).
+    preview, english_first = previews(admin)
+    assert english_first.text.startswith("Attention! No water in Gudermes")
     assert preview.kind == "photo"
     assert preview.text == "Внимание! 3 декабря с 10:00 до 18:00 в Гудермесе не будет воды."
     assert preview.entities[0]["type"] == "bold"
@@ -123,7 +136,7 @@ async def test_compose_preview_and_confirm_store_one_broadcast(harness: Harness)
     # The English version, with its own «Unsubscribe».
     await step(harness, admin, "click", "👁 Preview in English")
     english = previews(admin)[-1]
-    assert english.text.startswith("Attention! No water in Gudermes")
+    assert len(previews(admin)) == 3 and english.text.startswith("Attention! No water in Gudermes")
     assert english.inline_keyboard[1][0][0] == UNSUBSCRIBE_EN
     assert not await harness.rows(Broadcast)  # nothing stored before the confirmation
 
@@ -607,7 +620,7 @@ async def test_bad_texts_are_refused_with_what_and_where(harness: Harness) -> No
     await step(harness, admin, "text", "<b>English</b> text.")
     await step(harness, admin, "click", "➡️ Next")
 
-    # Files: a video, a sticker, an album, a photo over 10 MB, a document over 20 MB are refused; text too.
+    # Files: a video, a sticker, an album, a photo over 5 MB, a document over 20 MB are refused; text too.
     refused_kind = "Only one photo or one document can be attached (no video, sticker, voice or album)."
     await admin.send_video()
     await harness.settle()
@@ -618,9 +631,9 @@ async def test_bad_texts_are_refused_with_what_and_where(harness: Harness) -> No
     await admin.send_album(["photo", "photo"])
     await harness.settle()
     assert refused_kind in admin.last_message.text
-    await admin.send_photo(content=b"\x00" * (10 * 1024 * 1024 + 1))
+    await admin.send_photo(content=b"\x00" * (5 * 1024 * 1024 + 1))
     await harness.settle()
-    assert "The photo is over Telegram's limit of 10 MB." in admin.last_message.text
+    assert "The photo is over 5 MB: it goes to every recipient" in admin.last_message.text
     await admin.send_document("plan.pdf", file_size=25 * 1024 * 1024)
     await harness.settle()
     assert "The document is over Telegram's limit of 20 MB." in admin.last_message.text
@@ -650,10 +663,74 @@ async def test_bad_texts_are_refused_with_what_and_where(harness: Harness) -> No
     await step(harness, admin, "click", "⬅️ Back")
     await step(harness, admin, "click", "➡️ Next")
     await step(harness, admin, "click", "No, a normal one")
-    [preview] = previews(admin)
+    preview, english = previews(admin)
     assert preview.kind == "document" and preview.text == "Короткий текст."
+    assert english.kind == "document" and english.text == "English text."
     assert preview.inline_keyboard[0] == [("Карта", "https://карта.гудермес.рф/план?a=1&b=2")]
     await step(harness, admin, "click", "🚀 Send now")
     row = await only_broadcast(harness)
     assert (row.media_kind, row.button_url) == ("document", "https://карта.гудермес.рф/план?a=1&b=2")
     assert row.texts == {"ru": "Короткий текст.", "en": "<b>English</b> text."}
+
+
+async def test_a_text_telegram_refuses_at_the_preview_is_named_and_nothing_is_stored(harness: Harness) -> None:
+    """Defence in depth: the preview step sends every language's preview; should Telegram refuse one (whatever the
+    check let through), the author is told which text and Telegram's reason, and cannot store the broadcast."""
+    await residents(harness)
+    admin = admin_of(harness)
+    await step(harness, admin, "text", "/broadcast")
+    await step(harness, admin, "text", "<b>Внимание!</b> Воды не будет.")
+    await step(harness, admin, "click", "➕ Add a text in English")
+    await step(harness, admin, "text", "<b>Attention!</b> No water.")
+    for label in ("➡️ Next", "➡️ No file", "➡️ No button", "➡️ Next"):
+        await step(harness, admin, "click", label)
+    # The Russian preview goes through; Telegram refuses the English one.
+    harness.emu.inject("sendMessage", "delay", count=1, delay=0.0, chat_id=admin.chat_id)
+    harness.emu.inject(
+        "sendMessage", "error", count=1, chat_id=admin.chat_id,
+        description="Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 0",
+    )
+    await step(harness, admin, "click", "No, a normal one")
+    [russian] = previews(admin)
+    assert russian.text == "Внимание! Воды не будет."
+    screen = admin.last_message
+    assert (
+        "Telegram refused the text in English: «Bad Request: can't parse entities: Unsupported start tag \"x\" at "
+        "byte offset 0». Please correct it; nothing was stored." in screen.text
+    ), admin.dump()
+    assert "Is it urgent?" in screen.text and "🚀 Send now" not in screen.buttons  # still the step before
+    assert not await harness.rows(Broadcast)
+    assert not any("Something went wrong" in (m.text or "") for m in admin.messages)  # not the generic apology
+
+    # Once Telegram takes both, the preview screen, and the broadcast can be stored.
+    await step(harness, admin, "click", "No, a normal one")
+    assert [m.text for m in previews(admin)[1:]] == ["Внимание! Воды не будет.", "Attention! No water."]
+    assert "Recipients: 3" in admin.last_message.text
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    assert row.texts == {"ru": "<b>Внимание!</b> Воды не будет.", "en": "<b>Attention!</b> No water."}
+
+
+async def test_a_progress_message_that_failed_is_posted_by_the_next_send_now(harness: Harness) -> None:
+    """The broadcast was stored, but posting its progress message failed (Telegram answered an error): the next
+    «Send now» finds it stored, and posts and attaches the progress message instead of only saying so."""
+    await residents(harness)
+    admin = admin_of(harness)
+    await compose(harness, admin)
+    screen = admin.last_message
+    harness.emu.inject(
+        "sendMessage", "error", count=1, chat_id=admin.chat_id, description="Bad Request: message is too long"
+    )
+    await step(harness, admin, "click", "🚀 Send now")
+    row = await only_broadcast(harness)
+    assert row.progress_message_id is None and not progress_messages(admin)
+
+    await admin.click("🚀 Send now", message_id=screen.message_id)
+    await harness.settle()
+    assert admin.callback_answers[-1]["text"] == "Stored: the broadcast starts within a few seconds.", admin.dump()
+    [progress] = progress_messages(admin)
+    assert progress.text == f"📣 Broadcast № {row.id}: starting… Recipients: 3."
+    row = await only_broadcast(harness)
+    assert (row.progress_chat_id, row.progress_message_id) == (admin.chat_id, progress.message_id)
+    assert f"Broadcast № {row.id} is stored." in admin.message(screen.message_id).text
+    assert len(await harness.rows(Broadcast)) == 1

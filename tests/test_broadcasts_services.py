@@ -112,6 +112,9 @@ async def test_create_stores_the_draft_once(services: Services, clock: ManualClo
     # The same draft again (a second press, another instance, a forged repeat): the stored one, nothing new.
     again = await services.broadcasts.create(people[Role.editor], first)
     assert again.existed and again.broadcast_id == stored.broadcast_id
+    assert not again.has_progress  # no progress message attached yet: the dialog posts it
+    await services.broadcasts.attach_progress(people["admin"], stored.broadcast_id, 1, 2)
+    assert (await services.broadcasts.create(people["admin"], first)).has_progress
     async with services.broadcasts.sessionmaker() as session:
         assert len((await session.execute(select(Broadcast))).scalars().all()) == 1
     # The audience as given; nobody in Grozny has filed anything: no recipients, refused.
@@ -215,11 +218,11 @@ async def test_pause_resume_cancel_moves_and_stale_presses(services: Services, c
 
 
 def test_files_urls_and_labels() -> None:
-    assert check_file("photo", 10 * 1024 * 1024) == AttachmentKind.photo
+    assert check_file("photo", 5 * 1024 * 1024) == AttachmentKind.photo
     assert check_file("document", 20 * 1024 * 1024) == AttachmentKind.document
     assert check_file("photo", None) == AttachmentKind.photo
     for kind, size, detail in (
-        ("photo", 10 * 1024 * 1024 + 1, "photo_size"),
+        ("photo", 5 * 1024 * 1024 + 1, "photo_size"),
         ("document", 20 * 1024 * 1024 + 1, "document_size"),
         ("video", 1, "file_kind"),
         ("sticker", 1, "file_kind"),

@@ -39,7 +39,7 @@ AUTHORS = (Role.admin, Role.editor)
 DEFAULT_LANGUAGE = "ru"
 TEXT_LIMIT = 4096  # a message's visible text (UTF-16 units)
 CAPTION_LIMIT = 1024  # a photo's or document's caption
-PHOTO_LIMIT = 10 * 1024 * 1024  # Telegram's limit of a photo a bot sends
+PHOTO_LIMIT = 5 * 1024 * 1024  # a broadcast's photo goes to every recipient: light ones only (Telegram allows 10 MB)
 DOCUMENT_LIMIT = 20 * 1024 * 1024  # what a bot can take from a user (and pass on by file_id)
 LABEL_CHARS = 64
 URL_CHARS = 512
@@ -103,6 +103,7 @@ class Stored:
     start_at: datetime
     planned: int
     existed: bool  # the draft was stored before (a second confirmation): nothing new was created
+    has_progress: bool = False  # (existed) its progress message is posted and attached
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def check_text(source: str, *, caption: bool = False) -> Checked:
 
 
 def check_file(kind: str, size: int | None) -> AttachmentKind:
-    """A photo up to 10 MB or a document up to 20 MB (by the size Telegram reports); nothing else."""
+    """A photo up to 5 MB or a document up to 20 MB (by the size Telegram reports); nothing else."""
     if kind == AttachmentKind.photo:
         if size is not None and size > PHOTO_LIMIT:
             raise BroadcastRefused("photo_size")
@@ -327,7 +328,10 @@ class BroadcastService:
         row = (await session.execute(select(Broadcast).where(Broadcast.draft_key == draft_key))).scalar_one_or_none()
         if row is None:
             return None
-        return Stored(row.id, BroadcastStatus(row.status), row.start_at, row.planned, existed=True)
+        return Stored(
+            row.id, BroadcastStatus(row.status), row.start_at, row.planned, existed=True,
+            has_progress=row.progress_message_id is not None,
+        )
 
     async def attach_progress(self, actor: Actor, broadcast_id: int, chat_id: int, message_id: int) -> None:
         """The author's progress message, which the delivery side edits as the broadcast goes."""

@@ -112,6 +112,18 @@ HTML_PROBLEMS = {
     Problem.bad_entity: N_(
         "«{text}» at line {line}, column {column} is not an entity Telegram knows: write &amp; for the sign &."
     ),
+    Problem.bad_character: N_(
+        "«{text}» at line {line}, column {column} is a character Telegram does not accept (0, a surrogate or beyond "
+        "Unicode)."
+    ),
+    Problem.unquoted: N_(
+        "The value of the attribute «{attribute}» of <{tag}> at line {line}, column {column} must be in quotes: "
+        "{attribute}=\"…\"."
+    ),
+    Problem.end_tag: N_(
+        "The closing tag «{text}» at line {line}, column {column} is malformed: the tag's name goes right after "
+        "«</», and «>» right after the name, e.g. </b>."
+    ),
     Problem.bare_bracket: N_(
         "The sign < at line {line}, column {column} starts no tag: write &lt; for the sign, or complete the tag."
     ),
@@ -119,7 +131,9 @@ HTML_PROBLEMS = {
 }
 REFUSED = {
     "file_kind": N_("Only one photo or one document can be attached (no video, sticker, voice or album)."),
-    "photo_size": N_("The photo is over Telegram's limit of 10 MB. Please send a smaller one."),
+    "photo_size": N_(
+        "The photo is over 5 MB: it goes to every recipient, so it must be light. Please send a smaller one."
+    ),
     "document_size": N_("The document is over Telegram's limit of 20 MB. Please send a smaller one."),
     "label": N_("The button's label must be 1 to {max} characters."),
     "url": N_("Please type a link that starts with https:// or http://, with a site name, at most {max} characters."),
@@ -390,7 +404,7 @@ async def media_getter(dialog_manager: DialogManager, services: Services, actor:
     await services.broadcasts.check_author(actor)
     media = media_of(dialog_manager)
     lines = [
-        _("Attach a photo (up to 10 MB) or a document (up to 20 MB)? Send one, or press «{skip}».").format(
+        _("Attach a photo (up to 5 MB) or a document (up to 20 MB)? Send one, or press «{skip}».").format(
             skip=_("➡️ No file")
         )
     ]
@@ -602,16 +616,40 @@ async def urgent_getter(
 async def on_urgency(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
     data(manager)["urgent"] = button.widget_id == "urgent"
     data(manager).pop("quiet_until", None)
-    await send_preview(manager, DEFAULT_LANGUAGE)
-    await manager.switch_to(B.preview)
+    if await send_previews(manager):
+        await manager.switch_to(B.preview)
 
 
 # --- 7. the preview ---------------------------------------------------------------------------------------
 
 
-async def send_preview(manager: DialogManager, language: str) -> None:
+async def send_previews(manager: DialogManager) -> bool:
+    """The preview of every language the broadcast has a text in (Russian first): each text goes through Telegram
+    once for real before anything can be stored (the preview screen is the only way to «Send now» and «Schedule»).
+    False (the author told which language Telegram refused, and why) when one is refused: the dialog stays on its
+    step."""
+    for language in (DEFAULT_LANGUAGE, *(code for code in OTHER_LANGUAGES if code in texts_of(manager))):
+        if not await send_preview(manager, language):
+            return False
+    return True
+
+
+async def send_preview(manager: DialogManager, language: str) -> bool:
     """The item exactly as a resident of `language` sees it (their text or the Russian one, the file, the URL button
-    and «Unsubscribe» in their language), sent above the preview screen."""
+    and «Unsubscribe» in their language), sent above the preview screen. False when Telegram refuses it (the author
+    is told, with Telegram's reason)."""
+    try:
+        await post_preview(manager, language)
+    except TelegramBadRequest as error:
+        say(manager, escape(_(
+            "Telegram refused the text {language}: «{reason}». Please correct it; nothing was stored."
+        ).format(language=_(LANGUAGE_IN.get(language, LANGUAGE_IN["ru"])), reason=error.message)))
+        manager.show_mode = ShowMode.SEND  # below any preview that did go out
+        return False
+    return True
+
+
+async def post_preview(manager: DialogManager, language: str) -> None:
     services, _settings, actor = deps(manager)
     draft = draft_of(manager)
     await services.broadcasts.check_author(actor)
@@ -682,7 +720,7 @@ async def preview_getter(
 async def on_preview_language(callback: CallbackQuery, widget: Any, manager: DialogManager, code: str) -> None:
     if code not in OTHER_LANGUAGES or code not in texts_of(manager):
         raise Gone("language")
-    await send_preview(manager, code)
+    await send_preview(manager, code)  # (passed once already at the preview step)
 
 
 # --- 8. storing: now or at a time -------------------------------------------------------------------------
@@ -712,13 +750,14 @@ async def store(manager: DialogManager, start_at: datetime | None) -> Stored | N
     except TextRefused as error:
         popup(manager, describe_text(error), alert=True)
         return None
-    if stored.existed:
+    data(manager)["created"] = stored.broadcast_id
+    data(manager).pop("quiet_until", None)
+    if stored.existed and stored.has_progress:
         popup(manager, _("Broadcast № {id} is already stored; nothing new was created.").format(
             id=stored.broadcast_id
         ), alert=True)
         return None
-    data(manager)["created"] = stored.broadcast_id
-    data(manager).pop("quiet_until", None)
+    # New, or stored by a press whose progress message did not go out (Telegram failed): post it now.
     await post_progress(manager, stored)
     return stored
 
@@ -842,8 +881,9 @@ async def open_card(
 ) -> None:
     """«Open the broadcast» under its final report: its card (refused to anyone without the role, Gone if forged)."""
     await services.broadcasts.card(actor, callback_data.id)
+    # On top of whatever dialog the author is in (composing another broadcast…): closing the card returns there.
     await dialog_manager.start(
-        B.card, data={"broadcast_id": callback_data.id}, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND
+        B.card, data={"broadcast_id": callback_data.id}, mode=StartMode.NORMAL, show_mode=ShowMode.SEND
     )
 
 
@@ -971,7 +1011,7 @@ async def card_getter(
         dialog_manager, card_text(card, services, settings, actor.lang), refresh=_("🔄 Refresh"),
         running=status == BroadcastStatus.running, paused=status == BroadcastStatus.paused,
         live=status in (BroadcastStatus.scheduled, BroadcastStatus.running, BroadcastStatus.paused),
-        pause=_("⏸ Pause"), resume=_("▶️ Resume"), cancel=_("✖️ Cancel"),
+        pause=_("⏸ Pause"), resume=_("▶️ Resume"), cancel=_("✖️ Cancel"), close=_("✖ Close"),
     )
 
 
@@ -1069,6 +1109,7 @@ def dialog() -> Dialog:
             ),
             Button(Format("{refresh}"), id="refresh"),
             SwitchTo(Format("{back}"), id="back", state=B.list),
+            Cancel(Format("{close}"), id="close_card"),
         ),
         window(
             B.card_cancel, card_cancel_getter,
