@@ -40,6 +40,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,9 @@ class Report:
     duplicates: int  # residents with more than one item
     losses: int  # residents who did not block the bot and got none
     delays_s: list[float]  # appeal notifications committed and sent while the bot was up
+    # Spacing of consecutive sending calls within the span (the restart gap left out), in seconds: the sender's token
+    # bucket holds one token, so every spacing above 1/rate is time the rate does not get back.
+    spacings_s: list[float] = field(default_factory=list)
     restart: Restart | None = None
     around_restart_s: list[float] = field(default_factory=list)  # notifications held by the kill (not in p99)
     unsent_notifications: int = 0  # queued by a route, never received
@@ -143,8 +147,17 @@ class Report:
         return count / max(span, 1e-9) / self.rate
 
     def p(self, q: float) -> float:
-        ordered = sorted(self.delays_s)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return quantile(self.delays_s, q)
+
+    @property
+    def lost_s(self) -> float:
+        """Time between sending calls beyond 1/rate: what keeps the rate from the configured one."""
+        return sum(s - 1 / self.rate for s in self.spacings_s if s > 1 / self.rate)
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def verdict(ok: bool) -> str:
@@ -176,6 +189,14 @@ def render(report: Report, args: argparse.Namespace) -> str:
         )
     else:
         lines.append(f"every sending call (items, 403s, notifications: {r.calls_in_span}): {r.fraction(r.calls_in_span):.3f} of the rate")
+    if r.spacings_s:
+        ms = [1000 * quantile(r.spacings_s, q) for q in (0.5, 0.9, 0.99)]
+        lines.append(
+            f"spacing of the sending calls (1/rate = {1000 / r.rate:.0f} ms): p50 {ms[0]:.0f} ms, p90 {ms[1]:.0f} ms, "
+            f"p99 {ms[2]:.0f} ms, max {1000 * max(r.spacings_s):.0f} ms; time beyond 1/rate {r.lost_s:.1f} s "
+            f"({100 * r.lost_s / r.span_s:.1f} % of the span), {sum(1 for x in r.spacings_s if x > 0.2)} spacings over 200 ms "
+            f"adding {sum(x - 1 / r.rate for x in r.spacings_s if x > 0.2):.1f} s"
+        )
     lines += [
         f"duplicates {r.duplicates}, losses {r.losses}, items possibly sent twice (in flight at the kill) {r.unsure}",
         f"appeal notifications during the broadcast: {len(r.delays_s)}, delay p50 {r.p(0.5):.3f} s, p99 {r.p(0.99):.3f} s, "
@@ -587,6 +608,7 @@ def measure(
         first_s=first,
         last_s=last,
         calls_in_span=sum(1 for t in watch.sends if first <= t <= last),
+        spacings_s=spacings(watch.sends, first, last, restart),
         too_many=watch.too_many,
         duplicates=duplicates,
         losses=losses,
@@ -595,6 +617,17 @@ def measure(
         around_restart_s=held,
         unsent_notifications=unsent,
     )
+
+
+def spacings(sends: list[float], first: float, last: float, restart: Restart | None) -> list[float]:
+    """The spacing of consecutive sending calls from the first item to the last, the one across the restart left out."""
+    times = sorted(t for t in sends if first <= t <= last)
+    out = []
+    for a, b in pairwise(times):
+        if restart is not None and a <= restart.killed_at < b:
+            continue
+        out.append(b - a)
+    return out
 
 
 def debug(emu: BotAPIEmulator, watch: Watch, notifier: Notifier, restart: Restart | None) -> None:

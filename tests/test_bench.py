@@ -158,6 +158,9 @@ def test_the_broadcast_figures_count_duplicates_losses_the_restart_gap_and_held_
     assert sorted(round(d, 3) for d in report.delays_s) == [0.2, 0.5, 0.5]
     assert sorted(round(d, 3) for d in report.around_restart_s) == [2.0, 2.1, 4.0, 4.1]
     assert report.unsent_notifications == 1
+    # Sending calls at 1, 2, 3.1, 4, 9 | 15, 20, 21 (the 429 and the spacing across the kill left out).
+    assert [round(x, 3) for x in report.spacings_s] == [1.0, 1.1, 0.9, 5.0, 5.0, 1.0]
+    assert round(report.lost_s, 3) == round(14.0 - 6 * 0.04, 3)
     assert report.fraction(report.delivered) == 4 / 20 / 25 and report.fraction(4, without_gap=True) == 4 / 15 / 25
     text = b.render(report, args)
     assert "duplicates 1, losses 1, items possibly sent twice (in flight at the kill) 1" in text, text
