@@ -10,19 +10,26 @@ its outbox sender delivers it at `broadcasts.rate`. Meanwhile, every 2 s, this p
 through the services (on the same database file): the route queues appeal notifications to the official and to the
 resident, and their delay is timed from the commit to the emulator receiving them.
 
-Printed: the items delivered, blocked and failed; the achieved rate over the broadcast as a fraction of the
-configured rate, with and without the restart gap (from the kill to the first item after it: the process start, then
-the dead process's "bulk" lease of `broadcasts.lease_seconds` running out); the 429s the emulator answered;
-duplicates (residents with more than one item), losses (residents not blocked with none) and the items counted as
-"possibly twice" (in flight at the kill: Outbox.lost_leases > 0), which bound the duplicates; the appeal
-notifications' delay p50/p99/max. Goals (the issue's): at least 0.95 of the rate, no loss, duplicates only for the
-item in flight at the kill, notifications p99 under 2 s. A missed goal is printed as MISS (exit status 0); a run
-that could not be measured raises BenchError. Usage:
+Printed: the items delivered, blocked and failed; the achieved rate over the broadcast (first item to last) as a
+fraction of the configured rate, counting the delivered items alone and every sending call (the items, the 403s and
+the appeal notifications: what `broadcasts.rate` limits), with and without the restart gap (from the kill to the
+first item after it: the process start, then the dead process's "bulk" lease of `broadcasts.lease_seconds` running
+out and the notifications queued meanwhile); the spacing of the sending calls (the sender's token bucket holds one
+token, so every spacing above 1/rate is lost); the 429s the emulator answered; duplicates (residents with more than
+one item), losses (residents not blocked with none) and the items counted as "possibly twice" (in flight at the kill:
+Outbox.lost_leases > 0), which bound the duplicates; the appeal notifications' delay p50/p99/max (those the kill held
+up are counted apart). Goals (the issue's): at least 0.95 of the rate, no loss, duplicates only for the item in
+flight at the kill, notifications p99 under 2 s. A missed goal is printed as MISS (exit status 0); a run that could
+not be measured raises BenchError. BENCH_DEBUG=1 prints the calls to the staff's chats, the 429s and each
+notification's delays on stderr. Usage:
 
-    .venv/bin/python bench/broadcast.py [--residents 10000] [--blocked 100] [--rate 25] [--no-kill] [--profile FILE]
+    .venv/bin/python bench/broadcast.py [--residents 10000] [--blocked 100] [--rate 25] [--chat-burst 3] [--no-kill]
+                                       [--profile FILE]
 
-With --profile the bot runs under cProfile; its stats are written when it stops cleanly, so with the kill they cover
-the restarted process (the second half of the broadcast), with --no-kill the whole run.
+`--chat-burst` is the emulator's per-chat burst before its 1 message/s (Telegram tolerates short bursts; the sender
+sends up to 3 at once to a chat); 0 makes it a strict sliding second. With --profile the bot runs under cProfile; its
+stats are written when it stops cleanly, so with the kill they cover the restarted process (the second half of the
+broadcast), with --no-kill the whole run.
 """
 
 from __future__ import annotations
@@ -164,17 +171,23 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
+def rates(whole: float, without_gap: float, report: Report) -> list[tuple[str, float]]:
+    return [("whole span", whole)] + ([("restart gap excluded", without_gap)] if report.restart else [])
+
+
 def render(report: Report, args: argparse.Namespace) -> str:
     r = report
     items_rate = r.fraction(r.delivered)
     items_rate_no_gap = r.fraction(r.delivered, without_gap=True)
+    calls_rate = r.fraction(r.calls_in_span)
     calls_rate_no_gap = r.fraction(r.calls_in_span, without_gap=True)
     lines = [
         f"broadcast to {r.recipients} residents ({args.blocked} blocked the bot), rate {r.rate:g}/s, Telegram's limit "
         f"{TELEGRAM_RATE}/s and 1/s a chat (burst {args.chat_burst or 'none'})" + ("" if r.restart else ", no restart"),
         f"delivered {r.delivered}, blocked {r.blocked}, other errors {r.failed}; 429 answered: {r.too_many} "
         f"(flood pauses recorded: {r.flood_waits})",
-        f"first item to last: {r.span_s:.1f} s; delivered {r.delivered / r.span_s:.2f}/s = {items_rate:.3f} of the rate",
+        f"first item to last: {r.span_s:.1f} s; delivered {r.delivered / r.span_s:.2f}/s = {items_rate:.3f} of the rate; "
+        f"every sending call (items, 403s, notifications: {r.calls_in_span}) {calls_rate:.3f}",
     ]
     if r.restart:
         s = r.restart
@@ -185,10 +198,8 @@ def render(report: Report, args: argparse.Namespace) -> str:
         )
         lines.append(
             f"without the restart gap: delivered {items_rate_no_gap:.3f} of the rate; every sending call "
-            f"(items, 403s, notifications: {r.calls_in_span}) {calls_rate_no_gap:.3f}"
+            f"{calls_rate_no_gap:.3f}"
         )
-    else:
-        lines.append(f"every sending call (items, 403s, notifications: {r.calls_in_span}): {r.fraction(r.calls_in_span):.3f} of the rate")
     if r.spacings_s:
         ms = [1000 * quantile(r.spacings_s, q) for q in (0.5, 0.9, 0.99)]
         lines.append(
@@ -208,14 +219,10 @@ def render(report: Report, args: argparse.Namespace) -> str:
         )
         + (f"; {r.unsent_notifications} NEVER SENT" if r.unsent_notifications else ""),
         "goals:",
-        f"  rate >= {GOAL_RATE} of the configured: {verdict(items_rate >= GOAL_RATE)} (delivered items, whole span "
-        f"{items_rate:.3f})"
-        + (
-            f"; {verdict(items_rate_no_gap >= GOAL_RATE)} (delivered items, restart gap excluded {items_rate_no_gap:.3f})"
-            f"; {verdict(calls_rate_no_gap >= GOAL_RATE)} (every sending call, restart gap excluded {calls_rate_no_gap:.3f})"
-            if r.restart
-            else ""
-        ),
+        f"  rate >= {GOAL_RATE} of the configured, delivered items: "
+        + "; ".join(f"{verdict(x >= GOAL_RATE)} {what} {x:.3f}" for what, x in rates(items_rate, items_rate_no_gap, r)),
+        f"  rate >= {GOAL_RATE} of the configured, every sending call (what broadcasts.rate limits): "
+        + "; ".join(f"{verdict(x >= GOAL_RATE)} {what} {x:.3f}" for what, x in rates(calls_rate, calls_rate_no_gap, r)),
         f"  losses 0: {verdict(r.losses == 0)} ({r.losses})",
         f"  duplicates only for the item in flight at the kill: {verdict(r.duplicates <= r.unsure)} "
         f"({r.duplicates} <= {r.unsure})",
@@ -534,10 +541,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> Report:
                 await asyncio.sleep(0.5)
             notifier.stopping.set()
             await filing
-            # The last notifications, and anything sent late (there should be nothing more of the broadcast).
-            await wait_for(
-                lambda: len(notifier.received(emu)) >= 2 * len(notifier.committed), 30, "the last appeal notifications"
-            )
+            # The last notifications (one in flight at the kill waits for its outbox lease, a minute); any still
+            # missing after that is reported as never sent.
+            with contextlib.suppress(BenchError):
+                await wait_for(
+                    lambda: len(notifier.received(emu)) >= 2 * len(notifier.committed), 75, "the last notifications"
+                )
             watch.scan()
             async with sessionmaker() as session:
                 counts = await item_counts(session, broadcast_id)
