@@ -14,8 +14,8 @@ Printed: the items delivered, blocked and failed; the achieved rate over the bro
 fraction of the configured rate, counting the delivered items alone and every sending call (the items, the 403s and
 the appeal notifications: what `broadcasts.rate` limits), with and without the restart gap (from the kill to the
 first item after it: the process start, then the dead process's "bulk" lease of `broadcasts.lease_seconds` running
-out and the notifications queued meanwhile); the spacing of the sending calls (the sender's token bucket holds one
-token, so every spacing above 1/rate is lost); the 429s the emulator answered; duplicates (residents with more than
+out and the notifications queued meanwhile); the spacing of the sending calls (time beyond 1/rate is lost unless
+the sender's overall bucket, `broadcasts.burst`, makes it up); the 429s the emulator answered; duplicates (residents with more than
 one item), losses (residents not blocked with none) and the items counted as "possibly twice" (in flight at the kill:
 Outbox.lost_leases > 0), which bound the duplicates; the appeal notifications' delay p50/p99/max (those the kill held
 up are counted apart). Goals (the issue's): at least 0.95 of the rate, no loss, duplicates only for the item in
@@ -27,7 +27,7 @@ notification's delays on stderr. Usage:
                                        [--profile FILE]
 
 `--chat-burst` is the emulator's per-chat burst before its 1 message/s (Telegram tolerates short bursts; the sender
-sends up to 3 at once to a chat); 0 makes it a strict sliding second. With --profile the bot runs under cProfile; its
+itself keeps to one a second per chat); 0 makes it a strict sliding second. With --profile the bot runs under cProfile; its
 stats are written when it stops cleanly, so with the kill they cover the restarted process (the second half of the
 broadcast), with --no-kill the whole run.
 """
@@ -134,8 +134,8 @@ class Report:
     duplicates: int  # residents with more than one item
     losses: int  # residents who did not block the bot and got none
     delays_s: list[float]  # appeal notifications committed and sent while the bot was up
-    # Spacing of consecutive sending calls within the span (the restart gap left out), in seconds: the sender's token
-    # bucket holds one token, so every spacing above 1/rate is time the rate does not get back.
+    # Spacing of consecutive sending calls within the span (the restart gap left out), in seconds: a spacing above
+    # 1/rate is time the rate gets back only as far as the sender's overall burst allows.
     spacings_s: list[float] = field(default_factory=list)
     restart: Restart | None = None
     around_restart_s: list[float] = field(default_factory=list)  # notifications held by the kill (not in p99)
@@ -158,7 +158,7 @@ class Report:
 
     @property
     def lost_s(self) -> float:
-        """Time between sending calls beyond 1/rate: what keeps the rate from the configured one."""
+        """Time between sending calls beyond 1/rate (what a burst did not make up keeps the rate below the configured one)."""
         return sum(s - 1 / self.rate for s in self.spacings_s if s > 1 / self.rate)
 
 
