@@ -158,8 +158,9 @@ class Report:
 
     @property
     def lost_s(self) -> float:
-        """Time between sending calls beyond 1/rate (what a burst did not make up keeps the rate below the configured one)."""
-        return sum(s - 1 / self.rate for s in self.spacings_s if s > 1 / self.rate)
+        """Time between sending calls beyond 1/rate each, net of what a burst made up: what keeps the rate below the
+        configured one (the restart gap aside)."""
+        return sum(self.spacings_s) - len(self.spacings_s) / self.rate
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -204,7 +205,7 @@ def render(report: Report, args: argparse.Namespace) -> str:
         ms = [1000 * quantile(r.spacings_s, q) for q in (0.5, 0.9, 0.99)]
         lines.append(
             f"spacing of the sending calls (1/rate = {1000 / r.rate:.0f} ms): p50 {ms[0]:.0f} ms, p90 {ms[1]:.0f} ms, "
-            f"p99 {ms[2]:.0f} ms, max {1000 * max(r.spacings_s):.0f} ms; time beyond 1/rate {r.lost_s:.1f} s "
+            f"p99 {ms[2]:.0f} ms, max {1000 * max(r.spacings_s):.0f} ms; time beyond 1/rate (net) {r.lost_s:.1f} s "
             f"({100 * r.lost_s / r.span_s:.1f} % of the span), {sum(1 for x in r.spacings_s if x > 0.2)} spacings over 200 ms "
             f"adding {sum(x - 1 / r.rate for x in r.spacings_s if x > 0.2):.1f} s"
         )
