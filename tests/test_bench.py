@@ -111,3 +111,75 @@ def test_the_poll_benchmark_runs_small() -> None:
     report = poll.main(["--residents", "12", "--answers", "6", "--window", "1"])
     assert report.counted == report.answers == 6
     assert len(report.latencies_ms) == 6 and report.chart_bytes > 0
+
+
+def test_the_broadcast_figures_count_duplicates_losses_the_restart_gap_and_held_notifications() -> None:
+    """bench/broadcast.py's counting on a request log made by hand: an item accepted twice, one never sent, one
+    refused with 403, a 429; the kill at 10 s, the bot polling again at 13 s and its first item at 15 s."""
+    from bench import broadcast as b
+    from bot.domain import BroadcastStatus
+    from emulator.models import ApiCall
+    from storage.repositories.broadcasts import ItemCounts
+
+    def item(at: float, chat: int, status: int = 200) -> ApiCall:
+        return ApiCall(
+            "sendMessage", {"chat_id": str(chat), "text": b.TEXT}, ok=status == 200, status=status,
+            error_code=None if status == 200 else status, time=at,
+        )
+
+    residents = [b.FIRST_RESIDENT + n for n in range(6)]  # the last one gets nothing
+    log = [
+        item(1.0, residents[0]), item(2.0, residents[1], 403), item(3.0, residents[2], 429), item(3.1, residents[2]),
+        ApiCall("sendMessage", {"chat_id": str(b.OFFICIAL), "text": "№ 2026-000001"}, ok=True, status=200, time=4.0),
+        item(9.0, residents[3]),  # in flight at the kill: its lease runs out, it is sent again
+        item(15.0, residents[3]), item(20.0, residents[0] + 1000),  # not a resident of the broadcast
+        item(21.0, residents[4]),
+    ]
+    watch = b.Watch(SimpleNamespace(requests=log), set(residents))  # type: ignore[arg-type]
+    watch.scan()
+    assert watch.items() == 5 and watch.too_many == 1 and len(watch.refused) == 1
+    committed = {"2026-000001": 3.8, "2026-000002": 9.5, "2026-000003": 12.0, "2026-000004": 16.0, "2026-000005": 30.0}
+    received = {
+        ("2026-000001", b.OFFICIAL): 4.0, ("2026-000001", b.FILER): 4.3,
+        ("2026-000002", b.OFFICIAL): 13.5, ("2026-000002", b.FILER): 13.6,  # held by the kill
+        ("2026-000003", b.OFFICIAL): 14.0, ("2026-000003", b.FILER): 14.1,  # committed while the bot was down
+        ("2026-000004", b.OFFICIAL): 16.5,  # the filer's never came
+        ("2026-000005", b.OFFICIAL): 30.1, ("2026-000005", b.FILER): 30.1,  # after the last item: not counted
+    }
+    restart = b.Restart(killed_at=10.0, ready_s=3.0, gap_s=0.0, lease_s=10)
+    row = SimpleNamespace(recipients=6, flood_waits=0, status=BroadcastStatus.done)
+    args = b.parse_args(["--residents", "6", "--blocked", "1"])
+    report = b.measure(
+        args, watch, committed, received, restart, row, ItemCounts(sent=4, blocked=1), unsure=1, blocked={residents[1]}
+    )
+    assert (report.duplicates, report.losses, report.too_many, report.unsure) == (1, 1, 1, 1)
+    assert report.restart is not None and report.restart.gap_s == 5.0
+    assert (report.first_s, report.last_s, report.span_s) == (1.0, 21.0, 20.0)
+    assert sorted(round(d, 3) for d in report.delays_s) == [0.2, 0.5, 0.5]
+    assert sorted(round(d, 3) for d in report.around_restart_s) == [2.0, 2.1, 4.0, 4.1]
+    assert report.unsent_notifications == 1
+    # Sending calls at 1, 2, 3.1, 4, 9 | 15, 20, 21 (the 429 and the spacing across the kill left out).
+    assert [round(x, 3) for x in report.spacings_s] == [1.0, 1.1, 0.9, 5.0, 5.0, 1.0]
+    assert round(report.lost_s, 3) == round(14.0 - 6 * 0.04, 3)
+    assert report.fraction(report.delivered) == 4 / 20 / 25 and report.fraction(4, without_gap=True) == 4 / 15 / 25
+    text = b.render(report, args)
+    assert "duplicates 1, losses 1, items possibly sent twice (in flight at the kill) 1" in text, text
+    assert "losses 0: MISS (1)" in text and "duplicates only for the item in flight at the kill: PASS (1 <= 1)" in text
+    assert "restart gap: 5.0 s" in text and "1 NEVER SENT" in text and "p99 < 2 s: MISS" in text, text
+
+
+def test_the_broadcast_benchmark_runs_small() -> None:
+    """bench/broadcast.py end to end on a few residents, without the kill (a killed sender's item in flight waits for
+    its outbox lease, a minute): a bot process, the broadcast started by its scheduler, delivered through the
+    outbox under the emulator's rate limits, the blocked residents found by their 403, appeal notifications timed."""
+    from bench import broadcast
+
+    defaults = broadcast.parse_args([])
+    assert (defaults.residents, defaults.blocked, defaults.rate, defaults.no_kill) == (10_000, 100, 25.0, False)
+    for wrong in (["--residents", "5", "--blocked", "5"], ["--rate", "31"], ["--rate", "0"]):
+        with pytest.raises(SystemExit):
+            broadcast.parse_args(wrong)
+    report = broadcast.main(["--residents", "150", "--blocked", "3", "--no-kill"])
+    assert (report.recipients, report.delivered, report.blocked, report.failed) == (150, 147, 3, 0)
+    assert (report.duplicates, report.losses, report.unsure, report.restart) == (0, 0, 0, None)
+    assert report.accepted == 147 and report.delays_s and report.unsent_notifications == 0
