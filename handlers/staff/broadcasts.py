@@ -60,6 +60,7 @@ from bot.services.broadcasts import (
     check_text,
     check_url,
 )
+from bot.services.calendar import next_allowed_time
 from bot.services.errors import Gone
 from bot.services.users import Actor
 from bot.states import Broadcasts
@@ -801,12 +802,20 @@ async def on_send_urgent(callback: CallbackQuery, button: Any, manager: DialogMa
         popup(manager, _("Stored: the broadcast starts within a few seconds."))
 
 
+def example_moment(clock: Clock, settings: Settings) -> datetime:
+    """Tomorrow at this time, or the end of the quiet hours it falls in: an example that would be accepted."""
+    config = settings.scheduler
+    return next_allowed_time(
+        clock.now() + timedelta(days=1), quiet_start=config.quiet_start, quiet_end=config.quiet_end, tz=settings.tz
+    )
+
+
 async def schedule_getter(
     dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
 ) -> dict[str, Any]:
     await services.broadcasts.check_author(actor)
     text = _("When to send it? Type the date and time as DD.MM.YYYY HH:MM (region time), e.g. {example}.").format(
-        example=local_time(clock.now() + timedelta(days=1), settings.tz)
+        example=local_time(example_moment(clock, settings), settings.tz)
     )
     return common(dialog_manager, text)
 
@@ -818,7 +827,7 @@ async def on_schedule_typed(message: Message, widget: MessageInput, manager: Dia
     moment = parse_moment(message.text or "", settings)
     if moment is None or moment <= clock.now():
         say(manager, _("Please type a future date and time as DD.MM.YYYY HH:MM, e.g. {example}.").format(
-            example=local_time(clock.now() + timedelta(days=1), settings.tz)
+            example=local_time(example_moment(clock, settings), settings.tz)
         ))
         return
     if await store(manager, moment) is not None:
@@ -945,7 +954,7 @@ async def list_getter(
 ) -> dict[str, Any]:
     found = await services.broadcasts.broadcasts(actor)
     items = [
-        (b.id, fit([f"№ {b.id}", _(STATUS[b.status]), local_time(b.start_at, settings.tz)], [visible_text(b.text)]))
+        (b.id, fit([f"№ {b.id}", _(STATUS[b.status]), local_time(b.start_at, settings.tz)], [" ".join(visible_text(b.text).split())]))
         for b in found
     ]
     text = _("<b>Broadcasts</b>: {count}, the newest first. Open one for its card and report.").format(count=len(found))
