@@ -50,11 +50,19 @@ class Role(StrEnum):
     supervisor = "supervisor"
     analyst = "analyst"
     editor = "editor"
+    # The head of a thematic block (ответственный за отраслевой блок): its statistics and, read-only, its appeals.
+    block_head = "block_head"
+    # The ЦУР's curator or head: every statistic, never an appeal's text or a resident's data.
+    leadership = "leadership"
 
 
 AGENCY_ROLES = frozenset({Role.official, Role.supervisor})
 # Who triages, routes and reviews; admins may do what coordinators do.
 COORDINATING_ROLES = frozenset({Role.coordinator, Role.admin})
+# Who reads statistics of the whole region (bot/services/stats.py narrows the others: a block head to the block,
+# a supervisor to the agency, an official to the appeals they handle).
+STATS_ALL_ROLES = frozenset({Role.admin, Role.analyst, Role.leadership, Role.coordinator})
+STATS_ROLES = STATS_ALL_ROLES | {Role.block_head, Role.supervisor, Role.official}
 
 
 class RejectReason(StrEnum):
@@ -326,3 +334,162 @@ class HistoryDetails:
             days=int(params["days"]) if params.get("days") is not None else None,
             deadline=datetime.fromisoformat(deadline) if deadline else None,
         )
+
+
+# --- statistics (issue 14) -------------------------------------------------------------------------------
+
+
+class Metric(StrEnum):
+    """What a slice counts. Each metric is read at its own event's time (see bot/services/stats.py METRICS):
+    received and rejected at filing, the answer metrics when the answer reached the resident, the first action
+    when staff first acted, ratings when given, "is it fixed?" when answered; "overdue" is the state now of the
+    appeals received in the period."""
+
+    received = "received"
+    answered = "answered"
+    on_time = "on_time"  # answered by the deadline in force when the answer was given
+    overdue = "overdue"  # with an agency, past the deadline, now
+    on_time_share = "on_time_share"
+    first_action_median = "first_action_median"
+    first_action_p90 = "first_action_p90"
+    answer_median = "answer_median"  # working time: the clarification pauses are left out
+    answer_p90 = "answer_p90"
+    reopened_share = "reopened_share"  # of the answered appeals, those the resident sent back at least once
+    rejected_share = "rejected_share"  # of the received appeals; the table also splits it by reason
+    rating_avg = "rating_avg"
+    rating_count = "rating_count"
+    fixed_share = "fixed_share"  # "is it fixed?": yes among the yes and no answers
+
+
+class MetricKind(StrEnum):
+    """How a metric's value reads and adds up: a count sums, a share and an average add up through their numerator
+    and denominator, a duration (a percentile, in seconds) does not add up at all."""
+
+    count = "count"
+    share = "share"
+    average = "average"
+    duration = "duration"
+
+
+METRIC_KINDS: dict[Metric, MetricKind] = {
+    Metric.received: MetricKind.count,
+    Metric.answered: MetricKind.count,
+    Metric.on_time: MetricKind.count,
+    Metric.overdue: MetricKind.count,
+    Metric.on_time_share: MetricKind.share,
+    Metric.first_action_median: MetricKind.duration,
+    Metric.first_action_p90: MetricKind.duration,
+    Metric.answer_median: MetricKind.duration,
+    Metric.answer_p90: MetricKind.duration,
+    Metric.reopened_share: MetricKind.share,
+    Metric.rejected_share: MetricKind.share,
+    Metric.rating_avg: MetricKind.average,
+    Metric.rating_count: MetricKind.count,
+    Metric.fixed_share: MetricKind.share,
+}
+
+
+class Dimension(StrEnum):
+    """What a slice is cut by (at most two at once) or filtered on."""
+
+    block = "block"
+    category = "category"
+    agency = "agency"
+    district = "district"
+    status = "status"
+    kind = "kind"
+    month = "month"
+    week = "week"
+    day = "day"
+
+
+TIME_DIMENSIONS = frozenset({Dimension.month, Dimension.week, Dimension.day})
+# The dimensions whose values are directory ids (the others are codes or dates).
+ID_DIMENSIONS = frozenset({Dimension.block, Dimension.category, Dimension.agency, Dimension.district})
+MAX_DIMENSIONS = 2
+
+
+class PeriodKind(StrEnum):
+    """The periods offered by /stats, in the region's time: `custom` is two typed dates, both days included."""
+
+    today = "today"
+    days7 = "days7"
+    days30 = "days30"
+    this_month = "this_month"
+    last_month = "last_month"
+    quarter = "quarter"
+    year = "year"
+    custom = "custom"
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """One statistical slice as the builder, a preset and a scheduled report state it: what to count, cut by what,
+    among which appeals, over which period. Filters are (dimension, allowed values); values of an ID dimension are
+    ints, of the others strings."""
+
+    metric: Metric = Metric.received
+    dims: tuple[Dimension, ...] = ()
+    filters: tuple[tuple[Dimension, tuple[int | str, ...]], ...] = ()
+    period: PeriodKind = PeriodKind.days30
+    start: str | None = None  # custom: ISO dates (YYYY-MM-DD), both included, in the region's time
+    end: str | None = None
+
+    def filter_of(self, dimension: Dimension) -> tuple[int | str, ...]:
+        return next((values for dim, values in self.filters if dim == dimension), ())
+
+    def with_filter(self, dimension: Dimension, values: tuple[int | str, ...]) -> SliceSpec:
+        rest = tuple((dim, vals) for dim, vals in self.filters if dim != dimension)
+        return SliceSpec(
+            self.metric, self.dims, rest + (((dimension, values),) if values else ()), self.period, self.start, self.end
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.value,
+            "dims": [d.value for d in self.dims],
+            "filters": {dim.value: list(values) for dim, values in self.filters},
+            "period": self.period.value,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SliceSpec:
+        """Read back what to_json() stored; raises ValueError on anything that does not fit (a forged preset)."""
+        dims = tuple(Dimension(d) for d in value.get("dims") or ())
+        if len(dims) > MAX_DIMENSIONS or len(set(dims)) != len(dims):
+            raise ValueError("dimensions")
+        filters: list[tuple[Dimension, tuple[int | str, ...]]] = []
+        for name, values in (value.get("filters") or {}).items():
+            dim = Dimension(name)
+            if dim in TIME_DIMENSIONS:
+                raise ValueError("a time dimension is not a filter")
+            items = tuple(int(v) if dim in ID_DIMENSIONS else str(v) for v in values)
+            if items:
+                filters.append((dim, items))
+        return cls(
+            metric=Metric(value.get("metric", Metric.received)),
+            dims=dims,
+            filters=tuple(sorted(filters)),
+            period=PeriodKind(value.get("period", PeriodKind.days30)),
+            start=value.get("start") or None,
+            end=value.get("end") or None,
+        )
+
+
+class ReportSchedule(StrEnum):
+    """When a scheduled preset is sent: `weekly` on Monday morning for the week before, `monthly` on the 1st for
+    the month before (at scheduler.digest_time in the region's time)."""
+
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class ReportKind(StrEnum):
+    """What a stored report (storage.models.StatReport) is."""
+
+    preset = "preset"  # a scheduled preset's slice
+    region = "region"  # the leadership's weekly "state of the region"
+    block = "block"  # a block head's weekly report of the block
+    rating = "rating"  # the monthly agency rating

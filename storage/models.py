@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -142,6 +143,22 @@ class Appeal(Base):
         Index("ix_appeals_agency_status_deadline", "agency_id", "status", "deadline_at"),
         # The coordinators' digest: overdue open appeals by agency, without visiting the ones not yet due.
         Index("ix_appeals_status_deadline_agency", "status", "deadline_at", "agency_id"),
+        # Statistics (bot/services/stats.py): one covering index per event a metric is read at, so that a slice
+        # reads only its period's entries and never the table (every dimension and value is in the index).
+        Index(
+            "ix_appeals_stats_created",
+            "created_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status", "reject_reason",
+        ),
+        Index(
+            "ix_appeals_stats_answered",
+            "answered_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status",
+            "answer_seconds", "answered_on_time", "reopen_count",
+        ),
+        Index(
+            "ix_appeals_stats_first_action",
+            "first_action_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status",
+            "first_action_seconds",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -176,6 +193,14 @@ class Appeal(Base):
     answered_at: Mapped[datetime | None]
     # How many times the resident sent the appeal back (ratings.max_reopens).
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by the state machine (bot/services/lifecycle.py) for the statistics: the first move made by staff after
+    # filing (routing, rejection, taking into work…) and how long after filing it came; the (latest) answer's
+    # working time in seconds (from filing, or from the latest re-opening, less the clarification pauses) and
+    # whether it came by the deadline in force at that moment.
+    first_action_at: Mapped[datetime | None]
+    first_action_seconds: Mapped[int | None] = mapped_column(Integer)
+    answer_seconds: Mapped[int | None] = mapped_column(Integer)
+    answered_on_time: Mapped[bool | None] = mapped_column(Boolean)
 
     category: Mapped[Category] = relationship()
     district: Mapped[District] = relationship()
@@ -242,6 +267,8 @@ class UserRole(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16), index=True)
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    # The thematic block of a block head (bot.domain.Role.block_head).
+    block_id: Mapped[int | None] = mapped_column(ForeignKey("blocks.id", name="fk_user_roles_block"))
     granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime]
 
@@ -253,6 +280,7 @@ class Invite(Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    block_id: Mapped[int | None] = mapped_column(ForeignKey("blocks.id", name="fk_invites_block"))
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
@@ -290,6 +318,8 @@ class AppealMessage(Base):
     """What people write on an appeal after filing: questions, replies, interim and final answers."""
 
     __tablename__ = "appeal_messages"
+    # Statistics: the answers submitted in a period and how the ЦУР's check judged them (the agency index).
+    __table_args__ = (Index("ix_appeal_messages_stats", "kind", "created_at", "status", "appeal_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
@@ -332,6 +362,8 @@ class Rating(Base):
         # Agencies' averages over a period (digests, statistics).
         Index("ix_ratings_agency_created", "agency_id", "created_at"),
         Index("ix_ratings_created_score", "created_at", "score"),
+        # Statistics: ratings given in a period, with what a slice is cut by, without reading the table.
+        Index("ix_ratings_stats", "created_at", "appeal_id", "agency_id", "official_id", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -350,7 +382,10 @@ class Followup(Base):
     """"Is the problem actually fixed?", asked once per appeal some days after it closed with a rating of 3–5."""
 
     __tablename__ = "followups"
-    __table_args__ = (Index("ix_followups_answer_at", "answer", "answered_at"),)
+    __table_args__ = (
+        Index("ix_followups_answer_at", "answer", "answered_at"),
+        Index("ix_followups_stats", "answered_at", "appeal_id", "answer"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), unique=True)
@@ -680,3 +715,40 @@ __all__ = [
     "User",
     "UserRole",
 ]
+
+
+class StatPreset(Base):
+    """A slice saved under a name by its owner (bot.domain.SliceSpec.to_json()); optionally sent on a schedule
+    (`weekly` on Monday morning, `monthly` on the 1st) to chosen people, each claim recorded in `digests`."""
+
+    __tablename__ = "stat_presets"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_stat_preset_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # bot.domain.ReportSchedule, or None: not scheduled.
+    schedule: Mapped[str | None] = mapped_column(String(16), index=True)
+    # The users' ids the scheduled report goes to (the owner among them unless removed).
+    recipients: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class StatReport(Base):
+    """A report made by the scheduler (a preset's, the leadership's weekly "state of the region", the monthly
+    rating) for one period and one language, kept so that the outbox sends exactly what was computed at claim time:
+    the text, the chart (PNG) and the spreadsheet (XLSX) go as three notifications that read this row."""
+
+    __tablename__ = "stat_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # bot.domain.ReportKind
+    preset_id: Mapped[int | None] = mapped_column(ForeignKey("stat_presets.id", ondelete="SET NULL"))
+    period: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    chart: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sheet: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -68,10 +68,14 @@ class Lifecycle:
         target = AppealStatus(to)
         event = event or EVENT_OF_MOVE[(AppealStatus(appeal.status), target)]
         self.record(session, appeal, event, actor, now, details, comment, to=target)
+        if appeal.first_action_at is None and actor is not None and actor.id != appeal.user_id:
+            # The first move by staff after filing (a resident's own moves and the scheduler's never count).
+            appeal.first_action_at = now
+            appeal.first_action_seconds = max(0, int((now - appeal.created_at).total_seconds()))
+        if target == AppealStatus.answered:
+            await self._answered(session, appeal, now)
         appeal.status = target
         appeal.updated_at = now
-        if target == AppealStatus.answered:
-            appeal.answered_at = now
         if target in FINISHED:
             kinds = (*AGENCY_KINDS, ReminderKind.escalation, ReminderKind.forward_due)
             await self.reminders.unschedule(session, appeal.id, kinds=kinds)
@@ -82,6 +86,18 @@ class Lifecycle:
         if notify_resident and event not in STAFF_ONLY_EVENTS:
             notice = notices.StatusChanged(appeal.id, appeal.number, target)
             OutboxRepo(session).add_many(await self.residents(session, appeal), notice, now)
+
+    @staticmethod
+    async def _answered(session: AsyncSession, appeal: Appeal, now: datetime) -> None:
+        """The answer's figures for the statistics: when, its working time (from filing, or from the latest
+        re-opening: a sent-back appeal is a new consideration with a term of its own, less the clarification pauses)
+        and whether it came by the deadline in force now."""
+        start = appeal.created_at
+        if appeal.reopen_count:
+            start = await AppealRepo(session).last_move_at(appeal.id, AppealStatus.reopened) or start
+        appeal.answered_at = now
+        appeal.answer_seconds = max(0, int((now - start).total_seconds()) - (appeal.paused_seconds or 0))
+        appeal.answered_on_time = appeal.deadline_at is None or now <= appeal.deadline_at
 
     @staticmethod
     def record(

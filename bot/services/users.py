@@ -21,6 +21,7 @@ class Actor:
     consent_declined: bool = False
     roles: frozenset[str] = frozenset()
     agency_id: int | None = None  # the agency of an official or a supervisor
+    block_id: int | None = None  # the thematic block of a block head
     # Until a language is chosen: the one guessed from Telegram's language_code.
     fallback_locale: str = "ru"
     # False once a notification met "bot was blocked" (or Telegram said so): the outbox does not try them.
@@ -76,7 +77,7 @@ class UserService:
                     rows = await repo.actor_rows(tg_id)
                 else:
                     return Actor(id=user_id, tg_id=tg_id, locale=None, has_consent=False, fallback_locale=fallback)
-            user_id, locale, active, version, accepted, _role, _agency = rows[0]
+            user_id, locale, active, version, accepted, _role, _agency, _block = rows[0]
             if reachable and not active:
                 await repo.set_active(user_id, True)
                 await session.commit()
@@ -90,6 +91,7 @@ class UserService:
                 consent_declined=current and not accepted,
                 roles=frozenset(row[5] for row in rows if row[5] is not None),
                 agency_id=next((row[6] for row in rows if row[6] is not None), None),
+                block_id=next((row[7] for row in rows if row[7] is not None), None),
                 fallback_locale=fallback,
                 active=active,
             )
