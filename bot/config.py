@@ -232,6 +232,44 @@ class BroadcastsSection(BaseModel):
         return max(1, min(3, int(TELEGRAM_RATE - self.rate)))
 
 
+class IndexWeights(BaseModel):
+    """The agency index's parts and their weights (bot/services/stats.py): each part is a score from 0 (worst) to 1
+    (best); the index is their weighted mean × 100. A weight of 0 leaves a part out."""
+
+    on_time: float = Field(default=0.35, ge=0)  # the share of answers given by the deadline
+    answer_time: float = Field(default=0.15, ge=0)  # the median answer time: 1 at once, 0 at `answer_days_worst`
+    rating: float = Field(default=0.25, ge=0)  # the average rating: 1 for 5 stars, 0 for 1 star
+    reopened: float = Field(default=0.15, ge=0)  # 1 − the share of answered appeals the residents sent back
+    returned: float = Field(default=0.10, ge=0)  # 1 − the share of answers the ЦУР's check returned for rework
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> IndexWeights:
+        if self.on_time + self.answer_time + self.rating + self.reopened + self.returned <= 0:
+            raise ValueError("at least one weight must be above 0")
+        return self
+
+
+class StatsSection(BaseModel):
+    """Statistics, reports and the agency rating (issue 14)."""
+
+    # Rows a table in the chat shows; the rest are summed in one row (exports have every row).
+    top_rows: int = Field(default=15, ge=5, le=50)
+    # The longest period a slice may cover, in days.
+    max_period_days: int = Field(default=1830, ge=31, le=3660)
+    # Agencies with fewer answered appeals in the period are listed apart, not ranked.
+    min_appeals: int = Field(default=10, ge=1)
+    # The median answer time at which the index's "answer time" part reaches 0 (days).
+    answer_days_worst: int = Field(default=30, ge=1, le=365)
+    index: IndexWeights = IndexWeights()
+    # A category × district whose appeals in the week exceed this many times their weekly average over the 4 weeks
+    # before (and at least `problem_min` appeals) is flagged in the weekly report as a problem spot.
+    problem_factor: float = Field(default=2.0, gt=1)
+    problem_min: int = Field(default=5, ge=1)
+    # Cells counting fewer appeals than this in a slice by district × category are shown as "<N" in exports and
+    # reports (anything that leaves the bot), so that no resident can be singled out.
+    small_cell: int = Field(default=3, ge=1)
+
+
 class ConsentSection(BaseModel):
     # Bump it whenever the consent text changes: everyone is asked again.
     version: str = Field(default="2026-11-01", min_length=1)
@@ -284,6 +322,7 @@ class Settings(BaseSettings):
     consent: ConsentSection = ConsentSection()
     ratings: RatingsSection = RatingsSection()
     broadcasts: BroadcastsSection = BroadcastsSection()
+    stats: StatsSection = StatsSection()
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()

@@ -202,8 +202,6 @@ class BroadcastAudience:
         )
 
 
-
-
 # --- the state machine ---------------------------------------------------------------------------------
 
 S = AppealStatus

@@ -147,16 +147,37 @@ class Appeal(Base):
         # reads only its period's entries and never the table (every dimension and value is in the index).
         Index(
             "ix_appeals_stats_created",
-            "created_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status", "reject_reason",
+            "created_at",
+            "category_id",
+            "district_id",
+            "agency_id",
+            "official_id",
+            "kind",
+            "status",
+            "reject_reason",
         ),
         Index(
             "ix_appeals_stats_answered",
-            "answered_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status",
-            "answer_seconds", "answered_on_time", "reopen_count",
+            "answered_at",
+            "category_id",
+            "district_id",
+            "agency_id",
+            "official_id",
+            "kind",
+            "status",
+            "answer_seconds",
+            "answered_on_time",
+            "reopen_count",
         ),
         Index(
             "ix_appeals_stats_first_action",
-            "first_action_at", "category_id", "district_id", "agency_id", "official_id", "kind", "status",
+            "first_action_at",
+            "category_id",
+            "district_id",
+            "agency_id",
+            "official_id",
+            "kind",
+            "status",
             "first_action_seconds",
         ),
     )
@@ -379,7 +400,7 @@ class Rating(Base):
 
 
 class Followup(Base):
-    """"Is the problem actually fixed?", asked once per appeal some days after it closed with a rating of 3–5."""
+    """ "Is the problem actually fixed?", asked once per appeal some days after it closed with a rating of 3–5."""
 
     __tablename__ = "followups"
     __table_args__ = (
@@ -410,7 +431,12 @@ class Outbox(Base):
         # A broadcast's counts by state, and its due items in order (the bulk lane is listed broadcast by broadcast).
         Index("ix_outbox_broadcast", "broadcast_id", "status", "next_attempt_at"),
         # The few items sent again after a sender died with them in flight (a broadcast's "possibly twice").
-        Index("ix_outbox_lost", "broadcast_id", sqlite_where=text("lost_leases > 0"), postgresql_where=text("lost_leases > 0")),
+        Index(
+            "ix_outbox_lost",
+            "broadcast_id",
+            sqlite_where=text("lost_leases > 0"),
+            postgresql_where=text("lost_leases > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -448,7 +474,12 @@ class Reminder(Base):
     __table_args__ = (
         UniqueConstraint("appeal_id", "kind", "seq", name="uq_reminder"),
         # Only the pending ones are ever searched: the sweep's cost follows what is due, not the table's size.
-        Index("ix_reminders_pending", "due_at", sqlite_where=text("sent_at IS NULL"), postgresql_where=text("sent_at IS NULL")),
+        Index(
+            "ix_reminders_pending",
+            "due_at",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -529,7 +560,10 @@ class Poll(Base):
     done), so a restart resumes it and two instances never publish one poll twice."""
 
     __tablename__ = "polls"
-    __table_args__ = (Index("ix_polls_status_publish", "status", "publish_at"), Index("ix_polls_status_closes", "status", "closes_at"))
+    __table_args__ = (
+        Index("ix_polls_status_publish", "status", "publish_at"),
+        Index("ix_polls_status_closes", "status", "closes_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     question: Mapped[str] = mapped_column(Text)
@@ -622,7 +656,9 @@ class NewsDistrict(Base):
     __tablename__ = "news_districts"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True, index=True)
+    district_id: Mapped[int] = mapped_column(
+        ForeignKey("districts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Lease(Base):

@@ -25,6 +25,7 @@ from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
 from bot.services.rules import DeadlinePolicy
+from bot.services.stats import StatsService
 from bot.services.subscriptions import SubscriptionService
 from bot.services.updates import UpdateLedger
 from bot.services.users import UserService
@@ -57,6 +58,8 @@ class Services:
     subscriptions: SubscriptionService
     # Broadcasts to residents, the authors' side (issue 13).
     broadcasts: BroadcastService
+    # Statistics in slices, the agency index, problem spots (issue 14).
+    stats: StatsService
 
 
 def build_services(
@@ -93,4 +96,5 @@ def build_services(
         delivery=BroadcastDelivery(sessionmaker, clock, settings, on_commit),
         subscriptions=SubscriptionService(sessionmaker, clock, directory),
         broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
+        stats=StatsService(sessionmaker, clock, settings, directory),
     )

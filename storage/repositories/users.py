@@ -46,9 +46,7 @@ class UserRepo:
     # less per call than the ORM forms.
 
     async def add_consent(self, user_id: int, version: str, accepted: bool, now: datetime) -> None:
-        await self.session.execute(
-            insert(CONSENTS).values(user_id=user_id, version=version, accepted=accepted, at=now)
-        )
+        await self.session.execute(insert(CONSENTS).values(user_id=user_id, version=version, accepted=accepted, at=now))
 
     async def actor_rows(
         self, tg_id: int
