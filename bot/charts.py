@@ -109,11 +109,11 @@ def stat_bars(title: str, bars: list[tuple[str, Number, str]], axis: str, footer
     width, height = chart_size(len(bars))
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.32, 80 / height, 0.58, 1 - 140 / height))
+    axes = figure.add_axes((0.36, 80 / height, 0.54, 1 - 140 / height))
     positions = list(range(len(bars)))[::-1]
     values = [value or 0.0 for _label, value, _text in bars]
     axes.barh(positions, values, color=COLOR, height=0.6)
-    axes.set_yticks(positions, [_short(label) for label, _value, _text in bars], parse_math=False)
+    axes.set_yticks(positions, [_short(label) for label, _value, _text in bars], fontsize=9, parse_math=False)
     most = max(values, default=0) or 1
     axes.set_xlim(0, most * 1.25)
     for y, value, (_label, _number, text) in zip(positions, values, bars, strict=True):

@@ -16,8 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from enum import StrEnum
 
 from aiogram.utils.i18n import gettext as _
 from openpyxl import Workbook
@@ -32,6 +33,7 @@ from bot.services.stats import Table, TableRow, fold
 from bot.stats_view import REASON_NAMES, dimension_name, label, metric_name, period_text, row_label, value_text
 
 Cell = str | int | float | None
+Key = int | str | None
 
 TOP_BARS = 15
 TOP_LINES = 5
@@ -304,9 +306,33 @@ def _footer(table: Table, lang: str, directory: DirectoryService) -> str:
     return _("Only: {filters}").format(filters=filters)
 
 
-def chart_png(
+class ChartKind(StrEnum):
+    bars = "bars"
+    lines = "lines"
+    heat_map = "heat_map"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart shows, in plain values (values in the axis' unit; None: not known or hidden), before it is
+    drawn by bot/charts.py."""
+
+    kind: ChartKind
+    title: str
+    axis: str
+    footer: str = ""
+    bars: list[tuple[str, float | None, str]] = field(default_factory=list)  # label, value, its text
+    ticks: list[str] = field(default_factory=list)  # lines: the time axis
+    series: list[tuple[str, list[float | None]]] = field(default_factory=list)  # lines: name, a value per tick
+    rows: list[str] = field(default_factory=list)  # heat map
+    columns: list[str] = field(default_factory=list)
+    cells: list[list[float | None]] = field(default_factory=list)
+    texts: list[list[str]] = field(default_factory=list)
+
+
+def chart_of(
     table: Table, lang: str, directory: DirectoryService, small_cell: int = 0, top: int = TOP_BARS
-) -> bytes | None:
+) -> Chart | None:
     """The chart that helps read the table, or None (no dimension, no rows): bars for one dimension (the top
     rows, the rest summed), a line over a time dimension (one per value of a second dimension: the 5 biggest, the
     rest summed), a heat map for two dimensions (the top 15 × top 10 by total). `small_cell`: apply the "<3" rule
@@ -316,40 +342,60 @@ def chart_png(
         return None
     title = f"{metric_name(spec.metric)} · {period_text(table.period)}"
     axis, factor = _scale(table)
-    footer = _footer(table, lang, directory)
+    chart = Chart(ChartKind.bars, title, axis, _footer(table, lang, directory))
     times = [d for d in spec.dims if d in TIME_DIMENSIONS]
     if times:
-        return _lines(table, lang, directory, times[0], title, axis, factor, footer, small_cell)
+        return _lines(chart, table, lang, directory, times[0], factor, small_cell)
     if len(spec.dims) == 1:
         shown, rest = table.head(top)
         bars = [(row_label(table, row, lang, directory), *_point(table, row, factor, small_cell)) for row in shown]
         if rest is not None:
             others = _("Others ({count})").format(count=len(table.rows) - len(shown))
             bars.append((others, *_point(table, rest, factor, small_cell)))
-        return charts.stat_bars(title, bars, axis, footer)
-    return _heat(table, lang, directory, title, axis, factor, footer, small_cell)
+        return replace(chart, bars=bars)
+    return _heat(chart, table, lang, directory, factor, small_cell)
 
 
-def _ranked(table: Table, position: int, limit: int) -> tuple[list[int | str | None], list[int | str | None]]:
-    """The keys of one dimension by the number of appeals they stand on, the `limit` biggest and the rest."""
-    groups: dict[int | str | None, list[TableRow]] = {}
+def render(chart: Chart) -> bytes:
+    """The chart as a PNG."""
+    match chart.kind:
+        case ChartKind.bars:
+            return charts.stat_bars(chart.title, chart.bars, chart.axis, chart.footer)
+        case ChartKind.lines:
+            return charts.stat_lines(chart.title, chart.ticks, chart.series, chart.axis, chart.footer)
+    return charts.heat_map(chart.title, chart.rows, chart.columns, chart.cells, chart.texts, chart.axis, chart.footer)
+
+
+def chart_png(
+    table: Table, lang: str, directory: DirectoryService, small_cell: int = 0, top: int = TOP_BARS
+) -> bytes | None:
+    """The table's chart (chart_of) as a PNG, or None when no chart helps."""
+    chart = chart_of(table, lang, directory, small_cell, top)
+    return render(chart) if chart is not None else None
+
+
+def _groups(table: Table, position: int) -> dict[Key, list[TableRow]]:
+    groups: dict[Key, list[TableRow]] = {}
     for row in table.rows:
         groups.setdefault(row.keys[position], []).append(row)
-    order = sorted(groups, key=lambda k: (-fold(groups[k], table.kind).base, str(k)))
+    return groups
+
+
+def _ranked(groups: dict[Key, list[TableRow]], kind: MetricKind, limit: int) -> tuple[list[Key], list[Key]]:
+    """The keys of one dimension by the number of appeals they stand on: the `limit` biggest and the rest."""
+    order = sorted(groups, key=lambda k: (-fold(groups[k], kind).base, str(k)))
     return order[:limit], order[limit:]
 
 
 def _lines(
+    chart: Chart,
     table: Table,
     lang: str,
     directory: DirectoryService,
     time: Dimension,
-    title: str,
-    axis: str,
     factor: float,
-    footer: str,
     small_cell: int,
-) -> bytes:
+) -> Chart:
     spec = table.spec
     at = spec.dims.index(time)
     keys = sorted(
@@ -366,35 +412,33 @@ def _lines(
         series = [(metric_name(spec.metric), line(table.rows))]
     else:
         other = 1 - at
-        biggest, rest = _ranked(table, other, TOP_LINES)
-        series = [
-            (label(spec.dims[other], key, lang, directory), line([r for r in table.rows if r.keys[other] == key]))
-            for key in biggest
-        ]
+        groups = _groups(table, other)
+        biggest, rest = _ranked(groups, table.kind, TOP_LINES)
+        series = [(label(spec.dims[other], key, lang, directory), line(groups[key])) for key in biggest]
         if rest and table.kind != MetricKind.duration:  # a percentile of the rest is not known: no line
-            left = [r for r in table.rows if r.keys[other] in set(rest)]
-            values: list[float | None] = []
-            for k in keys:
-                at_k = [r for r in left if r.keys[at] == k]
-                values.append(_point(table, fold(at_k, table.kind), factor, small_cell)[0] if at_k else empty)
+            left: dict[Key, list[TableRow]] = {}
+            for key in rest:
+                for row in groups[key]:
+                    left.setdefault(row.keys[at], []).append(row)
+            values = [
+                _point(table, fold(left[k], table.kind), factor, small_cell)[0] if k in left else empty for k in keys
+            ]
             series.append((_("Others ({count})").format(count=len(rest)), values))
     ticks = [label(time, k, lang, directory) for k in keys]
-    return charts.stat_lines(title, ticks, series, axis, footer)
+    return replace(chart, kind=ChartKind.lines, ticks=ticks, series=series)
 
 
 def _heat(
+    chart: Chart,
     table: Table,
     lang: str,
     directory: DirectoryService,
-    title: str,
-    axis: str,
     factor: float,
-    footer: str,
     small_cell: int,
-) -> bytes:
+) -> Chart:
     spec = table.spec
-    lines, _rest = _ranked(table, 0, TOP_HEAT_ROWS)
-    columns, _rest = _ranked(table, 1, TOP_HEAT_COLUMNS)
+    lines, _rest = _ranked(_groups(table, 0), table.kind, TOP_HEAT_ROWS)
+    columns, _rest = _ranked(_groups(table, 1), table.kind, TOP_HEAT_COLUMNS)
     by_keys = {row.keys: row for row in table.rows}
     cells: list[list[float | None]] = []
     texts: list[list[str]] = []
@@ -411,12 +455,11 @@ def _heat(
             words.append(text)
         cells.append(values)
         texts.append(words)
-    return charts.heat_map(
-        title,
-        [label(spec.dims[0], k, lang, directory) for k in lines],
-        [label(spec.dims[1], k, lang, directory) for k in columns],
-        cells,
-        texts,
-        axis,
-        footer,
+    return replace(
+        chart,
+        kind=ChartKind.heat_map,
+        rows=[label(spec.dims[0], k, lang, directory) for k in lines],
+        columns=[label(spec.dims[1], k, lang, directory) for k in columns],
+        cells=cells,
+        texts=texts,
     )

@@ -20,7 +20,7 @@ from bot.domain import Dimension, Metric, PeriodKind, RejectReason, SliceSpec
 from bot.i18n import create_i18n
 from bot.services import Services
 from bot.services.stats import Scope, Table, TableRow, fold
-from bot.stats_files import Sheet, chart_png, csv_bytes, sheet_title, table_sheet, xlsx_bytes
+from bot.stats_files import ChartKind, Sheet, chart_of, chart_png, csv_bytes, sheet_title, table_sheet, xlsx_bytes
 from storage.models import District
 from tests.factories import make_world
 
@@ -406,6 +406,95 @@ async def test_no_chart_without_a_dimension_or_without_rows(services: Services) 
             chart_png(table(services, SliceSpec(Metric.received, (Dimension.district,)), []), "ru", services.directory)
             is None
         )
+
+
+async def test_the_bars_are_the_chats_top_rows_and_the_rest_summed(services: Services) -> None:
+    agencies = agency_ids(services, 20)
+    rows = [share_row((a,), i % 4, 4) for i, a in enumerate(agencies)]
+    with locale(services):
+        chart = chart_of(
+            table(services, SliceSpec(Metric.on_time_share, (Dimension.agency,)), rows), "ru", services.directory
+        )
+        names = [services.directory.agency(a).name("ru") for a in agencies]  # type: ignore[union-attr]
+    assert chart is not None and chart.kind == ChartKind.bars
+    assert chart.title == "Доля отвеченных в срок · 01.10.2026–31.10.2026" and chart.axis == "Доля, %"
+    assert [b[0] for b in chart.bars] == [*names[:15], "Остальные (5)"]
+    assert chart.bars[1] == (names[1], 25.0, "25.0%")
+    rest = sum(i % 4 for i in range(15, 20)) / 20
+    assert chart.bars[-1][1] == pytest.approx(100 * rest)
+
+
+async def test_the_lines_fill_the_period_and_keep_the_five_biggest(services: Services) -> None:
+    districts = district_ids(services)[:8]
+    days = [(FIRST + timedelta(days=i)).isoformat() for i in range(31)]
+    # District j has j + 1 appeals a day, except on the 2nd of October (no row: none that day).
+    rows = [count_row((k, d), j + 1) for k in days if k != "2026-10-02" for j, d in enumerate(districts)]
+    with locale(services):
+        chart = chart_of(
+            table(services, SliceSpec(Metric.received, (Dimension.day, Dimension.district)), rows),
+            "ru",
+            services.directory,
+        )
+        names = [services.directory.district(d).name("ru") for d in districts]  # type: ignore[union-attr]
+    assert chart is not None and chart.kind == ChartKind.lines and chart.axis == "Обращения"
+    assert chart.ticks[0] == "01.10.2026" and chart.ticks[-1] == "31.10.2026" and len(chart.ticks) == 31
+    assert [name for name, _values in chart.series] == [*names[7:2:-1], "Остальные (3)"]
+    assert chart.series[0][1][:3] == [8.0, 0.0, 8.0]
+    assert chart.series[-1][1][:3] == [6.0, 0.0, 6.0]  # 1 + 2 + 3
+
+    # Weeks (their Mondays) over the whole period; a share of no appeals is a gap; times of the rest: no line.
+    weeks = [share_row(("2026-09-28",), 1, 2), share_row(("2026-10-12",), 3, 4)]
+    months = [TableRow((d, "2026-10"), 3600.0 * (j + 1), j + 1) for j, d in enumerate(districts)]
+    with locale(services):
+        by_week = chart_of(
+            table(services, SliceSpec(Metric.on_time_share, (Dimension.week,)), weeks), "ru", services.directory
+        )
+        by_month = chart_of(
+            table(services, SliceSpec(Metric.answer_median, (Dimension.district, Dimension.month)), months),
+            "ru",
+            services.directory,
+        )
+    assert by_week is not None
+    assert by_week.ticks == [
+        "неделя с 28.09.2026",
+        "неделя с 05.10.2026",
+        "неделя с 12.10.2026",
+        "неделя с 19.10.2026",
+        "неделя с 26.10.2026",
+    ]
+    assert by_week.series == [("Доля отвеченных в срок", [50.0, None, 75.0, None, None])]
+    assert by_month is not None and by_month.axis == "Часы" and len(by_month.series) == 5
+    assert by_month.series[0][1] == [8.0]
+
+
+async def test_the_heat_map_is_the_top_rows_by_the_top_columns(services: Services) -> None:
+    districts, categories = district_ids(services)[:17], category_ids(services)[:12]
+    # The appeals grow with the district's and the category's position: the last ones are the biggest.
+    rows = [count_row((d, c), 1 + i + j) for i, d in enumerate(districts) for j, c in enumerate(categories)]
+    with locale(services):
+        spec = SliceSpec(Metric.received, (Dimension.district, Dimension.category))
+        chart = chart_of(table(services, spec, rows), "ru", services.directory, small_cell=3)
+        plain = chart_of(table(services, spec, rows), "ru", services.directory)
+        by_kind = [count_row((d, "message"), 1) for d in districts[:2]]
+        kinds = chart_of(
+            table(services, SliceSpec(Metric.received, (Dimension.district, Dimension.kind)), by_kind),
+            "ru",
+            services.directory,
+            small_cell=3,
+        )
+        row_names = [services.directory.district(d).name("ru") for d in districts]  # type: ignore[union-attr]
+    assert chart is not None and chart.kind == ChartKind.heat_map
+    assert chart.rows == row_names[:1:-1] and len(chart.columns) == 10
+    assert chart.cells[0][0] == 16 + 11 + 1 and chart.texts[0][0] == "28"
+    # Only the smallest cells (1 and 2 appeals) are hidden, and they are not among the top 15 × 10 here…
+    assert all(text != "<3" for line in chart.texts for text in line)
+    small = [count_row((districts[0], categories[0]), 1), count_row((districts[0], categories[1]), 4)]
+    with locale(services):
+        few = chart_of(table(services, spec, small), "ru", services.directory, small_cell=3)
+    assert few is not None and few.cells == [[4.0, None]] and few.texts == [["4", "<3"]]
+    # …without small_cell (the chat's own chart) nothing is hidden; a slice by district × kind hides nothing.
+    assert plain is not None and plain.texts == chart.texts
+    assert kinds is not None and kinds.texts == [["1"], ["1"]]
 
 
 # --- a table the service made ---------------------------------------------------------------------------------
