@@ -9,7 +9,11 @@ The "<3" rule of the issue: in a slice by district × category (both among the d
 the other a filter, or both filters), a cell standing on 1 to small_cell − 1 appeals shows "<3" instead of its
 value and its n, for every metric (a cell of none reveals nobody and keeps its 0). Everything that leaves the bot
 applies it: the sheets always, the charts when the caller passes `small_cell` (the scheduled reports do; the
-chat's own chart, like the chat's table, does not)."""
+chat's own chart, like the chat's table, does not).
+
+Building a file is CPU work (a year by day × category is some 20,000 rows, a few seconds of openpyxl): callers on
+the event loop run these functions through `asyncio.to_thread`, which carries the reader's locale along (aiogram's
+i18n keeps it in a context variable)."""
 
 from __future__ import annotations
 
@@ -162,6 +166,13 @@ def table_sheet(table: Table, lang: str, directory: DirectoryService, small_cell
     rows.append(total + figures(table.total))
     title = sheet_title(metric_name(spec.metric))
     return Sheet(title, headers, rows, formats, _note(table, lang, directory, small_cell, title))
+
+
+def file_name(table: Table, extension: str) -> str:
+    """An ASCII file name for the export: stats-<metric>-<dimensions>-<first day>-<last day>.<extension>."""
+    parts = ["stats", table.spec.metric.value, *(d.value for d in table.spec.dims)]
+    first, last = table.period.first_day, table.period.last_day
+    return "-".join([*parts, f"{first:%Y%m%d}", f"{last:%Y%m%d}"]).replace("_", "-") + f".{extension}"
 
 
 # --- XLSX and CSV -----------------------------------------------------------------------------------------------

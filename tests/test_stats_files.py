@@ -3,6 +3,7 @@ district × category, and the chart of each kind as a PNG of its size."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import struct
@@ -20,7 +21,17 @@ from bot.domain import Dimension, Metric, PeriodKind, RejectReason, SliceSpec
 from bot.i18n import create_i18n
 from bot.services import Services
 from bot.services.stats import Scope, Table, TableRow, fold
-from bot.stats_files import ChartKind, Sheet, chart_of, chart_png, csv_bytes, sheet_title, table_sheet, xlsx_bytes
+from bot.stats_files import (
+    ChartKind,
+    Sheet,
+    chart_of,
+    chart_png,
+    csv_bytes,
+    file_name,
+    sheet_title,
+    table_sheet,
+    xlsx_bytes,
+)
 from storage.models import District
 from tests.factories import make_world
 
@@ -530,3 +541,16 @@ async def test_every_language_names_the_columns(services: Services, lang: str) -
         sheet = table_sheet(table(services, spec, []), lang, services.directory, 3)
     assert all(h for h in sheet.headers) and "{" not in sheet.note
     assert len(set(sheet.headers)) == len(sheet.headers)
+
+
+async def test_the_files_are_made_off_the_event_loop_in_the_readers_language(services: Services) -> None:
+    rows = [count_row((d,), 2) for d in district_ids(services)[:3]]
+    made = table(
+        services, SliceSpec(Metric.answer_p90, (Dimension.district,)), [TableRow(r.keys, 3600.0, 4) for r in rows]
+    )
+    with locale(services, "ce"):
+        sheet = await asyncio.to_thread(table_sheet, made, "ce", services.directory, 3)
+        png = await asyncio.to_thread(chart_png, made, "ce", services.directory)
+    assert sheet.headers[0] == "КӀошт" and sheet.rows[-1][0] == "Дерриге а"
+    assert png is not None and png_size(png) == chart_size(3)
+    assert file_name(made, "xlsx") == "stats-answer-p90-district-20261001-20261031.xlsx"
