@@ -110,6 +110,17 @@ def _number(value: float | None, kind: MetricKind) -> Cell:
     return round(value, DIGITS)
 
 
+def _filters(table: Table, lang: str, directory: DirectoryService) -> str:
+    """«Only: District: Grozny; Kind: …», or "" without filters (plain text: files are not HTML)."""
+    if not table.spec.filters:
+        return ""
+    filters = "; ".join(
+        f"{dimension_name(dim)}: {', '.join(label(dim, v, lang, directory) for v in values)}"
+        for dim, values in table.spec.filters
+    )
+    return _("Only: {filters}").format(filters=filters)
+
+
 def _note(table: Table, lang: str, directory: DirectoryService, small_cell: int, title: str) -> str:
     spec = table.spec
     name = metric_name(spec.metric)
@@ -118,11 +129,7 @@ def _note(table: Table, lang: str, directory: DirectoryService, small_cell: int,
     if spec.dims:
         parts.append(_("By: {dimensions}").format(dimensions=" × ".join(dimension_name(d) for d in spec.dims)))
     if spec.filters:
-        filters = "; ".join(
-            f"{dimension_name(dim)}: {', '.join(label(dim, v, lang, directory) for v in values)}"
-            for dim, values in spec.filters
-        )
-        parts.append(_("Only: {filters}").format(filters=filters))
+        parts.append(_filters(table, lang, directory))
     if small_cells_hidden(table):
         parts.append(_("“<{count}”: fewer than {count} appeals, not shown").format(count=small_cell))
     return " · ".join(parts)
@@ -307,16 +314,6 @@ def _buckets(dimension: Dimension, first: date, last: date) -> list[str]:
     return keys
 
 
-def _footer(table: Table, lang: str, directory: DirectoryService) -> str:
-    if not table.spec.filters:
-        return ""
-    filters = "; ".join(
-        f"{dimension_name(dim)}: {', '.join(label(dim, v, lang, directory) for v in values)}"
-        for dim, values in table.spec.filters
-    )
-    return _("Only: {filters}").format(filters=filters)
-
-
 class ChartKind(StrEnum):
     bars = "bars"
     lines = "lines"
@@ -353,7 +350,7 @@ def chart_of(
         return None
     title = f"{metric_name(spec.metric)} · {period_text(table.period)}"
     axis, factor = _scale(table)
-    chart = Chart(ChartKind.bars, title, axis, _footer(table, lang, directory))
+    chart = Chart(ChartKind.bars, title, axis, _filters(table, lang, directory))
     times = [d for d in spec.dims if d in TIME_DIMENSIONS]
     if times:
         return _lines(chart, table, lang, directory, times[0], factor, small_cell)

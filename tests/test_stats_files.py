@@ -279,6 +279,8 @@ async def test_a_filter_counts_as_the_other_half_of_district_by_category(service
         blocks = table_sheet(table(services, by_block, [count_row((d[0], 1), 1)]), "ru", services.directory, 3)
     assert [line[1] for line in plain.rows] == [5, 1, 6]  # by district alone: nothing hidden
     assert [line[1] for line in hidden.rows] == [5, "<3", 6]
+    category = services.directory.category(c[0]).name("ru")  # type: ignore[union-attr]
+    assert f"Только: Категория: {category}" in hidden.note and "«<3»" in hidden.note and "«<3»" not in plain.note
     assert one.rows == [["Итого", "<3"]]
     assert blocks.rows[0][2] == 1
 
