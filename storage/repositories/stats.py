@@ -25,6 +25,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,12 +65,14 @@ class local_bucket(FunctionElement[str]):
 
 
 def bucket(column: ColumnElement[Any], unit: Dimension, offset_minutes: int) -> local_bucket:
-    return local_bucket(column, literal(unit.value), literal(int(offset_minutes)))
+    # The unit and the offset are literal columns, not bound values: they change the SQL text, so they must be part
+    # of the statement's cache key (bound values are not: a cached month slice would answer for weeks and days).
+    return local_bucket(column, literal_column(unit.value), literal_column(str(int(offset_minutes))))
 
 
 def _args(element: local_bucket) -> tuple[Any, str, int]:
     column, unit, offset = list(element.clauses)
-    return column, unit.value, int(offset.value)
+    return column, unit.name, int(offset.name)
 
 
 @compiles(local_bucket, "sqlite")
