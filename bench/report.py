@@ -89,6 +89,7 @@ class SliceTime:
     period: str
     size: str
     ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # the process's CPU time (SQLite runs in aiosqlite's thread)
     rows: int = 0  # rows of the table
     base: int = 0  # what the total stands on (appeals, ratings, answers)
     statements: list[Statement] = field(default_factory=list)
@@ -96,6 +97,10 @@ class SliceTime:
     @property
     def median(self) -> float:
         return statistics.median(self.ms)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpu_ms)
 
     @property
     def label(self) -> str:
@@ -171,9 +176,10 @@ class Bench:
 
     async def time_slice(self, entry: SliceTime) -> None:
         spec = self.spec(entry.metric, entry.dims, entry.period)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         table = await self.stats.slice(ANALYST, spec)
         entry.ms.append((time.perf_counter() - started) * 1000)
+        entry.cpu_ms.append((time.process_time() - cpu) * 1000)
         entry.rows, entry.base = len(table.rows), table.total.base
 
     async def record(self, entry: SliceTime) -> None:
@@ -323,11 +329,13 @@ def judge(report: Report) -> list[Goal]:
     goals = []
     slow = [e for e in large.slices if e.median / 1000 >= GOAL_SLICE_S]
     worst = max(large.slices, key=lambda e: e.median)
+    slow_cpu = [e for e in large.slices if e.cpu / 1000 >= GOAL_SLICE_S]
     goals.append(
         Goal(
             f"every slice < {GOAL_SLICE_S} s ({large.size.label})",
             not slow,
-            f"{len(slow)} of {len(large.slices)} at or over; slowest {worst.label}: {worst.median / 1000:.3f} s",
+            f"{len(slow)} of {len(large.slices)} at or over; slowest {worst.label}: {worst.median / 1000:.3f} s"
+            f" (CPU time: {len(slow_cpu)} at or over, slowest {max(e.cpu for e in large.slices) / 1000:.3f} s)",
         )
     )
     if large.weekly is not None:
@@ -429,7 +437,13 @@ def as_json(report: Report) -> str:
             "counts": r.counts,
             "period_rows": r.period_rows,
             "slices": [
-                {"metric": e.metric.value, "dims": [d.value for d in e.dims], "period": e.period, "ms": e.median}
+                {
+                    "metric": e.metric.value,
+                    "dims": [d.value for d in e.dims],
+                    "period": e.period,
+                    "ms": e.median,
+                    "cpu_ms": e.cpu,
+                }
                 for e in r.slices
             ],
             "weekly_ms": r.weekly.median if r.weekly else None,
