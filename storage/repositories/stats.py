@@ -261,7 +261,9 @@ def _statement(query: SliceQuery) -> tuple[Select[Any], str]:
             measures = [func.count(), func.count(), func.count()]
         kind = "plain"
     elif metric == Metric.fixed_share:
-        source = F.join(A, A.c.id == F.c.appeal_id)
+        # The agency and the official are the appeal's here: joined for them too.
+        on_appeal = (set(query.dims) | set(query.filters)) & (APPEAL_ONLY | {Dimension.agency})
+        source = F.join(A, A.c.id == F.c.appeal_id) if on_appeal or query.official_id is not None else F
         event, agency, official = F.c.answered_at, A.c.agency_id, A.c.official_id
         yes = func.count().filter(F.c.answer == FollowupAnswer.yes)
         measures = [yes, func.count(), yes * 1.0 / func.nullif(func.count(), 0)]
