@@ -159,7 +159,8 @@ class Bench:
 
     def __init__(self, size: Size, path: Path, build_s: float | None) -> None:
         self.run = SizeRun(size, str(path), build_s, table_counts(path))
-        settings = make_settings(path)
+        # Always this SQLite file (the tests' settings would name a PostgreSQL database under TSUR_TEST_DATABASE_URL).
+        settings = make_settings(path, database={"url": f"sqlite+aiosqlite:///{path}"})
         self.engine = create_engine(settings.database.url)
         self.clock = ManualClock(T0)
         self.services = build_services(settings, create_sessionmaker(self.engine), self.clock)
