@@ -255,6 +255,7 @@ class Bench:
                 weekly.facts["problem spots"] = len(result)
             if name == AGENCY_RATING:
                 weekly.facts["agencies ranked"] = len(result.ranked)
+                weekly.facts["agencies apart"] = len(result.apart)
 
     async def time_weekly(self, runs: int) -> Weekly:
         weekly = Weekly()
@@ -283,6 +284,7 @@ async def measure(args: argparse.Namespace, prepared: list[tuple[Size, Path, flo
     try:
         large = benches[0]
         for bench in benches:
+            await bench.stats.directory.reload()  # as the bot does at start: names and the agencies' list
             await bench.count_period_rows()  # untimed: opens the pooled connection, warms the file's pages
         entries = {
             (bench.run.size.label, metric, dims, period): SliceTime(metric, dims, period, bench.run.size.label)

@@ -215,6 +215,7 @@ def test_the_statistics_benchmark_runs_small(tmp_path: Path) -> None:
     recorded = [s for s in large.slices if s.statements]
     assert len(recorded) >= 2 and all(st.plan for s in recorded for st in s.statements)
     assert large.weekly is not None and set(large.weekly.facts) >= {"received", "overdue now", "agencies ranked"}
+    assert large.weekly.facts["agencies ranked"] + large.weekly.facts["agencies apart"] > 0, large.weekly.facts
 
     db = sqlite3.connect(cache_path(large.size, tmp_path))
     try:
