@@ -46,7 +46,7 @@ from storage.db import MIGRATIONS_DIR, create_engine, create_sessionmaker, upgra
 from storage.models import User
 from storage.seed import load_directories
 
-GENERATOR_VERSION = 2  # bump when the shape of the data changes: the cached files are keyed by it
+GENERATOR_VERSION = 3  # bump when the shape of the data changes: the cached files are keyed by it
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)  # the data set's "now": 09:00 in Moscow, a Monday
 SEED = 20261102
 CHUNK = 50_000
