@@ -251,7 +251,7 @@ async def test_a_block_head_reads_the_blocks_appeals_newest_first_without_person
         f"Agency: {agency}",
         "Due:",
         "History:",
-        "read-only",
+        "Read-only",
     ):
         assert seen in text, seen
     for hidden in ("Ivanov", "+7 928", "Secret street", "43.318", "Applicant", "Place:", "Attachments", "location"):
