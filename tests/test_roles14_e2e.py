@@ -421,3 +421,52 @@ async def test_analysts_and_coordinators_are_unchanged(harness: Harness) -> None
     official = await join(harness, 3001, "official", (await agency_names(harness))[agency_id])
     card = await services.views.card(await actor(harness, official.id), appeal.id)
     assert card.applicant_contact == "+7 928 000-11-22" and card.latitude is not None
+
+
+# --- services: the read-only card ------------------------------------------------------------------------------
+
+
+async def test_the_read_only_card_leaves_out_what_the_resident_wrote_after_filing(services: Any, clock: Any) -> None:
+    """A block head reads the staff's notes and the history, not the resident's clarification reply (where people
+    give an address or a phone when asked), nor the comments of ratings; the coordinator still reads everything."""
+    world = await factories.make_world(services, clock)
+    block = services.directory.blocks()[0]  # the block of the default draft's category
+    link = await services.access.create_invite(world["admin"], "block_head", None, block.id)
+    person = await services.users.identify(4001)
+    await services.access.redeem(person, link.token)
+    head = await services.users.identify(4001)
+    row = await world.clarification(
+        "Which house and entrance?", kind="appeal", applicant_name="Petrov Petr", applicant_contact="petrov@example.org"
+    )
+    await services.replies.reply_clarification(world["owner"], row.id, "House 5, flat 12, call 8-928-555-44-33")
+    await services.agency.interim(world["official"], row.id, "A crew is on its way")
+
+    card = await services.views.card(head, row.id)
+    assert card.read_only and card.text == row.text
+    kinds = [n.kind for n in card.notes]
+    assert kinds == ["clarification_question", "interim"]
+    assert not any("8-928" in n.text for n in card.notes)
+    for value in (card.applicant_name, card.applicant_contact, card.address, card.latitude, card.suggested_agency_id):
+        assert value is None
+    assert card.attachments == [] and card.resident_history == [] and [h.event for h in card.history]
+
+    full = await services.views.card(world["coordinator"], row.id)
+    assert not full.read_only and full.applicant_name == "Petrov Petr" and full.attachments
+    assert any("8-928" in n.text for n in full.notes)
+    # Another block's head gets "not found", and the list of the block has the appeal.
+    other = next(b for b in services.directory.blocks() if b.id != block.id)
+    link = await services.access.create_invite(world["admin"], "block_head", None, other.id)
+    stranger = await services.users.identify(4002)
+    await services.access.redeem(stranger, link.token)
+    with pytest.raises(AppealHidden):
+        await services.views.card(await services.users.identify(4002), row.id)
+    page = await services.views.block_appeals(head)
+    assert [i.id for i in page.items] == [row.id] and page.total == 1
+    assert (await services.views.block_appeals(await services.users.identify(4002))).total == 0
+    # A rating's score is read, not the resident's comment on it.
+    done = await factories.answered(world, draft_id="draft-rated")
+    await factories.rate(services, done.id, 2, "Nobody came, call me at 8-928-555-44-33")
+    [rating] = (await services.views.card(head, done.id)).ratings
+    assert (rating.score, rating.comment) == (2, None)
+    [rating] = (await services.views.card(world["coordinator"], done.id)).ratings
+    assert rating.comment and "8-928" in rating.comment

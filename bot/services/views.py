@@ -6,7 +6,7 @@ except the audit row of a refusal."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -56,6 +56,8 @@ OTHER_APPEALS = 10
 NEARBY_METERS = 1000
 # How many originals a duplicate's screen offers (the resident's own first, then the nearest).
 DUPLICATE_CHOICES = 8
+# The notes staff write: what a block head's read-only card shows of the notes.
+STAFF_NOTES = frozenset({NoteKind.clarification_question, NoteKind.interim, NoteKind.answer})
 # Open appeals: an original a duplicate can follow.
 OPEN = (*TRIAGE, *OPEN_FOR_AGENCY)
 EARTH_METERS = 6_371_000
@@ -407,10 +409,12 @@ class Views(UseCase):
             )
 
     async def _read_only_card(self, session: AsyncSession, appeal: Appeal) -> StaffCard:
-        """What a block head reads of an appeal: what it is about, where it stands and its history; no name,
-        contact, address, coordinates, files or other appeals of the resident are loaded at all."""
-        appeals, notes = AppealRepo(session), NoteRepo(session)
-        followup = await RatingStatsRepo(session).followup_of(appeal.id)
+        """What a block head reads of an appeal: what it is about, where it stands, the staff's notes and answers
+        and the history; no name, contact, address, coordinates, files or other appeals of the resident are loaded
+        at all. What the resident wrote after filing (a clarification reply, the words of a re-opening, a rating's
+        or the follow-up's comment) is left out too: it is where people give their address or phone when asked."""
+        appeals, notes, judged = AppealRepo(session), NoteRepo(session), RatingStatsRepo(session)
+        followup = await judged.followup_of(appeal.id)
         return StaffCard(
             id=appeal.id,
             number=appeal.number,
@@ -429,11 +433,11 @@ class Views(UseCase):
             created_at=appeal.created_at,
             deadline_at=appeal.deadline_at,
             extension_used=appeal.extension_used,
-            notes=[_note(n, ()) for n in await notes.of_appeal(appeal.id)],
+            notes=[_note(n, ()) for n in await notes.of_appeal(appeal.id) if n.kind in STAFF_NOTES],
             requests=[_request(r, appeal.number) for r in await RequestRepo(session).pending_of(appeal.id)],
             history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
-            ratings=[_rating(r) for r in await RatingStatsRepo(session).of_appeal(appeal.id)],
-            followup=_followup(followup) if followup else None,
+            ratings=[replace(_rating(r), comment=None) for r in await judged.of_appeal(appeal.id)],
+            followup=replace(_followup(followup), comment=None) if followup else None,
             reopen_count=appeal.reopen_count or 0,
             max_reopens=self.settings.ratings.max_reopens,
             read_only=True,
