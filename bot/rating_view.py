@@ -8,7 +8,7 @@ breakdown only, whatever `own_agency` says: it holds nothing of the others."""
 
 from __future__ import annotations
 
-from html import escape
+from html import escape as html_escape
 
 from aiogram.utils.i18n import gettext as _
 
@@ -18,6 +18,12 @@ from bot.i18n import N_
 from bot.services.directory import DirectoryService
 from bot.services.stats import AgencyRating, IndexEntry
 from bot.stats_view import duration, period_text
+
+
+def escape(text: str) -> str:
+    """HTML-escaped for a message's text (quotes stay as typed: they are safe outside attributes)."""
+    return html_escape(text, quote=False)
+
 
 # The index's parts in the order they are shown, with the name of the raw figure behind each.
 PARTS = ("on_time", "answer_time", "rating", "reopened", "returned")

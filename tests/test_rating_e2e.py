@@ -82,9 +82,7 @@ async def scene(harness: Harness) -> Scene:
     world.people["block_head"] = await factories.staff(services, world["admin"], 3006, "coordinator")
     # A block head as the roles part's invite makes one: the role with its block (written here: not this part's).
     async with await harness.session() as session:
-        row = (
-            await session.execute(select(UserRole).where(UserRole.user_id == world["block_head"].id))
-        ).scalar_one()
+        row = (await session.execute(select(UserRole).where(UserRole.user_id == world["block_head"].id))).scalar_one()
         row.role = "block_head"
         row.block_id = services.directory.blocks()[0].id
         await session.commit()
@@ -159,7 +157,9 @@ def photos(person: EmulatedUser) -> list[Any]:
 
 
 async def refusals(harness: Harness, after: int = 0) -> list[dict[str, Any]]:
-    return [dict(a.details) for a in await harness.rows(AuditEntry, AuditEntry.id > after, AuditEntry.action == "refused")]
+    return [
+        dict(a.details) for a in await harness.rows(AuditEntry, AuditEntry.id > after, AuditEntry.action == "refused")
+    ]
 
 
 async def last_audit(harness: Harness) -> int:
@@ -229,7 +229,10 @@ async def test_the_ranking_with_its_changes_chart_and_breakdown(harness: Harness
     assert png_size(file_bytes(harness, photos(analyst)[-1])) == chart_size(2)
     text = analyst.last_message.text
     assert "Period: 01.11.2026–30.11.2026" in text, text
-    assert f"1. {s.name(harness, 'B')} — {PREVIOUS['B']:.1f} new\n2. {s.name(harness, 'A')} — {PREVIOUS['A']:.1f} new" in text
+    assert (
+        f"1. {s.name(harness, 'B')} — {PREVIOUS['B']:.1f} new\n2. {s.name(harness, 'A')} — {PREVIOUS['A']:.1f} new"
+        in text
+    )
     assert "Not ranked" not in text
     assert analyst.last_message.buttons[:4] == ["30 days", "• Last month", "This quarter", "This year"]
 
@@ -340,7 +343,9 @@ async def test_refusals(harness: Harness) -> None:
     assert analyst.callback_answers[-1]["text"] == "Agency not found."
     # A known agency with nothing in the period: its breakdown says so.
     quiet = next(
-        a.id for a in harness.app.services.directory.agencies() if a.id not in s.agencies.values()  # type: ignore[union-attr]
+        a.id
+        for a in harness.app.services.directory.agencies()
+        if a.id not in s.agencies.values()  # type: ignore[union-attr]
     )
     # A forged period.
     await analyst.press_callback(screen.message_id, forged(screen, "period:decade"))
