@@ -85,7 +85,7 @@ def title_lines(rating: AgencyRating) -> list[str]:
     return [
         f"<b>🏆 {escape(_('Agency rating'))}</b>",
         _("Period: {period} (compared with {previous})").format(
-            period=period_text(rating.period), previous=period_text(rating.period.before())
+            period=period_text(rating.period), previous=period_text(rating.period.previous())
         ),
     ]
 

@@ -228,7 +228,8 @@ async def test_the_ranking_with_its_changes_chart_and_breakdown(harness: Harness
     assert len(photos(analyst)) == 2
     assert png_size(file_bytes(harness, photos(analyst)[-1])) == chart_size(2)
     text = analyst.last_message.text
-    assert "Period: 01.11.2026–30.11.2026" in text, text
+    # Compared with the month before (October, 31 days), not with the 30 days before November.
+    assert "Period: 01.11.2026–30.11.2026 (compared with 01.10.2026–31.10.2026)" in text, text
     assert (
         f"1. {s.name(harness, 'B')} — {PREVIOUS['B']:.1f} new\n2. {s.name(harness, 'A')} — {PREVIOUS['A']:.1f} new"
         in text

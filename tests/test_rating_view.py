@@ -71,6 +71,23 @@ def rating() -> AgencyRating:
     return AgencyRating(period, ranked, [entry(5, 99.0, answered=4)], min_appeals=10)
 
 
+def test_the_period_compared_with() -> None:
+    november = rating().period
+    assert (november.previous().first_day, november.previous().last_day) == (date(2026, 10, 1), date(2026, 10, 31))
+    assert november.previous().end == november.start
+    assert november.previous().start == datetime(2026, 10, 1, tzinfo=TZ)
+    march = Period(
+        datetime(2026, 3, 1, tzinfo=TZ), datetime(2026, 4, 1, tzinfo=TZ), date(2026, 3, 1), date(2026, 3, 31)
+    )
+    assert (march.previous().first_day, march.previous().last_day) == (date(2026, 2, 1), date(2026, 2, 28))
+    # Not a whole month (30 days, a month so far): the same length just before.
+    days30 = Period(
+        datetime(2026, 11, 2, tzinfo=TZ), datetime(2026, 12, 2, tzinfo=TZ), date(2026, 11, 2), date(2026, 12, 1)
+    )
+    assert days30.previous() == days30.before()
+    assert (days30.previous().first_day, days30.previous().last_day) == (date(2026, 10, 3), date(2026, 11, 1))
+
+
 def test_change_marks(english: None) -> None:
     r = rating()
     assert [change_mark(e) for e in r.ranked] == ["▲2", "▼1", "=", "new"]
@@ -80,7 +97,7 @@ def test_change_marks(english: None) -> None:
 def test_the_ranking_text(english: None) -> None:
     text = rating_text(rating(), "en", DIRECTORY)
     assert text.startswith(
-        "<b>🏆 Agency rating</b>\nPeriod: 01.11.2026–30.11.2026 (compared with 02.10.2026–31.10.2026)"
+        "<b>🏆 Agency rating</b>\nPeriod: 01.11.2026–30.11.2026 (compared with 01.10.2026–31.10.2026)"
     )
     assert (
         "1. Alpha &lt;b&gt;bold&lt;/b&gt; — <b>91.2</b> ▲2\n2. Beta — <b>80.0</b> ▼1\n3. Gamma — <b>75.0</b> =\n"

@@ -79,6 +79,15 @@ class Period:
             self.start - length, self.start, self.first_day - timedelta(days=days), self.first_day - timedelta(days=1)
         )
 
+    def previous(self) -> Period:
+        """The period a rating is compared with: the calendar month before a whole calendar month (October for
+        November, not the 30 days before it), otherwise the period of the same length just before."""
+        if self.first_day.day != 1 or (self.last_day + timedelta(days=1)).day != 1:
+            return self.before()
+        last = self.first_day - timedelta(days=1)
+        first = last.replace(day=1)
+        return Period(datetime.combine(first, time(), tzinfo=self.start.tzinfo), self.start, first, last)
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -487,7 +496,7 @@ class StatsService:
 
     async def agency_rating(self, session: AsyncSession, period: Period) -> AgencyRating:
         current = await self._index(session, period)
-        previous = await self._index(session, period.before())
+        previous = await self._index(session, period.previous())
         previous_ranked = {e.agency_id: e for e in self._rank(previous)[0]}
         ranked, apart = self._rank(current)
         ranked = [
