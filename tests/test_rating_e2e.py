@@ -339,9 +339,10 @@ async def test_refusals(harness: Harness) -> None:
     screen = analyst.last_message
     shown = screen.text
     # An agency id no directory knows.
-    await analyst.press_callback(screen.message_id, forged(screen, "agency:999999"))
-    await harness.settle()
-    assert analyst.callback_answers[-1]["text"] == "Agency not found."
+    for data in ("agency:999999", "agency:abc", "agency:99999999999999999999"):
+        await analyst.press_callback(screen.message_id, forged(screen, data))
+        await harness.settle()
+        assert analyst.callback_answers[-1]["text"] == "Agency not found.", data
     # A known agency with nothing in the period: its breakdown says so.
     quiet = next(
         a.id

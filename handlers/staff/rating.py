@@ -52,6 +52,11 @@ async def show_rating(message: Message, actor: Actor, services: Services, dialog
     await dialog_manager.start(R.ranking, mode=StartMode.RESET_STACK, show_mode=ShowMode.SEND)
 
 
+def agency_key(text: str) -> int:
+    """An agency button's id; 0 (no agency: "not found") for a forged one that is not a number."""
+    return int(text) if text.isdigit() and len(text) < 10 else 0
+
+
 def period_kind(manager: DialogManager) -> str:
     found = manager.dialog_data.get("period")
     return found if isinstance(found, str) else RATING_PERIODS[0].value
@@ -170,7 +175,7 @@ def dialog() -> Dialog:
                 ),
                 width=2,
             ),
-            picker("agency", on_agency),
+            picker("agency", on_agency, type_factory=agency_key),
             Cancel(Format("{close}")),
             state=R.ranking,
             getter=ranking_getter,
