@@ -130,3 +130,10 @@ class Broadcasts(StatesGroup):
     urgent = State()
     preview = State()
     schedule = State()
+
+
+class Rating(StatesGroup):
+    """/rating: the agency ranking for a period, and one agency's breakdown."""
+
+    ranking = State()
+    breakdown = State()

@@ -28,9 +28,10 @@ from bot.services.broadcasts import AUTHORS as BROADCASTERS
 from bot.services.directory import DirectoryService
 from bot.services.errors import Forbidden, Gone
 from bot.services.polls import READERS
+from bot.services.stats import RATING_ROLES
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Broadcasts, Polls, StaffLists
+from bot.states import Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists
 from bot.texts import STATUS_NAMES, status_name
 from handlers import Handlers
 from handlers.dialogs import PAGE_ROWS, buttons_only, fit, heading, notice, picker
@@ -71,6 +72,8 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "polls_label": _("📊 Polls"),
         "broadcasts": actor.has(*BROADCASTERS),
         "broadcasts_label": _("📣 Broadcasts"),
+        "rating": actor.has(*RATING_ROLES),
+        "rating_label": _("🏆 Agency rating"),
         "queue": _("📥 Queue"),
         "reviews": _("🧾 Answers to check"),
         "requests": _("📨 Requests"),
@@ -280,6 +283,7 @@ def dialog() -> Dialog:
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
+            Start(Format("{rating_label}"), id="rating", state=Rating.ranking, when="rating"),
             Cancel(Format("{close}")),
             state=L.menu,
             getter=menu_getter,
