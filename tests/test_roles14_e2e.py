@@ -213,7 +213,9 @@ async def test_a_block_head_reads_the_blocks_appeals_newest_first_without_person
 
     await head.send_text("/staff")
     await harness.settle()
-    assert head.last_message.buttons == [BLOCK_LIST, "✖ Close"]
+    # Their block's appeals, the statistics (issue 14) and nothing else of the staff's screens.
+    buttons = head.last_message.buttons
+    assert BLOCK_LIST in buttons and set(buttons) <= {BLOCK_LIST, "📊 Statistics", "✖ Close"}
     await head.click(BLOCK_LIST)
     await harness.settle()
     listing = head.last_message
@@ -373,7 +375,8 @@ async def test_the_leadership_opens_no_appeal_card_list_or_file(harness: Harness
     await leader.send_text("/staff")
     await harness.settle()
     menu = leader.last_message
-    assert menu.buttons == ["✖ Close"]
+    # The statistics and the agency rating only: no queue, no appeal, no people.
+    assert set(menu.buttons) <= {"📊 Statistics", "🏆 Agency rating", "✖ Close"} and "✖ Close" in menu.buttons
     before = await rows_state(harness)
     audited = len(await harness.rows(AuditEntry, AuditEntry.action == "refused"))
     intent = intent_of(menu)
