@@ -20,7 +20,7 @@ from aiogram_dialog.widgets.text import Format
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, Role
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, STATS_ROLES, Role
 from bot.domain import AppealStatus as S
 from bot.services import Services
 from bot.services.broadcasts import AUTHORS as BROADCASTERS
@@ -29,7 +29,7 @@ from bot.services.errors import Forbidden
 from bot.services.polls import READERS
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Broadcasts, Polls, StaffLists
+from bot.states import Admin, AppealCard, Broadcasts, Polls, StaffLists, Stats
 from handlers import Handlers
 from handlers.dialogs import buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
@@ -67,6 +67,8 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "polls_label": _("📊 Polls"),
         "broadcasts": actor.has(*BROADCASTERS),
         "broadcasts_label": _("📣 Broadcasts"),
+        "stats": actor.has(*STATS_ROLES),
+        "stats_label": _("📊 Statistics"),
         "queue": _("📥 Queue"),
         "reviews": _("🧾 Answers to check"),
         "requests": _("📨 Requests"),
@@ -198,6 +200,7 @@ def dialog() -> Dialog:
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
+            Start(Format("{stats_label}"), id="stats", state=Stats.main, when="stats"),
             Cancel(Format("{close}")),
             state=L.menu,
             getter=menu_getter,
