@@ -64,7 +64,8 @@ async def step(harness: Harness, user: EmulatedUser, action: str, value: str) ->
 
 
 def builder(user: EmulatedUser) -> BotMessage:
-    found = [m for m in user.messages if (m.text or "").startswith("📊 Statistics") and not m.deleted]
+    """The builder's screen: the latest message showing it (a notice may stand above it)."""
+    found = [m for m in user.messages if "📊 Statistics\nMetric:" in (m.text or "") and not m.deleted]
     assert found, user.messages[-3:]
     return found[-1]
 
@@ -88,13 +89,245 @@ def names(harness: Harness) -> dict[str, str]:
     return found
 
 
-async def test_smoke(harness: Harness) -> None:
+async def click_paged(harness: Harness, user: EmulatedUser, text: str) -> None:
+    """Press `text` on a paged picker, turning its pages (">") until it shows."""
+    for _page in range(10):
+        if text in user.last_message.buttons:
+            await step(harness, user, "click", text)
+            return
+        await step(harness, user, "click", ">")
+    raise AssertionError(f"no {text!r} on any page: {user.last_message.buttons}")
+
+
+def table_lines(message: BotMessage) -> dict[str, str]:
+    """The rows of a table message: label → value (the last cell)."""
+    found = {}
+    for line in (message.text or "").splitlines():
+        cells = line.rsplit(None, 1)
+        if len(cells) == 2 and line.startswith(" ") is False and "  " in line:
+            found[cells[0].strip()] = cells[1]
+    return found
+
+
+def file_of(harness: Harness, message: BotMessage) -> bytes:
+    assert message.file_id is not None
+    return harness.emu.state.files[message.file_id].content
+
+
+async def open_builder(harness: Harness, user: EmulatedUser) -> None:
+    await step(harness, user, "text", "/stats")
+    assert builder(user).text.startswith("📊 Statistics"), user.last_message.text
+
+
+async def test_an_analyst_builds_a_slice_sees_the_table_and_the_chart_and_exports_it(harness: Harness) -> None:
+    n = names(harness)
     analyst = await member(harness, 7001, Role.analyst)
-    for n in range(3):
-        await service_appeal(harness, 8000 + n)
-    await step(harness, analyst, "text", "/stats")
-    assert "Metric: Appeals received" in builder(analyst).text, analyst.messages[-1].text
+    # 10 days ago: water in Vedeno ×1, outside "7 days"; now: water in Grozny ×3, in Argun ×2, roads in Grozny ×1
+    # (another block).
+    await service_appeal(harness, 8300, "housing_water", "vedensky")
+    harness.clock.advance(days=10)
+    for i in range(3):
+        await service_appeal(harness, 8000 + i, "housing_water", "grozny")
+    for i in range(2):
+        await service_appeal(harness, 8100 + i, "housing_water", "argun")
+    road = next(c for c in names(harness) if c.startswith("roads_"))
+    await service_appeal(harness, 8200, road, "grozny")
+
+    await open_builder(harness, analyst)
+    screen = builder(analyst).text
+    assert "Metric: Appeals received" in screen and "Period: 30 days" in screen
+    assert "Dimensions: none" in screen and "Filters: none" in screen
+    await step(harness, analyst, "click", "📅 Period")
+    await step(harness, analyst, "click", "7 days")
+    await step(harness, analyst, "click", "🧩 Dimensions")
+    await step(harness, analyst, "click", "District")
+    assert "1. District" in analyst.last_message.buttons
+    await step(harness, analyst, "click", "✅ Done")
+    await step(harness, analyst, "click", "🔎 Filters")
+    await step(harness, analyst, "click", "Thematic block")
+    await step(harness, analyst, "click", n["housing"])
+    assert f"✅ · {n['housing']}" in analyst.last_message.buttons or f"✅ {n['housing']}" in " ".join(
+        analyst.last_message.buttons
+    ), analyst.last_message.buttons
+    await step(harness, analyst, "click", "✅ Done")
+    assert "Thematic block (1)" in analyst.last_message.buttons
+    await step(harness, analyst, "click", "⬅️ Back")
+    screen = builder(analyst).text
+    assert "Period: 7 days" in screen and "Dimensions: District" in screen
+    assert f"Filters: Thematic block: {n['housing']}" in screen
+
     await step(harness, analyst, "click", "▶️ Show")
-    print(analyst.messages[-3].text)
-    print(analyst.messages[-2].text, analyst.messages[-2].buttons)
-    print(analyst.messages[-1].text, analyst.messages[-1].buttons)
+    [table] = tables(analyst)
+    rows = table_lines(table)
+    assert rows[n["grozny"]] == "3" and rows[n["argun"]] == "2", table.text
+    assert rows["Total"] == "5", table.text
+    assert n["vedensky"] not in table.text  # 10 days ago: outside the 7 days
+    assert table.buttons == ["⬇️ XLSX", "⬇️ CSV", "💾 Save as preset"]
+    photo = analyst.messages[analyst.messages.index(table) + 1]
+    assert photo.kind == "photo" and file_of(harness, photo)[:8] == b"\x89PNG\r\n\x1a\n"
+    # The builder follows the results, still usable.
+    assert analyst.last_message.text.startswith("📊 Statistics")
+    await step(harness, analyst, "click", "🧩 Dimensions")
+    await step(harness, analyst, "click", "Category")
+    assert "1. District" in analyst.last_message.buttons and "2. Category" in analyst.last_message.buttons
+    await step(harness, analyst, "click", "Day")  # a third: refused, the two stay
+    assert analyst.callback_answers[-1]["text"] == "At most 2 dimensions: remove one first."
+    await step(harness, analyst, "click", "1. District")  # removed: Category is the first now
+    assert "1. Category" in analyst.last_message.buttons and "District" in analyst.last_message.buttons
+
+    # The exports of the table shown: a document each, named after the metric and the period.
+    today = harness.clock.now().astimezone(harness.settings.tz).date()
+    stem = f"stats-received-{today - timedelta(days=6):%Y-%m-%d}-{today:%Y-%m-%d}"
+    await step(harness, analyst, "click", "⬇️ XLSX")
+    document = analyst.last_message
+    assert document.kind == "document" and document.raw["document"]["file_name"] == f"{stem}.xlsx"
+    await step(harness, analyst, "click", "⬇️ CSV")
+    document = analyst.last_message
+    assert document.kind == "document" and document.raw["document"]["file_name"] == f"{stem}.csv"
+
+
+async def test_typed_dates_refused_with_the_reason_and_the_prompt_stays(harness: Harness) -> None:
+    analyst = await member(harness, 7001, Role.analyst)
+    await service_appeal(harness, 8000)
+    today = harness.clock.now().astimezone(harness.settings.tz).date()
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "click", "📅 Period")
+    await step(harness, analyst, "click", "Two dates…")
+    assert "Type the first and the last day of the period" in analyst.last_message.text
+    cases = [
+        ("yesterday and today", "Please type two dates as DD.MM.YYYY DD.MM.YYYY"),
+        ("31.02.2026 01.03.2026", "Please type two dates as DD.MM.YYYY DD.MM.YYYY"),
+        (f"{today:%d.%m.%Y} {today + timedelta(days=1):%d.%m.%Y}", f"A period cannot end after today ({today:%d.%m.%Y})."),
+        (f"{today:%d.%m.%Y} {today - timedelta(days=1):%d.%m.%Y}", "The first date is after the second one"),
+        (f"{today.replace(year=today.year - 20):%d.%m.%Y} {today:%d.%m.%Y}", "A period can cover at most 1830 days."),
+    ]
+    for typed, answer in cases:
+        await step(harness, analyst, "text", typed)
+        assert answer in analyst.last_message.text, (typed, analyst.last_message.text)
+        # The same prompt, below the reason: the next try is typed at once.
+        assert "Type the first and the last day of the period" in analyst.last_message.text
+    first = today - timedelta(days=3)
+    await step(harness, analyst, "text", f"{first:%d.%m.%Y} {today:%d.%m.%Y}")
+    assert f"Period: {first:%d.%m.%Y}–{today:%d.%m.%Y}" in builder(analyst).text
+    await step(harness, analyst, "click", "▶️ Show")
+    [table] = tables(analyst)
+    assert f"Period: {first:%d.%m.%Y}–{today:%d.%m.%Y}" in table.text
+    assert "1" in table.text.splitlines()[-1]
+
+
+async def test_a_block_head_sees_only_the_block_and_cannot_ask_for_another(harness: Harness) -> None:
+    n = names(harness)
+    housing = block_id(harness, "housing")
+    head = await member(harness, 7002, Role.block_head, block_id=housing)
+    await service_appeal(harness, 8000, "housing_water", "grozny")
+    await service_appeal(harness, 8001, "housing_water", "argun")
+    road = next(c for c in n if c.startswith("roads_"))
+    await service_appeal(harness, 8002, road, "grozny")
+    await open_builder(harness, head)
+    assert f"Only: block {n['housing']}" in builder(head).text
+    await step(harness, head, "click", "🔎 Filters")
+    assert "Thematic block" not in head.last_message.buttons  # imposed, not a choice
+    await step(harness, head, "click", "Category")
+    offered = " ".join(head.last_message.buttons)
+    assert n["housing_water"] in offered and n[road] not in offered
+    # A forged press with a category of another block: refused, with the reason; nothing kept.
+    screen = head.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await head.press_callback(screen.message_id, f"{intent}{CB_SEP}value:{category_id(harness, road)}")
+    await harness.settle()
+    assert head.callback_answers[-1]["text"] == "You can see the statistics of your own block only."
+    await step(harness, head, "click", "✅ Done")
+    await step(harness, head, "click", "⬅️ Back")
+    assert "Filters: none" in builder(head).text
+    await step(harness, head, "click", "▶️ Show")
+    [table] = tables(head)
+    assert table.text.splitlines()[-1].strip().endswith("2"), table.text  # the road appeal is not counted
+    assert [a for a in await harness.rows(AuditEntry) if a.details.get("refused", "").startswith("stats")] == []
+
+
+async def test_a_supervisor_sees_only_the_agency(harness: Harness) -> None:
+    assert harness.app is not None
+    services = harness.app.services
+    coordinator = await member(harness, 7010, Role.coordinator)
+    routed = [await service_appeal(harness, 8000 + i, "housing_water", "grozny") for i in range(2)]
+    road = next(c for c in names(harness) if c.startswith("roads_"))
+    other = await service_appeal(harness, 8100, road, "argun")
+    actor = await services.users.identify(coordinator.id)
+    agencies = [await services.coordination.route(actor, a.id) for a in (*routed, other)]
+    assert agencies[0] == agencies[1] != agencies[2]
+    agency_name = services.directory.agency(agencies[0]).name("en")  # type: ignore[union-attr]
+    supervisor = await member(harness, 7011, Role.supervisor, agency_id=agencies[0])
+    await open_builder(harness, supervisor)
+    assert f"Only: agency {agency_name}" in builder(supervisor).text
+    await step(harness, supervisor, "click", "🔎 Filters")
+    assert "Agency" not in supervisor.last_message.buttons
+    await step(harness, supervisor, "click", "⬅️ Back")
+    await step(harness, supervisor, "click", "▶️ Show")
+    [table] = tables(supervisor)
+    assert table.text.splitlines()[-1].strip() == "2", table.text
+
+
+async def test_bad_input_text_for_buttons_non_stats_people_forged_presses_and_an_empty_export(harness: Harness) -> None:
+    resident = await member(harness, 8500, None)
+    editor = await member(harness, 7003, Role.editor)
+    for person in (resident, editor):
+        await step(harness, person, "text", "/stats")
+        assert "Statistics are not available to you" in person.last_message.text
+        assert not any((m.text or "").startswith("📊 Statistics") for m in person.messages)
+    analyst = await member(harness, 7001, Role.analyst)
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "text", "hello")
+    assert "Please choose one of the buttons." in analyst.last_message.text
+    assert analyst.last_message.text.startswith("Please choose") and "📊 Statistics" in analyst.last_message.text
+    # Forged metric, period, dimension and filter values: refused, the slice unchanged.
+    screen = builder(analyst)
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await step(harness, analyst, "click", "📏 Metric")
+    await analyst.press_callback(analyst.last_message.message_id, f"{intent}{CB_SEP}metric:everything")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
+    await step(harness, analyst, "click", "⬅️ Back")
+    await step(harness, analyst, "click", "📅 Period")
+    await analyst.press_callback(analyst.last_message.message_id, f"{intent}{CB_SEP}period:custom")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
+    await step(harness, analyst, "click", "⬅️ Back")
+    await step(harness, analyst, "click", "🧩 Dimensions")
+    await analyst.press_callback(analyst.last_message.message_id, f"{intent}{CB_SEP}dim:resident_name")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
+    await step(harness, analyst, "click", "✅ Done")
+    await step(harness, analyst, "click", "🔎 Filters")
+    await step(harness, analyst, "click", "District")
+    for value in ("999999", "abc", "99999999999999999999"):
+        await analyst.press_callback(analyst.last_message.message_id, f"{intent}{CB_SEP}value:{value}")
+        await harness.settle()
+        assert analyst.callback_answers[-1]["text"] == "This option is no longer available.", value
+    await step(harness, analyst, "click", "✅ Done")
+    await step(harness, analyst, "click", "⬅️ Back")
+    screen = builder(analyst).text
+    assert "Metric: Appeals received" in screen and "Dimensions: none" in screen and "Filters: none" in screen
+
+    # An empty slice: the table says so; its exports are refused with the reason, no file is sent.
+    await step(harness, analyst, "click", "🧩 Dimensions")
+    await step(harness, analyst, "click", "District")
+    await step(harness, analyst, "click", "✅ Done")
+    await step(harness, analyst, "click", "▶️ Show")
+    [table] = tables(analyst)
+    assert "No appeals in this slice." in table.text
+    for button in ("⬇️ XLSX", "⬇️ CSV"):
+        await step(harness, analyst, "click", button)
+        assert analyst.callback_answers[-1]["text"] == "Nothing to export: the slice is empty."
+    assert not [m for m in analyst.messages if m.kind == "document"]
+    # A forged table number: too old or never shown.
+    await analyst.press_callback(table.message_id, StatsCb(a=StatsAction.xlsx, n=777).pack())
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This table is too old: press «▶️ Show» again."
+    # The buttons of a table pressed by someone else (forwarded data) or after the role is gone: refused.
+    async with await harness.session() as session:
+        from sqlalchemy import delete
+
+        await session.execute(delete(UserRole).where(UserRole.role == Role.analyst.value))
+        await session.commit()
+    await step(harness, analyst, "click", "⬇️ CSV")
+    assert "Statistics are not available to you" in analyst.callback_answers[-1]["text"]

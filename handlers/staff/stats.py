@@ -498,7 +498,7 @@ async def values_getter(dialog_manager: DialogManager, services: Services, actor
     scope = await services.stats.scope(actor)
     dim = filter_dim(dialog_manager)
     chosen = {str(v) for v in current(dialog_manager).filter_of(dim)}
-    items = [(key, fit(["✅"], [name]) if key in chosen else fit([], [name])) for key, name in options(dim, scope, services, actor.lang)]
+    items = [(key, fit([], [mark(key in chosen, name)])) for key, name in options(dim, scope, services, actor.lang)]
     text = _("{dimension}: press the values to keep (several may be chosen); none chosen means all.").format(
         dimension=_(DIMENSION_NAMES[dim])
     )
@@ -530,7 +530,7 @@ async def presets_getter(
 ) -> dict[str, Any]:
     presets = await services.presets.presets(actor)
     items = [
-        (p.id, fit(["⏰"], [p.name]) if p.schedule else fit([], [p.name])) for p in presets
+        (p.id, fit([], [("⏰ " if p.schedule else "") + p.name])) for p in presets
     ]
     text = _("<b>Presets</b>: {count}. Open one, or save the slice on the builder's screen.").format(count=len(presets))
     return common(dialog_manager, text, items=items, save=_("💾 Save the current slice"))
@@ -673,7 +673,7 @@ async def recipients_getter(
     items = []
     for person in people:
         name = _("you") if person.owner else (person.full_name or (f"@{person.username}" if person.username else f"id {person.tg_id}"))
-        items.append((person.user_id, fit(["✅"] if person.chosen else [], [name])))
+        items.append((person.user_id, fit([], [mark(person.chosen, name)])))
     text = _("Who gets «{name}»? Press to add or remove; only people whose access covers this slice are listed.").format(
         name=escape(preset.name)
     )
