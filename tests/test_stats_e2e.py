@@ -331,3 +331,141 @@ async def test_bad_input_text_for_buttons_non_stats_people_forged_presses_and_an
         await session.commit()
     await step(harness, analyst, "click", "⬇️ CSV")
     assert "Statistics are not available to you" in analyst.callback_answers[-1]["text"]
+
+
+async def test_presets_save_open_rename_schedule_recipients_and_delete(harness: Harness) -> None:
+    n = names(harness)
+    housing = block_id(harness, "housing")
+    analyst = await member(harness, 7001, Role.analyst, name="Aslan Analyst")
+    leader = await member(harness, 7004, Role.leadership, name="Lena Leader")
+    head = await member(harness, 7002, Role.block_head, block_id=housing, name="Hava Housing")
+    await member(harness, 7005, Role.block_head, block_id=block_id(harness, "energy"), name="Eli Energy")
+    await member(harness, 7006, Role.editor, name="Edda Editor")
+    for i in range(2):
+        await service_appeal(harness, 8000 + i, "housing_water", "grozny")
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "click", "📅 Period")
+    await step(harness, analyst, "click", "This month")
+    await step(harness, analyst, "click", "🔎 Filters")
+    await step(harness, analyst, "click", "Thematic block")
+    await step(harness, analyst, "click", n["housing"])
+    await step(harness, analyst, "click", "✅ Done")
+    await step(harness, analyst, "click", "⬅️ Back")
+    await step(harness, analyst, "click", "▶️ Show")
+    # «Save as preset» under the table: a name is asked, a duplicate and an empty or long name are refused.
+    await step(harness, analyst, "click", "💾 Save as preset")
+    assert "Type a name for the preset" in analyst.last_message.text
+    await step(harness, analyst, "text", "x" * 65)
+    assert "The name is too long: at most 64 characters." in analyst.last_message.text
+    await step(harness, analyst, "text", "Water <b>month</b>")
+    assert "Saved as the preset «Water &lt;b&gt;month&lt;/b&gt;»" in (analyst.messages[-2].html or ""), analyst.messages[-2]
+    [preset] = await harness.rows(StatPreset)
+    assert (preset.name, preset.schedule, preset.recipients) == ("Water <b>month</b>", None, [preset.owner_id])
+    assert preset.spec["period"] == "this_month" and preset.spec["filters"] == {"block": [housing]}
+    await step(harness, analyst, "click", "💾 Save as preset")
+    await step(harness, analyst, "text", "Water <b>month</b>")
+    assert "You already have a preset with this name" in analyst.last_message.text
+    await step(harness, analyst, "click", "⬅️ Back")
+    assert len(await harness.rows(StatPreset)) == 1
+
+    # The list, the card, «Show» for the same named period relative to today.
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "click", "⭐ Presets")
+    await step(harness, analyst, "click", "Water <b>month</b>")
+    card = analyst.last_message.text
+    assert "Preset «Water <b>month</b>»" in card and f"Filters: Thematic block: {n['housing']}" in card
+    assert "Sent: not scheduled, to 1 people." in card
+    harness.clock.advance(days=40)
+    await service_appeal(harness, 8100, "housing_water", "argun")
+    shown = len(tables(analyst))
+    await step(harness, analyst, "click", "▶️ Show")
+    assert len(tables(analyst)) == shown + 1
+    table = tables(analyst)[-1]
+    today = harness.clock.now().astimezone(harness.settings.tz).date()
+    assert f"Period: {today.replace(day=1):%d.%m.%Y}–{today:%d.%m.%Y}" in table.text
+    assert table.text.splitlines()[-1].strip() == "1", table.text  # this month's one appeal, not the old two
+    assert "Period: This month" in builder(analyst).text
+
+    # Rename (a clash refused), schedule, recipients.
+    await step(harness, analyst, "click", "⭐ Presets")
+    await step(harness, analyst, "click", "Water <b>month</b>")
+    await step(harness, analyst, "click", "✏️ Rename")
+    await step(harness, analyst, "text", "y" * 70)
+    assert "The name is too long: at most 64 characters." in analyst.last_message.text
+    await step(harness, analyst, "text", "Housing monthly")
+    assert "Renamed to «Housing monthly»." in analyst.last_message.text
+    await step(harness, analyst, "click", "⏰ Schedule")
+    await step(harness, analyst, "click", "Weekly (Mondays)")
+    assert analyst.callback_answers[-1]["text"] == "Schedule: Weekly (Mondays)."
+    [preset] = await harness.rows(StatPreset)
+    assert (preset.name, preset.schedule) == ("Housing monthly", "weekly")
+    await step(harness, analyst, "click", "👥 Recipients")
+    # The housing block's head may read it; the energy block's head and an editor may not: not offered.
+    assert analyst.last_message.buttons == ["✅ you", "Hava Housing", "Lena Leader", f"id {ADMIN}", "⬅️ Back"]
+    assert "Eli Energy" not in analyst.last_message.buttons and "Edda Editor" not in analyst.last_message.buttons
+    await step(harness, analyst, "click", "Lena Leader")
+    await step(harness, analyst, "click", "Hava Housing")
+    await step(harness, analyst, "click", "✅ you")
+    assert analyst.last_message.buttons[:3] == ["you", "✅ Hava Housing", "✅ Lena Leader"]
+    ids = {u.tg_id: u.id for u in await harness.rows(__import__("storage.models", fromlist=["User"]).User)}
+    [preset] = await harness.rows(StatPreset)
+    assert preset.recipients == [ids[leader.id], ids[head.id]]
+    # A forged person (the energy head) is refused; the last recipient cannot be removed.
+    screen = analyst.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    await analyst.press_callback(screen.message_id, f"{intent}{CB_SEP}person:{ids[7005]}")
+    await harness.settle()
+    assert analyst.callback_answers[-1]["text"] == "This option is no longer available."
+    await step(harness, analyst, "click", "✅ Lena Leader")
+    await step(harness, analyst, "click", "✅ Hava Housing")
+    assert analyst.callback_answers[-1]["text"] == "A scheduled preset needs at least one recipient."
+    [preset] = await harness.rows(StatPreset)
+    assert preset.recipients == [ids[head.id]]
+    await step(harness, analyst, "click", "⬅️ Back")
+    await step(harness, analyst, "click", "⏰ Schedule")
+    await step(harness, analyst, "click", "Off")
+    [preset] = await harness.rows(StatPreset)
+    assert preset.schedule is None
+
+    # Delete: asked first; «No» keeps it, «Yes» removes it.
+    await step(harness, analyst, "click", "🗑 Delete")
+    assert "Delete the preset «Housing monthly»?" in analyst.last_message.text
+    await step(harness, analyst, "click", "No, keep it")
+    assert len(await harness.rows(StatPreset)) == 1
+    await step(harness, analyst, "click", "🗑 Delete")
+    await step(harness, analyst, "click", "🗑 Yes, delete")
+    assert await harness.rows(StatPreset) == []
+    assert "Presets</b>: 0" in (analyst.last_message.html or "")
+
+
+async def test_forged_and_unreadable_presets(harness: Harness) -> None:
+    analyst = await member(harness, 7001, Role.analyst)
+    other = await member(harness, 7003, Role.analyst)
+    assert harness.app is not None
+    services = harness.app.services
+    theirs = await services.presets.save(await services.users.identify(other.id), "Theirs", __import__(
+        "bot.domain", fromlist=["SliceSpec"]
+    ).SliceSpec())
+    mine = await services.presets.save(await services.users.identify(analyst.id), "Mine", theirs.spec)  # type: ignore[arg-type]
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "click", "⭐ Presets")
+    assert "Theirs" not in analyst.last_message.buttons
+    screen = analyst.last_message
+    intent, _data = remove_intent_id(screen.inline_keyboard[0][0][1] or "")
+    for forged in (str(theirs.id), "424242", "x1"):
+        await analyst.press_callback(screen.message_id, f"{intent}{CB_SEP}preset:{forged}")
+        await harness.settle()
+        assert analyst.callback_answers[-1]["text"] in ("Preset not found.", "This option is no longer available.")
+    assert analyst.callback_answers[-3]["text"] == "Preset not found."
+    # A stored spec that no longer reads: the card says so and offers only «Delete».
+    async with await harness.session() as session:
+        row = await session.get(StatPreset, mine.id)
+        assert row is not None
+        row.spec = {"metric": "resident_names", "dims": ["passport"]}
+        await session.commit()
+    await step(harness, analyst, "click", "Mine")
+    assert "This preset can no longer be read: delete it and save the slice again." in analyst.last_message.text
+    assert "▶️ Show" not in analyst.last_message.buttons and "⏰ Schedule" not in analyst.last_message.buttons
+    await step(harness, analyst, "click", "🗑 Delete")
+    await step(harness, analyst, "click", "🗑 Yes, delete")
+    assert [p.name for p in await harness.rows(StatPreset)] == ["Theirs"]

@@ -243,7 +243,8 @@ class PresetService:
                     user_id == actor.id,
                 )
             )
-        found.sort(key=lambda c: (not c.owner, (c.full_name or c.username or "").lower(), c.user_id))
+        # The owner first, then by name; people whose name was never seen (a config admin) last.
+        found.sort(key=lambda c: (not c.owner, not (c.full_name or c.username), (c.full_name or c.username or "").lower(), c.user_id))
         return found
 
     async def _may_read(self, person: Actor, spec: SliceSpec) -> bool:

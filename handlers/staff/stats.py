@@ -273,6 +273,10 @@ async def on_table_button(
     if callback_data.a == StatsAction.save:
         services.stats.allowed(await services.stats.scope(actor), spec)
         await dialog_manager.start(StatsSave.name, data={"spec": spec.to_json()}, show_mode=ShowMode.SEND)
+        # aiogram-dialog takes the pressed message for its own previous screen and removes its keyboard when it sends
+        # the question below: the table keeps its buttons.
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=table_buttons(callback_data.n))
         return
     table = await services.stats.slice(actor, spec)
     if not (table.rows if spec.dims else (table.total.base or table.total.value)):
