@@ -4,7 +4,7 @@ rename, delete, schedule, recipients) and every bad input the issue lists."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from emulator import EmulatedUser
 from emulator.models import BotMessage
 from storage.models import AuditEntry, StatPreset, UserRole
 from tests.conftest import Harness
-from tests.test_staff_e2e import category_id, district_id, service_appeal
+from tests.test_staff_e2e import category_id, service_appeal
 
 ADMIN = 9000
 
@@ -437,6 +437,15 @@ async def test_presets_save_open_rename_schedule_recipients_and_delete(harness: 
     assert await harness.rows(StatPreset) == []
     assert "Presets</b>: 0" in (analyst.last_message.html or "")
 
+    # «Save the current slice» from the presets' list: the builder's slice (This month, the housing block).
+    await step(harness, analyst, "click", "💾 Save the current slice")
+    await step(harness, analyst, "text", "From the list")
+    assert "Saved as the preset «From the list»" in analyst.messages[-2].text
+    [preset] = await harness.rows(StatPreset)
+    assert preset.spec["period"] == "this_month" and preset.spec["filters"] == {"block": [housing]}
+    # Back on the list, which shows it.
+    assert analyst.last_message.text.startswith("Presets: 1.") and "From the list" in analyst.last_message.buttons
+
 
 async def test_forged_and_unreadable_presets(harness: Harness) -> None:
     analyst = await member(harness, 7001, Role.analyst)
@@ -469,3 +478,19 @@ async def test_forged_and_unreadable_presets(harness: Harness) -> None:
     await step(harness, analyst, "click", "🗑 Delete")
     await step(harness, analyst, "click", "🗑 Yes, delete")
     assert [p.name for p in await harness.rows(StatPreset)] == ["Theirs"]
+
+
+async def test_the_staff_menu_offers_statistics_to_every_statistics_role(harness: Harness) -> None:
+    housing = block_id(harness, "housing")
+    cases = [
+        (await member(harness, 7001, Role.analyst), True),
+        (await member(harness, 7002, Role.block_head, block_id=housing), True),
+        (await member(harness, 7004, Role.leadership), True),
+        (await member(harness, 7003, Role.editor), False),
+    ]
+    for person, offered in cases:
+        await step(harness, person, "text", "/staff")
+        assert ("📊 Statistics" in person.last_message.buttons) == offered, person.last_message.buttons
+        if offered:
+            await step(harness, person, "click", "📊 Statistics")
+            assert builder(person) is person.last_message

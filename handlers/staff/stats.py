@@ -52,7 +52,7 @@ from bot.i18n import N_
 from bot.services import Services
 from bot.services.errors import Gone
 from bot.services.presets import NAME_CHARS, Preset, PresetRefused
-from bot.services.stats import Period, PeriodRefused, Scope, Table
+from bot.services.stats import Period, PeriodRefused, Scope, Table, parse_days
 from bot.services.users import Actor
 from bot.states import Stats, StatsSave
 from bot.stats_view import DIMENSION_NAMES, METRIC_NAMES, PERIOD_NAMES, SHORT_KINDS, label, period_text, table_text
@@ -388,8 +388,6 @@ def period_refusal(error: PeriodRefused, services: Services, settings: Settings)
 
 
 async def on_dates(message: Message, widget: MessageInput, manager: DialogManager) -> None:
-    from bot.services.stats import parse_days
-
     services, settings, _actor = deps(manager)
     try:
         first, last = parse_days(message.text or "")
