@@ -4,11 +4,14 @@ rename, delete, schedule, recipients) and every bad input the issue lists."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiogram_dialog.utils import CB_SEP, remove_intent_id
+from openpyxl import load_workbook
 
 from bot.callbacks import StatsAction, StatsCb
 from bot.domain import Role
@@ -181,9 +184,22 @@ async def test_an_analyst_builds_a_slice_sees_the_table_and_the_chart_and_export
     await step(harness, analyst, "click", "⬇️ XLSX")
     document = analyst.last_message
     assert document.kind == "document" and document.raw["document"]["file_name"] == f"{stem}.xlsx"
+    # Read back: the header row, every row with its number as a number, the total.
+    sheet = load_workbook(io.BytesIO(file_of(harness, document))).active
+    assert sheet is not None
+    cells = [tuple(row) for row in sheet.iter_rows(values_only=True) if any(v is not None for v in row)]
+    header = cells.index(("District", "Appeals received"))
+    assert cells[header + 1:] == [(n["grozny"], 3), (n["argun"], 2), ("Total", 5)], cells
     await step(harness, analyst, "click", "⬇️ CSV")
     document = analyst.last_message
     assert document.kind == "document" and document.raw["document"]["file_name"] == f"{stem}.csv"
+    rows = list(csv.reader(io.StringIO(file_of(harness, document).decode("utf-8-sig"))))
+    assert rows == [["District", "Appeals received"], [n["grozny"], "3"], [n["argun"], "2"], ["Total", "5"]]
+    # The slice was recomputed at the press: an appeal filed since is in the export, not in the old table.
+    await service_appeal(harness, 8400, "housing_water", "argun")
+    await step(harness, analyst, "click", "⬇️ CSV")
+    rows = list(csv.reader(io.StringIO(file_of(harness, analyst.last_message).decode("utf-8-sig"))))
+    assert rows[-1] == ["Total", "6"]
 
 
 async def test_typed_dates_refused_with_the_reason_and_the_prompt_stays(harness: Harness) -> None:
