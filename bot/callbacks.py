@@ -184,3 +184,18 @@ class BroadcastCb(CallbackData, prefix="bc"):
 
     a: BroadcastAction
     id: Num
+
+
+class StatsAction(StrEnum):
+    xlsx = "x"
+    csv = "c"
+    save = "s"  # «Save as preset»
+
+
+class StatsCb(CallbackData, prefix="sx"):
+    """The buttons under a statistics table: `n` numbers the table among the person's latest (its slice is kept in
+    the dialog storage, not in the button: a slice with many filter values does not fit in 64 bytes). The slice is
+    recomputed and checked by the service on every press."""
+
+    a: StatsAction
+    n: Num

@@ -137,3 +137,28 @@ class Rating(StatesGroup):
 
     ranking = State()
     breakdown = State()
+
+
+class Stats(StatesGroup):
+    """/stats: the report builder (metric, period or two typed dates, dimensions, filters by dimension and value) and
+    the presets (list, card, rename, delete, schedule, recipients)."""
+
+    main = State()
+    metric = State()
+    period = State()
+    dates = State()
+    dims = State()
+    filters = State()
+    values = State()
+    presets = State()
+    preset = State()
+    rename = State()
+    delete = State()
+    schedule = State()
+    recipients = State()
+
+
+class StatsSave(StatesGroup):
+    """The name of a slice saved as a preset (from the builder's presets or from the buttons under a table)."""
+
+    name = State()

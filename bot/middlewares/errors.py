@@ -28,6 +28,7 @@ from bot.services.errors import (
     InvalidInput,
     NotFound,
     NotYours,
+    PresetNotFound,
     ServiceError,
 )
 
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 BY_TYPE: dict[type[ServiceError], str] = {
     NotFound: N_("Appeal not found."),
+    PresetNotFound: N_("Preset not found."),
     AppealHidden: N_("Appeal not found."),
     Forbidden: N_("This is not available to you."),
     ConsentRequired: N_("Please accept the consent first: /start"),
@@ -45,6 +47,13 @@ DEFAULT = N_("This action is not possible now.")
 # InvalidInput, by its detail, where the general sentence would leave the person guessing.
 WHY_NOT: dict[str, str] = {
     "self_admin": N_("You cannot revoke your own administrator role."),
+    "preset_spec": N_("This preset can no longer be read: delete it and save the slice again."),
+}
+# Forbidden, by its detail, where the reason is the person's own scope (statistics, issue 14).
+WHY_FORBIDDEN: dict[str, str] = {
+    "stats": N_("Statistics are not available to you: they need a statistics role (analyst, block head, leadership…)."),
+    "another_block": N_("You can see the statistics of your own block only."),
+    "another_agency": N_("You can see the statistics of your own agency only."),
 }
 # NotYours, by the refused action (the services' and the card's names for it): who may do it.
 COORDINATORS_ONLY = N_("Only the Regional Management Center can do this.")
@@ -69,6 +78,8 @@ def refusal(error: ServiceError) -> str:
     """The localized sentence for a refusal (in the current locale)."""
     if isinstance(error, NotYours):
         return _(WHO_MAY.get(error.detail, COORDINATORS_ONLY))
+    if type(error) is Forbidden and error.detail in WHY_FORBIDDEN:
+        return _(WHY_FORBIDDEN[error.detail])
     if isinstance(error, InvalidInput) and error.detail in WHY_NOT:
         return _(WHY_NOT[error.detail])
     for kind in type(error).__mro__:

@@ -21,6 +21,7 @@ from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
 from bot.services.polls import PollService
+from bot.services.presets import PresetService
 from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
@@ -60,6 +61,8 @@ class Services:
     broadcasts: BroadcastService
     # Statistics in slices, the agency index, problem spots (issue 14).
     stats: StatsService
+    # Saved slices of /stats, their schedules and recipients (issue 14).
+    presets: PresetService
 
 
 def build_services(
@@ -78,6 +81,7 @@ def build_services(
         sessionmaker, clock, settings, directory, lifecycle, DeadlinePolicy(settings, directory, calendar), on_commit
     )
     ratings = RatingService(bench)
+    stats = StatsService(sessionmaker, clock, settings, directory)
     return Services(
         users=users,
         directory=directory,
@@ -96,5 +100,6 @@ def build_services(
         delivery=BroadcastDelivery(sessionmaker, clock, settings, on_commit),
         subscriptions=SubscriptionService(sessionmaker, clock, directory),
         broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
-        stats=StatsService(sessionmaker, clock, settings, directory),
+        stats=stats,
+        presets=PresetService(sessionmaker, clock, stats),
     )

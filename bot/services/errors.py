@@ -17,6 +17,12 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class PresetNotFound(NotFound):
+    """A statistics preset that is not there, or not the actor's (bot/services/presets.py): the two look the same."""
+
+    code = "preset_not_found"
+
+
 class Forbidden(ServiceError):
     code = "forbidden"
 

@@ -21,7 +21,7 @@ from aiogram_dialog.widgets.text import Format
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, Role
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, STATS_ROLES, Role
 from bot.domain import AppealStatus as S
 from bot.services import Services
 from bot.services.broadcasts import AUTHORS as BROADCASTERS
@@ -31,7 +31,7 @@ from bot.services.polls import READERS
 from bot.services.stats import RATING_ROLES
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists
+from bot.states import Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists, Stats
 from bot.texts import STATUS_NAMES, status_name
 from handlers import Handlers
 from handlers.dialogs import PAGE_ROWS, buttons_only, fit, heading, notice, picker
@@ -72,6 +72,8 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "polls_label": _("📊 Polls"),
         "broadcasts": actor.has(*BROADCASTERS),
         "broadcasts_label": _("📣 Broadcasts"),
+        "stats": actor.has(*STATS_ROLES),
+        "stats_label": _("📊 Statistics"),
         "rating": actor.has(*RATING_ROLES),
         "rating_label": _("🏆 Agency rating"),
         "queue": _("📥 Queue"),
@@ -283,6 +285,7 @@ def dialog() -> Dialog:
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
+            Start(Format("{stats_label}"), id="stats", state=Stats.main, when="stats"),
             Start(Format("{rating_label}"), id="rating", state=Rating.ranking, when="rating"),
             Cancel(Format("{close}")),
             state=L.menu,
