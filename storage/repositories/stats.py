@@ -25,6 +25,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,12 +65,14 @@ class local_bucket(FunctionElement[str]):
 
 
 def bucket(column: ColumnElement[Any], unit: Dimension, offset_minutes: int) -> local_bucket:
-    return local_bucket(column, literal(unit.value), literal(int(offset_minutes)))
+    # The unit and the offset are literal columns, not bound parameters: they change the SQL text, and a bound
+    # value is no part of SQLAlchemy's statement cache key (a day bucket compiled first would be reused for a week).
+    return local_bucket(column, literal_column(f"'{unit.value}'"), literal_column(str(int(offset_minutes))))
 
 
 def _args(element: local_bucket) -> tuple[Any, str, int]:
     column, unit, offset = list(element.clauses)
-    return column, unit.value, int(offset.value)
+    return column, unit.name.strip("'"), int(offset.name)
 
 
 @compiles(local_bucket, "sqlite")
