@@ -27,7 +27,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.domain import (
@@ -47,7 +46,7 @@ from bot.services.errors import Forbidden
 from bot.services.stats import Period, PeriodRefused, Scope, Table, parse_day, parse_days
 from bot.services.users import Actor
 from storage.db import create_engine, create_sessionmaker
-from storage.models import Appeal, AppealRequest, Category
+from storage.models import AppealRequest, Category
 from tests import factories as f
 from tests.conftest import make_settings
 from tests.databases import checkpoint, copy_db
@@ -687,9 +686,7 @@ async def test_the_data_set_has_every_kind_of_history(dataset: DataSet) -> None:
 
 
 @pytest.mark.parametrize("metric", list(Metric))
-async def test_every_metric_matches_an_independent_count(
-    services: Services, dataset: DataSet, metric: Metric
-) -> None:
+async def test_every_metric_matches_an_independent_count(services: Services, dataset: DataSet, metric: Metric) -> None:
     """Each metric, with no dimension over several periods, by every dimension, by pairs (time ones included: day,
     week and month in the region's time) and with filters, equals what Python counts from the ground truth."""
     analyst = await services.users.identify(dataset.tg["analyst"])
@@ -767,7 +764,9 @@ async def test_each_role_gets_exactly_its_subset(services: Services, dataset: Da
             errors += (await check(services, data, official, spec, official=official.id))[0]
     assert errors == []
     with pytest.raises(Forbidden):
-        await services.stats.slice(block_head, custom(*WHOLE, Metric.received).with_filter(Dimension.block, (other_block,)))
+        await services.stats.slice(
+            block_head, custom(*WHOLE, Metric.received).with_filter(Dimension.block, (other_block,))
+        )
     other_category = services.directory.categories(other_block)[0].id
     with pytest.raises(Forbidden):
         await services.stats.slice(
