@@ -741,6 +741,35 @@ async def test_the_period_edges_fall_on_the_region_s_midnight(services: Services
     assert msk(10, 31, 23, 59, 59) in {t.answers[-1].at for t in dataset.appeals if t.answers}
 
 
+async def test_day_week_and_month_are_not_mixed_up_by_the_statement_cache(services: Services, dataset: DataSet) -> None:
+    """The same slice by month, by week, by day and by month again: each gets its own buckets (the unit was a bound
+    value once, which SQLAlchemy's statement cache does not tell apart, so the first unit compiled served them
+    all)."""
+    analyst = await services.users.identify(dataset.tg["analyst"])
+    keys: dict[Dimension, set[Key]] = {}
+    for dim in (Dimension.month, Dimension.week, Dimension.day, Dimension.month):
+        table = await services.stats.slice(analyst, custom(*WHOLE, Metric.received, dim))
+        keys[dim] = {r.keys[0] for r in table.rows}
+    assert keys[Dimension.month] == {"2026-08", "2026-09", "2026-10", "2026-11"}
+    weeks = [date.fromisoformat(str(k)) for k in keys[Dimension.week]]
+    assert len(weeks) == 11 and {w.weekday() for w in weeks} == {0}
+    assert min(weeks) == date(2026, 8, 24) and max(weeks) == date(2026, 11, 2)
+    days = [date.fromisoformat(str(k)) for k in keys[Dimension.day]]
+    assert len(days) > 50 and max(days) == date(2026, 11, 2)
+
+
+async def test_a_slice_of_an_empty_period_counts_nothing(services: Services, dataset: DataSet) -> None:
+    """Before the first appeal: counts are 0, shares, averages and percentiles not known (on PostgreSQL a share's
+    0/0 raised a division by zero; SQLite said NULL)."""
+    analyst = await services.users.identify(dataset.tg["analyst"])
+    for metric in Metric:
+        table = await services.stats.slice(analyst, custom("2026-01-01", "2026-01-31", metric))
+        kind = table.kind.value
+        assert (table.total.value, table.total.base) == ((0.0, 0) if kind == "count" else (None, 0)), metric
+        by_agency = await services.stats.slice(analyst, custom("2026-01-01", "2026-01-31", metric, Dimension.agency))
+        assert by_agency.rows == [] and by_agency.total.base == 0, metric
+
+
 # --- scopes --------------------------------------------------------------------------------------------------
 
 

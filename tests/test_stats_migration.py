@@ -188,7 +188,7 @@ async def test_the_backfill_reads_a_history_written_by_hand(tmp_path: Path, temp
     day = timedelta(days=1)
     async with engine.begin() as connection:
         await connection.execute(
-            text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1001, 1, :t), (2, 2, 1, :t)"),
+            text("INSERT INTO users (id, tg_id, is_active, created_at) VALUES (1, 1001, TRUE, :t), (2, 2, TRUE, :t)"),
             {"t": t0},
         )
         category = (await connection.execute(text("SELECT min(id) FROM categories"))).scalar_one()
