@@ -171,6 +171,35 @@ class ProblemSpot:
         return self.count / self.weekly_before if self.weekly_before else None
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One category × district of the report's top: appeals in the period and in the one before."""
+
+    category_id: int
+    district_id: int
+    count: int
+    before: int
+
+
+@dataclass(frozen=True)
+class RegionWeek:
+    """The weekly "state of the region" (the leadership's; a block head's is held to the block): the week's figures
+    against the week before, overdue now by agency, satisfaction, the top problems and the problem spots."""
+
+    period: Period
+    scope: Scope
+    received: TableRow
+    received_before: TableRow
+    answered: TableRow  # value: answered; num/base: on time / answered
+    answered_before: TableRow
+    overdue: Table  # every open appeal past its deadline now, by agency
+    rating: TableRow
+    rating_before: TableRow
+    fixed: TableRow
+    problems: list[Problem]
+    spots: list[ProblemSpot]
+
+
 def parse_day(text: str) -> date:
     """dd.mm.yyyy (or yyyy-mm-dd); PeriodRefused("malformed") otherwise."""
     match = DATE_RE.match(text or "")
@@ -475,6 +504,56 @@ class StatsService:
                 )
             )
         return entries
+
+    # --- the weekly report ------------------------------------------------------------------------------
+
+    def last_week(self, now: datetime | None = None) -> Period:
+        """The last whole week (Monday to Sunday, region time) before `now`."""
+        today = (now or self.clock.now()).astimezone(self.tz).date()
+        monday = today - timedelta(days=today.weekday())
+        return self.days(monday - timedelta(days=7), monday - timedelta(days=1))
+
+    async def region_week(self, session: AsyncSession, scope: Scope, week: Period, top: int = 10) -> RegionWeek:
+        """Everything the weekly report says, in a dozen grouped statements over the covering indexes."""
+        now = self.clock.now()
+        before = week.before()
+        base = SliceSpec()
+        if scope.block_id is not None:
+            base = base.with_filter(Dimension.block, (scope.block_id,))
+        if scope.agency_id is not None:
+            base = base.with_filter(Dimension.agency, (scope.agency_id,))
+        repo = StatsRepo(session)
+
+        async def one(metric: Metric, period: Period, dims: tuple[Dimension, ...] = ()) -> list[SliceRow]:
+            spec = replace(base, metric=metric, dims=dims)
+            return await repo.slice(self._query(scope, spec, period, now))
+
+        def total(rows: list[SliceRow]) -> TableRow:
+            return self._row(rows[0]) if rows else TableRow((), None, 0)
+
+        pairs = (Dimension.category, Dimension.district)
+        current = await one(Metric.received, week, pairs)
+        earlier = {r.keys: r.den for r in await one(Metric.received, before, pairs)}
+        problems = [
+            Problem(int(r.keys[0]), int(r.keys[1]), r.den, earlier.get(r.keys, 0))
+            for r in current
+            if r.keys[0] is not None and r.keys[1] is not None
+        ]
+        problems.sort(key=lambda p: (-p.count, -(p.count - p.before), p.category_id, p.district_id))
+        return RegionWeek(
+            period=week,
+            scope=scope,
+            received=total(await one(Metric.received, week)),
+            received_before=total(await one(Metric.received, before)),
+            answered=total(await one(Metric.on_time_share, week)),
+            answered_before=total(await one(Metric.on_time_share, before)),
+            overdue=await self.overdue_now(session, scope, (Dimension.agency,)),
+            rating=total(await one(Metric.rating_avg, week)),
+            rating_before=total(await one(Metric.rating_avg, before)),
+            fixed=total(await one(Metric.fixed_share, week)),
+            problems=problems[:top],
+            spots=await self.problem_spots(session, scope, week),
+        )
 
     # --- problem spots ---------------------------------------------------------------------------------
 
