@@ -121,6 +121,7 @@ class Truth:
     start: datetime = START  # of the current consideration
     paused: int = 0  # seconds paused in the current consideration
     asked: datetime | None = None
+    deadline_before_extension: datetime | None = None
     submitted: list[datetime] = field(default_factory=list)  # answers sent to the check
     returned: list[datetime] = field(default_factory=list)  # of them, those the check returned (by submission time)
 
@@ -270,6 +271,7 @@ class Simulation:
         requests = await f.rows(self.services, AppealRequest, AppealRequest.appeal_id == t.id)
         pending = [r for r in requests if r.status == "pending"]
         assert len(pending) == 1
+        t.deadline_before_extension = (await f.appeal(self.services, t.id)).deadline_at
         await self.services.coordination.decide(self.coordinator, pending[0].id, True)
 
     async def answer(self, t: Truth) -> None:
@@ -678,7 +680,10 @@ async def test_the_data_set_has_every_kind_of_history(dataset: DataSet) -> None:
     assert sum(1 for t in appeals if t.status in (S.assigned, S.in_progress) and t.deadline and t.deadline < END) >= 5
     assert {t.agency for t in appeals if t.answers} == set(dataset.agencies)
     assert {t.kind for t in appeals} == {AppealKind.message, AppealKind.appeal}
-    # Answered in time only thanks to an extension, and with pauses left out of the answer time.
+    # Answered in time only thanks to an extension (the deadline in force at the answer had moved), and with pauses
+    # left out of the answer time.
+    extended = [t for t in appeals if t.deadline_before_extension and t.answers]
+    assert any(t.answers[-1].on_time and t.answers[-1].at > t.deadline_before_extension for t in extended)
     assert any(t.paused for t in appeals if t.answers)
     assert any(t.returned for t in appeals)
     assert {a.at for t in appeals for a in t.answers} >= set(EDGES)
@@ -792,10 +797,13 @@ async def test_each_role_gets_exactly_its_subset(services: Services, dataset: Da
             errors += (await check(services, data, supervisor, spec, extra={Dimension.agency: (agency,)}))[0]
             errors += (await check(services, data, official, spec, official=official.id))[0]
     assert errors == []
+    audited = await f.last_id(services, f.AuditEntry)
     with pytest.raises(Forbidden):
         await services.stats.slice(
             block_head, custom(*WHOLE, Metric.received).with_filter(Dimension.block, (other_block,))
         )
+    refused = [(a[0], a[1], a[3].get("refused")) for a in await f.audits(services, audited)]
+    assert refused == [(editor.id, "refused", "stats:another_block")]
     other_category = services.directory.categories(other_block)[0].id
     with pytest.raises(Forbidden):
         await services.stats.slice(
