@@ -53,6 +53,8 @@ ROLES = {
     Role.supervisor: N_("head of agency"),
     Role.analyst: N_("analyst"),
     Role.editor: N_("editor"),
+    Role.block_head: N_("head of a thematic block"),
+    Role.leadership: N_("ЦУР leadership"),
 }
 
 

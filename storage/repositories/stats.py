@@ -254,7 +254,7 @@ def _statement(query: SliceQuery) -> tuple[Select[Any], str]:
         source = F.join(A, A.c.id == F.c.appeal_id)
         event, agency, official = F.c.answered_at, A.c.agency_id, A.c.official_id
         yes = func.count().filter(F.c.answer == FollowupAnswer.yes)
-        measures = [yes, func.count(), yes * 1.0 / func.count()]
+        measures = [yes, func.count(), yes * 1.0 / func.nullif(func.count(), 0)]
         kind = "fixed"
     else:
         source = A
@@ -281,16 +281,16 @@ def _statement(query: SliceQuery) -> tuple[Select[Any], str]:
                 measures = [on_time, on_time, on_time]
             case Metric.on_time_share:
                 on_time = func.count().filter(A.c.answered_on_time.is_(True))
-                measures = [on_time, count, on_time * 1.0 / count]
+                measures = [on_time, count, on_time * 1.0 / func.nullif(count, 0)]
             case Metric.reopened_share:
                 reopened = func.count().filter(A.c.reopen_count > 0)
-                measures = [reopened, count, reopened * 1.0 / count]
+                measures = [reopened, count, reopened * 1.0 / func.nullif(count, 0)]
             case Metric.overdue:
                 where += [A.c.status.in_([s.value for s in RUNNING]), A.c.deadline_at < query.now]
                 measures = [count, count, count]
             case Metric.rejected_share:
                 rejected = func.count().filter(A.c.status == AppealStatus.rejected)
-                measures = [rejected, count, rejected * 1.0 / count]
+                measures = [rejected, count, rejected * 1.0 / func.nullif(count, 0)]
                 measures += [
                     func.count().filter(A.c.status == AppealStatus.rejected, A.c.reject_reason == reason.value)
                     for reason in REASONS
