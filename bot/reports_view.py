@@ -10,6 +10,8 @@ Called inside the reader's locale (`I18n.use_locale`): `_` is the current gettex
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html import escape
 
 from aiogram.utils.i18n import I18n
@@ -79,6 +81,12 @@ class ReportComposer:
         self.settings = settings
         self.directory = directory
 
+    @contextmanager
+    def _in(self, lang: str) -> Iterator[None]:
+        """The reader's gettext as the current one (the scheduler's jobs run outside any update's context)."""
+        with self.i18n.context(), self.i18n.use_locale(lang):
+            yield
+
     @property
     def small(self) -> int:
         return self.settings.stats.small_cell
@@ -89,9 +97,9 @@ class ReportComposer:
     # --- the weekly "state of the region" (and of a block) -----------------------------------------------------
 
     def region(self, week: RegionWeek, breakdown: Table, lang: str) -> Composed:
-        with self.i18n.use_locale(lang):
+        with self._in(lang):
             return Composed(
-                self.region_text(week, lang), self.region_chart(week, breakdown, lang), self.region_sheet(week, lang)
+                self._region_text(week, lang), self.region_chart(week, breakdown, lang), self.region_sheet(week, lang)
             )
 
     def region_title(self, week: RegionWeek, lang: str) -> str:
@@ -101,6 +109,11 @@ class ReportComposer:
         return _("State of the region, week {period}").format(period=period_text(week.period))
 
     def region_text(self, week: RegionWeek, lang: str) -> str:
+        """The report's text alone, in `lang`."""
+        with self._in(lang):
+            return self._region_text(week, lang)
+
+    def _region_text(self, week: RegionWeek, lang: str) -> str:
         small = self.small
         received, before = _count(week.received), _count(week.received_before)
         answered = week.answered
@@ -235,7 +248,7 @@ class ReportComposer:
     # --- a scheduled preset ---------------------------------------------------------------------------------
 
     def preset(self, name: str, table: Table, lang: str) -> Composed:
-        with self.i18n.use_locale(lang):
+        with self._in(lang):
             text = (
                 "<b>" + escape(_("🗓 Scheduled report «{name}»").format(name=name)) + "</b>\n"
                 + self.table_text(table, lang)
@@ -295,7 +308,7 @@ class ReportComposer:
     # --- the monthly agency rating ---------------------------------------------------------------------------
 
     def rating(self, rating: AgencyRating, lang: str) -> Composed:
-        with self.i18n.use_locale(lang):
+        with self._in(lang):
             head = "<b>" + escape(_("🏆 Monthly agency rating")) + "</b>\n"
             text = head + rating_text(rating, lang, self.directory)
             chart = rating_chart(rating, lang, self.directory)

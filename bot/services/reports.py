@@ -11,7 +11,7 @@ and its transaction, outbox rows included, is rolled back.
 
 When a report is due: the cron job fires at digest time, and the catch-up (every sweep) sends the latest due period
 if it is not claimed yet, so a bot down on Monday morning sends the week's reports when it is back (outside the quiet
-hours). Once every unit of a period is done a marker claim (`reports_week`/`reports_month`) makes later sweeps cheap:
+hours; up to CATCH_UP_DAYS late). Once every unit of a period is done a marker claim (`reports_week`/`reports_month`) makes later sweeps cheap:
 two primary-key reads.
 
 A preset's report covers the last whole week or month (not the preset's own named period) and is computed under
@@ -48,6 +48,9 @@ logger = logging.getLogger("tsur.reports")
 # day) long before, and the next period's report replaces them.
 KEEP_DAYS = 35
 DEFAULT_LOCALE = "ru"
+# A report whose time passed while the bot was down is sent when it is back, up to this many days late (a week's
+# report always is, before the next one is due); a first start in mid-month does not send last month's.
+CATCH_UP_DAYS = 7
 
 
 class ReportClaim(StrEnum):
@@ -86,6 +89,7 @@ class Composer(Protocol):
 class DuePeriod:
     period: Period
     label: str  # "2026-W47" or "2026-11": the claims' period and the files' names
+    due_at: datetime  # when its reports went (or should have gone) out
 
 
 def actor_of(person: Person) -> Actor:
@@ -131,7 +135,7 @@ class ReportService:
             monday -= timedelta(days=7)
         first = monday - timedelta(days=7)
         year, week, _day = first.isocalendar()
-        return DuePeriod(self.stats.days(first, monday - timedelta(days=1)), f"{year}-W{week:02d}")
+        return DuePeriod(self.stats.days(first, monday - timedelta(days=1)), f"{year}-W{week:02d}", self._at(monday))
 
     def due_month(self, now: datetime) -> DuePeriod:
         """The latest month whose report time (the next 1st at digest time) has come."""
@@ -141,7 +145,7 @@ class ReportService:
             first_next = (first_next - timedelta(days=1)).replace(day=1)
         last = first_next - timedelta(days=1)
         first = last.replace(day=1)
-        return DuePeriod(self.stats.days(first, last), f"{first.year}-{first.month:02d}")
+        return DuePeriod(self.stats.days(first, last), f"{first.year}-{first.month:02d}", self._at(first_next))
 
     def quiet(self, moment: datetime) -> bool:
         config = self.settings.scheduler
@@ -157,10 +161,11 @@ class ReportService:
         if self.quiet(now):
             return 0
         week, month = self.due_week(now), self.due_month(now)
+        late = timedelta(days=CATCH_UP_DAYS)
         async with self.sessionmaker() as session:
             claims = DigestRepo(session)
-            week_due = not await claims.claimed(ReportClaim.week_done, week.label)
-            month_due = not await claims.claimed(ReportClaim.month_done, month.label)
+            week_due = now < week.due_at + late and not await claims.claimed(ReportClaim.week_done, week.label)
+            month_due = now < month.due_at + late and not await claims.claimed(ReportClaim.month_done, month.label)
         queued = 0
         if week_due:
             queued += await self.weekly(week)
