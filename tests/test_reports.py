@@ -144,7 +144,8 @@ def test_a_slices_text_hides_small_category_by_district_cells(
     assert f"{some.name('en')}: 1" in made.text
 
 
-def region(services: Services, reports: ReportService, scope: Scope = Scope()) -> RegionWeek:
+def region(services: Services, reports: ReportService, scope: Scope | None = None) -> RegionWeek:
+    scope = scope or Scope()
     d = services.directory
     cat = d.categories(d.blocks()[0].id)[0]
     d1, d2 = d.districts()[:2]
