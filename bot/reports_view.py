@@ -29,6 +29,8 @@ from bot.stats_view import dimension_name, label, metric_name, period_text, row_
 
 # Lines of the overdue-by-agency section in the text (the spreadsheet has every agency).
 OVERDUE_LINES = 15
+# Problem spots listed in the text (the spreadsheet has them all); with the top 10 the text stays within 4096 characters.
+SPOT_LINES = 10
 
 
 def masked(count: int | float | None, small: int) -> str:
@@ -164,7 +166,7 @@ class ReportComposer:
             lines.append(escape(_("None: no category × district grew past {factor} times its usual week.").format(
                 factor=self.settings.stats.problem_factor
             )))
-        for spot in week.spots:
+        for spot in week.spots[:SPOT_LINES]:
             name = f"{self._name(Dimension.category, spot.category_id, lang)} · {self._name(Dimension.district, spot.district_id, lang)}"
             four_weeks = round(spot.weekly_before * 4)
             if spot.count >= small and four_weeks >= small:
@@ -176,6 +178,8 @@ class ReportComposer:
                     name=name, count=masked(spot.count, small), before=masked(four_weeks, small)
                 )
             lines.append("• " + escape(line))
+        if len(week.spots) > SPOT_LINES:
+            lines.append(escape(_("…and {count} more (in the spreadsheet).").format(count=len(week.spots) - SPOT_LINES)))
         return "\n".join(lines)
 
     def region_chart(self, week: RegionWeek, breakdown: Table, lang: str) -> bytes | None:

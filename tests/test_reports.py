@@ -223,3 +223,30 @@ async def test_a_reports_parts_render_as_one_call_each(services: Services, i18n:
     render = make_renderer(i18n, services.appeals.settings, services.directory, reports=gone)
     with pytest.raises(notices.UnknownNotice, match="report 4 not found"):
         await render("stats_report_text", {"report_id": 4}, "en", 1)
+
+
+def test_the_text_stays_within_one_telegram_message(
+    services: Services, composer: ReportComposer, reports: ReportService
+) -> None:
+    """The longest names, every agency overdue, ten problems and thirty problem spots: one message still."""
+    d = services.directory
+    categories = sorted(
+        (c for b in d.blocks() for c in d.categories(b.id)), key=lambda c: -len(c.name("ru"))
+    )
+    districts = sorted(d.districts(), key=lambda x: -len(x.name("ru")))
+    pairs = [(c.id, x.id) for c in categories for x in districts][:30]
+    week = region(services, reports)
+    agencies = [TableRow((a.id,), 9, 9, 9) for a in sorted(d.agencies(), key=lambda a: -len(a.name("ru")))]
+    overdue = Table(week.overdue.spec, week.period, week.scope, agencies, TableRow((), 9 * len(agencies), 9, 9))
+    crowded = RegionWeek(
+        **{
+            **week.__dict__,
+            "overdue": overdue,
+            "problems": [Problem(c, x, 50, 40) for c, x in pairs[:10]],
+            "spots": [ProblemSpot(c, x, 50, 5.0) for c, x in pairs],
+        }
+    )
+    for lang in ("ru", "ce", "en"):
+        text = composer.region_text(crowded, lang)
+        assert len(text) <= 4096, (lang, len(text))
+    assert "…and 20 more (in the spreadsheet)." in composer.region_text(crowded, "en")

@@ -86,6 +86,18 @@ class Composer(Protocol):
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One report made in one language, and who gets it."""
+
+    kind: ReportKind
+    preset_id: int | None
+    label: str
+    locale: str
+    made: Composed
+    people: tuple[Person, ...]
+
+
+@dataclass(frozen=True)
 class DuePeriod:
     period: Period
     label: str  # "2026-W47" or "2026-11": the claims' period and the files' names
@@ -212,20 +224,23 @@ class ReportService:
 
     # --- one report -------------------------------------------------------------------------------------------
 
-    async def _unit(self, kind: ReportClaim, period: str, make: Callable[[AsyncSession], Awaitable[int]]) -> int:
-        """Claim one report and queue it, in one transaction; 0 when it was claimed already (here or elsewhere)."""
+    async def _unit(
+        self, kind: ReportClaim, period: str, make: Callable[[AsyncSession], Awaitable[list[Delivery]]]
+    ) -> int:
+        """Compute one report, then claim it and queue it in one short transaction; 0 when it was claimed already (here
+        or by another instance meanwhile: its claim wins and this work is dropped).
+
+        The figures and the files are made before the claim, in a read-only session of their own: the transaction that
+        writes (and on SQLite holds the database's write lock) stays a few inserts long."""
+        async with self.sessionmaker() as session:
+            if await DigestRepo(session).claimed(kind, period):
+                return 0
+            deliveries = await make(session)
         now = self.clock.now()
         async with self.sessionmaker() as session:
-            claims = DigestRepo(session)
-            if await claims.claimed(kind, period):
-                return 0
             try:
-                await claims.claim(kind, period, now)
-            except IntegrityError:
-                await session.rollback()
-                return 0
-            queued = await make(session)
-            try:
+                await DigestRepo(session).claim(kind, period, now)
+                queued = await self._store(session, deliveries, now)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
@@ -245,37 +260,42 @@ class ReportService:
             except IntegrityError:
                 await session.rollback()
 
-    async def _deliver(
+    def _compose(
         self,
-        session: AsyncSession,
         kind: ReportKind,
         preset_id: int | None,
         label: str,
         recipients: list[Person],
         compose: Callable[[str], Composed],
-    ) -> int:
-        """Store the report once per language of its recipients and queue its parts to each of them."""
-        now = self.clock.now()
+    ) -> list[Delivery]:
+        """The report once per language of its recipients."""
         by_locale: dict[str, list[Person]] = {}
         for person in recipients:
             by_locale.setdefault(person.locale or DEFAULT_LOCALE, []).append(person)
+        return [
+            Delivery(kind, preset_id, label, locale, compose(locale), tuple(people))
+            for locale, people in sorted(by_locale.items())
+        ]
+
+    @staticmethod
+    async def _store(session: AsyncSession, deliveries: list[Delivery], now: datetime) -> int:
+        """Each report stored, its parts queued to each of its recipients (text, chart, spreadsheet: one call each)."""
         reports = StatReportRepo(session)
-        outbox = OutboxRepo(session)
         queued = 0
-        for locale, people in sorted(by_locale.items()):
-            made = compose(locale)
-            report_id = await reports.add(kind, preset_id, label, locale, made.text, made.chart, made.sheet, now)
+        for d in deliveries:
+            made = d.made
+            report_id = await reports.add(d.kind, d.preset_id, d.label, d.locale, made.text, made.chart, made.sheet, now)
             parts: list[notices.Notice] = [notices.StatsReportText(report_id)]
             if made.chart is not None:
                 parts.append(notices.StatsReportChart(report_id))
             if made.sheet is not None:
                 parts.append(notices.StatsReportSheet(report_id))
-            rows = [OutboxRepo.values(p.user_id, part, now) for p in people for part in parts]
-            await outbox.insert_many(rows)
+            rows = [OutboxRepo.values(p.user_id, part, now) for p in d.people for part in parts]
+            await OutboxRepo(session).insert_many(rows)
             queued += len(rows)
         return queued
 
-    async def _region(self, session: AsyncSession, due: DuePeriod, block_id: int | None) -> int:
+    async def _region(self, session: AsyncSession, due: DuePeriod, block_id: int | None) -> list[Delivery]:
         """The leadership's "state of the region" (block_id None), or a block's report to its heads."""
         reports = StatReportRepo(session)
         if block_id is None:
@@ -285,23 +305,21 @@ class ReportService:
             people = [p for p in await reports.people(roles=(Role.block_head,)) if p.block_id == block_id]
             scope, kind, dims = Scope(block_id=block_id), ReportKind.block, (Dimension.category,)
         if not people:
-            return 0
+            return []
         week = await self.stats.region_week(session, scope, due.period)
         breakdown_spec = SliceSpec(Metric.received, dims)
         if block_id is not None:
             breakdown_spec = breakdown_spec.with_filter(Dimension.block, (block_id,))
         breakdown = await self.stats.table(session, scope, breakdown_spec, due.period)
-        return await self._deliver(
-            session, kind, None, due.label, people, lambda lang: self.composer.region(week, breakdown, lang)
-        )
+        return self._compose(kind, None, due.label, people, lambda lang: self.composer.region(week, breakdown, lang))
 
-    async def _preset(self, session: AsyncSession, due: DuePeriod, preset: ScheduledPreset) -> int:
+    async def _preset(self, session: AsyncSession, due: DuePeriod, preset: ScheduledPreset) -> list[Delivery]:
         """A scheduled preset's slice over the due period, computed under each recipient's scope."""
         try:
             spec = SliceSpec.from_json(preset.spec)
         except (ValueError, TypeError, KeyError):
             logger.warning("preset %d: its stored slice is not valid; not sent", preset.id)
-            return 0
+            return []
         people = await StatReportRepo(session).people(user_ids=preset.recipients)
         groups: dict[tuple[Scope, SliceSpec], list[Person]] = {}
         for person in people:
@@ -315,27 +333,24 @@ class ReportService:
                 logger.info("preset %d: user %d may not read it (%s); skipped", preset.id, person.user_id, error)
                 continue
             groups.setdefault((scope, allowed), []).append(person)
-        queued = 0
+        deliveries: list[Delivery] = []
         for (scope, allowed), members in groups.items():
             table = await self.stats.table(session, scope, allowed, due.period)
-            queued += await self._deliver(
-                session,
+            deliveries += self._compose(
                 ReportKind.preset,
                 preset.id,
                 due.label,
                 members,
                 lambda lang, t=table: self.composer.preset(preset.name, t, lang),
             )
-        return queued
+        return deliveries
 
-    async def _rating(self, session: AsyncSession, due: DuePeriod) -> int:
+    async def _rating(self, session: AsyncSession, due: DuePeriod) -> list[Delivery]:
         people = [p for p in await StatReportRepo(session).people(roles=(Role.leadership,)) if Role.leadership in p.roles]
         if not people:
-            return 0
+            return []
         rating = await self.stats.agency_rating(session, due.period)
-        return await self._deliver(
-            session, ReportKind.rating, None, due.label, people, lambda lang: self.composer.rating(rating, lang)
-        )
+        return self._compose(ReportKind.rating, None, due.label, people, lambda lang: self.composer.rating(rating, lang))
 
     # --- what the renderer reads ------------------------------------------------------------------------------
 
