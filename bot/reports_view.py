@@ -20,39 +20,50 @@ from aiogram.utils.i18n import gettext as _
 from bot import stats_files
 from bot.charts import bar_chart
 from bot.config import Settings
-from bot.domain import METRIC_KINDS, Dimension, Metric, MetricKind
+from bot.domain import METRIC_KINDS, Dimension, MetricKind
 from bot.rating_view import rating_chart, rating_sheet, rating_text
 from bot.services.directory import DirectoryService
 from bot.services.reports import Composed
-from bot.services.stats import AgencyRating, RegionWeek, Table, TableRow
+from bot.services.stats import AgencyRating, ProblemSpot, RegionWeek, Table, TableRow
 from bot.stats_view import dimension_name, label, metric_name, period_text, row_label, value_text
 
 # Lines of the overdue-by-agency section in the text (the spreadsheet has every agency).
 OVERDUE_LINES = 15
+# The columns of bot/rating_view.py rating_sheet: place, agency, index, previous place, answered, on-time share,
+# median days, average rating, ratings, re-opened share, returned share.
+RATING_FORMATS: list[str | None] = ["int", None, "float2", "int", "int", "percent", "float2", "float2", "int", "percent", "percent"]
 # Problem spots listed in the text (the spreadsheet has them all); with the top 10 the text stays within 4096 characters.
 SPOT_LINES = 10
 
 
+def is_small(count: int | float | None, small: int) -> bool:
+    """A cell of 1 to small − 1 appeals (bot/stats_files.py `hidden`: a cell of none reveals nobody and keeps its 0)."""
+    return 0 < int(count or 0) < small
+
+
 def masked(count: int | float | None, small: int) -> str:
-    """A category × district cell as it leaves the bot: "<3" below the threshold."""
-    value = int(count or 0)
-    return f"<{small}" if value < small else str(value)
+    """A category × district cell as it leaves the bot: "<3" for a small one."""
+    return f"<{small}" if is_small(count, small) else str(int(count or 0))
 
 
 def cell(count: int | float | None, small: int) -> int | str:
     """The same for a spreadsheet: a number, or the "<3" text."""
-    value = int(count or 0)
-    return f"<{small}" if value < small else value
+    return f"<{small}" if is_small(count, small) else int(count or 0)
 
 
 def change(now: int, before: int, small: int) -> str:
     """The change of a cell against the period before; not shown when either count is a small cell (it would give the
     small one away), except that growth from or to a small cell shows as an arrow."""
-    if now >= small and before >= small:
+    if not is_small(now, small) and not is_small(before, small):
         return f"{now - before:+d}"
-    if now >= small or before >= small:
+    if not is_small(now, small) or not is_small(before, small):
         return "↑" if now > before else "↓"
     return "—"
+
+
+def change_cell(now: int, before: int, small: int) -> int | str:
+    """The change for a spreadsheet: a number when it gives nothing away."""
+    return now - before if not is_small(now, small) and not is_small(before, small) else change(now, before, small)
 
 
 def _pct(value: float | None) -> str:
@@ -65,14 +76,6 @@ def _avg(value: float | None) -> str:
 
 def _count(row: TableRow) -> int:
     return int(row.value or 0)
-
-
-def pair_dims(table: Table) -> bool:
-    """Whether a table's cells are category × district cells (both among its dimensions, or one of them pinned to a
-    single value by a filter): those are shown as "<3" below the threshold."""
-    pinned = {dim for dim, values in table.spec.filters if len(values) == 1}
-    present = set(table.spec.dims) | pinned
-    return Dimension.category in present and Dimension.district in present and bool(table.spec.dims)
 
 
 class ReportComposer:
@@ -169,7 +172,7 @@ class ReportComposer:
         for spot in week.spots[:SPOT_LINES]:
             name = f"{self._name(Dimension.category, spot.category_id, lang)} · {self._name(Dimension.district, spot.district_id, lang)}"
             four_weeks = round(spot.weekly_before * 4)
-            if spot.count >= small and four_weeks >= small:
+            if not is_small(spot.count, small) and not is_small(four_weeks, small) and four_weeks:
                 line = _("{name}: {count} this week, {before} in the 4 weeks before (×{factor:.1f})").format(
                     name=name, count=spot.count, before=four_weeks, factor=spot.factor or 0
                 )
@@ -198,26 +201,32 @@ class ReportComposer:
         return bar_chart(title, bars, self.region_title(week, lang))
 
     def region_sheet(self, week: RegionWeek, lang: str) -> bytes:
+        """A sheet per section: the summary, overdue by agency, the top problems, the problem spots."""
         small = self.small
-        answered = week.answered
+        answered, before = week.answered, week.answered_before
+        note = self.region_title(week, lang)
         summary = stats_files.Sheet(
             _("Summary"),
             [_("Figure"), _("This week"), _("The week before")],
             [
                 [_("Received"), _count(week.received), _count(week.received_before)],
-                [_("Answered"), answered.base, week.answered_before.base],
-                [_("Answered on time"), int(answered.num or 0), int(week.answered_before.num or 0)],
-                [_("Share answered on time"), answered.value, week.answered_before.value],
+                [_("Answered"), answered.base, before.base],
+                [_("Answered on time"), int(answered.num or 0), int(before.num or 0)],
+                [_("Share answered on time"), answered.value, before.value],
                 [_("Average rating"), week.rating.value, week.rating_before.value],
                 [_("Ratings given"), week.rating.base, week.rating_before.base],
                 [_("«Is it fixed?»: share of yes"), week.fixed.value, None],
                 [_("Overdue now"), _count(week.overdue.total), None],
             ],
+            [None, None, None],
+            note,
         )
         overdue = stats_files.Sheet(
             _("Overdue by agency"),
             [_("Agency"), _("Overdue now")],
             [[self._name(Dimension.agency, row.keys[0], lang), _count(row)] for row in week.overdue.rows],  # type: ignore[arg-type]
+            [None, "int"],
+            note,
         )
         problems = stats_files.Sheet(
             _("Top problems"),
@@ -228,26 +237,33 @@ class ReportComposer:
                     self._name(Dimension.district, p.district_id, lang),
                     cell(p.count, small),
                     cell(p.before, small),
-                    p.count - p.before if p.count >= small and p.before >= small else change(p.count, p.before, small),
+                    change_cell(p.count, p.before, small),
                 ]
                 for p in week.problems
             ],
+            [None, None, "int", "int", "int"],
+            note,
         )
         spots = stats_files.Sheet(
             _("Problem spots"),
             [_("Category"), _("District"), _("This week"), _("The 4 weeks before"), _("Growth factor")],
-            [
-                [
-                    self._name(Dimension.category, s.category_id, lang),
-                    self._name(Dimension.district, s.district_id, lang),
-                    cell(s.count, small),
-                    cell(round(s.weekly_before * 4), small),
-                    round(s.factor, 2) if s.factor and s.count >= small and round(s.weekly_before * 4) >= small else None,
-                ]
-                for s in week.spots
-            ],
+            [self._spot_row(s, lang) for s in week.spots],
+            [None, None, "int", "int", "float2"],
+            note,
         )
         return stats_files.xlsx_bytes([summary, overdue, problems, spots])
+
+    def _spot_row(self, spot: ProblemSpot, lang: str) -> list[int | float | str | None]:
+        small = self.small
+        four_weeks = round(spot.weekly_before * 4)
+        shown = not is_small(spot.count, small) and not is_small(four_weeks, small) and spot.factor is not None
+        return [
+            self._name(Dimension.category, spot.category_id, lang),
+            self._name(Dimension.district, spot.district_id, lang),
+            cell(spot.count, small),
+            cell(four_weeks, small),
+            round(spot.factor, 2) if shown and spot.factor is not None else None,
+        ]
 
     # --- a scheduled preset ---------------------------------------------------------------------------------
 
@@ -257,9 +273,8 @@ class ReportComposer:
                 "<b>" + escape(_("🗓 Scheduled report «{name}»").format(name=name)) + "</b>\n"
                 + self.table_text(table, lang)
             )
-            small = self.small if pair_dims(table) else None
-            chart = stats_files.chart_png(table, lang, self.directory, small_cell=small) if table.rows else None
-            sheet = stats_files.xlsx_bytes([stats_files.table_sheet(table, lang, self.directory, small_cell=small)])
+            chart = stats_files.chart_png(table, lang, self.directory, self.small)
+            sheet = stats_files.xlsx_bytes([stats_files.table_sheet(table, lang, self.directory, self.small)])
             return Composed(text, chart, sheet)
 
     def table_text(self, table: Table, lang: str) -> str:
@@ -267,7 +282,6 @@ class ReportComposer:
         shown as "<3" (a count) or left out (a share or a time standing on fewer appeals)."""
         spec = table.spec
         kind = METRIC_KINDS[spec.metric]
-        small = self.small if pair_dims(table) else 0
         lines = [
             f"<b>📊 {escape(metric_name(spec.metric))}</b>",
             _("Period: {period}").format(period=period_text(table.period)),
@@ -292,7 +306,7 @@ class ReportComposer:
         shown, rest = table.head(self.settings.stats.top_rows)
         body = []
         for row in shown:
-            body.append(f"{row_label(table, row, lang, self.directory)}: {self._value(spec.metric, row, small)}")
+            body.append(f"{row_label(table, row, lang, self.directory)}: {self._value(table, row)}")
         if rest is not None:
             others = _("Others ({count})").format(count=len(table.rows) - len(shown))
             body.append(f"{others}: {value_text(spec.metric, rest.value)}")
@@ -300,28 +314,27 @@ class ReportComposer:
         lines += [escape(line) for line in body]
         return "\n".join(lines)
 
-    def _value(self, metric: Metric, row: TableRow, small: int) -> str:
-        kind = METRIC_KINDS[metric]
-        if kind == MetricKind.count:
-            value = int(row.value or 0)
-            return f"<{small}" if small and value < small else value_text(metric, row.value)
-        if small and row.base < small:
-            return f"— (n <{small})"
-        return f"{value_text(metric, row.value)} (n = {row.base})"
+    def _value(self, table: Table, row: TableRow) -> str:
+        """A row's value (and for a share, an average or a time, the n it stands on); "<3" for a small category ×
+        district cell, whatever the metric (bot/stats_files.py applies the same rule to the sheet and the chart)."""
+        small = self.small
+        if stats_files.hidden(table, row, small):
+            return f"<{small}"
+        value = value_text(table.spec.metric, row.value)
+        return value if table.kind == MetricKind.count else f"{value} (n = {row.base})"
 
     # --- the monthly agency rating ---------------------------------------------------------------------------
 
     def rating(self, rating: AgencyRating, lang: str) -> Composed:
         with self._in(lang):
-            head = "<b>" + escape(_("🏆 Monthly agency rating")) + "</b>\n"
-            text = head + rating_text(rating, lang, self.directory)
+            text = "<b>" + escape(_("🏆 Monthly agency rating")) + "</b>\n" + rating_text(rating, lang, self.directory)
             chart = rating_chart(rating, lang, self.directory)
-            sheet = stats_files.xlsx_bytes(
-                [stats_files.Sheet(_("Agency rating"), *self._split(rating_sheet(rating, lang, self.directory)))]
+            header, *rows = rating_sheet(rating, lang, self.directory)
+            sheet = stats_files.Sheet(
+                _("Agency rating"),
+                [str(h) for h in header],
+                [[v if isinstance(v, int | float | str) or v is None else str(v) for v in row] for row in rows],
+                RATING_FORMATS,
+                period_text(rating.period),
             )
-            return Composed(text, chart, sheet)
-
-    @staticmethod
-    def _split(rows: list[list[object]]) -> tuple[list[str], list[list[object]]]:
-        header, *body = rows or [[]]
-        return [str(h) for h in header], body
+            return Composed(text, chart, stats_files.xlsx_bytes([sheet]))

@@ -17,7 +17,7 @@ from bot.clock import ManualClock
 from bot.domain import Dimension, Metric, SliceSpec
 from bot.i18n import create_i18n
 from bot.notifications import make_renderer, render_report_part
-from bot.reports_view import ReportComposer, cell, change, masked, pair_dims
+from bot.reports_view import ReportComposer, cell, change, masked
 from bot.services import Services
 from bot.services.reports import ReportService
 from bot.services.stats import Problem, ProblemSpot, RegionWeek, Scope, Table, TableRow
@@ -90,8 +90,9 @@ async def test_nothing_is_sent_in_the_quiet_hours_nor_a_month_late(reports: Repo
 
 
 def test_a_small_cell_shows_as_under_the_threshold() -> None:
-    assert [masked(v, 3) for v in (0, 1, 2, 3, 10)] == ["<3", "<3", "<3", "3", "10"]
-    assert [cell(v, 3) for v in (2, 3)] == ["<3", 3]
+    # A cell of none reveals nobody: it keeps its 0 (as bot/stats_files.py does).
+    assert [masked(v, 3) for v in (0, 1, 2, 3, 10)] == ["0", "<3", "<3", "3", "10"]
+    assert [cell(v, 3) for v in (0, 2, 3)] == [0, "<3", 3]
     assert masked(4, 5) == "<5"
 
 
@@ -99,24 +100,11 @@ def test_the_change_of_a_small_cell_is_not_given_away() -> None:
     assert change(7, 3, 3) == "+4" and change(3, 7, 3) == "-4" and change(5, 5, 3) == "+0"
     assert change(6, 2, 3) == "↑" and change(2, 6, 3) == "↓"  # one side small: the direction only
     assert change(2, 1, 3) == "—"  # both small: nothing
+    assert change(6, 0, 3) == "+6"  # from none: nobody to single out
 
 
 def table(spec: SliceSpec, rows: list[TableRow], total: TableRow, reports: ReportService) -> Table:
     return Table(spec, reports.stats.days(*WEEK47), Scope(), rows, total)
-
-
-def test_category_by_district_cells_are_those_of_both_dimensions_or_one_pinned(services: Services) -> None:
-    category = services.directory.categories(services.directory.blocks()[0].id)[0].id
-    district = services.directory.districts()[0].id
-    both = SliceSpec(Metric.received, (Dimension.category, Dimension.district))
-    pinned = SliceSpec(Metric.received, (Dimension.category,)).with_filter(Dimension.district, (district,))
-    agency = SliceSpec(Metric.received, (Dimension.agency,))
-    by_category = SliceSpec(Metric.received, (Dimension.category,)).with_filter(Dimension.category, (category,))
-    period = services.stats.days(*WEEK47)
-    assert pair_dims(Table(both, period, Scope(), [], TableRow((), 0, 0)))
-    assert pair_dims(Table(pinned, period, Scope(), [], TableRow((), 0, 0)))
-    assert not pair_dims(Table(agency, period, Scope(), [], TableRow((), 0, 0)))
-    assert not pair_dims(Table(by_category, period, Scope(), [], TableRow((), 0, 0)))
 
 
 def test_a_slices_text_hides_small_category_by_district_cells(
@@ -131,12 +119,16 @@ def test_a_slices_text_hides_small_category_by_district_cells(
     assert f"{cat.name('en')} · {d1.name('en')}: 5" in made.text
     assert f"{cat.name('en')} · {d2.name('en')}: &lt;3" in made.text  # HTML-escaped "<3"
     assert "Total: 6" in made.text
-    # A share standing on fewer appeals than the threshold is left out, with its n under it.
+    # A share standing on fewer appeals than the threshold is left out, its n too.
     share = SliceSpec(Metric.on_time_share, (Dimension.category, Dimension.district))
     rows = [TableRow((cat.id, d1.id), 0.8, 5, 4), TableRow((cat.id, d2.id), 1.0, 2, 2)]
     made = composer.preset("Shares", table(share, rows, TableRow((), 6 / 7, 7, 6), reports), "en")
     assert f"{d1.name('en')}: 80.0% (n = 5)" in made.text
-    assert f"{d2.name('en')}: — (n &lt;3)" in made.text and "100.0%" not in made.text
+    assert f"{d2.name('en')}: &lt;3" in made.text and "100.0%" not in made.text
+    # One district filtered, by category: still district × category cells.
+    pinned = SliceSpec(Metric.received, (Dimension.category,)).with_filter(Dimension.district, (d2.id,))
+    made = composer.preset("Pinned", table(pinned, [TableRow((cat.id,), 2, 2, 2)], TableRow((), 2, 2, 2), reports), "en")
+    assert f"{cat.name('en')}: &lt;3" in made.text
     # By agency: no district × category cell, every figure as it is.
     agency = SliceSpec(Metric.received, (Dimension.agency,))
     some = d.agencies()[0]
@@ -162,7 +154,7 @@ def region(services: Services, reports: ReportService, scope: Scope | None = Non
         rating=TableRow((), 4.5, 2, 9),
         rating_before=TableRow((), None, 0),
         fixed=TableRow((), 0.5, 2, 1),
-        problems=[Problem(cat.id, d1.id, 7, 2), Problem(cat.id, d2.id, 2, 0)],
+        problems=[Problem(cat.id, d1.id, 7, 2), Problem(cat.id, d2.id, 2, 1)],
         spots=[ProblemSpot(cat.id, d1.id, 7, 0.5)],
     )
 
@@ -250,3 +242,21 @@ def test_the_text_stays_within_one_telegram_message(
         text = composer.region_text(crowded, lang)
         assert len(text) <= 4096, (lang, len(text))
     assert "…and 20 more (in the spreadsheet)." in composer.region_text(crowded, "en")
+
+
+async def test_the_scheduler_runs_the_reports_at_digest_time_and_catches_up(
+    services: Services, reports: ReportService
+) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from bot.scheduler import create_scheduler
+
+    scheduler = create_scheduler(services.appeals.settings, services.reminders, reports=reports)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    cron, catch_up = jobs["reports"].trigger, jobs["reports_catch_up"].trigger
+    assert isinstance(cron, CronTrigger) and str(cron.timezone) == "Europe/Moscow"
+    sunday = datetime(2026, 11, 22, 10, 0, tzinfo=MSK)
+    assert cron.get_next_fire_time(None, sunday) == datetime(2026, 11, 23, 9, 0, tzinfo=MSK)
+    assert isinstance(catch_up, IntervalTrigger)
+    assert catch_up.interval == timedelta(seconds=services.appeals.settings.scheduler.sweep_seconds)

@@ -136,7 +136,8 @@ def workbook(harness: Harness, message: BotMessage) -> openpyxl.Workbook:
 
 
 def sheet_rows(book: openpyxl.Workbook, title: str) -> list[list[Any]]:
-    return [list(row) for row in book[title].iter_rows(values_only=True)]
+    """The header and the rows of a sheet (under its title and note: bot/stats_files.py xlsx_bytes)."""
+    return [list(row) for row in book[title].iter_rows(min_row=3, values_only=True)]
 
 
 class Names:
@@ -219,16 +220,18 @@ async def test_small_category_by_district_cells_show_as_under_three(harness: Har
 
     leader = person(harness, LEADER)
     [text] = texts(leader, "State of the region")
-    # 3 is not small, 1 and 2 are; the change that would give a small cell away is not shown.
-    assert f"{n.cell(n.cat_b, n.d1)}: 3 (the week before: <3, ↑)" in text
-    assert f"{n.cell(n.cat_b, n.d2)}: <3 (the week before: <3, —)" in text
-    assert f"{n.cell(n.cat_c, n.d1)}: <3 (the week before: <3, —)" in text
+    # 3 is not small, 1 and 2 are (none is no one: 0); the change that would give a small cell away is not shown.
+    assert f"{n.cell(n.cat_a, n.d1)}: 6 (the week before: <3, ↑)" in text
+    assert f"{n.cell(n.cat_b, n.d1)}: 3 (the week before: 0, +3)" in text
+    assert f"{n.cell(n.cat_b, n.d2)}: <3 (the week before: 0, ↑)" in text
+    assert f"{n.cell(n.cat_c, n.d1)}: <3 (the week before: 0, ↑)" in text
     assert f"{n.cell(n.cat_b, n.d2)}: 1 " not in text
     book = workbook(harness, files(leader, "document")[0])
     rows = sheet_rows(book, "Top problems")
-    assert [n.cat_b.name("en"), n.d2.name("en"), "<3", "<3", "—"] in rows
-    assert [n.cat_b.name("en"), n.d1.name("en"), 3, "<3", "↑"] in rows
-    assert all(not isinstance(v, int) or v >= 3 for row in rows[1:] for v in row[2:4])
+    assert [n.cat_a.name("en"), n.d1.name("en"), 6, "<3", "↑"] in rows
+    assert [n.cat_b.name("en"), n.d2.name("en"), "<3", 0, "↑"] in rows
+    assert [n.cat_b.name("en"), n.d1.name("en"), 3, 0, 3] in rows
+    assert all(v in (0, "<3") or v >= 3 for row in rows[1:] for v in row[2:4])
 
 
 async def test_a_problem_spot_is_flagged_when_a_cell_grew_past_the_factor(harness: Harness, clock: ManualClock) -> None:
