@@ -260,3 +260,82 @@ async def test_the_scheduler_runs_the_reports_at_digest_time_and_catches_up(
     assert cron.get_next_fire_time(None, sunday) == datetime(2026, 11, 23, 9, 0, tzinfo=MSK)
     assert isinstance(catch_up, IntervalTrigger)
     assert catch_up.interval == timedelta(seconds=services.appeals.settings.scheduler.sweep_seconds)
+
+
+# --- one report at a time; old ones pruned ------------------------------------------------------------------------
+
+
+class Flaky(ReportComposer):
+    """A composer that fails on the preset named «Boom» while `broken` (a bug, say)."""
+
+    broken = True
+
+    def preset(self, name: str, table: Table, lang: str):  # type: ignore[no-untyped-def]
+        if name == "Boom" and self.broken:
+            raise RuntimeError("boom")
+        return super().preset(name, table, lang)
+
+
+async def test_a_failing_report_does_not_hold_up_the_others(services: Services, clock: ManualClock, i18n: I18n) -> None:
+    from sqlalchemy import select
+
+    from bot.domain import ReportSchedule
+    from bot.services.reports import ReportClaim
+    from storage.models import Outbox, StatPreset
+    from storage.repositories.reminders import DigestRepo
+    from tests.factories import make_world
+
+    clock.set(at(11, 20, 12))
+    people = await make_world(services, clock)
+    composer = Flaky(i18n, services.appeals.settings, services.directory)
+    reports = ReportService(services.stats.sessionmaker, clock, services.appeals.settings, services.stats, composer)
+    async with services.stats.sessionmaker() as session:
+        for name in ("Boom", "Fine"):
+            session.add(
+                StatPreset(
+                    owner_id=people["analyst"].id,
+                    name=name,
+                    spec=SliceSpec(Metric.received).to_json(),
+                    schedule=ReportSchedule.weekly,
+                    recipients=[people["analyst"].id],
+                    created_at=clock.now(),
+                    updated_at=clock.now(),
+                )
+            )
+        await session.commit()
+
+    async def queued() -> list[tuple[int, str]]:
+        async with services.stats.sessionmaker() as session:
+            rows = await session.execute(select(Outbox.user_id, Outbox.template).where(Outbox.template.like("stats_%")))
+            return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+    clock.set(at(11, 23, 9))
+    assert await reports.tick() == 3  # «Fine»: text, chart, sheet; «Boom» failed
+    async with services.stats.sessionmaker() as session:
+        assert not await DigestRepo(session).claimed(ReportClaim.week_done, "2026-W47")
+    composer.broken = False  # the fix is deployed: the next sweep sends «Boom», and «Fine» not again
+    clock.set(at(11, 23, 9, 1))
+    assert await reports.tick() == 3
+    assert len(await queued()) == 6
+    clock.set(at(11, 23, 9, 2))
+    assert await reports.tick() == 0
+
+
+async def test_stored_reports_are_pruned_after_keep_days(services: Services, clock: ManualClock, reports: ReportService) -> None:
+    from bot.services.reports import KEEP_DAYS
+    from storage.repositories.stat_reports import StatReportRepo
+
+    clock.set(at(11, 1, 9))
+    async with services.stats.sessionmaker() as session:
+        old = await StatReportRepo(session).add("region", None, "2026-W43", "ru", "old", None, None, clock.now())
+        await session.commit()
+    clock.set(at(11, 1, 9) + timedelta(days=KEEP_DAYS - 1))
+    async with services.stats.sessionmaker() as session:
+        recent = await StatReportRepo(session).add("region", None, "2026-W48", "ru", "new", None, None, clock.now())
+        await session.commit()
+    assert await reports.prune() == 0
+    clock.set(at(11, 1, 9) + timedelta(days=KEEP_DAYS, minutes=1))
+    assert await reports.prune() == 1
+    assert await reports.content(old) is None
+    content = await reports.content(recent)
+    assert content is not None and content.text == "new" and content.file_stem == "state-of-region-2026-W48"

@@ -85,6 +85,10 @@ class Composer(Protocol):
     def rating(self, rating: AgencyRating, lang: str) -> Composed: ...
 
 
+# A report to make: its claim's kind and period, and what computes it (in a read-only session).
+Unit = tuple["ReportClaim", str, Callable[[AsyncSession], Awaitable[list["Delivery"]]]]
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One report made in one language, and who gets it."""
@@ -197,29 +201,42 @@ class ReportService:
         return removed
 
     async def weekly(self, due: DuePeriod) -> int:
-        queued = await self._unit(ReportClaim.region, due.label, lambda s: self._region(s, due, None))
         async with self.sessionmaker() as session:
             heads = await StatReportRepo(session).people(roles=(Role.block_head,))
             presets = await StatReportRepo(session).scheduled_presets(ReportSchedule.weekly)
         blocks = sorted({p.block_id for p in heads if Role.block_head in p.roles and p.block_id is not None})
-        for block_id in blocks:
-            queued += await self._unit(ReportClaim.block, f"{block_id}:{due.label}", lambda s, b=block_id: self._region(s, due, b))
-        for preset in presets:
-            queued += await self._unit(
-                ReportClaim.preset_week, f"{preset.id}:{due.label}", lambda s, p=preset: self._preset(s, due, p)
-            )
-        await self._mark(ReportClaim.week_done, due.label)
-        return queued
+        units: list[Unit] = [(ReportClaim.region, due.label, lambda s: self._region(s, due, None))]
+        units += [
+            (ReportClaim.block, f"{block_id}:{due.label}", lambda s, b=block_id: self._region(s, due, b))
+            for block_id in blocks
+        ]
+        units += [
+            (ReportClaim.preset_week, f"{p.id}:{due.label}", lambda s, p=p: self._preset(s, due, p)) for p in presets
+        ]
+        return await self._run(units, ReportClaim.week_done, due.label)
 
     async def monthly(self, due: DuePeriod) -> int:
-        queued = await self._unit(ReportClaim.rating, due.label, lambda s: self._rating(s, due))
         async with self.sessionmaker() as session:
             presets = await StatReportRepo(session).scheduled_presets(ReportSchedule.monthly)
-        for preset in presets:
-            queued += await self._unit(
-                ReportClaim.preset_month, f"{preset.id}:{due.label}", lambda s, p=preset: self._preset(s, due, p)
-            )
-        await self._mark(ReportClaim.month_done, due.label)
+        units: list[Unit] = [(ReportClaim.rating, due.label, lambda s: self._rating(s, due))]
+        units += [
+            (ReportClaim.preset_month, f"{p.id}:{due.label}", lambda s, p=p: self._preset(s, due, p)) for p in presets
+        ]
+        return await self._run(units, ReportClaim.month_done, due.label)
+
+    async def _run(self, units: list[Unit], done: ReportClaim, label: str) -> int:
+        """Each report on its own: one that fails (a bug, the database gone for a moment) is logged and tried again
+        by the next sweep, and does not keep the others from going out; the period is marked done only when none
+        failed."""
+        queued, failed = 0, 0
+        for kind, period, make in units:
+            try:
+                queued += await self._unit(kind, period, make)
+            except Exception:
+                failed += 1
+                logger.exception("report %s %s failed; the next sweep tries it again", kind, period)
+        if not failed:
+            await self._mark(done, label)
         return queued
 
     # --- one report -------------------------------------------------------------------------------------------
