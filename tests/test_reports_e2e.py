@@ -309,6 +309,8 @@ async def test_a_weekly_preset_reaches_its_recipients_under_their_scope(harness:
     only_b = by_agency.with_filter(Dimension.agency, (people.agency_b,))
     await preset(harness, people["analyst"], "Agency B", only_b, ReportSchedule.weekly, recipients)
     await preset(harness, people["analyst"], "Monthly", by_agency, ReportSchedule.monthly, recipients)
+    forged = by_agency.with_filter(Dimension.agency, (999_999,))  # an agency no directory knows
+    await preset(harness, people["analyst"], "Forged", forged, ReportSchedule.weekly, recipients)
 
     await run_job(harness, "reports", at(11, 30, 9))  # Monday: the week of 23–29 November
 
@@ -323,6 +325,7 @@ async def test_a_weekly_preset_reaches_its_recipients_under_their_scope(harness:
     [sup_text] = texts(supervisor, "«Agencies <weekly>»")
     assert f"{agency}: 5" in sup_text and agency_b not in sup_text
     assert texts(supervisor, "«Agency B»") == []
+    assert texts(analyst, "«Forged»") == []  # refused for everyone (Gone), and the others went out all the same
     # A resident among the recipients gets nothing: no statistics are theirs to read.
     assert texts(resident, "Scheduled report") == []
     [sheet] = [m for m in files(analyst, "document") if file_name(harness, m) == f"report-{preset_id}-2026-W48.xlsx"]
