@@ -20,6 +20,7 @@ read it (a role revoked, a forged or foreign filter) is skipped. Stored reports 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -277,7 +278,7 @@ class ReportService:
             except IntegrityError:
                 await session.rollback()
 
-    def _compose(
+    async def _compose(
         self,
         kind: ReportKind,
         preset_id: int | None,
@@ -285,12 +286,13 @@ class ReportService:
         recipients: list[Person],
         compose: Callable[[str], Composed],
     ) -> list[Delivery]:
-        """The report once per language of its recipients."""
+        """The report once per language of its recipients. Drawing the chart and writing the spreadsheet is CPU work
+        (seconds for a big preset): it runs in a worker thread, so the bot's event loop keeps answering meanwhile."""
         by_locale: dict[str, list[Person]] = {}
         for person in recipients:
             by_locale.setdefault(person.locale or DEFAULT_LOCALE, []).append(person)
         return [
-            Delivery(kind, preset_id, label, locale, compose(locale), tuple(people))
+            Delivery(kind, preset_id, label, locale, await asyncio.to_thread(compose, locale), tuple(people))
             for locale, people in sorted(by_locale.items())
         ]
 
@@ -328,7 +330,7 @@ class ReportService:
         if block_id is not None:
             breakdown_spec = breakdown_spec.with_filter(Dimension.block, (block_id,))
         breakdown = await self.stats.table(session, scope, breakdown_spec, due.period)
-        return self._compose(kind, None, due.label, people, lambda lang: self.composer.region(week, breakdown, lang))
+        return await self._compose(kind, None, due.label, people, lambda lang: self.composer.region(week, breakdown, lang))
 
     async def _preset(self, session: AsyncSession, due: DuePeriod, preset: ScheduledPreset) -> list[Delivery]:
         """A scheduled preset's slice over the due period, computed under each recipient's scope."""
@@ -353,7 +355,7 @@ class ReportService:
         deliveries: list[Delivery] = []
         for (scope, allowed), members in groups.items():
             table = await self.stats.table(session, scope, allowed, due.period)
-            deliveries += self._compose(
+            deliveries += await self._compose(
                 ReportKind.preset,
                 preset.id,
                 due.label,
@@ -367,7 +369,7 @@ class ReportService:
         if not people:
             return []
         rating = await self.stats.agency_rating(session, due.period)
-        return self._compose(ReportKind.rating, None, due.label, people, lambda lang: self.composer.rating(rating, lang))
+        return await self._compose(ReportKind.rating, None, due.label, people, lambda lang: self.composer.rating(rating, lang))
 
     # --- what the renderer reads ------------------------------------------------------------------------------
 
