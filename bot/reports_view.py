@@ -327,7 +327,8 @@ class ReportComposer:
 
     def rating(self, rating: AgencyRating, lang: str) -> Composed:
         with self._in(lang):
-            text = "<b>" + escape(_("🏆 Monthly agency rating")) + "</b>\n" + rating_text(rating, lang, self.directory)
+            # rating_text has its own title (the agency rating, the period and the one it is compared with).
+            text = escape(_("📅 Monthly report to the leadership")) + "\n" + rating_text(rating, lang, self.directory)
             chart = rating_chart(rating, lang, self.directory)
             header, *rows = rating_sheet(rating, lang, self.directory)
             sheet = stats_files.Sheet(

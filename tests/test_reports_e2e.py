@@ -347,11 +347,11 @@ async def test_a_monthly_preset_and_the_agency_rating_go_out_on_the_first(harnes
     await preset(harness, people["analyst"], "Districts", spec, ReportSchedule.monthly, [people["analyst"].id])
 
     await run_job(harness, "reports", at(12, 1, 8, 59))  # quiet hours: nothing yet
-    assert texts(person(harness, LEADER), "agency rating") == []
+    assert texts(person(harness, LEADER), "Monthly report to the leadership") == []
     await run_job(harness, "reports", at(12, 1, 9))
 
     leader, analyst = person(harness, LEADER), person(harness, TG["analyst"])
-    [rating] = texts(leader, "Monthly agency rating")
+    [rating] = texts(leader, "Monthly report to the leadership")
     assert "01.11.2026–30.11.2026" in rating
     sheets = [file_name(harness, m) for m in files(leader, "document")]
     assert "agency-rating-2026-11.xlsx" in sheets
