@@ -16,6 +16,15 @@ The shape, for `appeals` appeals of which `open` are open, at the data set's "no
   benchmark can put the clock just after the K-th pending one and have exactly K due;
 * officials (3) and a supervisor per agency, 3 coordinators, 2 admins, and one resident per ten appeals.
 
+What the statistics read (bench/report.py; GENERATOR_VERSION 2): categories, districts and agencies skewed (a few
+common, a long tail, as real appeals are); of the earlier appeals 8 % rejected at moderation (no agency, a reason),
+the others answered: `first_action_at` at routing, `answered_at` mostly within the 30 days (about 1 in 7 late),
+some clarification pauses, `answer_seconds` and `answered_on_time` as the state machine keeps them, 6 % re-opened;
+each answered appeal has its approved `answer` note (and 1 in 10 an earlier one returned by the ЦУР's check),
+40 % are rated (skewed to 5) and half of the rated 3–5 are asked "is it fixed?" (most answer). 3 % of the open
+appeals are past their deadline. `Size.days` (default three years) is the span the appeals are spread over: the
+same number of appeals a day on a smaller set (bench/report.py's "100k vs 1M" comparison) needs a shorter span.
+
 No ANALYZE is run: the bot never runs it, so the planner sees what it sees in production.
 """
 
@@ -37,7 +46,7 @@ from storage.db import MIGRATIONS_DIR, create_engine, create_sessionmaker, upgra
 from storage.models import User
 from storage.seed import load_directories
 
-GENERATOR_VERSION = 1  # bump when the shape of the data changes: the cached files are keyed by it
+GENERATOR_VERSION = 3  # bump when the shape of the data changes: the cached files are keyed by it
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)  # the data set's "now": 09:00 in Moscow, a Monday
 SEED = 20261102
 CHUNK = 50_000
@@ -51,7 +60,8 @@ T0_US = int((T0 - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
 OFFICIALS_PER_AGENCY = 3
 COORDINATORS = 3
 ADMINS = 2
-BULK_TABLES = ("users", "user_roles", "appeals", "reminders")
+BULK_TABLES = ("users", "user_roles", "appeals", "reminders", "appeal_messages", "ratings", "followups")
+SPAN_DAYS = 3 * 365
 
 TEXTS = (
     "Яма на дороге у дома, машины объезжают по встречной",
@@ -68,10 +78,12 @@ STREETS = ("ул. Ленина", "пр. Кадырова", "ул. Мира", "у
 class Size:
     appeals: int
     open: int
+    days: int = SPAN_DAYS  # the appeals are created evenly over this many days before T0
 
     @property
     def label(self) -> str:
-        return f"{_short(self.appeals)}/{_short(self.open)}"
+        span = "" if self.days == SPAN_DAYS else f" over {self.days} d"
+        return f"{_short(self.appeals)}/{_short(self.open)}{span}"
 
     @classmethod
     def parse(cls, text: str) -> Size:
@@ -110,7 +122,11 @@ def schema_key() -> str:
 
 
 def cache_path(size: Size, cache_dir: Path) -> Path:
-    return cache_dir / f"sweep-{size.appeals}-{size.open}-{schema_key()}.db"
+    return cache_dir / f"sweep-{_stem(size)}-{schema_key()}.db"
+
+
+def _stem(size: Size) -> str:
+    return f"{size.appeals}-{size.open}" + ("" if size.days == SPAN_DAYS else f"-{size.days}d")
 
 
 def ensure_db(size: Size, cache_dir: Path, rebuild: bool = False) -> tuple[Path, float | None]:
@@ -126,8 +142,8 @@ def ensure_db(size: Size, cache_dir: Path, rebuild: bool = False) -> tuple[Path,
     asyncio.run(_migrate(tmp))
     _fill(tmp, size)
     tmp.replace(path)  # only a complete file ever gets the cached name
-    for stale in cache_dir.glob(f"sweep-{size.appeals}-{size.open}-*.db"):
-        if stale != path:  # built for an older schema or generator
+    for stale in cache_dir.glob(f"sweep-{_stem(size)}-*.db"):
+        if stale != path and stale.name.count("-") == path.name.count("-"):  # built for an older schema or generator
             stale.unlink(missing_ok=True)
     return path, time.perf_counter() - started
 
@@ -172,7 +188,8 @@ def _fill(path: Path, size: Size) -> None:
         categories = [r[0] for r in db.execute("SELECT id FROM categories ORDER BY id")]
         districts = [r[0] for r in db.execute("SELECT id FROM districts ORDER BY id")]
         indexes = db.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?, ?, ?, ?)",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            f" AND tbl_name IN ({', '.join('?' * len(BULK_TABLES))})",
             BULK_TABLES,
         ).fetchall()
         db.execute("BEGIN")
@@ -231,44 +248,136 @@ def _insert_people(db: sqlite3.Connection, size: Size, agencies: list[int]) -> S
 APPEAL_SQL = (
     "INSERT INTO appeals (id, number, draft_id, user_id, category_id, district_id, agency_id, kind, status, text,"
     " address, latitude, longitude, applicant_name, applicant_contact, locale, created_at, updated_at, deadline_at,"
-    " reject_reason, duplicate_of_id, official_id, assigned_at, extension_used, paused_at, paused_seconds)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, NULL, NULL, ?, ?, 0, NULL, 0)"
+    " reject_reason, duplicate_of_id, official_id, assigned_at, extension_used, paused_at, paused_seconds,"
+    " answered_at, reopen_count, first_action_at, first_action_seconds, answer_seconds, answered_on_time)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, NULL, ?, ?, 0, NULL, ?,"
+    " ?, ?, ?, ?, ?, ?)"
 )
 REMINDER_SQL = "INSERT INTO reminders (appeal_id, kind, seq, due_at, sent_at) VALUES (?, ?, 0, ?, ?)"
+NOTE_SQL = (
+    "INSERT INTO appeal_messages (id, appeal_id, kind, author_id, text, status, review_comment, created_at)"
+    " VALUES (?, ?, 'answer', ?, ?, ?, ?, ?)"
+)
+RATING_SQL = (
+    "INSERT INTO ratings (appeal_id, note_id, user_id, agency_id, official_id, score, comment, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)"
+)
+FOLLOWUP_SQL = (
+    "INSERT INTO followups (appeal_id, user_id, asked_at, answer, comment, answered_at) VALUES (?, ?, ?, ?, NULL, ?)"
+)
+ANSWER_TEXT = "Работы выполнены, проблема устранена. Спасибо за обращение."
+RETURN_COMMENT = "Ответ не по существу: укажите сроки работ"
+# Grounds of the rejected appeals (bot.domain.RejectReason, in its order) and their weights.
+REASONS = ("obscene", "unreadable", "no_address", "spam", "repeated", "out_of_competence")
+REASON_WEIGHTS = (1, 2, 5, 4, 6, 8)
+SCORES = (5, 4, 3, 2, 1)
+SCORE_WEIGHTS = (45, 25, 12, 8, 10)
+FIXED = ("yes", "no", "unknown")
+FIXED_WEIGHTS = (70, 20, 10)
+
+
+def _skewed(rng: random.Random, items: list[int]) -> tuple[list[int], list[float]]:
+    """The items in a random order with Zipf-like cumulative weights: a few are common, most are rare."""
+    order = list(items)
+    rng.shuffle(order)
+    total = 0.0
+    cumulative = []
+    for rank in range(len(order)):
+        total += 1 / (rank + 1) ** 0.9
+        cumulative.append(total)
+    return order, cumulative
 
 
 def _insert_appeals(
     db: sqlite3.Connection, rng: random.Random, size: Size, staff: Staff, categories: list[int], districts: list[int]
 ) -> dict[int, int]:
-    """Appeals in creation order (ids grow with time), the last `size.open` of them open. Returns the
-    per-year numbering counters."""
-    agencies = sorted(staff.officials)
+    """Appeals in creation order (ids grow with time), the last `size.open` of them open, with what the statistics
+    read (answer notes, ratings, follow-ups). Returns the per-year numbering counters."""
+    agency_pick = _skewed(rng, sorted(staff.officials))
+    category_pick = _skewed(rng, categories)
+    district_pick = _skewed(rng, districts)
     residents = max(1000, size.appeals // 10)
-    start = T0_US - 3 * 365 * DAY
-    step = (3 * 365 * DAY - HOUR) // size.appeals
+    span = size.days * DAY
+    start = T0_US - span
+    step = (span - HOUR) // size.appeals
     first_open = size.appeals - size.open
     years: dict[int, int] = {}
+    note_id = 0
     for chunk_start in range(0, size.appeals, CHUNK):
         appeals: list[tuple[object, ...]] = []
         reminders: list[tuple[object, ...]] = []
+        notes: list[tuple[object, ...]] = []
+        ratings: list[tuple[object, ...]] = []
+        followups: list[tuple[object, ...]] = []
         for i in range(chunk_start, min(chunk_start + CHUNK, size.appeals)):
             appeal_id = i + 1
             created = start + i * step + rng.randrange(step)
             year = (EPOCH + timedelta(microseconds=created)).year
             years[year] = seq = years.get(year, 0) + 1
-            agency = rng.choice(agencies)
-            assigned = min(created + rng.randrange(HOUR, 2 * DAY), T0_US - 60 * US)
-            if i < first_open:
+            resident = 1 + rng.randrange(residents)
+            agency: int | None = rng.choices(agency_pick[0], cum_weights=agency_pick[1])[0]
+            assigned: int | None = min(created + rng.randrange(HOUR, 2 * DAY), T0_US - 60 * US)
+            official: int | None = None
+            reason: str | None = None
+            answered: int | None = None
+            answer_s: int | None = None
+            on_time: int | None = None
+            paused = reopens = 0
+            deadline: int | None
+            if i < first_open and rng.random() < 0.08:  # rejected at moderation: never routed
+                status, reason = "rejected", rng.choices(REASONS, REASON_WEIGHTS)[0]
+                agency = assigned = deadline = None
+                first = min(created + rng.randrange(10 * 60 * US, DAY), T0_US - 60 * US)
+                updated = first
+            elif i < first_open:
+                assert assigned is not None and agency is not None
                 status = "closed" if rng.random() < 0.85 else "answered"
-                official: int | None = rng.choice(staff.officials[agency])
-                deadline = assigned + 30 * DAY
-                updated = deadline - rng.randrange(20 * DAY)
+                official = rng.choice(staff.officials[agency])
+                first = assigned
+                paused = rng.randrange(3600, 3 * 86400) if rng.random() < 0.1 else 0
+                deadline = assigned + 30 * DAY + paused * US  # a clarification pause moves the deadline
+                if rng.random() < 0.14:
+                    answered = deadline + rng.randrange(HOUR, 10 * DAY)
+                else:
+                    answered = assigned + paused * US + HOUR + int(28 * DAY * rng.random() ** 1.7)
+                answered = max(assigned + US, min(answered, T0_US - rng.randrange(60 * US, HOUR)))
+                answer_s = max(0, (answered - created) // US - paused)
+                on_time = int(answered <= deadline)
+                roll = rng.random()
+                reopens = 2 if roll < 0.01 else 1 if roll < 0.06 else 0
+                updated = min(answered + rng.randrange(5 * DAY), T0_US - US)
                 due = deadline - 6 * HOUR
                 reminders.append((appeal_id, "deadline", fmt(due), fmt(due)))
+                submitted = max(assigned + US, answered - rng.randrange(10 * 60 * US, DAY))
+                if rng.random() < 0.1:  # an earlier answer the ЦУР's check sent back
+                    note_id += 1
+                    returned_at = assigned + (submitted - assigned) // 2
+                    notes.append(
+                        (note_id, appeal_id, official, ANSWER_TEXT, "returned", RETURN_COMMENT, fmt(returned_at))
+                    )
+                note_id += 1
+                notes.append((note_id, appeal_id, official, ANSWER_TEXT, "approved", None, fmt(submitted)))
+                rated = answered + rng.randrange(10 * 60 * US, 3 * DAY)
+                if rng.random() < 0.4 and rated < T0_US:
+                    score = rng.choices(SCORES, SCORE_WEIGHTS)[0]
+                    ratings.append((appeal_id, note_id, resident, agency, official, score, fmt(rated), fmt(rated)))
+                    asked = rated + 7 * DAY
+                    if score >= 3 and rng.random() < 0.5 and asked < T0_US:
+                        replied = asked + rng.randrange(10 * 60 * US, 3 * DAY)
+                        if rng.random() < 0.75 and replied < T0_US:
+                            answer = rng.choices(FIXED, FIXED_WEIGHTS)[0]
+                            followups.append((appeal_id, resident, fmt(asked), answer, fmt(replied)))
+                        else:  # not answered (yet)
+                            followups.append((appeal_id, resident, fmt(asked), None, None))
             else:
+                assert assigned is not None and agency is not None
                 status = "assigned" if rng.random() < 0.5 else "in_progress"
                 official = rng.choice(staff.officials[agency]) if rng.random() < 0.8 else None
+                first = assigned
                 deadline = T0_US + rng.randrange(60 * US, 365 * DAY)
+                if rng.random() < 0.03:  # overdue now (if it was assigned long enough ago)
+                    past = T0_US - rng.randrange(HOUR, 15 * DAY)
+                    deadline = past if past > assigned + DAY else deadline
                 updated = assigned
                 points = (
                     ("half", assigned + (deadline - assigned) // 2),
@@ -283,9 +392,9 @@ def _insert_appeals(
                     appeal_id,
                     f"{year}-{seq:06d}",
                     f"00000000-0000-4000-8000-{appeal_id:012d}",
-                    1 + rng.randrange(residents),
-                    rng.choice(categories),
-                    rng.choice(districts),
+                    resident,
+                    rng.choices(category_pick[0], cum_weights=category_pick[1])[0],
+                    rng.choices(district_pick[0], cum_weights=district_pick[1])[0],
                     agency,
                     "message" if rng.random() < 0.7 else "appeal",
                     status,
@@ -296,13 +405,24 @@ def _insert_appeals(
                     "ru" if rng.random() < 0.9 else "ce",
                     fmt(created),
                     fmt(updated),
-                    fmt(deadline),
+                    fmt(deadline) if deadline is not None else None,
+                    reason,
                     official,
-                    fmt(assigned),
+                    fmt(assigned) if assigned is not None else None,
+                    paused,
+                    fmt(answered) if answered is not None else None,
+                    reopens,
+                    fmt(first),
+                    max(0, (first - created) // US),
+                    answer_s,
+                    on_time,
                 )
             )
         db.executemany(APPEAL_SQL, appeals)
         db.executemany(REMINDER_SQL, reminders)
+        db.executemany(NOTE_SQL, notes)
+        db.executemany(RATING_SQL, ratings)
+        db.executemany(FOLLOWUP_SQL, followups)
     return years
 
 
@@ -311,7 +431,7 @@ def table_counts(path: Path) -> dict[str, int]:
     try:
         counts = {
             name: db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-            for name in ("appeals", "reminders", "users", "user_roles")
+            for name in ("appeals", "reminders", "users", "user_roles", "appeal_messages", "ratings", "followups")
         }
         counts["open"] = db.execute(
             "SELECT count(*) FROM appeals WHERE status IN ('assigned', 'in_progress')"

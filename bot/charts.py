@@ -64,6 +64,30 @@ def bar_chart(title: str, bars: list[tuple[str, int, float]], footer: str = "") 
     return buffer.getvalue()
 
 
+def score_chart(title: str, bars: list[tuple[str, float]], footer: str = "") -> bytes:
+    """A horizontal bar per (label, score on 0–100), the first on top, the axis from 0 to 100; each bar says its
+    score (the agency index of /rating)."""
+    width, height = chart_size(len(bars))
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.32, 60 / height, 0.6, 1 - 120 / height))
+    labels = [_short(label) for label, _score in bars]
+    scores = [score for _label, score in bars]
+    positions = list(range(len(bars)))[::-1]
+    axes.barh(positions, scores, color="#2f7ebc", height=0.6)
+    axes.set_yticks(positions, labels, parse_math=False)
+    axes.set_xlim(0, 112)  # room for the last score's label at 100
+    for y, score in zip(positions, scores, strict=True):
+        axes.text(score + 1, y, f"{score:.1f}", va="center", fontsize=10, parse_math=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.suptitle(_short(title) if len(title) > 90 else title, fontsize=12, y=1 - 20 / height, parse_math=False)
+    if footer:
+        figure.text(0.01, 10 / height, footer, fontsize=9, color="#555555", parse_math=False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
 def results_csv(header: list[str], rows: list[list[object]]) -> bytes:
     """UTF-8 with a BOM, so that spreadsheet programs read the Cyrillic right."""
     buffer = io.StringIO()

@@ -32,6 +32,7 @@ class StaffLists(StatesGroup):
     reviews = State()
     requests = State()
     inbox = State()
+    block = State()  # a block head's: the appeals of the block, read-only
 
 
 class AppealCard(StatesGroup):
@@ -61,6 +62,7 @@ class Admin(StatesGroup):
 
     roles = State()
     invite_agency = State()
+    invite_block = State()  # a block head's invite names the thematic block
     invite = State()
     people = State()
     revoke = State()  # asks before a role is revoked
@@ -128,3 +130,10 @@ class Broadcasts(StatesGroup):
     urgent = State()
     preview = State()
     schedule = State()
+
+
+class Rating(StatesGroup):
+    """/rating: the agency ranking for a period, and one agency's breakdown."""
+
+    ranking = State()
+    breakdown = State()

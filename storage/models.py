@@ -385,6 +385,8 @@ class Rating(Base):
         Index("ix_ratings_created_score", "created_at", "score"),
         # Statistics: ratings given in a period, with what a slice is cut by, without reading the table.
         Index("ix_ratings_stats", "created_at", "appeal_id", "agency_id", "official_id", "score"),
+        # The coordinators' daily list of low ratings reads them by when their score was last set.
+        Index("ix_ratings_updated_score", "updated_at", "score"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -183,3 +184,71 @@ def test_the_broadcast_benchmark_runs_small() -> None:
     assert (report.recipients, report.delivered, report.blocked, report.failed) == (150, 147, 3, 0)
     assert (report.duplicates, report.losses, report.unsure, report.restart) == (0, 0, 0, None)
     assert report.accepted == 147 and report.delays_s and report.unsent_notifications == 0
+
+
+def test_the_statistics_benchmark_runs_small(tmp_path: Path) -> None:
+    """bench/report.py end to end on a few thousand appeals: every metric × dimensions × period timed through the
+    StatsService, the weekly report's parts, the plans of the slowest, the goals judged; the data set holds what the
+    statistics read, consistently, and the bench's period rows are the appeals filed in those local days."""
+    import sqlite3
+
+    from bench import report as r
+    from bench._sweep_data import T0, cache_path
+
+    defaults = r.parse_args([])
+    assert (defaults.appeals, defaults.small, defaults.runs, defaults.plans) == (1_000_000, 100_000, 3, 5)
+    for wrong in (["--small", "2000000"], ["--runs", "0"], ["--metrics", "nonsense"]):
+        with pytest.raises(SystemExit):
+            r.parse_args(wrong)
+    args = ["--appeals", "4000", "--small", "1500", "--runs", "1", "--plans", "2", "--cache-dir", str(tmp_path)]
+    result = r.main(args)
+    large, small = result.large, result.small
+    assert small is not None and small.size.days < large.size.days
+    assert len(large.slices) == len(r.Metric) * len(r.DIMS) * 2 and len(small.slices) == len(r.Metric) * len(r.DIMS)
+    assert all(len(s.ms) == 1 and s.ms[0] > 0 for s in large.slices + small.slices)
+    names = [g.name.split(" (")[0] + g.name.split(",")[-1] for g in result.goals]
+    assert names == [
+        f"{goal}{clock}"
+        for goal in ("every slice < 0.3 s", "weekly report < 2.0 s", "30-day slice cost follows the period's rows")
+        for clock in (" wall time)", " CPU time)")
+    ], names
+    recorded = [s for s in large.slices if s.statements]
+    assert len(recorded) >= 2 and all(st.plan for s in recorded for st in s.statements)
+    assert large.weekly is not None and set(large.weekly.facts) >= {"received", "overdue now", "agencies ranked"}
+    assert large.weekly.facts["agencies ranked"] + large.weekly.facts["agencies apart"] > 0, large.weekly.facts
+
+    db = sqlite3.connect(cache_path(large.size, tmp_path))
+    try:
+        # 30 local days (Moscow, UTC+3) up to T0's day: from 00:00 Moscow 29 days before T0's date.
+        start = (T0 + timedelta(hours=3)).replace(hour=0, minute=0, second=0) - timedelta(days=29, hours=3)
+        filed = db.execute(
+            "SELECT count(*) FROM appeals WHERE created_at >= ?", (start.replace(tzinfo=None).isoformat(" "),)
+        ).fetchone()[0]
+        assert large.period_rows["30d"]["filed"] == filed > 0
+        one = db.execute
+        assert (
+            one("SELECT count(*) FROM appeals WHERE answered_on_time != (answered_at <= deadline_at)").fetchone()[0]
+            == 0
+        )
+        assert (
+            one("SELECT count(*) FROM appeals WHERE status = 'rejected' AND reject_reason IS NULL").fetchone()[0] == 0
+        )
+        assert one("SELECT count(*) FROM appeals WHERE status = 'rejected'").fetchone()[0] > 0
+        assert (
+            one(
+                "SELECT count(*) FROM appeals a WHERE answered_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM appeal_messages m"
+                " WHERE m.appeal_id = a.id AND m.kind = 'answer' AND m.status = 'approved')"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            one(
+                "SELECT count(*) FROM ratings r JOIN appeal_messages m ON m.id = r.note_id WHERE m.appeal_id != r.appeal_id"
+            ).fetchone()[0]
+            == 0
+        )
+        assert one("SELECT count(*) FROM appeal_messages WHERE status = 'returned'").fetchone()[0] > 0
+        assert one("SELECT count(*) FROM followups WHERE answer IS NOT NULL").fetchone()[0] > 0
+        assert one("SELECT count(*) FROM appeals WHERE first_action_at IS NULL").fetchone()[0] == 0
+    finally:
+        db.close()

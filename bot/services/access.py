@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.domain import AGENCY_ROLES, Role
 from bot.services.errors import AppealHidden, Forbidden, InvalidInput, NotFound, NotYours
-from bot.services.rules import in_agency, is_coordinator
+from bot.services.rules import in_agency, in_block, is_coordinator
 from bot.services.users import Actor
-from storage.models import Agency, Appeal, AuditEntry, Invite, User, UserRole
+from storage.models import Agency, Appeal, AuditEntry, Block, Category, Invite, User, UserRole
 
 logger = logging.getLogger("tsur.access")
 INVITE_TTL = timedelta(hours=72)
@@ -27,6 +27,7 @@ class InviteLink:
     role: str
     agency_id: int | None
     expires_at: datetime
+    block_id: int | None = None  # the thematic block of a block head's invite
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class Person:
     agency_id: int | None
     full_name: str | None = None
     username: str | None = None
+    block_id: int | None = None
 
 
 # The longest name and username kept (Telegram allows 64 + 64 characters of a name, 32 of a username).
@@ -87,11 +89,21 @@ async def refuse(
 
 
 async def sees(session: AsyncSession, actor: Actor, appeal_id: object) -> bool:
-    """Whether the staff card of the appeal is the actor's to see (as `Views.card` decides); residents never."""
+    """Whether the staff card of the appeal is the actor's to see (as `Views.card` decides); residents never. A
+    block head reads (only reads) the appeals of their block; the leadership and analysts see none."""
     if not isinstance(appeal_id, int) or not actor.is_staff:
         return False
-    found = (await session.execute(select(Appeal.agency_id).where(Appeal.id == appeal_id))).first()
-    return found is not None and (is_coordinator(actor) or in_agency(actor, found[0]))
+    found = (
+        await session.execute(
+            select(Appeal.agency_id, Category.block_id)
+            .join(Category, Category.id == Appeal.category_id)
+            .where(Appeal.id == appeal_id)
+        )
+    ).first()
+    if found is None:
+        return False
+    agency_id, block_id = found
+    return is_coordinator(actor) or in_agency(actor, agency_id) or in_block(actor, block_id)
 
 
 class AccessService:
@@ -122,7 +134,11 @@ class AccessService:
         if not actor.has(Role.admin):
             raise await refuse(self.sessionmaker, actor, action, self.clock.now())
 
-    async def create_invite(self, actor: Actor, role: str, agency_id: int | None) -> InviteLink:
+    async def create_invite(
+        self, actor: Actor, role: str, agency_id: int | None, block_id: int | None = None
+    ) -> InviteLink:
+        """An invite link for `role`: an agency role names its agency, a block head the thematic block (one of the
+        blocks of the directory); no other role names either (the leadership has neither)."""
         now = self.clock.now()
         if not actor.has(Role.admin):
             raise await refuse(self.sessionmaker, actor, "create_invite", now)
@@ -130,21 +146,27 @@ class AccessService:
             raise InvalidInput("role")
         if (role in AGENCY_ROLES) != (agency_id is not None):
             raise InvalidInput("agency")
+        if (role == Role.block_head) != (block_id is not None):
+            raise InvalidInput("block")
         async with self.sessionmaker() as session:
             if agency_id is not None and await session.get(Agency, agency_id) is None:
                 raise InvalidInput("agency")
+            if block_id is not None and await session.get(Block, block_id) is None:
+                raise InvalidInput("block")
             invite = Invite(
                 token=secrets.token_urlsafe(18),
                 role=role,
                 agency_id=agency_id,
+                block_id=block_id,
                 created_by=actor.id,
                 created_at=now,
                 expires_at=now + INVITE_TTL,
             )
             session.add(invite)
-            audit(session, actor.id, "invite_created", now, role=role, agency_id=agency_id)
+            block = {"block_id": block_id} if block_id is not None else {}
+            audit(session, actor.id, "invite_created", now, role=role, agency_id=agency_id, **block)
             await session.commit()
-            return InviteLink(invite.token, role, agency_id, invite.expires_at)
+            return InviteLink(invite.token, role, agency_id, invite.expires_at, block_id)
 
     async def remember_name(self, actor: Actor, full_name: str | None, username: str | None) -> None:
         """Keep a staff member's Telegram name and username for the admins' list (written only when changed);
@@ -178,7 +200,7 @@ class AccessService:
                 update(Invite)
                 .where(Invite.token == token, Invite.used_by.is_(None), Invite.expires_at > now)
                 .values(used_by=actor.id, used_at=now)
-                .returning(Invite.role, Invite.agency_id, Invite.created_by)
+                .returning(Invite.role, Invite.agency_id, Invite.block_id, Invite.created_by)
             )
             row = claimed.first()
             if row is None:
@@ -187,7 +209,7 @@ class AccessService:
                 if known is None:
                     raise NotFound("invite")
                 raise InvalidInput("invite_used" if known[0] is not None else "invite_expired")
-            role, agency_id, granted_by = row
+            role, agency_id, block_id, granted_by = row
             # One agency per person: an agency role replaces any agency role they had.
             if role in AGENCY_ROLES:
                 await session.execute(
@@ -195,10 +217,27 @@ class AccessService:
                 )
             await session.execute(delete(UserRole).where(UserRole.user_id == actor.id, UserRole.role == role))
             session.add(
-                UserRole(user_id=actor.id, role=role, agency_id=agency_id, granted_by=granted_by, granted_at=now)
+                UserRole(
+                    user_id=actor.id,
+                    role=role,
+                    agency_id=agency_id,
+                    block_id=block_id,
+                    granted_by=granted_by,
+                    granted_at=now,
+                )
             )
             await self._name(session, actor.id, full_name, username)
-            audit(session, actor.id, "role_granted", now, target=actor.id, role=role, agency_id=agency_id, via="invite")
+            audit(
+                session,
+                actor.id,
+                "role_granted",
+                now,
+                target=actor.id,
+                role=role,
+                agency_id=agency_id,
+                via="invite",
+                **({"block_id": block_id} if block_id is not None else {}),
+            )
             await session.commit()
             return role
 
@@ -214,7 +253,7 @@ class AccessService:
             if role:
                 query = query.where(UserRole.role == role)
             return [
-                Person(r.user_id, tg_id, r.role, r.agency_id, name, handle)
+                Person(r.user_id, tg_id, r.role, r.agency_id, name, handle, r.block_id)
                 for r, tg_id, name, handle in (await session.execute(query)).all()
             ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.config import Settings
-from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, AppealKind
+from bot.domain import AGENCY_ROLES, COORDINATING_ROLES, AppealKind, Role
 from bot.services.calendar import ProductionCalendar, compute_deadline, extend, shift_by_pause
 from bot.services.directory import DirectoryService
 from bot.services.errors import InvalidInput
@@ -19,6 +19,11 @@ def is_coordinator(actor: Actor) -> bool:
 def in_agency(actor: Actor, agency_id: int | None) -> bool:
     """An official or supervisor of the agency that holds the appeal."""
     return actor.has(*AGENCY_ROLES) and actor.agency_id is not None and agency_id == actor.agency_id
+
+
+def in_block(actor: Actor, block_id: int | None) -> bool:
+    """The head of the thematic block the appeal's category belongs to: reads it, never acts on it."""
+    return actor.has(Role.block_head) and actor.block_id is not None and block_id == actor.block_id
 
 
 def check_text(text: str | None, limit: int, minimum: int) -> str:

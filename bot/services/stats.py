@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import IndexWeights, Settings
 from bot.domain import (
     ID_DIMENSIONS,
     MAX_DIMENSIONS,
@@ -49,6 +49,10 @@ from bot.services.users import Actor
 from storage.repositories.stats import SliceQuery, SliceRow, StatsRepo
 
 Key = int | str | None
+# Who reads /rating: the whole ranking (a supervisor: their agency's place and breakdown only).
+RATING_ROLES = STATS_ALL_ROLES | {Role.supervisor}
+# The periods /rating offers (the first is the default).
+RATING_PERIODS = (PeriodKind.days30, PeriodKind.last_month, PeriodKind.quarter, PeriodKind.year)
 DATE_RE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s*$|^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 
 
@@ -74,6 +78,15 @@ class Period:
         return Period(
             self.start - length, self.start, self.first_day - timedelta(days=days), self.first_day - timedelta(days=1)
         )
+
+    def previous(self) -> Period:
+        """The period a rating is compared with: the calendar month before a whole calendar month (October for
+        November, not the 30 days before it), otherwise the period of the same length just before."""
+        if self.first_day.day != 1 or (self.last_day + timedelta(days=1)).day != 1:
+            return self.before()
+        last = self.first_day - timedelta(days=1)
+        first = last.replace(day=1)
+        return Period(datetime.combine(first, time(), tzinfo=self.start.tzinfo), self.start, first, last)
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,32 @@ class AgencyRating:
     period: Period
     ranked: list[IndexEntry]  # best first
     apart: list[IndexEntry]  # fewer than stats.min_appeals answered in the period: not ranked
+    # Set when the rating was held to one agency (a supervisor's view, a breakdown): that agency, and how many were
+    # ranked in all (its place "of how many"); `ranked` and `apart` then hold that agency's entry at most.
+    held_to: int | None = None
+    ranked_total: int | None = None
+    min_appeals: int = 0  # the stats.min_appeals it was ranked with
+    weights: IndexWeights = field(default_factory=IndexWeights)  # the stats.index weights it was computed with
+
+    @property
+    def places(self) -> int:
+        """How many agencies were ranked."""
+        return self.ranked_total if self.ranked_total is not None else len(self.ranked)
+
+    def entry(self, agency_id: int) -> IndexEntry | None:
+        return next((e for e in (*self.ranked, *self.apart) if e.agency_id == agency_id), None)
+
+    def only(self, agency_id: int) -> AgencyRating:
+        """The rating as one agency may read it: its own entry and the number of places, nothing of the others."""
+        return AgencyRating(
+            self.period,
+            [e for e in self.ranked if e.agency_id == agency_id],
+            [e for e in self.apart if e.agency_id == agency_id],
+            held_to=agency_id,
+            ranked_total=self.places,
+            min_appeals=self.min_appeals,
+            weights=self.weights,
+        )
 
 
 @dataclass(frozen=True)
@@ -429,17 +468,43 @@ class StatsService:
     # --- the agency index ------------------------------------------------------------------------------
 
     async def rating(self, actor: Actor, period: Period) -> AgencyRating:
-        """The index of every agency (a supervisor reads the whole ranking's places, but only their agency's
-        breakdown: the handler shows only theirs), with the change since the previous period."""
+        """The index of every agency with the change since the previous period; a supervisor's is held to their
+        agency (its place of how many and its breakdown, nothing of the others). Block heads and officials are
+        refused (audited)."""
+        scope = await self.rating_reader(actor)
+        async with self.sessionmaker() as session:
+            rating = await self.agency_rating(session, period)
+        return rating.only(scope.agency_id) if scope.agency_id is not None else rating
+
+    async def breakdown(self, actor: Actor, agency_id: int, period: Period) -> AgencyRating:
+        """One agency's place and parts (the rating held to it): an id no directory knows is Gone (a forged button);
+        a supervisor asking for another agency than theirs is refused (Forbidden, audited)."""
+        scope = await self.rating_reader(actor)
+        if self.directory.agency(agency_id) is None:
+            raise Gone("agency")
+        if scope.agency_id is not None and agency_id != scope.agency_id:
+            raise await refuse(
+                self.sessionmaker, actor, "rating:another_agency", self.clock.now(), agency_id=agency_id
+            )
+        async with self.sessionmaker() as session:
+            return (await self.agency_rating(session, period)).only(agency_id)
+
+    def rating_period(self, kind: str) -> Period:
+        """The period of a /rating button (RATING_PERIODS); PeriodRefused("malformed") for any other value."""
+        if kind not in RATING_PERIODS:
+            raise PeriodRefused("malformed")
+        return self.period(SliceSpec(period=PeriodKind(kind)))
+
+    async def rating_reader(self, actor: Actor) -> Scope:
+        """The actor's scope for /rating: the whole region, or a supervisor's agency; Forbidden (audited) otherwise."""
         scope = await self.scope(actor)
         if scope.block_id is not None or scope.official_id is not None:
             raise await refuse(self.sessionmaker, actor, "rating", self.clock.now())
-        async with self.sessionmaker() as session:
-            return await self.agency_rating(session, period)
+        return scope
 
     async def agency_rating(self, session: AsyncSession, period: Period) -> AgencyRating:
         current = await self._index(session, period)
-        previous = await self._index(session, period.before())
+        previous = await self._index(session, period.previous())
         previous_ranked = {e.agency_id: e for e in self._rank(previous)[0]}
         ranked, apart = self._rank(current)
         ranked = [
@@ -450,7 +515,8 @@ class StatsService:
             )
             for e in ranked
         ]
-        return AgencyRating(period, ranked, apart)
+        config = self.settings.stats
+        return AgencyRating(period, ranked, apart, min_appeals=config.min_appeals, weights=config.index)
 
     def _rank(self, entries: list[IndexEntry]) -> tuple[list[IndexEntry], list[IndexEntry]]:
         minimum = self.settings.stats.min_appeals

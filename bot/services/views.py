@@ -6,8 +6,11 @@ except the audit row of a refusal."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import (
     AGENCY_ROLES,
@@ -22,15 +25,25 @@ from bot.domain import (
     NoteKind,
     NoteStatus,
     RequestKind,
+    Role,
     Visibility,
 )
 from bot.domain import AppealStatus as S
 from bot.services.appeals import DraftAttachment, HistoryEntry
 from bot.services.errors import NotFound
 from bot.services.lifecycle import UseCase
-from bot.services.rules import in_agency, is_coordinator
+from bot.services.rules import in_agency, in_block, is_coordinator
 from bot.services.users import Actor
-from storage.models import Appeal, AppealMessage, AppealRequest, Attachment, Followup, Rating, StatusHistory
+from storage.models import (
+    Appeal,
+    AppealMessage,
+    AppealRequest,
+    Attachment,
+    Category,
+    Followup,
+    Rating,
+    StatusHistory,
+)
 from storage.repositories.appeals import AppealRepo
 from storage.repositories.notes import NoteRepo
 from storage.repositories.rating_stats import RatingStatsRepo
@@ -43,6 +56,8 @@ OTHER_APPEALS = 10
 NEARBY_METERS = 1000
 # How many originals a duplicate's screen offers (the resident's own first, then the nearest).
 DUPLICATE_CHOICES = 8
+# The notes staff write: what a block head's read-only card shows of the notes.
+STAFF_NOTES = frozenset({NoteKind.clarification_question, NoteKind.interim, NoteKind.answer})
 # Open appeals: an original a duplicate can follow.
 OPEN = (*TRIAGE, *OPEN_FOR_AGENCY)
 EARTH_METERS = 6_371_000
@@ -84,6 +99,18 @@ def around(latitude: float, longitude: float, meters: float) -> tuple[float, flo
     dlat = math.degrees(meters / EARTH_METERS)
     dlon = dlat / max(math.cos(math.radians(latitude)), 0.01)
     return latitude - dlat, latitude + dlat, longitude - dlon, longitude + dlon
+
+
+@dataclass(frozen=True)
+class BlockPage:
+    """A page of a thematic block's appeals, newest first, for its block head."""
+
+    block_id: int
+    status: AppealStatus | None
+    items: list[QueueItem]
+    total: int
+    page: int  # from 0
+    pages: int  # at least 1
 
 
 @dataclass(frozen=True)
@@ -202,6 +229,8 @@ class StaffCard:
     # How many times the resident sent it back, of ratings.max_reopens.
     reopen_count: int = 0
     max_reopens: int = 0
+    # A block head's card: read only, and nothing of the resident (name, contact, place, files, other appeals).
+    read_only: bool = False
 
 
 def _item(a: Appeal) -> QueueItem:
@@ -302,16 +331,43 @@ class Views(UseCase):
             rows = await AppealRepo(session).open_for_agency(actor.agency_id, OPEN_FOR_AGENCY)
             return [_item(a) for a in rows]
 
+    # --- block heads ---------------------------------------------------------------------------------
+
+    async def block_appeals(
+        self, actor: Actor, status: AppealStatus | None = None, page: int = 0, size: int = 8
+    ) -> BlockPage:
+        """The appeals of the block head's thematic block, newest first, a page of `size` (the last page when
+        `page` is beyond it); `status` narrows them to one status."""
+        if not actor.has(Role.block_head) or actor.block_id is None:
+            raise await self._deny(actor, "block_appeals")
+        async with self.sessionmaker() as session:
+            appeals = AppealRepo(session)
+            total = await appeals.count_of_block(actor.block_id, status)
+            pages = max(1, math.ceil(total / size))
+            page = min(max(page, 0), pages - 1)
+            rows = await appeals.page_of_block(actor.block_id, status, page * size, size)
+            return BlockPage(actor.block_id, status, [_item(a) for a in rows], total, page, pages)
+
     # --- staff ---------------------------------------------------------------------------------------
 
-    async def card(self, actor: Actor, appeal_id: int) -> StaffCard:
-        """Coordinators see every appeal; officials and supervisors only their agency's."""
+    async def card(self, actor: Actor, appeal_id: int, action: str | None = None) -> StaffCard:
+        """Coordinators see every appeal; officials and supervisors only their agency's; a block head, read only,
+        their block's, without the resident's personal data. `action`: the card is loaded to act on it (a screen
+        or a button of the card), which a read-only reader is refused (audited) whatever the button says."""
         async with self.sessionmaker() as session:
             appeal = await AppealRepo(session).get(appeal_id)
             if appeal is None:
                 raise NotFound()
-            if not (is_coordinator(actor) or in_agency(actor, appeal.agency_id)):
-                raise await self._deny(actor, "card", appeal_id, session)
+            full = is_coordinator(actor) or in_agency(actor, appeal.agency_id)
+            if not full:
+                block_id = (
+                    await session.execute(select(Category.block_id).where(Category.id == appeal.category_id))
+                ).scalar_one_or_none()
+                if not in_block(actor, block_id):
+                    raise await self._deny(actor, "card", appeal_id, session)
+                if action is not None:
+                    raise await self._deny(actor, action, appeal_id, session)
+                return await self._read_only_card(session, appeal)
             appeals, notes = AppealRepo(session), NoteRepo(session)
             files = await notes.files_of_appeal(appeal.id)
 
@@ -351,6 +407,41 @@ class Views(UseCase):
                 reopen_count=appeal.reopen_count or 0,
                 max_reopens=self.settings.ratings.max_reopens,
             )
+
+    async def _read_only_card(self, session: AsyncSession, appeal: Appeal) -> StaffCard:
+        """What a block head reads of an appeal: what it is about, where it stands, the staff's notes and answers
+        and the history; no name, contact, address, coordinates, files or other appeals of the resident are loaded
+        at all. What the resident wrote after filing (a clarification reply, the words of a re-opening, a rating's
+        or the follow-up's comment) is left out too: it is where people give their address or phone when asked."""
+        appeals, notes, judged = AppealRepo(session), NoteRepo(session), RatingStatsRepo(session)
+        followup = await judged.followup_of(appeal.id)
+        return StaffCard(
+            id=appeal.id,
+            number=appeal.number,
+            kind=AppealKind(appeal.kind),
+            status=AppealStatus(appeal.status),
+            category_id=appeal.category_id,
+            district_id=appeal.district_id,
+            agency_id=appeal.agency_id,
+            suggested_agency_id=None,
+            text=appeal.text,
+            address=None,
+            latitude=None,
+            longitude=None,
+            applicant_name=None,
+            applicant_contact=None,
+            created_at=appeal.created_at,
+            deadline_at=appeal.deadline_at,
+            extension_used=appeal.extension_used,
+            notes=[_note(n, ()) for n in await notes.of_appeal(appeal.id) if n.kind in STAFF_NOTES],
+            requests=[_request(r, appeal.number) for r in await RequestRepo(session).pending_of(appeal.id)],
+            history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
+            ratings=[replace(_rating(r), comment=None) for r in await judged.of_appeal(appeal.id)],
+            followup=replace(_followup(followup), comment=None) if followup else None,
+            reopen_count=appeal.reopen_count or 0,
+            max_reopens=self.settings.ratings.max_reopens,
+            read_only=True,
+        )
 
     async def note(self, actor: Actor, message_id: int) -> tuple[str, Note]:
         """A question, reply or answer, for the person a notification names; (appeal number, note)."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import join
-from handlers.staff import admin, appeals, broadcasts, menu, polls
+from handlers.staff import admin, appeals, broadcasts, menu, polls, rating
 
 
 def get_router() -> Router:
     # Plain handlers first: /staff and the notifications' buttons are heard in any dialog state.
     return join(
-        __name__, menu.router, appeals.router, polls.router, broadcasts.router, menu.dialog(), appeals.dialog(),
-        admin.dialog(), polls.dialog(), broadcasts.dialog(),
+        __name__, menu.router, appeals.router, polls.router, broadcasts.router, rating.router, menu.dialog(),
+        appeals.dialog(), admin.dialog(), polls.dialog(), broadcasts.dialog(), rating.dialog(),
     )

@@ -1,5 +1,6 @@
-"""Admins, declared with aiogram-dialog: invite links for a role (and an agency), people by role with revocation,
-the routing matrix (category → district → agency). Started from the /staff menu, on its message.
+"""Admins, declared with aiogram-dialog: invite links for a role (and an agency, or a block head's thematic block),
+people by role with revocation, the routing matrix (category → district → agency). Started from the /staff menu, on
+its message.
 
 Every window's getter asks a service that refuses anyone but an admin (`access.check_admin`, `access.people`,
 `routing.routes`), so a forged press opens nothing; the changes are authorized again by their services.
@@ -73,6 +74,9 @@ async def on_role(callback: CallbackQuery, widget: Any, manager: DialogManager, 
     if role in AGENCY_ROLES:
         await manager.switch_to(Admin.invite_agency)
         return
+    if role == Role.block_head:
+        await manager.switch_to(Admin.invite_block)
+        return
     await make_invite(manager, role, None)
 
 
@@ -88,17 +92,32 @@ async def on_invite_agency(callback: CallbackQuery, widget: Any, manager: Dialog
     await make_invite(manager, str(manager.dialog_data.get("role", "")), agency_id)
 
 
-async def make_invite(manager: DialogManager, role: str, agency_id: int | None) -> None:
+async def invite_block_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+) -> dict[str, Any]:
+    await services.access.check_admin(actor, "invite")
+    items = [(b.id, b.name(actor.lang)) for b in services.directory.blocks()]
+    return common(dialog_manager, _("Which thematic block?"), items=items)
+
+
+async def on_invite_block(callback: CallbackQuery, widget: Any, manager: DialogManager, block_id: int) -> None:
+    services, _settings, _actor = deps(manager)
+    if services.directory.block(block_id) is None:
+        raise Gone("block")  # a forged or stale button (the service refuses an unknown block too)
+    await make_invite(manager, str(manager.dialog_data.get("role", "")), None, block_id)
+
+
+async def make_invite(manager: DialogManager, role: str, agency_id: int | None, block_id: int | None = None) -> None:
     services, settings, actor = deps(manager)
-    invite = await services.access.create_invite(actor, role, agency_id)
+    invite = await services.access.create_invite(actor, role, agency_id, block_id)
     bot: Bot = manager.middleware_data["bot"]
     me = await bot.me()
-    agency = services.directory.agency(agency_id or 0)
+    where = services.directory.agency(agency_id or 0) or services.directory.block(block_id or 0)
     manager.dialog_data["invite"] = _(
         "Invite for the role «{role}»{agency}. Single use, valid until {until}:\n<code>{link}</code>"
     ).format(
         role=_(ROLES[role]),
-        agency=f" ({escape(agency.name(actor.lang))})" if agency else "",
+        agency=f" ({escape(where.name(actor.lang))})" if where else "",
         until=local_time(invite.expires_at, settings.tz),
         link=f"https://t.me/{me.username}?start=inv_{invite.token}",
     )
@@ -133,8 +152,9 @@ async def people_getter(
     items: list[tuple[str, str]] = []
     for person in found:
         agency = services.directory.agency(person.agency_id or 0)
+        block = services.directory.block(person.block_id or 0)  # a block head's thematic block
         role = _(ROLES.get(person.role, person.role))
-        where = [agency.name(actor.lang)] if agency else []
+        where = [place.name(actor.lang) for place in (agency, block) if place]
         line = "• " + escape(" · ".join([who(person), f"id {person.tg_id}", role, *where]))
         if len(lines) <= PEOPLE_LINES and sum(len(x) + 1 for x in lines) + len(line) < TEXT_CHARS:
             lines.append(line)
@@ -284,6 +304,7 @@ def dialog() -> Dialog:
     return Dialog(
         window(Admin.roles, roles_getter, Group(choice("role", on_role, type_factory=str), width=2), to_menu()),
         window(Admin.invite_agency, invite_agency_getter, picker("agency", on_invite_agency), back_to(Admin.roles)),
+        window(Admin.invite_block, invite_block_getter, picker("block", on_invite_block), back_to(Admin.roles)),
         window(Admin.invite, invite_getter, SwitchTo(Format("{another}"), id="another", state=Admin.roles), to_menu()),
         window(
             Admin.people,

@@ -74,7 +74,8 @@ def from_list(manager: DialogManager) -> bool:
 async def load(manager: DialogManager, action: Action | None = None) -> StaffCard:
     """The card as the person may see it now; with `action`, only if the card offers it."""
     services, _settings, actor = deps(manager)
-    card = await services.views.card(actor, appeal_id(manager))
+    # With `action`, the service refuses a read-only reader (a block head) whatever the card would offer.
+    card = await services.views.card(actor, appeal_id(manager), action.value if action else None)
     if action is not None:
         require(card, actor, action, services.directory)
     return card

@@ -1,5 +1,5 @@
-"""/staff: the menu of each role and its lists (queue, answers to check, requests, inbox), declared with
-aiogram-dialog. One message: the menu, a list, a card opened from it and back are all edits of it.
+"""/staff: the menu of each role and its lists (queue, answers to check, requests, inbox, a block head's appeals of
+the block), declared with aiogram-dialog. One message: the menu, a list, a card opened from it and back are all edits of it.
 
 Each list's getter asks the service for it (`services.views`), which refuses a person without the role; the card
 opened from a list is a dialog of its own (handlers.staff.appeals), which returns here when a decision takes the
@@ -9,13 +9,14 @@ appeal off the list.
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import Dialog, DialogManager, LaunchMode, ShowMode, StartMode, Window
-from aiogram_dialog.widgets.kbd import Cancel, Start, SwitchTo
+from aiogram_dialog.widgets.kbd import Button, Cancel, Group, Row, Select, Start, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
 from bot.clock import Clock
@@ -25,13 +26,15 @@ from bot.domain import AppealStatus as S
 from bot.services import Services
 from bot.services.broadcasts import AUTHORS as BROADCASTERS
 from bot.services.directory import DirectoryService
-from bot.services.errors import Forbidden
+from bot.services.errors import Forbidden, Gone
 from bot.services.polls import READERS
+from bot.services.stats import RATING_ROLES
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Broadcasts, Polls, StaffLists
+from bot.states import Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists
+from bot.texts import STATUS_NAMES, status_name
 from handlers import Handlers
-from handlers.dialogs import buttons_only, fit, heading, notice, picker
+from handlers.dialogs import PAGE_ROWS, buttons_only, fit, heading, notice, picker
 from handlers.staff.render import request_label
 
 router = Handlers(__name__)
@@ -63,10 +66,14 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "coordinator": actor.has(*COORDINATING_ROLES),
         "agency": actor.has(*AGENCY_ROLES),
         "admin": actor.has(Role.admin),
+        "block_head": actor.has(Role.block_head) and actor.block_id is not None,
+        "block": _("📂 Appeals of the block"),
         "polls": actor.has(*READERS),
         "polls_label": _("📊 Polls"),
         "broadcasts": actor.has(*BROADCASTERS),
         "broadcasts_label": _("📣 Broadcasts"),
+        "rating": actor.has(*RATING_ROLES),
+        "rating_label": _("🏆 Agency rating"),
         "queue": _("📥 Queue"),
         "reviews": _("🧾 Answers to check"),
         "requests": _("📨 Requests"),
@@ -161,6 +168,83 @@ async def inbox_getter(
     return listed(text, rows(items[:LIST_LIMIT], now, settings, services, actor), dialog_manager)
 
 
+# --- a block head's appeals of the block ----------------------------------------------------------------------
+
+
+async def block_getter(
+    dialog_manager: DialogManager, services: Services, actor: Actor, settings: Settings, clock: Clock, **_kwargs: Any
+) -> dict[str, Any]:
+    """A page of the block's appeals, newest first, each with its number and status; a status narrows them."""
+    data = dialog_manager.dialog_data
+    chosen = data.get("status") or None
+    status = S(chosen) if chosen in S.__members__ else None
+    found = await services.views.block_appeals(actor, status, int(data.get("page") or 0), PAGE_ROWS)
+    data["page"] = found.page  # held to the pages there are now
+    block = services.directory.block(found.block_id)
+    lines = [
+        _("<b>Appeals of the block «{block}»</b>: {count}").format(
+            block=escape(block.name(actor.lang)) if block else "—", count=found.total
+        ),
+        _("Page {page} of {pages}").format(page=found.page + 1, pages=found.pages),
+    ]
+    if status is not None:
+        lines.append(_("Status: {status}").format(status=status_name(status)))
+    directory = services.directory
+    items = []
+    for item in found.items:
+        category, district = directory.category(item.category_id), directory.district(item.district_id)
+        names = [category.name(actor.lang) if category else "—", district.name(actor.lang) if district else "—"]
+        items.append((item.id, fit([f"№ {item.number}", status_name(item.status)], names)))
+    statuses = [(code, ("• " if code == chosen else "") + status_name(code)) for code in STATUS_NAMES]
+    return {
+        **listed("\n".join(lines), items, dialog_manager),
+        "statuses": statuses,
+        "newer": found.page > 0,
+        "older": found.page + 1 < found.pages,
+    }
+
+
+async def on_status(callback: CallbackQuery, widget: Any, manager: DialogManager, status: str) -> None:
+    """The same status again shows every status; the first page of what is shown now."""
+    if status not in S.__members__:
+        raise Gone("status")
+    manager.dialog_data["status"] = None if manager.dialog_data.get("status") == status else status
+    manager.dialog_data["page"] = 0
+
+
+def turn(step: int) -> Any:
+    async def on_click(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+        manager.dialog_data["page"] = max(0, int(manager.dialog_data.get("page") or 0) + step)
+
+    return on_click
+
+
+def block_window() -> Window:
+    return Window(
+        heading(),
+        *buttons_only(),
+        Group(
+            Select(
+                Format("{item[1]}"),
+                id="status",
+                item_id_getter=lambda item: item[0],
+                items="statuses",
+                type_factory=str,
+                on_click=on_status,
+            ),
+            width=3,
+        ),
+        picker("appeal", open_appeal),
+        Row(
+            Button(Format("◀️"), id="newer", on_click=turn(-1), when="newer"),
+            Button(Format("▶️"), id="older", on_click=turn(1), when="older"),
+        ),
+        SwitchTo(Format("{back}"), id="back", state=L.menu),
+        state=L.block,
+        getter=block_getter,
+    )
+
+
 async def open_appeal(callback: CallbackQuery, widget: Any, manager: DialogManager, appeal_id: int) -> None:
     """The card, on this message; its getter asks `services.views.card`, which refuses an appeal out of scope."""
     await manager.start(AppealCard.card, data={"appeal_id": appeal_id, "from_list": True})
@@ -193,11 +277,13 @@ def dialog() -> Dialog:
             SwitchTo(Format("{reviews}"), id="reviews", state=L.reviews, when="coordinator"),
             SwitchTo(Format("{requests}"), id="requests", state=L.requests, when="coordinator"),
             SwitchTo(Format("{inbox}"), id="inbox", state=L.inbox, when="agency"),
+            SwitchTo(Format("{block}"), id="block_appeals", state=L.block, when="block_head"),
             Start(Format("{invite}"), id="invite", state=Admin.roles, when="admin"),
             Start(Format("{people}"), id="people", state=Admin.people, when="admin"),
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
+            Start(Format("{rating_label}"), id="rating", state=Rating.ranking, when="rating"),
             Cancel(Format("{close}")),
             state=L.menu,
             getter=menu_getter,
@@ -206,6 +292,7 @@ def dialog() -> Dialog:
         list_window(L.reviews, reviews_getter),
         list_window(L.requests, requests_getter),
         list_window(L.inbox, inbox_getter),
+        block_window(),
         on_process_result=on_result,
         launch_mode=LaunchMode.ROOT,
     )

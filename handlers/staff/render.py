@@ -77,8 +77,12 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
         _("<b>Topic:</b> {topic}").format(topic=escape(topic(directory, card.category_id, actor.lang))),
         _("<b>Kind:</b> {kind}").format(kind=kind_name(card.kind)),
         _("<b>District:</b> {district}").format(district=escape(district.name(actor.lang)) if district else "—"),
-        _("<b>Place:</b> {place}").format(place=place(card.address, card.latitude, card.longitude)),
     ]
+    if card.read_only:
+        # A block head's card holds nothing of the resident: no place line at all, rather than an empty one.
+        lines.insert(1, _("👁 Read-only: the resident's personal data is not shown."))
+    else:
+        lines.append(_("<b>Place:</b> {place}").format(place=place(card.address, card.latitude, card.longitude)))
     if agency:
         lines.append(_("<b>Agency:</b> {agency}").format(agency=escape(agency.name(actor.lang))))
     due = deadline_line(card.deadline_at, now, tz)

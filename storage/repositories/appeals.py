@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Appeal, Attachment, Counter, StatusHistory
+from storage.models import Appeal, Attachment, Category, Counter, StatusHistory
 
 
 class AppealRepo:
@@ -174,6 +174,29 @@ class AppealRepo:
             .order_by(Appeal.deadline_at.is_(None), Appeal.deadline_at, Appeal.id)
         )
         return (await self.session.execute(query)).scalars().all()
+
+    def _of_block(self, block_id: int, status: str | None) -> Any:
+        """The appeals whose category belongs to the thematic block (and have `status`, when given)."""
+        categories = select(Category.id).where(Category.block_id == block_id)
+        where = [Appeal.category_id.in_(categories)]
+        if status is not None:
+            where.append(Appeal.status == status)
+        return and_(*where)
+
+    async def page_of_block(self, block_id: int, status: str | None, offset: int, limit: int) -> Sequence[Appeal]:
+        """A page of the block's appeals, newest first (read backwards along the index on created_at)."""
+        query = (
+            select(Appeal)
+            .where(self._of_block(block_id, status))
+            .order_by(Appeal.created_at.desc(), Appeal.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def count_of_block(self, block_id: int, status: str | None) -> int:
+        query = select(func.count()).select_from(Appeal).where(self._of_block(block_id, status))
+        return int((await self.session.execute(query)).scalar_one())
 
     async def others_of_resident(self, user_id: int, appeal_id: int, limit: int) -> list[tuple[str, str]]:
         """(number, status) of the resident's other appeals, newest first."""

@@ -95,6 +95,7 @@ def upgrade() -> None:
         ],
     )
     op.create_index("ix_ratings_stats", "ratings", ["created_at", "appeal_id", "agency_id", "official_id", "score"])
+    op.create_index("ix_ratings_updated_score", "ratings", ["updated_at", "score"])
     op.create_index("ix_followups_stats", "followups", ["answered_at", "appeal_id", "answer"])
     op.create_index("ix_appeal_messages_stats", "appeal_messages", ["kind", "created_at", "status", "appeal_id"])
     op.create_table(
@@ -212,6 +213,7 @@ def downgrade() -> None:
     op.drop_table("stat_presets")
     op.drop_index("ix_appeal_messages_stats", table_name="appeal_messages")
     op.drop_index("ix_followups_stats", table_name="followups")
+    op.drop_index("ix_ratings_updated_score", table_name="ratings")
     op.drop_index("ix_ratings_stats", table_name="ratings")
     op.drop_index("ix_appeals_stats_first_action", table_name="appeals")
     op.drop_index("ix_appeals_stats_answered", table_name="appeals")
