@@ -28,6 +28,7 @@ from bot.services.users import Actor
 from emulator import EmulatedUser
 from emulator.models import BotMessage
 from storage.models import Digest, Outbox, StatPreset, StatReport, UserRole
+from tests import factories
 from tests.conftest import Harness
 from tests.factories import TG, World, make_world
 
@@ -425,3 +426,23 @@ async def test_two_instances_at_the_same_moment_send_once(harness: Harness, cloc
     await harness.settle()
     assert await report_rows(harness) == 3
     assert len(texts(person(harness, LEADER), "State of the region")) == 1
+
+
+@pytest.mark.parametrize("sections", [{"bot": {"admins": [TG["admin"]]}, "stats": {"min_appeals": 1}}])
+async def test_the_monthly_rating_ranks_the_agencies_for_the_leadership(harness: Harness, clock: ManualClock) -> None:
+    people = await world(harness)
+    await grant(harness, LEADER, Role.leadership)
+    clock.set(at(11, 10, 12))
+    await factories.answered(people)  # the agency answers one appeal in November: ranked (stats.min_appeals = 1)
+
+    await run_job(harness, "reports", at(12, 1, 9))
+
+    leader = person(harness, LEADER)
+    agency = people.services.directory.agency(people.agency).name("en")  # type: ignore[union-attr]
+    [text] = texts(leader, "Monthly report to the leadership")
+    assert "Agency rating" in text and "Period: 01.11.2026–30.11.2026 (compared with 01.10.2026–31.10.2026)" in text
+    assert f"1. {agency} — " in text
+    [sheet] = [m for m in files(leader, "document") if file_name(harness, m) == "agency-rating-2026-11.xlsx"]
+    rows = sheet_rows(workbook(harness, sheet), "Agency rating")
+    assert rows[1][:2] == [1, agency] and rows[1][4] == 1  # place, agency, …, answered
+    assert any(m.kind == "photo" for m in leader.messages)  # the index chart
