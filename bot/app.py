@@ -40,9 +40,11 @@ from bot.ops import Metrics, Ops, UpdateMetricsMiddleware
 from bot.outbox import OutboxSender
 from bot.polling import Poller
 from bot.progress import START_SECONDS, BroadcastJob
+from bot.reports_view import ReportComposer
 from bot.scheduler import create_scheduler
 from bot.services import Services, build_services
 from bot.services.calendar import next_allowed_time
+from bot.services.reports import ReportService
 from bot.services.users import guess_locale
 from bot.session import (
     BotSession,
@@ -88,6 +90,15 @@ class App:
         self._redis: Any = None
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
+        # The scheduled statistics reports, rendered in each recipient's language (issue 14).
+        self.reports = ReportService(
+            sessionmaker,
+            clock,
+            settings,
+            self.services.stats,
+            ReportComposer(self.i18n, settings, self.services.directory),
+            on_commit=self.wake_sender,
+        )
 
     def wake_sender(self) -> None:
         if self.sender is not None:
@@ -103,7 +114,9 @@ class App:
             self._sender_bot,
             self.sessionmaker,
             self.clock,
-            make_renderer(self.i18n, self.settings, self.services.directory, self.services.delivery.content),
+            make_renderer(
+                self.i18n, self.settings, self.services.directory, self.services.delivery.content, self.reports.content
+            ),
             on_send=self.metrics.record_send,
             global_rate=self.settings.broadcasts.rate,
             global_burst=self.settings.broadcasts.burst,
@@ -122,6 +135,7 @@ class App:
             broadcasts=broadcasts,
             broadcasts_start=broadcasts.start,
             start_seconds=START_SECONDS,
+            reports=self.reports,
         )
         self.scheduler.start()
 

@@ -513,3 +513,54 @@ class BroadcastContent:
 
     def text(self, locale: str) -> str:
         return self.texts.get(locale) or self.texts["ru"]
+
+
+# --- scheduled statistics reports (issue 14) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReportPart(Notice):
+    """One part of a stored report (storage.models.StatReport) as it reaches one recipient: only the report's id; the
+    renderer reads the text, chart or spreadsheet computed when the report was claimed. Each part is one Telegram
+    call, retried on its own."""
+
+    report_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReportText(StatsReportPart):
+    template: ClassVar[str] = "stats_report_text"
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReportChart(StatsReportPart):
+    template: ClassVar[str] = "stats_report_chart"
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReportSheet(StatsReportPart):
+    template: ClassVar[str] = "stats_report_sheet"
+
+
+STATS_REPORT_PARTS: tuple[type[StatsReportPart], ...] = (StatsReportText, StatsReportChart, StatsReportSheet)
+NOTICES.update({cls.template: cls for cls in STATS_REPORT_PARTS})
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """A stored report as its parts are sent (read by the renderer per row): the HTML text, the chart (PNG) and the
+    spreadsheet (XLSX) with the names their files get (`state-of-region-2026-W47.xlsx`)."""
+
+    report_id: int
+    text: str
+    chart: bytes | None
+    sheet: bytes | None
+    file_stem: str  # the files' name without the extension
+
+    @property
+    def chart_name(self) -> str:
+        return f"{self.file_stem}.png"
+
+    @property
+    def sheet_name(self) -> str:
+        return f"{self.file_stem}.xlsx"

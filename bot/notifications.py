@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from html import escape
 from typing import Any, TypeVar
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from babel.dates import format_date
 
@@ -99,12 +99,19 @@ def make_renderer(
     settings: Settings,
     directory: DirectoryService,
     broadcasts: Callable[[int], Awaitable[n.BroadcastContent | None]] | None = None,
+    reports: Callable[[int], Awaitable[n.ReportContent | None]] | None = None,
 ) -> Callable[[str, dict[str, Any], str, int], Awaitable[Rendered | None]]:
     """The outbox sender's renderer: decodes the row (UnknownNotice when it cannot) and renders it. `broadcasts`
-    reads a broadcast's content for its items (bot/services/broadcast_delivery.py BroadcastDelivery.content)."""
+    reads a broadcast's content for its items (bot/services/broadcast_delivery.py BroadcastDelivery.content),
+    `reports` a stored statistics report for its parts (bot/services/reports.py ReportService.content)."""
 
     async def render(template: str, params: dict[str, Any], locale: str, user_id: int) -> Rendered | None:
         notice = n.decode(template, params)
+        if isinstance(notice, n.StatsReportPart):
+            report = await reports(notice.report_id) if reports is not None else None
+            if report is None:
+                raise n.UnknownNotice(f"report {notice.report_id} not found")
+            return render_report_part(notice, report)
         if isinstance(notice, n.BroadcastItem):
             content = await broadcasts(notice.broadcast_id) if broadcasts is not None else None
             if content is None:
@@ -133,6 +140,16 @@ def render_broadcast(content: n.BroadcastContent, locale: str, _: Callable[[str]
     )
     media = [(str(content.media_kind), content.media_file_id)] if content.media_kind and content.media_file_id else []
     return Rendered(content.text(locale), InlineKeyboardMarkup(inline_keyboard=rows), media)
+
+
+def render_report_part(part: n.StatsReportPart, report: n.ReportContent) -> Rendered | None:
+    """A stored report's text, chart or spreadsheet (made in the recipient's language when it was claimed); the files
+    go as uploads named after the report and its period. A part the report lacks is skipped."""
+    if isinstance(part, n.StatsReportChart):
+        return Rendered(media=[("photo", BufferedInputFile(report.chart, report.chart_name))]) if report.chart else None
+    if isinstance(part, n.StatsReportSheet):
+        return Rendered(media=[("document", BufferedInputFile(report.sheet, report.sheet_name))]) if report.sheet else None
+    return Rendered(report.text)
 
 
 def button(text: str, data: str) -> InlineKeyboardMarkup:

@@ -35,6 +35,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import (
+    BufferedInputFile,
     InlineKeyboardMarkup,
     InputMediaDocument,
     InputMediaPhoto,
@@ -82,7 +83,8 @@ class Rendered:
     # A reply keyboard only for a handler's reply handed over by bot.session (the person's own menu, say).
     reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
     # (kind in photo|video|document, file_id): sent instead of a text message when set; 2-10 items form an album.
-    media: list[tuple[str, str]] = field(default_factory=list)
+    # A file made by the bot (a report's chart or spreadsheet) goes as its bytes with its file name instead of an id.
+    media: list[tuple[str, str | BufferedInputFile]] = field(default_factory=list)
 
 
 # (template, params, locale, user_id) -> the message; None = nothing to send (the row is marked sent as "skipped").

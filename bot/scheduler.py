@@ -1,4 +1,4 @@
-"""APScheduler 3: a short sweep of due reminders, the daily digest and the weekly summary.
+"""APScheduler 3: a short sweep of due reminders, the daily digest, the weekly summary and the statistics reports.
 
 The digests' cron jobs fire at digest time only while the bot runs (a restart rebuilds them from the
 next fire time on); the sweep catches up a digest of the same day that they missed, and the claim row
@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config import Settings
 from bot.services.deadlines import ReminderService
 from bot.services.polls import PollService
+from bot.services.reports import ReportService
 from bot.services.updates import UpdateLedger
 
 logger = logging.getLogger("tsur.scheduler")
@@ -56,6 +57,7 @@ def create_scheduler(
     broadcasts: Callable[[], Awaitable[int]] | None = None,
     broadcasts_start: Callable[[], Awaitable[int]] | None = None,
     start_seconds: int = 3,
+    reports: ReportService | None = None,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -119,4 +121,22 @@ def create_scheduler(
         coalesce=True,
         misfire_grace_time=3600,
     )
+    if reports is not None:
+        # The statistics reports (Monday's weekly, the 1st's monthly) at digest time; the catch-up sends a due one the
+        # cron job missed (the bot was down). Claims in `digests` keep the two (and other instances) from sending twice.
+        scheduler.add_job(
+            _guarded("reports", reports.daily, observe),
+            CronTrigger(hour=config.digest_time.hour, minute=config.digest_time.minute, timezone=settings.tz),
+            id="reports",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+        scheduler.add_job(
+            _guarded("reports_catch_up", reports.tick, observe),
+            IntervalTrigger(seconds=config.sweep_seconds),
+            id="reports_catch_up",
+            max_instances=1,
+            coalesce=True,
+        )
     return scheduler

@@ -197,6 +197,26 @@ async def broadcast_content(broadcast_id: int) -> notices.BroadcastContent | Non
     return notices.BroadcastContent(broadcast_id=5, texts={"ru": "<b>Вода</b> есть", "en": "<b>Water</b> is back"})
 
 
+# Issue 14: a scheduled report's parts carry only the stored report's id; the renderer reads the report.
+OLD_ROWS.update(
+    {
+        "stats_report_text": {"report_id": 9},
+        "stats_report_chart": {"report_id": 9},
+        "stats_report_sheet": {"report_id": 9},
+    }
+)
+EXPECTED_EN.update(
+    {"stats_report_text": "<b>📈 State of the region</b>", "stats_report_chart": None, "stats_report_sheet": None}
+)
+
+
+async def report_content(report_id: int) -> notices.ReportContent | None:
+    """Report 9 of OLD_ROWS, as ReportService.content reads it from the database."""
+    if report_id != 9:
+        return None
+    return notices.ReportContent(9, "<b>📈 State of the region</b>", b"\x89PNG", b"PK", "state-of-region-2026-W47")
+
+
 def test_every_notice_class_is_registered_once_under_its_template() -> None:
     subclasses = {
         cls
@@ -211,7 +231,9 @@ def test_every_notice_class_is_registered_once_under_its_template() -> None:
 def test_every_notice_class_has_a_renderer() -> None:
     # A broadcast item is rendered by make_renderer from its broadcast's content (render_broadcast), read once per
     # broadcast: tests/test_broadcast_delivery_e2e.py shows residents receiving it.
-    assert set(RENDERERS) | {notices.BroadcastItem} == set(notices.NOTICES.values())
+    # A scheduled report's parts likewise from the stored report (render_report_part): tests/test_reports_e2e.py.
+    special = {notices.BroadcastItem, *notices.STATS_REPORT_PARTS}
+    assert set(RENDERERS) | special == set(notices.NOTICES.values())
 
 
 @pytest.mark.parametrize("template", sorted(OLD_ROWS))
@@ -268,7 +290,7 @@ def test_notices_are_frozen() -> None:
 
 @pytest.mark.parametrize("template", sorted(OLD_ROWS))
 async def test_an_old_row_renders_the_text_it_always_did(template: str, services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content, report_content)
     rendered = await render(template, OLD_ROWS[template], "en", 1)
     assert rendered is not None
     assert rendered.text == EXPECTED_EN[template]
@@ -280,13 +302,13 @@ async def test_an_old_row_renders_the_text_it_always_did(template: str, services
 
 
 async def test_the_renderer_refuses_an_unknown_row(services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content, report_content)
     with pytest.raises(notices.UnknownNotice):
         await render("no_such_template", {}, "ru", 1)
 
 
 async def test_every_language_renders_every_notice(services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content, report_content)
     for lang in ("ru", "ce", "en"):
         for template, params in OLD_ROWS.items():
             rendered = await render(template, params, lang, 1)
@@ -294,7 +316,7 @@ async def test_every_language_renders_every_notice(services: Services, i18n: I18
 
 
 async def test_a_broadcast_item_renders_in_the_residents_language_or_russian(services: Services, i18n: I18n) -> None:
-    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content)
+    render = make_renderer(i18n, services.appeals.settings, services.directory, broadcast_content, report_content)
     en = await render("broadcast", {"broadcast_id": 5}, "en", 1)
     ce = await render("broadcast", {"broadcast_id": 5}, "ce", 1)
     assert en is not None and en.text == "<b>Water</b> is back"

@@ -280,6 +280,14 @@ class StatsService:
 
     async def scope(self, actor: Actor) -> Scope:
         """The actor's scope, or Forbidden (audited) for someone with no statistics to read."""
+        scope = self.scope_of(actor)
+        if scope is None:
+            raise await refuse(self.sessionmaker, actor, "stats", self.clock.now())
+        return scope
+
+    @staticmethod
+    def scope_of(actor: Actor) -> Scope | None:
+        """The actor's scope; None for someone with no statistics to read (the scheduled reports skip them)."""
         if actor.has(*STATS_ALL_ROLES):
             return Scope()
         if actor.has(Role.block_head) and actor.block_id is not None:
@@ -288,7 +296,7 @@ class StatsService:
             return Scope(agency_id=actor.agency_id)
         if actor.has(Role.official):
             return Scope(official_id=actor.id)
-        raise await refuse(self.sessionmaker, actor, "stats", self.clock.now())
+        return None
 
     def allowed(self, scope: Scope, spec: SliceSpec) -> SliceSpec:
         """The spec held to the scope: its own block or agency is imposed as a filter; asking for another one is
