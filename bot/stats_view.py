@@ -117,6 +117,16 @@ def label(dimension: Dimension, key: int | str | None, lang: str, directory: Dir
     return named.name(lang) if named else str(key)
 
 
+FILTER_NAMES_SHOWN = 5
+
+
+def filter_names(dimension: Dimension, values: tuple[int | str, ...], lang: str, directory: DirectoryService) -> str:
+    """The chosen values of a filter by name, or how many when there are many (a message has 4096 characters)."""
+    if len(values) > FILTER_NAMES_SHOWN:
+        return _("{count} chosen").format(count=len(values))
+    return ", ".join(label(dimension, v, lang, directory) for v in values)
+
+
 def row_label(table: Table, row: TableRow, lang: str, directory: DirectoryService) -> str:
     return " · ".join(label(d, k, lang, directory) for d, k in zip(table.spec.dims, row.keys, strict=True))
 
@@ -172,8 +182,7 @@ def table_text(table: Table, lang: str, directory: DirectoryService, limit: int)
     if spec.filters:
         parts = []
         for dim, values in spec.filters:
-            names = ", ".join(label(dim, v, lang, directory) for v in values)
-            parts.append(f"{dimension_name(dim)}: {names}")
+            parts.append(f"{dimension_name(dim)}: {filter_names(dim, values, lang, directory)}")
         lines.append(escape(_("Only: {filters}").format(filters="; ".join(parts))))
     show_base = kind != MetricKind.count
     if spec.dims and not table.rows:

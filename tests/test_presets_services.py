@@ -145,3 +145,18 @@ async def test_an_unreadable_spec_is_said_not_crashed_on(services: Services, clo
             await call
     await services.presets.delete(analyst, preset.id)
     assert await services.presets.presets(analyst) == []
+
+
+async def test_only_whole_region_readers_send_a_preset_to_others(services: Services, clock: ManualClock) -> None:
+    """An official, a supervisor or a block head may not even list who else reads statistics: their presets go to
+    themselves only; an analyst's list is not affected."""
+    world = await make_world(services, clock)
+    housing = services.directory.blocks()[0].id
+    head = await with_role(services, 3001, Role.block_head, housing)
+    for owner in (world["official"], world["supervisor"], head):
+        preset = await services.presets.save(owner, "Mine", SliceSpec())
+        assert [c.user_id for c in await services.presets.candidates(owner, preset.id)] == [owner.id]
+        with pytest.raises(Gone):
+            await services.presets.toggle_recipient(owner, preset.id, world["analyst"].id)
+    preset = await services.presets.save(world["analyst"], "Region", SliceSpec())
+    assert len(await services.presets.candidates(world["analyst"], preset.id)) > 1

@@ -216,6 +216,7 @@ async def test_typed_dates_refused_with_the_reason_and_the_prompt_stays(harness:
         (f"{today:%d.%m.%Y} {today + timedelta(days=1):%d.%m.%Y}", f"A period cannot end after today ({today:%d.%m.%Y})."),
         (f"{today:%d.%m.%Y} {today - timedelta(days=1):%d.%m.%Y}", "The first date is after the second one"),
         (f"{today.replace(year=today.year - 20):%d.%m.%Y} {today:%d.%m.%Y}", "A period can cover at most 1830 days."),
+        ("01.01.0001 01.01.0001", "The statistics start in 2000: type a later date."),
     ]
     for typed, answer in cases:
         await step(harness, analyst, "text", typed)
@@ -417,7 +418,8 @@ async def test_presets_save_open_rename_schedule_recipients_and_delete(harness: 
     assert (preset.name, preset.schedule) == ("Housing monthly", "weekly")
     await step(harness, analyst, "click", "👥 Recipients")
     # The housing block's head may read it; the energy block's head and an editor may not: not offered.
-    assert analyst.last_message.buttons == ["✅ you", "Hava Housing", "Lena Leader", f"id {ADMIN}", "⬅️ Back"]
+    admin_id = (await harness.app.services.users.identify(ADMIN)).id
+    assert analyst.last_message.buttons == ["✅ you", "Hava Housing", "Lena Leader", f"user № {admin_id}", "⬅️ Back"]
     assert "Eli Energy" not in analyst.last_message.buttons and "Edda Editor" not in analyst.last_message.buttons
     await step(harness, analyst, "click", "Lena Leader")
     await step(harness, analyst, "click", "Hava Housing")
@@ -510,3 +512,23 @@ async def test_the_staff_menu_offers_statistics_to_every_statistics_role(harness
         if offered:
             await step(harness, person, "click", "📊 Statistics")
             assert builder(person) is person.last_message
+
+
+async def test_an_export_covers_the_days_of_its_table_after_midnight(harness: Harness) -> None:
+    """A «Today» table exported the next day is the table's day, not the new «today»."""
+    analyst = await member(harness, 7001, Role.analyst)
+    await service_appeal(harness, 8000)
+    day = harness.clock.now().astimezone(harness.settings.tz).date()
+    await open_builder(harness, analyst)
+    await step(harness, analyst, "click", "📅 Period")
+    await step(harness, analyst, "click", "Today")
+    await step(harness, analyst, "click", "▶️ Show")
+    [table] = tables(analyst)
+    harness.clock.advance(days=1)
+    await service_appeal(harness, 8001)  # filed the next day: not in the table's day
+    await analyst.click("⬇️ CSV", message_id=table.message_id)
+    await harness.settle()
+    document = analyst.last_message
+    assert document.raw["document"]["file_name"] == f"stats-received-{day:%Y-%m-%d}-{day:%Y-%m-%d}.csv"
+    rows = list(csv.reader(io.StringIO(file_of(harness, document).decode("utf-8-sig"))))
+    assert rows[-1][-1] == "1", rows

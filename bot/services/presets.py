@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.domain import STATS_ROLES, PeriodKind, ReportSchedule, SliceSpec
+from bot.domain import STATS_ALL_ROLES, STATS_ROLES, PeriodKind, ReportSchedule, SliceSpec
 from bot.services.errors import Gone, InvalidInput, PresetNotFound, ServiceError
 from bot.services.stats import StatsService
 from bot.services.users import Actor
@@ -220,7 +220,12 @@ class PresetService:
             person["agency_id"] = person["agency_id"] or agency_id
             person["block_id"] = person["block_id"] or block_id
         found = []
+        # Only those who read the whole region send a slice to others: a block head's, a supervisor's or an official's
+        # report goes to themselves (they may not even list who else reads statistics).
+        whole_region = actor.has(*STATS_ALL_ROLES)
         for user_id, person in people.items():
+            if not whole_region and user_id != actor.id:
+                continue
             someone = Actor(
                 id=user_id,
                 tg_id=person["tg_id"],

@@ -56,8 +56,13 @@ RATING_PERIODS = (PeriodKind.days30, PeriodKind.last_month, PeriodKind.quarter, 
 DATE_RE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s*$|^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 
 
+# No appeal can be older than the service; a typed year like 0001 is refused (its local midnight is not even a valid
+# UTC timestamp).
+EARLIEST_DAY = date(2000, 1, 1)
+
+
 class PeriodRefused(InvalidInput):
-    """A typed period that cannot be used; `detail` says why: malformed, future, reversed or too_long."""
+    """A typed period that cannot be used; `detail` says why: malformed, future, reversed, too_long or too_old."""
 
     code = "period_refused"
 
@@ -82,7 +87,9 @@ class Period:
     def previous(self) -> Period:
         """The period a rating is compared with: the calendar month before a whole calendar month (October for
         November, not the 30 days before it), otherwise the period of the same length just before."""
-        if self.first_day.day != 1 or (self.last_day + timedelta(days=1)).day != 1:
+        month_end = (self.first_day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        if self.first_day.day != 1 or self.last_day != month_end:
+            # Not one whole calendar month (a quarter or a year ends on a month's last day too).
             return self.before()
         last = self.first_day - timedelta(days=1)
         first = last.replace(day=1)
@@ -376,6 +383,8 @@ class StatsService:
 
     def check_days(self, first: date, last: date, today: date | None = None) -> None:
         today = today or self.clock.now().astimezone(self.tz).date()
+        if first < EARLIEST_DAY or last < EARLIEST_DAY:
+            raise PeriodRefused("too_old")
         if first > today or last > today:
             raise PeriodRefused("future")
         if first > last:
@@ -431,6 +440,12 @@ class StatsService:
 
     def _query(self, scope: Scope, spec: SliceSpec, period: Period | None, now: datetime) -> SliceQuery:
         filters: dict[Dimension, tuple[Key, ...]] = {dim: values for dim, values in spec.filters}
+        # The scope is imposed here too, whatever the spec says (a stored preset, a report's spec): a filter of
+        # another block or agency leaves nothing, no filter becomes the scope's own.
+        for dim, own in ((Dimension.block, scope.block_id), (Dimension.agency, scope.agency_id)):
+            if own is not None:
+                asked = filters.get(dim)
+                filters[dim] = tuple(v for v in asked if v == own) if asked else (own,)
         return SliceQuery(
             metric=spec.metric,
             dims=spec.dims,

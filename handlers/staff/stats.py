@@ -12,6 +12,9 @@ forged metric, dimension or value in a button is refused before it reaches the s
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from datetime import date
 from html import escape
 from typing import Any
 
@@ -52,10 +55,20 @@ from bot.i18n import N_
 from bot.services import Services
 from bot.services.errors import Gone
 from bot.services.presets import NAME_CHARS, Preset, PresetRefused
-from bot.services.stats import Period, PeriodRefused, Scope, Table, parse_days
+from bot.services.stats import EARLIEST_DAY, Period, PeriodRefused, Scope, Table, parse_days
 from bot.services.users import Actor
 from bot.states import Stats, StatsSave
-from bot.stats_view import DIMENSION_NAMES, METRIC_NAMES, PERIOD_NAMES, SHORT_KINDS, label, period_text, table_text
+from bot.stats_files import chart_png, csv_bytes, table_sheet, xlsx_bytes
+from bot.stats_view import (
+    DIMENSION_NAMES,
+    METRIC_NAMES,
+    PERIOD_NAMES,
+    SHORT_KINDS,
+    filter_names,
+    label,
+    period_text,
+    table_text,
+)
 from bot.texts import status_name
 from handlers import Handlers
 from handlers.dialogs import COMMAND, buttons_only, deps, fit, heading, notice, picker, popup, say, unknown_command
@@ -73,6 +86,7 @@ PERIOD_REFUSED = {
     "future": N_("A period cannot end after today ({today})."),
     "reversed": N_("The first date is after the second one: type the earlier date first."),
     "too_long": N_("A period can cover at most {days} days."),
+    "too_old": N_("The statistics start in {year}: type a later date."),
 }
 PRESET_REFUSED = {
     "name_empty": N_("The name is empty: type a name of 1 to {max} characters."),
@@ -145,7 +159,7 @@ def describe(spec: SliceSpec, scope: Scope, period: Period, services: Services, 
     """The slice in words: metric, period, dimensions, filters, and what the scope imposes."""
     dims = " × ".join(_(DIMENSION_NAMES[d]) for d in spec.dims) or _("none")
     filters = [
-        f"{_(DIMENSION_NAMES[dim])}: {', '.join(label(dim, v, lang, services.directory) for v in values)}"
+        f"{_(DIMENSION_NAMES[dim])}: {filter_names(dim, values, lang, services.directory)}"
         for dim, values in spec.filters
         if dim != imposed(scope)
     ]
@@ -191,13 +205,13 @@ async def show(manager: DialogManager, spec: SliceSpec) -> None:
     table = await services.stats.slice(actor, spec)
     bot: Bot = manager.middleware_data["bot"]
     chat: Chat = manager.middleware_data["event_chat"]
-    number = await remember(manager.middleware_data, spec)
+    number = await remember(manager.middleware_data, spec, table.period)
     await bot.send_message(
         chat.id,
         table_text(table, actor.lang, services.directory, settings.stats.top_rows),
         reply_markup=table_buttons(number),
     )
-    png = chart(table, actor.lang, services)
+    png = await chart(table, actor.lang, services)
     if png is not None:
         await bot.send_photo(chat.id, BufferedInputFile(png, filename=f"{file_stem(table)}.png"))
     manager.show_mode = ShowMode.SEND
@@ -229,25 +243,37 @@ def tables_key(data: dict[str, Any]) -> tuple[BaseStorage, StorageKey]:
     return data["fsm_storage"], StorageKey(bot_id=bot.id, chat_id=chat.id, user_id=user.id, destiny=TABLES)
 
 
-async def remember(data: dict[str, Any], spec: SliceSpec) -> int:
-    """Keep the slice of a table just shown; its number goes into the buttons under it (the latest TABLES_KEPT)."""
+async def remember(data: dict[str, Any], spec: SliceSpec, period: Period) -> int:
+    """Keep the slice of a table just shown; its number goes into the buttons under it (the latest TABLES_KEPT).
+
+    The number is random, not a counter: two tables shown at once (two instances, or two presses) never share one,
+    whatever order their writes land in."""
     storage, key = tables_key(data)
     kept = await storage.get_data(key)
-    number = int(kept.get("next", 1))
-    tables = {k: v for k, v in dict(kept.get("tables", {})).items() if int(k) > number - TABLES_KEPT}
-    tables[str(number)] = spec.to_json()
-    await storage.set_data(key, {"next": number + 1, "tables": tables})
+    number = secrets.randbelow(2**31 - 2) + 1
+    tables = dict(kept.get("tables", {}))
+    order = [k for k in kept.get("order", []) if k in tables][-(TABLES_KEPT - 1) :]
+    tables = {k: tables[k] for k in order}
+    # The days the table covered: its export covers them too, even after midnight has moved «today».
+    tables[str(number)] = {**spec.to_json(), "first_day": period.first_day.isoformat(), "last_day": period.last_day.isoformat()}
+    await storage.set_data(key, {"order": [*order, str(number)], "tables": tables})
     return number
 
 
-async def recall(data: dict[str, Any], number: int) -> SliceSpec | None:
+async def recall(data: dict[str, Any], number: int) -> tuple[SliceSpec, date | None, date | None] | None:
+    """The slice of a table shown earlier and the days it covered (None for a table kept before they were)."""
     storage, key = tables_key(data)
     stored = dict((await storage.get_data(key)).get("tables", {})).get(str(number))
     if not isinstance(stored, dict):
         return None
     try:
-        return SliceSpec.from_json(stored)
-    except ValueError:
+        first, last = stored.get("first_day"), stored.get("last_day")
+        return (
+            SliceSpec.from_json(stored),
+            date.fromisoformat(first) if first else None,
+            date.fromisoformat(last) if last else None,
+        )
+    except (ValueError, TypeError):
         return None
 
 
@@ -265,11 +291,12 @@ async def on_table_button(
 ) -> None:
     data = {**data, "bot": bot}
     await services.stats.scope(actor)
-    spec = await recall(data, callback_data.n)
-    if spec is None:
+    kept = await recall(data, callback_data.n)
+    if kept is None:
         callback_answer.text = _("This table is too old: press «▶️ Show» again.")
         callback_answer.show_alert = True
         return
+    spec, first_day, last_day = kept
     if callback_data.a == StatsAction.save:
         services.stats.allowed(await services.stats.scope(actor), spec)
         await dialog_manager.start(StatsSave.name, data={"spec": spec.to_json()}, show_mode=ShowMode.SEND)
@@ -278,17 +305,15 @@ async def on_table_button(
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=table_buttons(callback_data.n))
         return
-    table = await services.stats.slice(actor, spec)
+    period = services.stats.days(first_day, last_day) if first_day and last_day else None
+    table = await services.stats.slice(actor, spec, period)
     if not (table.rows if spec.dims else (table.total.base or table.total.value)):
         callback_answer.text = _("Nothing to export: the slice is empty.")
         callback_answer.show_alert = True
         return
     chat: Chat = data["event_chat"]
-    sheet = export_sheet(table, actor.lang, services, settings)
-    if callback_data.a == StatsAction.xlsx:
-        content, extension = xlsx(sheet), "xlsx"
-    else:
-        content, extension = csv(sheet), "csv"
+    extension = "xlsx" if callback_data.a == StatsAction.xlsx else "csv"
+    content = await export_file(table, actor.lang, services, settings, xlsx=extension == "xlsx")
     await bot.send_document(
         chat.id,
         BufferedInputFile(content, filename=f"{file_stem(table)}.{extension}"),
@@ -299,30 +324,20 @@ async def on_table_button(
 
 
 # --- charts and spreadsheets (bot/stats_files.py) ---------------------------------------------------------------
+# Drawing and writing a big table takes CPU seconds: they run in a worker thread (which keeps the reader's locale, a
+# context variable), so the bot keeps answering everyone else meanwhile.
 
 
-def chart(table: Table, lang: str, services: Services) -> bytes | None:
-    from bot.stats_files import chart_png
-
-    return chart_png(table, lang, services.directory)
+async def chart(table: Table, lang: str, services: Services) -> bytes | None:
+    return await asyncio.to_thread(chart_png, table, lang, services.directory)
 
 
-def export_sheet(table: Table, lang: str, services: Services, settings: Settings) -> Any:
-    from bot.stats_files import table_sheet
+async def export_file(table: Table, lang: str, services: Services, settings: Settings, xlsx: bool) -> bytes:
+    def build() -> bytes:
+        sheet = table_sheet(table, lang, services.directory, settings.stats.small_cell)
+        return xlsx_bytes([sheet]) if xlsx else csv_bytes(sheet)
 
-    return table_sheet(table, lang, services.directory, settings.stats.small_cell)
-
-
-def xlsx(sheet: Any) -> bytes:
-    from bot.stats_files import xlsx_bytes
-
-    return xlsx_bytes([sheet])
-
-
-def csv(sheet: Any) -> bytes:
-    from bot.stats_files import csv_bytes
-
-    return csv_bytes(sheet)
+    return await asyncio.to_thread(build)
 
 
 # --- metric, period, dimensions ----------------------------------------------------------------------------------
@@ -383,7 +398,10 @@ async def dates_getter(dialog_manager: DialogManager, services: Services, actor:
 def period_refusal(error: PeriodRefused, services: Services, settings: Settings) -> str:
     today = services.stats.clock.now().astimezone(services.stats.tz).date()
     return _(PERIOD_REFUSED.get(error.detail, PERIOD_REFUSED["malformed"])).format(
-        example=dates_example(services), today=f"{today:%d.%m.%Y}", days=settings.stats.max_period_days
+        example=dates_example(services),
+        today=f"{today:%d.%m.%Y}",
+        days=settings.stats.max_period_days,
+        year=EARLIEST_DAY.year,
     )
 
 
@@ -674,7 +692,7 @@ async def recipients_getter(
     people = await services.presets.candidates(actor, preset.id)
     items = []
     for person in people:
-        name = _("you") if person.owner else (person.full_name or (f"@{person.username}" if person.username else f"id {person.tg_id}"))
+        name = _("you") if person.owner else (person.full_name or (f"@{person.username}" if person.username else _("user № {id}").format(id=person.user_id)))
         items.append((person.user_id, fit([], [mark(person.chosen, name)])))
     text = _("Who gets «{name}»? Press to add or remove; only people whose access covers this slice are listed.").format(
         name=escape(preset.name)
