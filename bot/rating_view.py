@@ -188,8 +188,12 @@ def rating_chart(rating: AgencyRating, lang: str, directory: DirectoryService) -
         return None
     bars = [(f"{e.rank}. {agency_name(directory, e.agency_id, lang)}", e.index or 0.0) for e in rating.ranked]
     title = _("Agency rating, {period}").format(period=period_text(rating.period))
-    footer = _("Index 0–100. Not ranked (fewer than {count} answered): {apart}").format(
-        count=rating.min_appeals, apart=len(rating.apart)
+    footer = (
+        _("Index 0–100. Not ranked (fewer than {count} answered): {apart}").format(
+            count=rating.min_appeals, apart=len(rating.apart)
+        )
+        if rating.apart
+        else _("Index 0–100.")
     )
     return score_chart(title, bars, footer)
 

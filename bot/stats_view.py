@@ -127,8 +127,14 @@ def filter_names(dimension: Dimension, values: tuple[int | str, ...], lang: str,
     return ", ".join(label(dimension, v, lang, directory) for v in values)
 
 
-def row_label(table: Table, row: TableRow, lang: str, directory: DirectoryService) -> str:
-    return " · ".join(label(d, k, lang, directory) for d, k in zip(table.spec.dims, row.keys, strict=True))
+def row_label(table: Table, row: TableRow, lang: str, directory: DirectoryService, width: int | None = None) -> str:
+    """The row's labels joined; with `width`, each part is cut to its share of it, so that two long names stay
+    told apart («Ачхой-Мартанов… · Отсутствие…», not the first name alone)."""
+    parts = [label(d, k, lang, directory) for d, k in zip(table.spec.dims, row.keys, strict=True)]
+    if width is not None and len(parts) > 1 and len(" · ".join(parts)) > width:
+        share = max(4, (width - 3 * (len(parts) - 1)) // len(parts))
+        parts = [_cut(p, share) for p in parts]
+    return " · ".join(parts)
 
 
 def duration(seconds: float | None) -> str:
@@ -196,7 +202,7 @@ def table_text(table: Table, lang: str, directory: DirectoryService, limit: int)
         for row in shown:
             body.append(
                 _line(
-                    row_label(table, row, lang, directory), value_text(spec.metric, row.value), str(row.base), show_base
+                    row_label(table, row, lang, directory, LABEL_CHARS), value_text(spec.metric, row.value), str(row.base), show_base
                 )
             )
         if rest is not None:

@@ -99,9 +99,9 @@ async def test_recipients_are_people_whose_scope_allows_the_slice(services: Serv
     assert analyst.id in candidates and candidates[analyst.id].owner and candidates[analyst.id].chosen
     assert {head.id, leader.id, world["admin"].id, world["coordinator"].id} <= set(candidates)
     assert other_head.id not in candidates and world["editor"].id not in candidates and world["owner"].id not in candidates
-    # A supervisor's scope imposes their agency, which a filter on a block does not contradict: they may get it
-    # (their own agency's part of it, when the report is made for them).
-    assert world["supervisor"].id in candidates
+    # A supervisor's scope would narrow the slice to their agency: they would get another report under the preset's
+    # name, so they are not offered.
+    assert world["supervisor"].id not in candidates
     with pytest.raises(Gone):
         await services.presets.toggle_recipient(analyst, preset.id, other_head.id)
     with pytest.raises(Gone):

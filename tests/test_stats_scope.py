@@ -54,3 +54,20 @@ def test_a_date_before_the_service_is_refused(services: Services) -> None:
     with pytest.raises(PeriodRefused) as refused:
         services.stats.check_days(date(1, 1, 1), date(1, 1, 1))
     assert refused.value.detail == "too_old"
+
+
+def test_two_long_labels_are_each_cut_to_their_share(services: Services) -> None:
+    """A row by district × category keeps both names told apart when they are long, not the first one alone."""
+    from bot.services.stats import Table, TableRow
+    from bot.stats_view import LABEL_CHARS, row_label
+
+    directory = services.directory
+    district = max(directory.districts(), key=lambda d: len(d.name("ru")))
+    category = max((c for b in directory.blocks() for c in directory.categories(b.id)), key=lambda c: len(c.name("ru")))
+    spec = SliceSpec(Metric.received, (Dimension.district, Dimension.category))
+    period = services.stats.days(date(2026, 11, 1), date(2026, 11, 2))
+    row = TableRow((district.id, category.id), 1, 1, 1)
+    text = row_label(Table(spec, period, Scope(), [row], row), row, "ru", directory, LABEL_CHARS)
+    first, second = text.split(" · ")
+    assert len(text) <= LABEL_CHARS + 1
+    assert first[:3] == district.name("ru")[:3] and second[:3] == category.name("ru")[:3]

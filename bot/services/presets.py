@@ -256,7 +256,9 @@ class PresetService:
         """As `StatsService` would check them: their scope, then the slice held to it (a role without its block or
         agency, another block or agency, ids no longer in the directory: no)."""
         try:
-            self.stats.allowed(await self.stats.scope(person), spec)
+            held = self.stats.allowed(await self.stats.scope(person), spec)
         except ServiceError:
             return False
-        return True
+        # Their scope must cover the slice as it is: one it would narrow (a supervisor's agency in a region-wide
+        # slice) would send them another report under the preset's name.
+        return dict(held.filters) == dict(spec.filters)
