@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import IndexWeights, Settings
 from bot.domain import (
-    ID_DIMENSIONS,
     MAX_DIMENSIONS,
     METRIC_KINDS,
     STATS_ALL_ROLES,
@@ -397,9 +396,9 @@ class StatsService:
         end = datetime.combine(last + timedelta(days=1), time(), tzinfo=self.tz)
         return Period(start, end, first, last)
 
-    def offset_minutes(self, period: Period) -> int:
-        """The region's UTC offset used to cut days, weeks and months (taken at the period's start)."""
-        offset = period.start.astimezone(self.tz).utcoffset() or timedelta()
+    def offset_minutes(self, moment: datetime) -> int:
+        """The region's UTC offset at `moment` (a period's start), used to cut days, weeks and months."""
+        offset = moment.astimezone(self.tz).utcoffset() or timedelta()
         return int(offset.total_seconds() // 60)
 
     # --- slices ----------------------------------------------------------------------------------------
@@ -453,13 +452,9 @@ class StatsService:
             start=period.start if period else None,
             end=period.end if period else None,
             now=now,
-            offset_minutes=self.offset_minutes(period) if period else self._offset_now(now),
+            offset_minutes=self.offset_minutes(period.start if period else now),
             official_id=scope.official_id,
         )
-
-    def _offset_now(self, now: datetime) -> int:
-        offset = now.astimezone(self.tz).utcoffset() or timedelta()
-        return int(offset.total_seconds() // 60)
 
     @staticmethod
     def _row(row: SliceRow) -> TableRow:
@@ -676,6 +671,3 @@ class StatsService:
         spots.sort(key=lambda s: (-(s.factor or float("inf")), -s.count, s.category_id, s.district_id))
         return spots
 
-
-def key_is_id(dimension: Dimension) -> bool:
-    return dimension in ID_DIMENSIONS
