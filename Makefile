@@ -19,10 +19,11 @@ catalogs: $(VENV)/.installed
 install: $(VENV)/.installed catalogs
 
 run: install
-	@test -f config.toml || (cp config.example.toml config.toml && echo "created config.toml from config.example.toml: put the bot token in it or in TSUR_BOT__TOKEN")
+	@test -f config.toml || (cp config.example.toml config.toml && echo "created config.toml from config.example.toml (with no token the sandbox starts: put the token in it or in TSUR_BOT__TOKEN for the real bot)")
 	$(VENV)/bin/tsur-bot run
 
 test: install
+	.ci/need-chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 

@@ -8,7 +8,8 @@ import gc
 import logging
 import sys
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, load_settings, token_configured
+from bot.sandbox import SANDBOX_TOKEN
 
 
 def setup_logging(level: str) -> None:
@@ -73,7 +74,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser = argparse.ArgumentParser(prog="tsur-bot", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", parents=[common], help="run the bot (long polling or webhook, by bot.mode); migrates the database first")
+    commands.add_parser(
+        "run",
+        parents=[common],
+        help="run the bot (long polling or webhook, by bot.mode; migrates the database first); with no token at all, "
+        "the sandbox",
+    )
+    sandbox = commands.add_parser(
+        "sandbox",
+        parents=[common],
+        help="the sandbox: the bot against the built-in emulator, never Telegram, with a web chat for demos and "
+        "training ([sandbox] in the config)",
+    )
+    sandbox.add_argument("--reset", action="store_true", help="start from a clean demo (empties sandbox.dir)")
     db = commands.add_parser("db", parents=[common], help="database commands")
     actions = db.add_subparsers(dest="action", required=True)
     actions.add_parser("upgrade", parents=[common], help="apply the migrations and load the data files")
@@ -88,13 +101,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
+    # No token anywhere: `run` (and `make run`) opens the sandbox instead of stopping, so a newcomer sees the bot.
+    sandbox = args.command == "sandbox" or (args.command == "run" and not token_configured(args.config))
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, **({"bot": {"token": SANDBOX_TOKEN}} if sandbox else {}))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     setup_logging(settings.logging.level)
+    if sandbox:
+        return _sandbox(settings, reset=getattr(args, "reset", False))
     if args.command == "run":
         asyncio.run(_run(settings))
     elif args.command == "db" and args.action == "backup":
@@ -102,6 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "db":
         asyncio.run(_upgrade(settings))
         print("database is up to date")
+    return 0
+
+
+def _sandbox(settings: Settings, *, reset: bool) -> int:
+    from bot.sandbox.runner import SandboxRefused, run_sandbox
+
+    try:
+        asyncio.run(run_sandbox(settings, do_reset=reset))
+    except SandboxRefused as error:
+        print(error, file=sys.stderr)
+        return 2
+    except OSError as error:  # the page's port taken, say
+        print(f"sandbox: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

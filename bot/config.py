@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -304,6 +305,19 @@ class OpsSection(BaseModel):
     check_timeout: float = Field(default=2.0, gt=0, le=30)
 
 
+class SandboxSection(BaseModel):
+    """The sandbox (bot/sandbox/): the bot against the built-in emulator, with a web chat for demos and training.
+    `make run` without a token starts it; `tsur-bot sandbox` always does."""
+
+    # Loopback by default: anything else lets other machines play the demo people, and start-up says so.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # The sandbox's own folder: its database (sandbox.db, never the production one), the uploaded files, its clock.
+    dir: Path = Path("sandbox")
+    # The largest file a trainee may upload from the page, as Telegram's bots may download.
+    max_upload_mb: int = Field(default=20, ge=1, le=20)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TSUR_", env_nested_delimiter="__", extra="forbid", toml_file="config.toml"
@@ -326,6 +340,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSection = ThrottleSection()
     logging: LoggingSection = LoggingSection()
     ops: OpsSection = OpsSection()
+    sandbox: SandboxSection = SandboxSection()
     locales_dir: Path = PROJECT_ROOT / "locales"
 
     @classmethod
@@ -369,6 +384,21 @@ class Settings(BaseSettings):
 
 class ConfigError(Exception):
     """A bad or missing configuration value; the message is one line naming the key."""
+
+
+def token_configured(path: Path | str | None = None) -> bool:
+    """Whether a bot token is given at all (the environment or the config file), valid or not: without one, `run`
+    starts the sandbox instead of failing (a malformed token still fails, naming the key)."""
+    if os.environ.get("TSUR_BOT__TOKEN", "").strip():
+        return True
+    chosen = Path(path or os.environ.get("TSUR_CONFIG", "config.toml"))
+    try:
+        with chosen.open("rb") as file:
+            data = tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # no file or an unreadable one: loading the settings names the problem
+    token = data.get("bot", {}).get("token", "") if isinstance(data.get("bot"), dict) else ""
+    return bool(str(token).strip())
 
 
 def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:

@@ -63,6 +63,8 @@ class BotAPIEmulator:
     :param webhook_retry_base: the first retry's delay after a failed delivery (doubled each time).
     :param webhook_retry_max: the longest delay between two tries.
     :param keepalive_timeout: seconds an idle keep-alive connection is kept before the server closes it.
+    :param first_update_id: the id of the first update (a bot restarted against a new emulator remembers the ids it
+        handled: the sandbox starts after them, as Telegram's ids never go back).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class BotAPIEmulator:
         webhook_retry_base: float = 0.05,
         webhook_retry_max: float = 2.0,
         keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+        first_update_id: int = 1,
     ) -> None:
         bot_id_text = token.split(":", 1)[0]
         if not bot_id_text.isdigit():
@@ -99,6 +102,7 @@ class BotAPIEmulator:
             strict_ampersand=strict_ampersand,
             strict_file_ids=strict_file_ids,
             request_log_limit=request_log_limit,
+            first_update_id=first_update_id,
         )
         self.webhook = WebhookDelivery(
             self.state, timeout=webhook_timeout, retry_base=webhook_retry_base, retry_max=webhook_retry_max

@@ -130,6 +130,7 @@ class EmulatorState:
         strict_ampersand: bool = True,
         strict_file_ids: bool = True,
         request_log_limit: int | None = 100_000,
+        first_update_id: int = 1,
     ) -> None:
         self.bot_user = bot_user
         self.bot_id: int = bot_user["id"]
@@ -144,8 +145,8 @@ class EmulatorState:
         self.requests: list[ApiCall] = []
 
         self.updates: deque[dict[str, Any]] = deque()
-        self.next_update_id = 1
-        self.acked_update_id = 0
+        self.next_update_id = first_update_id
+        self.acked_update_id = first_update_id - 1
         """Every update with an id up to this one was confirmed (or dropped)."""
         self.allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self.last_updates: dict[int, dict[str, Any]] = {}

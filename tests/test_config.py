@@ -51,8 +51,11 @@ def test_bad_config_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "\n" not in message
 
 
-def test_cli_stops_with_one_line_naming_the_missing_token(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "TSUR_CONFIG": str(tmp_path / "none.toml")}
+def test_cli_stops_with_one_line_naming_a_malformed_token(tmp_path: Path) -> None:
+    """A token that is there but wrong stops the bot, naming the key (with none at all, `run` opens the sandbox:
+    tests/test_sandbox_start.py)."""
+    (tmp_path / "bad.toml").write_text('[bot]\ntoken = "nonsense"\n')
+    env = {"PATH": "/usr/bin:/bin", "TSUR_CONFIG": str(tmp_path / "bad.toml")}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )

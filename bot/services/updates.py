@@ -87,6 +87,12 @@ class UpdateLedger:
         async with self.sessionmaker() as session:
             return await UpdateRepo(session).inbox()
 
+    async def newest(self) -> int:
+        """The highest update id handled or stashed: a Bot API server started afresh (the sandbox's emulator) must
+        number its updates after it, as Telegram's never go back, or they would be taken for ones handled already."""
+        async with self.sessionmaker() as session:
+            return await UpdateRepo(session).newest()
+
     async def prune(self) -> int:
         """Forget updates handled more than `keep_days` ago (Telegram keeps an unconfirmed one for 24 hours)."""
         async with self.sessionmaker() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import HandledUpdate, InboxUpdate
@@ -49,3 +49,9 @@ class UpdateRepo:
     async def inbox(self) -> list[tuple[int, str]]:
         query = select(InboxUpdate.update_id, InboxUpdate.payload).order_by(InboxUpdate.update_id)
         return [(int(i), str(p)) for i, p in (await self.session.execute(query)).all()]
+
+    async def newest(self) -> int:
+        """The highest update id known, handled or waiting in the inbox (0 when none)."""
+        handled = (await self.session.execute(select(func.max(HandledUpdate.update_id)))).scalar()
+        waiting = (await self.session.execute(select(func.max(InboxUpdate.update_id)))).scalar()
+        return max(handled or 0, waiting or 0)
