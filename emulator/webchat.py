@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import BodyPartReader, web
 
@@ -131,7 +131,7 @@ class WebChat:
 
     def build_app(self) -> web.Application:
         """The whole page + JSON API + SSE."""
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[_same_origin_posts])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC_DIR, show_index=False)
         app.router.add_get("/api/bootstrap", self._bootstrap)
@@ -617,7 +617,22 @@ class WebChat:
         return path, name, content_type
 
 
+@web.middleware
+async def _same_origin_posts(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Another web site open in the same browser must not act in the sandbox: a POST from a foreign origin is
+    refused (JSON bodies also need their content type, which a cross-site form cannot send without a preflight)."""
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+        if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
+            return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+    return await handler(request)
+
+
 async def _json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise _ApiError(400, "bad_request")
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):

@@ -17,6 +17,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
 )
 
 from emulator import BotAPIEmulator
@@ -268,6 +269,31 @@ async def test_reply_keyboard_location_contact_and_one_time_hiding(
     assert emu.last_update(COORDINATOR)["message"]["contact"]["phone_number"] == "+7 900 000-00-02"
 
 
+async def test_keyboard_removed_and_persistent_one_time(client: Client, emu: BotAPIEmulator, bot: Bot) -> None:
+    emu.user(RESIDENT).open_chat()
+    markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="Go")]], one_time_keyboard=True, is_persistent=True)
+    await bot.send_message(RESIDENT, "kb", reply_markup=markup)
+    await client.post(f"/api/chats/{RESIDENT}/reply_button", {"text": "Go"})
+    keyboard = (await client.get(f"/api/chats/{RESIDENT}"))["reply_keyboard"]
+    assert (keyboard["hidden"], keyboard["persistent"]) == (False, True)
+    await bot.send_message(RESIDENT, "gone", reply_markup=ReplyKeyboardRemove())
+    assert (await client.get(f"/api/chats/{RESIDENT}"))["reply_keyboard"] is None
+
+
+async def test_foreign_origin_and_non_json_posts_refused(client: Client, emu: BotAPIEmulator) -> None:
+    url = client.url(f"/api/chats/{RESIDENT}/text")
+    async with client.http.post(url, json={"text": "x"}, headers={"Origin": "https://evil.example"}) as response:
+        assert response.status == 403
+    async with client.http.post(url, json={"text": "x"}, headers={"Sec-Fetch-Site": "cross-site"}) as response:
+        assert response.status == 403
+    async with client.http.post(url, data='{"text": "x"}', headers={"Content-Type": "text/plain"}) as response:
+        assert response.status == 400
+    assert emu.user(RESIDENT).chat.messages == {}
+    origin = client.chat.url.rstrip("/")
+    async with client.http.post(url, json={"text": "x"}, headers={"Origin": origin}) as response:
+        assert response.status == 200
+
+
 async def test_text_too_long_refused(client: Client, emu: BotAPIEmulator) -> None:
     data = await client.post(f"/api/chats/{RESIDENT}/text?lang=ru", {"text": "x" * 4097}, status=400)
     assert data["message"] == "Сообщение слишком длинное: не больше 4096 символов."
@@ -384,3 +410,29 @@ async def test_events_deliver_chat_toast_and_panel(client: Client, emu: BotAPIEm
         assert events[1] == {"type": "toast", "user_id": RESIDENT, "text": "Done!", "alert": True}
         client.chat.panel_changed()
         assert await read_events(response, 1) == [{"type": "panel"}]
+
+
+async def test_events_on_edit_and_delete_and_heartbeat(client: Client, emu: BotAPIEmulator, bot: Bot) -> None:
+    emu.user(RESIDENT).open_chat()
+    client.chat.heartbeat_seconds = 0.05
+    async with client.http.get(client.url("/api/events")) as response:
+        await response.content.readline()
+        sent = await bot.send_message(RESIDENT, "v1")
+        await read_events(response, 1)
+        await bot.edit_message_text("v2", chat_id=RESIDENT, message_id=sent.message_id)
+        assert await read_events(response, 1) == [{"type": "chat", "user_id": RESIDENT, "unread": 1}]
+        await bot.delete_message(RESIDENT, sent.message_id)
+        assert await read_events(response, 1) == [{"type": "chat", "user_id": RESIDENT, "unread": 0}]
+        line = b""
+        while not line.startswith(b": heartbeat"):
+            line = await asyncio.wait_for(response.content.readline(), 5)
+
+
+async def test_stop_ends_open_event_streams(emu: BotAPIEmulator, tmp_path: Path) -> None:
+    chat = WebChat(emu, FakeHooks(), upload_dir=tmp_path)
+    await chat.start("127.0.0.1", 0)
+    async with aiohttp.ClientSession() as http, http.get(chat.url + "api/events") as response:
+        await response.content.readline()
+        await asyncio.wait_for(chat.stop(), 5)
+        assert await asyncio.wait_for(response.content.read(), 5) is not None
+    assert emu.state.listeners == []
