@@ -315,8 +315,13 @@ function showToast(text, alert) {
 
 function listen() {
   const source = new EventSource("/api/events");
-  source.onopen = () => showError("");
-  source.onerror = () => { if (source.readyState !== EventSource.OPEN) showError(t("connection_lost")); };
+  let lost = false;
+  source.onopen = () => {
+    showError("");
+    // Events sent while the stream was down are gone: re-read what they would have told.
+    if (lost) { lost = false; loadChat(); refreshPanel(); }
+  };
+  source.onerror = () => { if (source.readyState !== EventSource.OPEN) { lost = true; showError(t("connection_lost")); } };
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "chat") {
