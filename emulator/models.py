@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +202,9 @@ class ChatState:
     chat_actions: list[str] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     """Futures woken whenever the bot sends a message to this chat."""
+    listeners: list[Callable[[int], None]] = field(default_factory=list)
+    """Change listeners called with the chat id (the list is the emulator-wide one, shared by every chat:
+    see :meth:`EmulatorState.add_listener`)."""
 
     def allocate_message_id(self) -> int:
         """Next message id; user and bot messages share the counter like in Telegram."""
@@ -209,9 +213,16 @@ class ChatState:
         return message_id
 
     def notify(self) -> None:
-        """Wake everybody waiting for a new bot message here."""
+        """Wake everybody waiting for a new bot message here, then tell the change listeners."""
         if self.waiters:
             waiters, self.waiters = self.waiters, []
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+        self.changed()
+
+    def changed(self) -> None:
+        """Call the change listeners with this chat's id (a bot message, an edit, a deletion, a callback answer,
+        or a message the user posted)."""
+        for listener in list(self.listeners):
+            listener(self.id)

@@ -12,6 +12,7 @@ import json
 import mimetypes
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +140,8 @@ class EmulatorState:
         self.request_log_limit = request_log_limit
 
         self.chats: dict[int, ChatState] = {}
+        self.listeners: list[Callable[[int], None]] = []
+        """Change listeners (see :meth:`add_listener`); every chat shares this very list."""
         self.users: dict[int, EmulatedUser] = {}
         self.user_objects: dict[int, dict[str, Any]] = {}
         self.bot_messages: list[BotMessage] = []
@@ -289,6 +292,19 @@ class EmulatorState:
         if self._poller is not None and not self._poller.done():
             self._poller.set_result(None)
 
+    # ------------------------------------------------------------------ change listeners
+
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(chat_id)`` whenever anything changes in a chat: a bot message, an edit, a deletion,
+        a callback answer, or a message the user posted. It runs synchronously inside the emulator's handler,
+        so it must be quick and must not raise (the web chat page queues an event and returns)."""
+        self.listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[int], None]) -> None:
+        """Stop calling a listener added with :meth:`add_listener` (absent ones are ignored)."""
+        if callback in self.listeners:
+            self.listeners.remove(callback)
+
     # ------------------------------------------------------------------ chats
 
     def resolve_chat(self, chat_id: Any, *, started: bool = True) -> ChatState:
@@ -315,7 +331,7 @@ class EmulatorState:
                 chat_obj[key] = user[key]
         chat = self.chats.get(user["id"])
         if chat is None:
-            chat = ChatState(id=user["id"], chat=chat_obj)
+            chat = ChatState(id=user["id"], chat=chat_obj, listeners=self.listeners)
             self.chats[user["id"]] = chat
         else:
             chat.chat = chat_obj

@@ -200,6 +200,7 @@ class EmulatedUser:
         self.chat.messages[message_id] = message
         self._cursor = len(self.chat.bot_messages)
         self._state.enqueue_update("message", message)
+        self.chat.changed()
         # Let a waiting long poll answer before the test continues.
         await asyncio.sleep(0)
         return message
