@@ -331,9 +331,14 @@ class OutboxSender:
 
     def _pick(self, candidates: list[Any]) -> int:
         """The index of the row whose chat can be written to soonest, so one busy chat does not hold up
-        the others; among equals, the oldest row."""
+        the others; among equals, the oldest row. A chat's rows keep their order: only its oldest is weighed (the
+        waits are read one after another on a running clock, so a later row of the same chat would look sooner)."""
         best, best_wait = 0, float("inf")
+        weighed: set[int] = set()
         for index, due in enumerate(candidates):
+            if due.chat_id in weighed:
+                continue
+            weighed.add(due.chat_id)
             bucket = self._chats.get(due.chat_id)
             wait = 0.0 if bucket is None else bucket.wait_time()
             if wait < best_wait:

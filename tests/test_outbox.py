@@ -8,7 +8,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -768,3 +768,27 @@ async def test_flood_control_met_by_one_instance_holds_every_instance(
     clock.advance(seconds=11)
     await drain_all(one, db, clock)
     assert len(emu.calls("sendMessage", ok=True)) == 21
+
+
+class TickingClock(ManualClock):
+    """A clock that moves a microsecond at every reading, as a real one does between two statements."""
+
+    def now(self) -> datetime:
+        return self.advance(microseconds=1)
+
+
+async def test_a_chats_messages_go_in_the_order_they_were_queued_while_it_waits(
+    emu: BotAPIEmulator, db: Maker, bot: Bot
+) -> None:
+    """An answer and the request to rate it, queued in one transaction for a chat that was just written to: the
+    answer first. (Found in the sandbox: each row's wait was read a moment later than the one before, so the later
+    row looked sooner and overtook the earlier one.)"""
+    clock = TickingClock()
+    users = await add_users(db, emu, [7001], clock)
+    sender = OutboxSender(bot, db, clock, Renderer(), global_rate=1000, per_chat_rate=1, per_chat_burst=1)
+    await queue(db, clock, [(users[7001], "note", {"n": 0})])
+    assert await sender.drain_once() == 1  # the chat's bucket is now empty
+    await queue(db, clock, [(users[7001], "note", {"n": n}) for n in (1, 2, 3)])
+    for _ in range(6):
+        await sender.drain_once()
+    assert [text.split(" ")[0] for text in texts(emu, 7001)] == ["0", "1", "2", "3"]
