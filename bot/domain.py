@@ -210,10 +210,11 @@ S = AppealStatus
 TRANSITIONS: dict[AppealStatus, frozenset[AppealStatus]] = {
     S.moderation: frozenset({S.assigned, S.rejected, S.closed}),
     S.reopened: frozenset({S.assigned, S.rejected, S.closed}),
-    S.assigned: frozenset({S.in_progress, S.clarification, S.assigned}),
-    S.in_progress: frozenset({S.clarification, S.answer_review, S.assigned}),
-    S.clarification: frozenset({S.in_progress}),
-    S.answer_review: frozenset({S.answered, S.in_progress}),
+    # → closed from an agency's hands: only the applicant's withdrawal (bot/services/privacy.py) makes this move.
+    S.assigned: frozenset({S.in_progress, S.clarification, S.assigned, S.closed}),
+    S.in_progress: frozenset({S.clarification, S.answer_review, S.assigned, S.closed}),
+    S.clarification: frozenset({S.in_progress, S.closed}),
+    S.answer_review: frozenset({S.answered, S.in_progress, S.closed}),
     S.answered: frozenset({S.closed, S.reopened}),
     S.rejected: frozenset({S.reopened}),
     S.closed: frozenset({S.reopened}),
@@ -226,6 +227,9 @@ OPEN_FOR_AGENCY = (S.assigned, S.in_progress, S.clarification, S.answer_review)
 RUNNING = (S.assigned, S.in_progress)
 # Nothing more is expected of the agency.
 FINISHED = (S.answered, S.closed, S.rejected)
+# Done with: the statuses an appeal is "closed" in for the privacy rules (retention counts from entering one; an
+# appeal in any other status is still open for its applicant, an answered one waiting for its rating included).
+CLOSED = (S.closed, S.rejected)
 # The resident is waiting / the answer waits for its check: the agency's reminders stop until work resumes.
 PAUSED = (S.clarification, S.answer_review)
 
@@ -260,6 +264,8 @@ class HistoryEvent(StrEnum):
     reopened = "reopened"
     # Nobody rated the answer within ratings.close_days: closed with no score (details.days says how long).
     closed_unrated = "closed_unrated"
+    # The applicant withdrew the consent and the open appeal with it (bot/services/privacy.py): closed.
+    withdrawn = "withdrawn"
 
 
 class Visibility(StrEnum):
@@ -287,6 +293,10 @@ EVENT_OF_MOVE: dict[tuple[AppealStatus, AppealStatus], HistoryEvent] = {
     (S.answer_review, S.answered): HistoryEvent.answered,
     (S.answer_review, S.in_progress): HistoryEvent.answer_returned,
     (S.answered, S.closed): HistoryEvent.closed,
+    (S.assigned, S.closed): HistoryEvent.withdrawn,
+    (S.in_progress, S.closed): HistoryEvent.withdrawn,
+    (S.clarification, S.closed): HistoryEvent.withdrawn,
+    (S.answer_review, S.closed): HistoryEvent.withdrawn,
     (S.answered, S.reopened): HistoryEvent.reopened,
     (S.rejected, S.reopened): HistoryEvent.reopened,
     (S.closed, S.reopened): HistoryEvent.reopened,
@@ -491,3 +501,12 @@ class ReportKind(StrEnum):
     region = "region"  # the leadership's weekly "state of the region"
     block = "block"  # a block head's weekly report of the block
     rating = "rating"  # the monthly agency rating
+
+
+# --- personal data (issue 16) ------------------------------------------------------------------------------
+
+# The Telegram id of "the anonymous applicant": the one users row (created by migration 0013, never active, no
+# consent, no roles) every anonymized appeal, its ratings and its applicant's history entries point to, so that the
+# foreign keys and the statistics stay as they were while nothing links the appeal to a person. Telegram's ids
+# start at 1.
+ANONYMOUS_TG_ID = 0

@@ -16,6 +16,7 @@ from bot import notices
 from bot.clock import Clock
 from bot.config import LimitsSection, Settings
 from bot.domain import (
+    CLOSED,
     EVENT_OF_MOVE,
     FINISHED,
     PAUSED,
@@ -76,6 +77,8 @@ class Lifecycle:
             await self._answered(session, appeal, now)
         appeal.status = target
         appeal.updated_at = now
+        # Retention (bot/services/privacy.py) counts from the closing; a reopened appeal is open again.
+        appeal.closed_at = now if target in CLOSED else None
         if target in FINISHED:
             kinds = (*AGENCY_KINDS, ReminderKind.escalation, ReminderKind.forward_due)
             await self.reminders.unschedule(session, appeal.id, kinds=kinds)
