@@ -210,11 +210,10 @@ S = AppealStatus
 TRANSITIONS: dict[AppealStatus, frozenset[AppealStatus]] = {
     S.moderation: frozenset({S.assigned, S.rejected, S.closed}),
     S.reopened: frozenset({S.assigned, S.rejected, S.closed}),
-    # → closed from an agency's hands: only the applicant's withdrawal (bot/services/privacy.py) makes this move.
-    S.assigned: frozenset({S.in_progress, S.clarification, S.assigned, S.closed}),
-    S.in_progress: frozenset({S.clarification, S.answer_review, S.assigned, S.closed}),
-    S.clarification: frozenset({S.in_progress, S.closed}),
-    S.answer_review: frozenset({S.answered, S.in_progress, S.closed}),
+    S.assigned: frozenset({S.in_progress, S.clarification, S.assigned}),
+    S.in_progress: frozenset({S.clarification, S.answer_review, S.assigned}),
+    S.clarification: frozenset({S.in_progress}),
+    S.answer_review: frozenset({S.answered, S.in_progress}),
     S.answered: frozenset({S.closed, S.reopened}),
     S.rejected: frozenset({S.reopened}),
     S.closed: frozenset({S.reopened}),
@@ -234,9 +233,14 @@ CLOSED = (S.closed, S.rejected)
 PAUSED = (S.clarification, S.answer_review)
 
 
-def can_transition(source: str, target: str) -> bool:
-    """Whether an appeal in status `source` may move to `target`."""
+def can_transition(source: str, target: str, event: HistoryEvent | None = None) -> bool:
+    """Whether an appeal in status `source` may move to `target` (as `event`).
+
+    The applicant's withdrawal (HistoryEvent.withdrawn, bot/services/privacy.py) is a move of its own: it closes an
+    appeal from any status that is not closed yet, an agency's included, and no other event may make it there."""
     try:
+        if event == HistoryEvent.withdrawn:
+            return AppealStatus(target) == S.closed and AppealStatus(source) not in CLOSED
         return AppealStatus(target) in TRANSITIONS.get(AppealStatus(source), frozenset())
     except ValueError:
         return False
@@ -293,10 +297,6 @@ EVENT_OF_MOVE: dict[tuple[AppealStatus, AppealStatus], HistoryEvent] = {
     (S.answer_review, S.answered): HistoryEvent.answered,
     (S.answer_review, S.in_progress): HistoryEvent.answer_returned,
     (S.answered, S.closed): HistoryEvent.closed,
-    (S.assigned, S.closed): HistoryEvent.withdrawn,
-    (S.in_progress, S.closed): HistoryEvent.withdrawn,
-    (S.clarification, S.closed): HistoryEvent.withdrawn,
-    (S.answer_review, S.closed): HistoryEvent.withdrawn,
     (S.answered, S.reopened): HistoryEvent.reopened,
     (S.rejected, S.reopened): HistoryEvent.reopened,
     (S.closed, S.reopened): HistoryEvent.reopened,

@@ -103,11 +103,6 @@ async def drive(world: World, row: Appeal, source: S, target: S) -> str:
     if target == S.rejected:
         await s.coordination.reject(coord, row.id, "unreadable")
         return "Left without consideration: the text cannot be read"
-    if target == S.closed and source not in (S.answered, S.moderation, S.reopened):
-        # Only the applicant's withdrawal of the consent (bot/services/privacy.py) closes an appeal in an agency's
-        # hands, and the appeal then is no longer theirs to open: the move through the state machine itself.
-        await force(world, row.id, target, MACHINE_COMMENT)
-        return "Closed: withdrawn by the applicant"
     if target == S.closed and source != S.answered:
         original = await world.file("other")
         await s.coordination.mark_duplicate(coord, row.id, original.number)

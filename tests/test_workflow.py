@@ -1280,7 +1280,7 @@ async def test_transition_allows_exactly_the_moves_of_transitions(world: World, 
                     assert a.status == source and not session.new and not session.dirty, (source, target)
                 await session.rollback()
     assert sorted(legal) == sorted((f, t) for f, moves in TRANSITIONS.items() for t in moves)
-    assert len(legal) == 23 and len(STATUSES) ** 2 - len(legal) == 77
+    assert len(legal) == 19 and len(STATUSES) ** 2 - len(legal) == 81
     assert set(TRANSITIONS) == set(AppealStatus)
     assert set(EVENT_OF_MOVE) == set(legal)
     assert await snapshot(s) == before

@@ -64,7 +64,7 @@ class Lifecycle:
 
         The history entry records `event` (by default the move's, bot.domain.EVENT_OF_MOVE) with `details`;
         `comment` is staff's own words, which residents never read. A staff-only event is never told to them."""
-        if not can_transition(appeal.status, to):
+        if not can_transition(appeal.status, to, event):
             raise IllegalTransition(f"{appeal.status} -> {to}")
         target = AppealStatus(to)
         event = event or EVENT_OF_MOVE[(AppealStatus(appeal.status), target)]

@@ -94,13 +94,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.create_index(
-        "ix_appeals_erasure",
-        "appeals",
-        ["erasure_requested_at"],
-        sqlite_where=sa.text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
-        postgresql_where=sa.text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
-    )
     # The anonymous applicant's row stays (anonymized appeals point to it); upgrade() adds it only when missing.
     op.drop_index("ix_appeals_erasure", table_name="appeals")
     op.drop_index("ix_appeals_retention", table_name="appeals")
