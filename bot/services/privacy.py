@@ -172,9 +172,16 @@ class PrivacyService(UseCase):
                     await session.rollback()
                     return total
                 repo = PrivacyRepo(session)
-                ids = await repo.due(now - timedelta(days=config.retention_days), config.retention_batch)
-                done = await repo.anonymize(ids, await repo.anonymous_id(), now)
-                last = len(ids) < config.retention_batch
+                anonymous = await repo.anonymous_id()
+                # Closed since the applicant withdrew the consent: the closing notice (a rejection's reason, say) may
+                # still be on its way to them, and it is theirs by law, so their pending notifications are kept.
+                requested = await repo.erasure_due(config.retention_batch)
+                done = await repo.anonymize(requested, anonymous, now, cancel_pending=False)
+                old = await repo.retention_due(
+                    now - timedelta(days=config.retention_days), config.retention_batch - len(requested)
+                )
+                done += await repo.anonymize(old, anonymous, now)
+                last = len(requested) + len(old) < config.retention_batch
                 if last:
                     await leases.release(RETENTION_LEASE, holder)
                 await session.commit()

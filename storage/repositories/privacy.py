@@ -84,15 +84,17 @@ class PrivacyRepo:
             .execution_options(**NO_SYNC)
         )
 
-    async def anonymize(self, appeal_ids: Sequence[int], anonymous_id: int, now: datetime) -> int:
+    async def anonymize(
+        self, appeal_ids: Sequence[int], anonymous_id: int, now: datetime, *, cancel_pending: bool = True
+    ) -> int:
         """Anonymize these appeals (those not anonymized yet); how many were.
 
         Goes: the applicant's name, contact and address, the exact coordinates (NULL: the district stays, and the
         directory knows no coordinates of district centres to round to), every file (the rows: their Telegram file
         ids and the answer's letter, addressed to the applicant, alike; no statistic reads attachments), the links to
         the person (the appeal, its ratings, the follow-up, the applicant's own history entries and messages now
-        belong to the anonymous applicant), the reminders still to be sent, and the applicant's notifications about
-        it still pending. Stays: the text, category, district, agency, kind, dates, statuses, deadlines, the answer
+        belong to the anonymous applicant), the reminders still to be sent, and (`cancel_pending`) the applicant's
+        notifications about it still pending. Stays: the text, category, district, agency, kind, dates, statuses, deadlines, the answer
         figures, the history, the staff's notes and answers, the ratings' scores."""
         if not appeal_ids:
             return 0
@@ -105,7 +107,7 @@ class PrivacyRepo:
         authors = sorted({row.user_id for row in rows} - {anonymous_id})
         if not ids:
             return 0
-        if authors:
+        if authors and cancel_pending:
             about = func.coalesce(Outbox.params["appeal_id"].as_integer(), 0)
             await self.session.execute(
                 update(Outbox)
@@ -191,10 +193,10 @@ class PrivacyRepo:
             .execution_options(**NO_SYNC)
         )
 
-    async def due(self, cutoff: datetime, limit: int) -> list[int]:
-        """Closed appeals to anonymize now, oldest first: those closed before `cutoff`, and those whose applicant
-        withdrew the consent while they were open, whatever their age (each read through its partial index)."""
-        requested = (
+    async def erasure_due(self, limit: int) -> list[int]:
+        """Closed appeals whose applicant withdrew the consent while they were open: due whatever their age (read
+        through their partial index)."""
+        query = (
             select(Appeal.id)
             .where(
                 Appeal.erasure_requested_at.is_not(None),
@@ -204,13 +206,14 @@ class PrivacyRepo:
             .order_by(Appeal.erasure_requested_at, Appeal.id)
             .limit(limit)
         )
-        ids = list((await self.session.execute(requested)).scalars())
-        if len(ids) >= limit:
-            return ids
-        old = (
+        return list((await self.session.execute(query)).scalars())
+
+    async def retention_due(self, cutoff: datetime, limit: int) -> list[int]:
+        """Appeals closed before `cutoff` and not anonymized yet, the oldest first (read through their partial index)."""
+        query = (
             select(Appeal.id)
             .where(Appeal.anonymized_at.is_(None), Appeal.closed_at <= cutoff, Appeal.status.in_(list(CLOSED)))
             .order_by(Appeal.closed_at, Appeal.id)
-            .limit(limit - len(ids))
+            .limit(limit)
         )
-        return list(dict.fromkeys([*ids, *(await self.session.execute(old)).scalars()]))[:limit]
+        return list((await self.session.execute(query)).scalars())
