@@ -5,9 +5,11 @@ confirmations refused with a popup."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.callbacks import PrivacyAction, PrivacyCb
 from bot.domain import ANONYMOUS_TG_ID, AppealStatus
@@ -215,3 +217,30 @@ async def test_forged_confirmations_from_staff_or_someone_without_consent_are_re
     assert resident.last_message.text == "Nothing has changed: your consent stays in force."
     assert await consents(harness, TG["owner"]) == [(True, False)]
     assert len(await harness.rows(Appeal, Appeal.anonymized_at.is_not(None))) == 0
+
+
+async def test_the_running_bot_anonymizes_old_closed_appeals_once_a_day_at_night(harness: Harness, world: World) -> None:
+    assert harness.app is not None and harness.app.scheduler is not None
+    closed, working = await two_appeals(harness, world)
+    job = harness.app.scheduler.get_job("retention")
+    assert job is not None
+    trigger = job.trigger
+    assert isinstance(trigger, CronTrigger) and str(trigger.timezone) == "Europe/Moscow"
+    now = harness.clock.now().astimezone(trigger.timezone)
+    fire = trigger.get_next_fire_time(None, now)
+    assert fire is not None and (fire.hour, fire.minute) == (3, 0) and fire - now <= timedelta(days=1)
+    await job.func()
+    assert [a.anonymized_at for a in await harness.rows(Appeal)] == [None, None]
+    harness.clock.advance(days=harness.settings.privacy.retention_days + 1)
+    await job.func()
+    await harness.settle()
+    [old] = await harness.rows(Appeal, Appeal.id == closed.id)
+    assert (old.anonymized_at, old.applicant_name, old.text) == (harness.clock.now(), None, closed.text)
+    [still] = await harness.rows(Appeal, Appeal.id == working.id)
+    assert (still.anonymized_at, still.applicant_name) == (None, NAME)
+    # The resident keeps the consent; the old appeal is simply no longer listed as theirs.
+    resident = harness.emu.user(TG["owner"])
+    await resident.send_text("/my")
+    await harness.settle()
+    listed = " ".join(resident.last_message.buttons) + resident.last_message.text
+    assert working.number in listed and closed.number not in listed
