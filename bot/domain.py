@@ -505,7 +505,7 @@ class ReportKind(StrEnum):
 
 # --- personal data (issue 16) ------------------------------------------------------------------------------
 
-# The Telegram id of "the anonymous applicant": the one users row (created by migration 0013, never active, no
+# The Telegram id of "the anonymous applicant": the one users row (made when first needed, never active, no
 # consent, no roles) every anonymized appeal, its ratings and its applicant's history entries point to, so that the
 # foreign keys and the statistics stay as they were while nothing links the appeal to a person. Telegram's ids
 # start at 1.

@@ -95,7 +95,7 @@ class PrivacyService(UseCase):
             repo = PrivacyRepo(session)
             await repo.lock_user(actor.id)
             await self._check(session, actor)
-            anonymous = await repo.anonymous_id()
+            anonymous = await repo.anonymous_id(now)
             appeals = await repo.appeals_of(actor.id)
             still_open = [a for a in appeals if a.status not in CLOSED]
             closed = [a for a in appeals if a.status in CLOSED]
@@ -144,7 +144,8 @@ class PrivacyService(UseCase):
         """Anonymize one appeal in the caller's transaction (what goes: PrivacyRepo.anonymize); False if it was
         already. The caller commits."""
         repo = PrivacyRepo(session)
-        done = await repo.anonymize([appeal.id], await repo.anonymous_id(), self.clock.now())
+        now = self.clock.now()
+        done = await repo.anonymize([appeal.id], await repo.anonymous_id(now), now)
         await session.refresh(appeal)
         return bool(done)
 
@@ -172,15 +173,17 @@ class PrivacyService(UseCase):
                     await session.rollback()
                     return total
                 repo = PrivacyRepo(session)
-                anonymous = await repo.anonymous_id()
-                # Closed since the applicant withdrew the consent: the closing notice (a rejection's reason, say) may
-                # still be on its way to them, and it is theirs by law, so their pending notifications are kept.
                 requested = await repo.erasure_due(config.retention_batch)
-                done = await repo.anonymize(requested, anonymous, now, cancel_pending=False)
                 old = await repo.retention_due(
                     now - timedelta(days=config.retention_days), config.retention_batch - len(requested)
                 )
-                done += await repo.anonymize(old, anonymous, now)
+                done = 0
+                if requested or old:
+                    anonymous = await repo.anonymous_id(now)
+                    # Closed since the applicant withdrew the consent: the closing notice (a rejection's reason, say)
+                    # may still be on its way to them, and it is theirs by law, so their pending notifications stay.
+                    done = await repo.anonymize(requested, anonymous, now, cancel_pending=False)
+                    done += await repo.anonymize(old, anonymous, now)
                 last = len(requested) + len(old) < config.retention_batch
                 if last:
                     await leases.release(RETENTION_LEASE, holder)

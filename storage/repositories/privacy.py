@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import ANONYMOUS_TG_ID, CLOSED, OutboxState
@@ -36,10 +37,24 @@ class PrivacyRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def anonymous_id(self) -> int:
-        """The users row of the anonymous applicant (bot.domain.ANONYMOUS_TG_ID), made by migration 0013."""
+    async def anonymous_id(self, now: datetime) -> int:
+        """The users row of the anonymous applicant (bot.domain.ANONYMOUS_TG_ID), made the first time it is needed
+        (not by the migration: a fresh database keeps its users' ids from 1 for the people)."""
         query = select(User.id).where(User.tg_id == ANONYMOUS_TG_ID)
-        return int((await self.session.execute(query)).scalar_one())
+        found = (await self.session.execute(query)).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        try:
+            # A savepoint: when another transaction created the row first, read theirs.
+            async with self.session.begin_nested():
+                created = await self.session.execute(
+                    insert(User)
+                    .values(tg_id=ANONYMOUS_TG_ID, locale=None, is_active=False, created_at=now)
+                    .returning(User.id)
+                )
+                return int(created.scalar_one())
+        except IntegrityError:
+            return int((await self.session.execute(query)).scalar_one())
 
     async def lock_user(self, user_id: int) -> User | None:
         """The person's row, locked for the transaction where the database can: a second withdrawal waits, then

@@ -1,5 +1,4 @@
-"""personal data: consent withdrawals, the appeal's closing and anonymization times, the retention index and the
-anonymous applicant
+"""personal data: consent withdrawals, the appeal's closing and anonymization times, the retention indexes
 
 Revision ID: 0013
 Revises: 0012
@@ -9,7 +8,6 @@ Create Date: 2026-12-02
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,8 +17,7 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# bot.domain.ANONYMOUS_TG_ID and bot.domain.CLOSED, copied: a migration must not change when the code does.
-ANONYMOUS_TG_ID = 0
+# bot.domain.CLOSED, copied: a migration must not change when the code does.
 CLOSED = ("closed", "rejected")
 
 APPEALS = sa.table(
@@ -35,14 +32,6 @@ HISTORY = sa.table(
     sa.column("appeal_id", sa.Integer()),
     sa.column("to_status", sa.String()),
     sa.column("at", sa.DateTime()),
-)
-USERS = sa.table(
-    "users",
-    sa.column("id", sa.Integer()),
-    sa.column("tg_id", sa.BigInteger()),
-    sa.column("locale", sa.String()),
-    sa.column("is_active", sa.Boolean()),
-    sa.column("created_at", sa.DateTime()),
 )
 
 
@@ -77,24 +66,9 @@ def upgrade() -> None:
         sqlite_where=sa.text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
         postgresql_where=sa.text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
     )
-    # The anonymous applicant (bot.domain.ANONYMOUS_TG_ID): inactive, so that the outbox never tries it.
-    missing = ~sa.exists().where(USERS.c.tg_id == ANONYMOUS_TG_ID)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    op.execute(
-        USERS.insert().from_select(
-            ["tg_id", "locale", "is_active", "created_at"],
-            sa.select(
-                sa.literal(ANONYMOUS_TG_ID, sa.BigInteger()),
-                sa.null(),
-                sa.false(),
-                sa.literal(now, sa.DateTime()),
-            ).where(missing),
-        )
-    )
 
 
 def downgrade() -> None:
-    # The anonymous applicant's row stays (anonymized appeals point to it); upgrade() adds it only when missing.
     op.drop_index("ix_appeals_erasure", table_name="appeals")
     op.drop_index("ix_appeals_retention", table_name="appeals")
     op.drop_column("appeals", "erasure_requested_at")
