@@ -119,7 +119,15 @@ async def confirm_withdrawal(
 
 
 @router.callback_query(PrivacyCb.filter(F.action == PrivacyAction.cancel))
-async def cancel_withdrawal(callback: CallbackQuery) -> None:
+async def cancel_withdrawal(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, actor: Actor, services: Services
+) -> None:
+    try:
+        await services.privacy.preview(actor)  # the same check: a forged «Cancel» says nothing untrue either
+    except PrivacyRefused as error:
+        callback_answer.text = refusal(error)
+        callback_answer.show_alert = True
+        return
     if isinstance(callback.message, Message):
         await callback.message.edit_text(_("Nothing has changed: your consent stays in force."))
 
