@@ -2,8 +2,9 @@
 
 A withdrawal erases the person's profile and anonymizes their closed appeals in one transaction. Their open
 appeals are either withdrawn too (closed through the state machine, staff told, then anonymized) or answered as
-59-ФЗ requires: only the Telegram chat (the person's users row) is kept to deliver the answer, and the appeal is
-anonymized by the next retention sweep once it is closed, whatever its age. The person's users row stays (its
+59-ФЗ requires: the applicant's name and contact go at once, the Telegram chat (the person's users row) stays to
+deliver the answer, the problem's place and files stay while the agency needs them to consider it, and the next
+retention sweep anonymizes the appeal once it is closed, whatever its age. The person's users row stays (its
 Telegram id is how a later /start finds them), with no language and a consent answer that is a withdrawal, so the
 next /start asks for the language and the consent as for someone new; their anonymized appeals belong to the
 anonymous applicant (bot.domain.ANONYMOUS_TG_ID) and are no longer theirs.
