@@ -136,6 +136,7 @@ class App:
             broadcasts_start=broadcasts.start,
             start_seconds=START_SECONDS,
             reports=self.reports,
+            retention=self.services.privacy.retention_sweep,
         )
         self.scheduler.start()
 

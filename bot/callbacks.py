@@ -199,3 +199,17 @@ class StatsCb(CallbackData, prefix="sx"):
 
     a: StatsAction
     n: Num
+
+
+# --- personal data (issue 16) ------------------------------------------------------------------------------
+
+
+class PrivacyAction(StrEnum):
+    ask = "a"  # «Withdraw consent» on /privacy: the confirmation
+    keep = "k"  # withdraw; the open appeals are still answered
+    all = "w"  # withdraw, and the open appeals too
+    cancel = "c"
+
+
+class PrivacyCb(CallbackData, prefix="priv"):
+    action: PrivacyAction

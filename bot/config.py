@@ -276,6 +276,17 @@ class ConsentSection(BaseModel):
     version: str = Field(default="2026-11-01", min_length=1)
 
 
+class PrivacySection(BaseModel):
+    """Personal data (152-ФЗ, issue 16)."""
+
+    # Closed appeals are anonymized this many days after closing (bot/services/privacy.py, a daily job). The default
+    # follows the archival rule for citizens' appeals: Перечень Росархива (приказ от 20.12.2019 № 236), ст. 154 —
+    # обращения граждан, 5 лет ЭПК.
+    retention_days: int = Field(default=1825, ge=1)
+    # Appeals anonymized per transaction of the sweep.
+    retention_batch: int = Field(default=500, ge=1, le=10000)
+
+
 class ThrottleSection(BaseModel):
     # Each update the throttle lets through is answered, and Telegram takes about one message a second in a chat
     # (short bursts tolerated): above that, replies meet 429. An album is charged once (bot/middlewares/throttling.py).
@@ -334,6 +345,7 @@ class Settings(BaseSettings):
     deadlines: DeadlinesSection = DeadlinesSection()
     scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()
+    privacy: PrivacySection = PrivacySection()
     ratings: RatingsSection = RatingsSection()
     broadcasts: BroadcastsSection = BroadcastsSection()
     stats: StatsSection = StatsSection()

@@ -226,13 +226,21 @@ OPEN_FOR_AGENCY = (S.assigned, S.in_progress, S.clarification, S.answer_review)
 RUNNING = (S.assigned, S.in_progress)
 # Nothing more is expected of the agency.
 FINISHED = (S.answered, S.closed, S.rejected)
+# Done with: the statuses an appeal is "closed" in for the privacy rules (retention counts from entering one; an
+# appeal in any other status is still open for its applicant, an answered one waiting for its rating included).
+CLOSED = (S.closed, S.rejected)
 # The resident is waiting / the answer waits for its check: the agency's reminders stop until work resumes.
 PAUSED = (S.clarification, S.answer_review)
 
 
-def can_transition(source: str, target: str) -> bool:
-    """Whether an appeal in status `source` may move to `target`."""
+def can_transition(source: str, target: str, event: HistoryEvent | None = None) -> bool:
+    """Whether an appeal in status `source` may move to `target` (as `event`).
+
+    The applicant's withdrawal (HistoryEvent.withdrawn, bot/services/privacy.py) is a move of its own: it closes an
+    appeal from any status that is not closed yet, an agency's included, and no other event may make it there."""
     try:
+        if event == HistoryEvent.withdrawn:
+            return AppealStatus(target) == S.closed and AppealStatus(source) not in CLOSED
         return AppealStatus(target) in TRANSITIONS.get(AppealStatus(source), frozenset())
     except ValueError:
         return False
@@ -260,6 +268,8 @@ class HistoryEvent(StrEnum):
     reopened = "reopened"
     # Nobody rated the answer within ratings.close_days: closed with no score (details.days says how long).
     closed_unrated = "closed_unrated"
+    # The applicant withdrew the consent and the open appeal with it (bot/services/privacy.py): closed.
+    withdrawn = "withdrawn"
 
 
 class Visibility(StrEnum):
@@ -491,3 +501,12 @@ class ReportKind(StrEnum):
     region = "region"  # the leadership's weekly "state of the region"
     block = "block"  # a block head's weekly report of the block
     rating = "rating"  # the monthly agency rating
+
+
+# --- personal data (issue 16) ------------------------------------------------------------------------------
+
+# The Telegram id of "the anonymous applicant": the one users row (made when first needed, never active, no
+# consent, no roles) every anonymized appeal, its ratings and its applicant's history entries point to, so that the
+# foreign keys and the statistics stay as they were while nothing links the appeal to a person. Telegram's ids
+# start at 1.
+ANONYMOUS_TG_ID = 0

@@ -564,3 +564,19 @@ class ReportContent:
     @property
     def sheet_name(self) -> str:
         return f"{self.file_stem}.xlsx"
+
+
+# --- personal data (appended: issue 16) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn(Notice):
+    """To the coordinators and the agency's staff: the applicant withdrew the consent and this open appeal with it;
+    it is closed (and anonymized)."""
+
+    template: ClassVar[str] = "withdrawn"
+    appeal_id: int
+    number: str
+
+
+NOTICES[Withdrawn.template] = Withdrawn

@@ -527,6 +527,16 @@ def _reopened(x: n.Reopened, c: Context) -> Rendered:
     return Rendered(text, button(_("Open"), _staff(x.appeal_id)))
 
 
+@renders(n.Withdrawn)
+def _withdrawn(x: n.Withdrawn, c: Context) -> Rendered:
+    _ = c._
+    text = _(
+        "↩️ The applicant withdrew the consent to the processing of personal data and appeal № {number} with it: "
+        "the appeal is closed and its personal data are erased."
+    ).format(number=escape(x.number))
+    return Rendered(text, button(_("Open"), _staff(x.appeal_id)))
+
+
 @renders(n.FollowupQuestion)
 def _followup_question(x: n.FollowupQuestion, c: Context) -> Rendered:
     _ = c._

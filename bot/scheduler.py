@@ -26,6 +26,9 @@ from bot.services.updates import UpdateLedger
 logger = logging.getLogger("tsur.scheduler")
 
 
+# The local hour of the daily retention sweep (bot/services/privacy.py): at night, away from the digests.
+RETENTION_HOUR = 3
+
 # Told each job's name and how long it ran, in seconds (the metrics, bot/ops.py).
 JobObserver = Callable[[str, float], None]
 
@@ -58,6 +61,7 @@ def create_scheduler(
     broadcasts_start: Callable[[], Awaitable[int]] | None = None,
     start_seconds: int = 3,
     reports: ReportService | None = None,
+    retention: Callable[[], Awaitable[int]] | None = None,
 ) -> AsyncIOScheduler:
     config = settings.scheduler
     scheduler = AsyncIOScheduler(timezone=settings.tz)
@@ -138,5 +142,16 @@ def create_scheduler(
             id="reports_catch_up",
             max_instances=1,
             coalesce=True,
+        )
+    if retention is not None:
+        # Personal data: closed appeals past privacy.retention_days (and those whose applicant withdrew the consent)
+        # anonymized once a day, at night; the sweep holds a lease in the database, so one instance does it.
+        scheduler.add_job(
+            _guarded("retention", retention, observe),
+            CronTrigger(hour=RETENTION_HOUR, minute=0, timezone=settings.tz),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
         )
     return scheduler

@@ -71,6 +71,8 @@ def sentence(entry: HistoryEntry, directory: DirectoryService, lang: str, tz: Zo
             return _("Reopened for a new consideration")
         case E.closed_unrated:
             return _("Closed without a rating: the answer was not rated within {days} days").format(days=d.days)
+        case E.withdrawn:
+            return _("Closed: withdrawn by the applicant")
     return status_name(entry.status)
 
 

@@ -82,6 +82,9 @@ class Consent(Base):
     version: Mapped[str] = mapped_column(String(32))
     accepted: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime]
+    # A withdrawal of a consent given (/privacy, bot/services/privacy.py), written with accepted False: unlike a
+    # "no" at onboarding, the next /start asks for the consent again.
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Block(Base):
@@ -180,6 +183,21 @@ class Appeal(Base):
             "status",
             "first_action_seconds",
         ),
+        # The retention sweep (bot/services/privacy.py): closed appeals by closing time, the anonymized ones left out.
+        Index(
+            "ix_appeals_retention",
+            "closed_at",
+            "status",
+            sqlite_where=text("anonymized_at IS NULL"),
+            postgresql_where=text("anonymized_at IS NULL"),
+        ),
+        # The few closed appeals whose applicant withdrew the consent, anonymized by the next sweep whatever their age.
+        Index(
+            "ix_appeals_erasure",
+            "erasure_requested_at",
+            sqlite_where=text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
+            postgresql_where=text("erasure_requested_at IS NOT NULL AND anonymized_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -222,6 +240,12 @@ class Appeal(Base):
     first_action_seconds: Mapped[int | None] = mapped_column(Integer)
     answer_seconds: Mapped[int | None] = mapped_column(Integer)
     answered_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    # Personal data (issue 16): when it entered bot.domain.CLOSED (None while open; retention counts from it); when
+    # it was anonymized (bot/services/privacy.py); and when its applicant withdrew the consent while it was open, to
+    # be anonymized once it is closed.
+    closed_at: Mapped[datetime | None]
+    anonymized_at: Mapped[datetime | None]
+    erasure_requested_at: Mapped[datetime | None]
 
     category: Mapped[Category] = relationship()
     district: Mapped[District] = relationship()

@@ -210,6 +210,14 @@ EXPECTED_EN.update(
 )
 
 
+# Issue 16: the applicant withdrew the consent and an open appeal with it.
+OLD_ROWS.update({"withdrawn": {"appeal_id": 7, "number": "2026-000007"}})
+EXPECTED_EN.update(
+    {"withdrawn": "↩️ The applicant withdrew the consent to the processing of personal data and appeal № 2026-000007 "
+     "with it: the appeal is closed and its personal data are erased."}
+)
+
+
 async def report_content(report_id: int) -> notices.ReportContent | None:
     """Report 9 of OLD_ROWS, as ReportService.content reads it from the database."""
     if report_id != 9:

@@ -22,6 +22,7 @@ from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
 from bot.services.polls import PollService
 from bot.services.presets import PresetService
+from bot.services.privacy import PrivacyService
 from bot.services.ratings import RatingService
 from bot.services.replies import ReplyService
 from bot.services.routing import RoutingService
@@ -63,6 +64,8 @@ class Services:
     stats: StatsService
     # Saved slices of /stats, their schedules and recipients (issue 14).
     presets: PresetService
+    # Personal data: withdrawing the consent, anonymization, retention (issue 16).
+    privacy: PrivacyService
 
 
 def build_services(
@@ -102,4 +105,5 @@ def build_services(
         broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
         stats=stats,
         presets=PresetService(sessionmaker, clock, stats),
+        privacy=PrivacyService(bench),
     )

@@ -16,6 +16,7 @@ from bot import notices
 from bot.clock import Clock
 from bot.config import LimitsSection, Settings
 from bot.domain import (
+    CLOSED,
     EVENT_OF_MOVE,
     FINISHED,
     PAUSED,
@@ -63,7 +64,7 @@ class Lifecycle:
 
         The history entry records `event` (by default the move's, bot.domain.EVENT_OF_MOVE) with `details`;
         `comment` is staff's own words, which residents never read. A staff-only event is never told to them."""
-        if not can_transition(appeal.status, to):
+        if not can_transition(appeal.status, to, event):
             raise IllegalTransition(f"{appeal.status} -> {to}")
         target = AppealStatus(to)
         event = event or EVENT_OF_MOVE[(AppealStatus(appeal.status), target)]
@@ -76,6 +77,8 @@ class Lifecycle:
             await self._answered(session, appeal, now)
         appeal.status = target
         appeal.updated_at = now
+        # Retention (bot/services/privacy.py) counts from the closing; a reopened appeal is open again.
+        appeal.closed_at = now if target in CLOSED else None
         if target in FINISHED:
             kinds = (*AGENCY_KINDS, ReminderKind.escalation, ReminderKind.forward_due)
             await self.reminders.unschedule(session, appeal.id, kinds=kinds)

@@ -77,7 +77,7 @@ class UserService:
                     rows = await repo.actor_rows(tg_id)
                 else:
                     return Actor(id=user_id, tg_id=tg_id, locale=None, has_consent=False, fallback_locale=fallback)
-            user_id, locale, active, version, accepted, _role, _agency, _block = rows[0]
+            user_id, locale, active, version, accepted, _role, _agency, _block, withdrawn = rows[0]
             if reachable and not active:
                 await repo.set_active(user_id, True)
                 await session.commit()
@@ -88,7 +88,8 @@ class UserService:
                 tg_id=tg_id,
                 locale=locale,
                 has_consent=current and bool(accepted),
-                consent_declined=current and not accepted,
+                # A withdrawal (/privacy) is no "no": the next /start asks for the consent again.
+                consent_declined=current and not accepted and not withdrawn,
                 roles=frozenset(row[5] for row in rows if row[5] is not None),
                 agency_id=next((row[6] for row in rows if row[6] is not None), None),
                 block_id=next((row[7] for row in rows if row[7] is not None), None),

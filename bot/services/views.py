@@ -374,7 +374,10 @@ class Views(UseCase):
             def files_of(note_id: int | None) -> tuple[DraftAttachment, ...]:
                 return tuple(_file(f) for f in files if f.message_id == note_id)
 
-            others = await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
+            # An anonymized appeal has nobody behind it (bot/services/privacy.py): no "other appeals of the resident".
+            others = (
+                [] if appeal.anonymized_at else await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
+            )
             requests = await RequestRepo(session).pending_of(appeal.id)
             judged = RatingStatsRepo(session)
             ratings = [_rating(r) for r in await judged.of_appeal(appeal.id) if sees_rating(actor, r)]

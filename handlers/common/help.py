@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+from aiogram import F
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
+from aiogram_dialog import DialogManager
 
+from bot.callbacks import PrivacyAction, PrivacyCb
 from bot.config import Settings
 from bot.keyboards import MenuButton
+from bot.services import Services
+from bot.services.privacy import PrivacyRefused, Withdrawal
+from bot.services.users import Actor
 from handlers import Handlers
+from handlers.common.cancel import end_conversation
 
 router = Handlers(__name__)
 
@@ -31,7 +46,9 @@ async def show_help(message: Message) -> None:
 
 
 @router.message(Command("privacy"))
-async def show_privacy(message: Message, settings: Settings) -> None:
+async def show_privacy(message: Message, settings: Settings, actor: Actor) -> None:
+    # Only a consent in force can be withdrawn (staff work without one); the service checks again at every press.
+    markup = withdraw_button() if actor.has_consent and not actor.is_staff else None
     await message.answer(
         _(
             "<b>Your personal data</b> (Federal Law 152-FZ)\n\n"
@@ -44,5 +61,114 @@ async def show_privacy(message: Message, settings: Settings) -> None:
             "then they are deleted.\n"
             "<b>Consent:</b> version {version}. You may withdraw it with /start; appeals already filed are "
             "still answered."
-        ).format(version=settings.consent.version)
+        ).format(version=settings.consent.version),
+        reply_markup=markup,
     )
+
+
+# --- withdrawing the consent (issue 16) ----------------------------------------------------------------------
+
+
+def _button(text: str, action: PrivacyAction) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(text=text, callback_data=PrivacyCb(action=action).pack())]
+
+
+def withdraw_button() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[_button(_("Withdraw consent"), PrivacyAction.ask)])
+
+
+def refusal(error: PrivacyRefused) -> str:
+    if error.detail == "staff":
+        return _("Staff work without a resident's consent: there is no consent to withdraw.")
+    if error.detail == "already_withdrawn":
+        return _("Your consent is already withdrawn. Send /start to use the bot again.")
+    return _("You have no consent to the processing of personal data in force: there is nothing to withdraw.")
+
+
+@router.callback_query(PrivacyCb.filter(F.action == PrivacyAction.ask))
+async def confirm_withdrawal(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, actor: Actor, services: Services
+) -> None:
+    try:
+        preview = await services.privacy.preview(actor)
+    except PrivacyRefused as error:
+        callback_answer.text = refusal(error)
+        callback_answer.show_alert = True
+        return
+    text = _(
+        "<b>Withdraw your consent to the processing of personal data?</b>\n\n"
+        "• You will not be able to file new appeals.\n"
+        "• Your profile is erased: language, news subscriptions, poll invitations.\n"
+        "• Your closed appeals are anonymized: your name, contact, address, exact place, files and the link to you "
+        "are erased; the text, topic, district and dates stay for the statistics.\n"
+        "• It cannot be undone. To use the bot again you will give the consent anew."
+    )
+    rows = []
+    if preview.open_appeals:
+        text += "\n\n" + _(
+            "You have open appeals: {count}. They are still answered as the law (59-FZ) requires, and anonymized "
+            "once closed; or you can withdraw them too."
+        ).format(count=preview.open_appeals)
+        rows.append(_button(_("Withdraw, keep my open appeals answered"), PrivacyAction.keep))
+        rows.append(_button(_("Withdraw and withdraw my open appeals too"), PrivacyAction.all))
+    else:
+        rows.append(_button(_("Withdraw my consent"), PrivacyAction.keep))
+    rows.append(_button(_("Cancel"), PrivacyAction.cancel))
+    if isinstance(callback.message, Message):
+        await callback.message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(PrivacyCb.filter(F.action == PrivacyAction.cancel))
+async def cancel_withdrawal(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, actor: Actor, services: Services
+) -> None:
+    try:
+        await services.privacy.preview(actor)  # the same check: a forged «Cancel» says nothing untrue either
+    except PrivacyRefused as error:
+        callback_answer.text = refusal(error)
+        callback_answer.show_alert = True
+        return
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(_("Nothing has changed: your consent stays in force."))
+
+
+@router.callback_query(PrivacyCb.filter(F.action.in_({PrivacyAction.keep, PrivacyAction.all})))
+async def withdraw(
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: PrivacyCb,
+    state: FSMContext,
+    dialog_manager: DialogManager,
+    actor: Actor,
+    services: Services,
+) -> None:
+    try:
+        done = await services.privacy.withdraw(actor, withdraw_open=callback_data.action == PrivacyAction.all)
+    except PrivacyRefused as error:
+        callback_answer.text = refusal(error)
+        callback_answer.show_alert = True
+        return
+    # Whatever the person was in the middle of (a draft appeal) goes with the profile.
+    await end_conversation(state, dialog_manager)
+    message = callback.message
+    if isinstance(message, Message):
+        await message.edit_reply_markup(reply_markup=None)
+        await message.answer(withdrawal_report(done), reply_markup=ReplyKeyboardRemove())
+
+
+def withdrawal_report(done: Withdrawal) -> str:
+    lines = [
+        _("Your consent to the processing of personal data is withdrawn, and your profile is erased."),
+        _("Closed appeals anonymized: {count}.").format(count=done.anonymized),
+    ]
+    if done.withdrawn:
+        lines.append(_("Open appeals withdrawn and anonymized: {count}.").format(count=done.withdrawn))
+    if done.kept_open:
+        lines.append(
+            _(
+                "Open appeals still being answered: {count}. The answers come here; each appeal is anonymized once "
+                "it is closed."
+            ).format(count=done.kept_open)
+        )
+    lines.append(_("To use the bot again, send /start."))
+    return "\n".join(lines)

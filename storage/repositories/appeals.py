@@ -132,8 +132,8 @@ class AppealRepo:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def follower_ids(self, appeal_id: int) -> list[int]:
-        """The residents whose duplicates follow this appeal."""
-        query = select(Appeal.user_id).where(Appeal.duplicate_of_id == appeal_id)
+        """The residents whose duplicates follow this appeal (an anonymized duplicate has nobody behind it)."""
+        query = select(Appeal.user_id).where(Appeal.duplicate_of_id == appeal_id, Appeal.anonymized_at.is_(None))
         return list((await self.session.execute(query)).scalars())
 
     async def oldest_in(self, statuses: Iterable[str], limit: int) -> Sequence[Appeal]:

@@ -28,6 +28,7 @@ ACTOR_ROWS = (
         ROLES.c.role,
         ROLES.c.agency_id,
         ROLES.c.block_id,
+        CONSENTS.c.withdrawn,
     )
     .select_from(
         USERS.outerjoin(CONSENTS, CONSENTS.c.id == _LATEST_CONSENT).outerjoin(ROLES, ROLES.c.user_id == USERS.c.id)
@@ -50,15 +51,25 @@ class UserRepo:
 
     async def actor_rows(
         self, tg_id: int
-    ) -> list[tuple[int, str | None, bool, str | None, bool | None, str | None, int | None, int | None]]:
+    ) -> list[tuple[int, str | None, bool, str | None, bool | None, str | None, int | None, int | None, bool]]:
         """Everything an actor is made of, in one query: (id, locale, is_active, latest consent version, accepted,
-        role, agency id, block id), one row per role (role None when they have none); [] for an unknown Telegram id.
+        role, agency id, block id, whether the latest consent answer is a withdrawal), one row per role (role None when they have none); [] for an unknown Telegram id.
 
         Read on every update (nothing of it is cached in the process, so a change made by another instance counts
         at once); the joins go through the unique tg_id and the indexed user_id columns."""
         rows = (await self.session.execute(ACTOR_ROWS, {"tg_id": tg_id})).all()
         return [
-            (row[0], row[1], bool(row[2]), row[3], None if row[4] is None else bool(row[4]), row[5], row[6], row[7])
+            (
+                row[0],
+                row[1],
+                bool(row[2]),
+                row[3],
+                None if row[4] is None else bool(row[4]),
+                row[5],
+                row[6],
+                row[7],
+                bool(row[8]),
+            )
             for row in rows
         ]
 
