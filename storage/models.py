@@ -322,6 +322,25 @@ class AuditEntry(Base):
     at: Mapped[datetime]
 
 
+class AccessEntry(Base):
+    """The access log (152-ФЗ): a staff member was shown an appeal's card, its files, its place or the resident's
+    contact (bot.domain.AccessKind), or read the log itself. Ids only: who, what, whose, when."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        Index("ix_access_log_appeal", "appeal_id", "at"),
+        Index("ix_access_log_subject", "subject_user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # bot.domain.AccessKind
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    # The resident whose data was shown (or asked for, on a read of the log).
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+
+
 class Route(Base):
     """The routing matrix: category × district → the agency the coordinator is offered."""
 
@@ -717,6 +736,7 @@ class PollAnswer(Base):
 
 __all__ = [
     "AGENCY_ROLES",
+    "AccessEntry",
     "Agency",
     "Appeal",
     "AppealKind",

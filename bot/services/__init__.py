@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.services.access import AccessService
+from bot.services.access_log import AccessLogService
 from bot.services.agency import AgencyService
 from bot.services.appeals import AppealService
 from bot.services.broadcast_delivery import BroadcastDelivery
@@ -63,6 +64,8 @@ class Services:
     stats: StatsService
     # Saved slices of /stats, their schedules and recipients (issue 14).
     presets: PresetService
+    # Who was shown which resident's data, and the admins' reading of it (issue 16).
+    access_log: AccessLogService
 
 
 def build_services(
@@ -102,4 +105,5 @@ def build_services(
         broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
         stats=stats,
         presets=PresetService(sessionmaker, clock, stats),
+        access_log=AccessLogService(sessionmaker, clock),
     )
