@@ -233,7 +233,7 @@ async def test_an_admin_lists_by_appeal_and_by_person_pages_and_exports_and_the_
         f"• {newest:%d.%m.%Y %H:%M} · Petimat Kadyrova (RMC coordinator) · applicant's name and contact, № {number}"
     )
     assert lines[1].endswith(f"· appeal card, № {number}")
-    assert page1.buttons == ["▶️", "⬇️ XLSX", "⬇️ CSV", "🔎 Another search"]
+    assert page1.buttons == ["▶️", "⬇️ XLSX", "⬇️ CSV", "👤 Its resident", "🔎 Another search"]
     page2 = await step(harness, admin, "click", "▶️")
     assert "page 2 of 3" in page2.text and len(listing_lines(page2)) == 10
     # The reading itself is logged, but the pages stay as they were when the listing opened.
@@ -272,24 +272,30 @@ async def test_an_admin_lists_by_appeal_and_by_person_pages_and_exports_and_the_
         (admin_id, "access_log_export", own.id, None)
     ] * 2
 
-    # By person: bad input first, then the resident of the appeal, then the same person by Telegram id.
+    # By person: the resident of this appeal, from its listing.
+    before = await mark(harness)
+    await step(harness, admin, "click", "👤 Its resident")
+    listing = next(m for m in reversed(admin.messages) if m.kind == "text")  # above it, the exports
+    assert f"Access log of the resident of appeal № {number}" in listing.text
+    # Their appeal's 24 views, not the other resident's; the readings by appeal do not name the person.
+    assert "Entries: 24 · page 1 of 3" in listing.text, listing.text
+    assert "👤 Its resident" not in listing.buttons
+    assert await logged(harness, before) == [(admin_id, "access_log_read", None, resident_id)]
+    # Typed: bad input first, then the same resident by the appeal's number and by Telegram id.
     await step(harness, admin, "click", "🔎 Another search")
     await step(harness, admin, "click", "👤 By person")
     screen = await step(harness, admin, "text", "somebody")
     assert "Type a Telegram id (digits only)" in screen.text
     screen = await step(harness, admin, "text", "777777")
     assert "Nobody with this Telegram id is known to the bot." in screen.text
-    before = await mark(harness)
     listing = await step(harness, admin, "text", number)
     assert f"Access log of the resident of appeal № {number}" in listing.text
-    # Their appeal's 24 views, not the other resident's; the readings by appeal do not name the person.
-    assert "Entries: 24 · page 1 of 3" in listing.text, listing.text
-    assert await logged(harness, before) == [(admin_id, "access_log_read", None, resident_id)]
+    assert "Entries: 25 · page 1 of 3" in listing.text, listing.text  # the reading by person above among them
     await step(harness, admin, "click", "🔎 Another search")
     await step(harness, admin, "click", "👤 By person")
     listing = await step(harness, admin, "text", "1101")
     assert "Access log of the person with Telegram id 1101" in listing.text
-    assert "Entries: 25 · page 1 of 3" in listing.text, listing.text  # the reading by person above among them
+    assert "Entries: 26 · page 1 of 3" in listing.text, listing.text
     assert listing_lines(listing)[0].endswith("· access log read")
 
 
@@ -309,7 +315,7 @@ async def test_the_command_opens_the_log_for_an_admin_and_an_empty_listing_offer
     await step(harness, admin, "click", "📄 By appeal")
     listing = await step(harness, admin, "text", own.number)
     assert "Entries: 0 · page 1 of 1" in listing.text and "Nobody has been shown these data yet." in listing.text
-    assert listing.buttons == ["🔎 Another search"]
+    assert listing.buttons == ["👤 Its resident", "🔎 Another search"]
 
 
 # --- refusals ----------------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from aiogram_dialog.widgets.input import MessageInput
 from aiogram_dialog.widgets.kbd import Button, Cancel, Row, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
+from bot.clock import Clock
+from bot.config import Settings
 from bot.domain import AccessKind
 from bot.i18n import N_
 from bot.notifications import ROLES
@@ -34,7 +36,7 @@ from bot.states import AccessLog
 from bot.stats_files import Sheet, csv_bytes, xlsx_bytes
 from bot.texts import local_time
 from handlers import Handlers
-from handlers.dialogs import COMMAND, buttons_only, deps, heading, notice, say, unknown_command, unmatched
+from handlers.dialogs import COMMAND, buttons_only, deps, heading, notice, popup, say, unknown_command, unmatched
 
 router = Handlers(__name__)
 L = AccessLog
@@ -143,9 +145,8 @@ def line(row: AccessRow, tz: ZoneInfo) -> str:
 
 
 async def entries_getter(
-    dialog_manager: DialogManager, services: Services, actor: Actor, **_kwargs: Any
+    dialog_manager: DialogManager, services: Services, settings: Settings, actor: Actor, **_kwargs: Any
 ) -> dict[str, Any]:
-    _services, settings, _actor = deps(dialog_manager)
     data = dialog_manager.dialog_data
     upto = data.get("upto")
     found = await services.access_log.page(
@@ -169,7 +170,25 @@ async def entries_getter(
         xlsx=_("⬇️ XLSX"),
         csv=_("⬇️ CSV"),
         another=_("🔎 Another search"),
+        by_appeal=found.target.appeal_id is not None,
+        its_resident=_("👤 Its resident"),
     )
+
+
+async def on_its_resident(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+    """From an appeal's listing to its resident's: the person whose data the appeal holds."""
+    services, _settings, actor = deps(manager)
+    target = target_of(manager)
+    if target.number is None or target.appeal_id is None:
+        raise Gone()
+    try:
+        person = await services.access_log.person_target(actor, target.number)
+    except InvalidInput as error:
+        if error.detail not in WHY_NOT:
+            raise
+        popup(manager, _(WHY_NOT[error.detail]), alert=True)
+        return
+    manager.dialog_data.update(target=asdict(person), page=0, upto=None)
 
 
 def turn(step: int) -> Any:
@@ -203,7 +222,8 @@ def on_export(xlsx: bool) -> Any:
         rows = await services.access_log.export(actor, target)
         # The listing stays as it is: the export is a reading of its own, not another page shown.
         manager.show_mode = ShowMode.NO_UPDATE
-        now = services.access_log.clock.now()
+        clock: Clock = manager.middleware_data["clock"]
+        now = clock.now()
         sheet = sheet_of(rows, target, settings.tz, now)
         content = await asyncio.to_thread(xlsx_bytes, [sheet]) if xlsx else csv_bytes(sheet)
         subject = f"appeal-{target.number}" if target.appeal_id is not None else "person"
@@ -261,6 +281,7 @@ def dialog() -> Dialog:
                 Button(Format("{xlsx}"), id="xlsx", on_click=on_export(True), when="any"),
                 Button(Format("{csv}"), id="csv", on_click=on_export(False), when="any"),
             ),
+            Button(Format("{its_resident}"), id="its_resident", on_click=on_its_resident, when="by_appeal"),
             SwitchTo(Format("{another}"), id="another", state=L.menu),
             state=L.entries,
             getter=entries_getter,
