@@ -336,8 +336,9 @@ class AccessEntry(Base):
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(24))  # bot.domain.AccessKind
     appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
-    # The resident whose data was shown (or asked for, on a read of the log).
-    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The resident whose data was shown (or asked for, on a read of the log). Should a withdrawal of consent delete
+    # the person's row, the log keeps its rows (the appeal still names whose data it was).
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime]
 
 

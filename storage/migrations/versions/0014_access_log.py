@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["actor_id"], ["users.id"]),
         sa.ForeignKeyConstraint(["appeal_id"], ["appeals.id"]),
-        sa.ForeignKeyConstraint(["subject_user_id"], ["users.id"]),
+        sa.ForeignKeyConstraint(["subject_user_id"], ["users.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_access_log_appeal", "access_log", ["appeal_id", "at"])
