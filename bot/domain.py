@@ -272,6 +272,22 @@ class HistoryEvent(StrEnum):
     withdrawn = "withdrawn"
 
 
+class AccessKind(StrEnum):
+    """What a staff member was shown of a resident's data (152-ФЗ: who accessed what, when): one access_log row each."""
+
+    # The staff card of an appeal, each time it is shown (opened, or shown again after an action).
+    appeal_card = "appeal_card"
+    # The files of an appeal and its notes, sent by the card's «Files» button.
+    appeal_files = "appeal_files"
+    # The pin of the exact place, sent by the card's «Location» button.
+    appeal_location = "appeal_location"
+    # The applicant's name and contact (a 59-ФЗ appeal's), on a card shown.
+    resident_contact = "resident_contact"
+    # An admin read a page of the access log, or exported it (the appeal or person asked for is on the row).
+    access_log_read = "access_log_read"
+    access_log_export = "access_log_export"
+
+
 class Visibility(StrEnum):
     """Who reads a status-history entry: everyone who may see the appeal, or staff only."""
 

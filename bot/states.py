@@ -72,6 +72,15 @@ class Admin(StatesGroup):
     route_agency = State()
 
 
+class AccessLog(StatesGroup):
+    """The admins' access log (issue 16): by appeal or by person, then the paged listing."""
+
+    menu = State()
+    appeal = State()  # the registration number, typed
+    person = State()  # a Telegram id, or the number of an appeal whose resident is meant, typed
+    entries = State()
+
+
 class ResidentReply(StatesGroup):
     """The resident answers a clarification question: text and/or files, then Send."""
 

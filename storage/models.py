@@ -346,6 +346,26 @@ class AuditEntry(Base):
     at: Mapped[datetime]
 
 
+class AccessEntry(Base):
+    """The access log (152-ФЗ): a staff member was shown an appeal's card, its files, its place or the resident's
+    contact (bot.domain.AccessKind), or read the log itself. Ids only: who, what, whose, when."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        Index("ix_access_log_appeal", "appeal_id", "at"),
+        Index("ix_access_log_subject", "subject_user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # bot.domain.AccessKind
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id"))
+    # The resident whose data was shown (or asked for, on a read of the log). Should a withdrawal of consent delete
+    # the person's row, the log keeps its rows (the appeal still names whose data it was).
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime]
+
+
 class Route(Base):
     """The routing matrix: category × district → the agency the coordinator is offered."""
 
@@ -741,6 +761,7 @@ class PollAnswer(Base):
 
 __all__ = [
     "AGENCY_ROLES",
+    "AccessEntry",
     "Agency",
     "Appeal",
     "AppealKind",

@@ -54,6 +54,7 @@ WHY_FORBIDDEN: dict[str, str] = {
     "stats": N_("Statistics are not available to you: they need a statistics role (analyst, block head, leadership…)."),
     "another_block": N_("You can see the statistics of your own block only."),
     "another_agency": N_("You can see the statistics of your own agency only."),
+    "access_log": N_("The access log is for administrators only."),
 }
 # NotYours, by the refused action (the services' and the card's names for it): who may do it.
 COORDINATORS_ONLY = N_("Only the Regional Management Center can do this.")

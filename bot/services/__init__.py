@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.config import Settings
 from bot.services.access import AccessService
+from bot.services.access_log import AccessLogService
 from bot.services.agency import AgencyService
 from bot.services.appeals import AppealService
 from bot.services.broadcast_delivery import BroadcastDelivery
@@ -66,6 +67,8 @@ class Services:
     presets: PresetService
     # Personal data: withdrawing the consent, anonymization, retention (issue 16).
     privacy: PrivacyService
+    # Who was shown which resident's data, and the admins' reading of it (issue 16).
+    access_log: AccessLogService
 
 
 def build_services(
@@ -106,4 +109,5 @@ def build_services(
         stats=stats,
         presets=PresetService(sessionmaker, clock, stats),
         privacy=PrivacyService(bench),
+        access_log=AccessLogService(sessionmaker, clock),
     )

@@ -16,6 +16,7 @@ from bot.domain import (
     AGENCY_ROLES,
     OPEN_FOR_AGENCY,
     TRIAGE,
+    AccessKind,
     AppealKind,
     AppealStatus,
     AttachmentKind,
@@ -29,8 +30,9 @@ from bot.domain import (
     Visibility,
 )
 from bot.domain import AppealStatus as S
+from bot.services.access_log import log_access
 from bot.services.appeals import DraftAttachment, HistoryEntry
-from bot.services.errors import NotFound
+from bot.services.errors import InvalidInput, NotFound
 from bot.services.lifecycle import UseCase
 from bot.services.rules import in_agency, in_block, is_coordinator
 from bot.services.users import Actor
@@ -353,63 +355,108 @@ class Views(UseCase):
     async def card(self, actor: Actor, appeal_id: int, action: str | None = None) -> StaffCard:
         """Coordinators see every appeal; officials and supervisors only their agency's; a block head, read only,
         their block's, without the resident's personal data. `action`: the card is loaded to act on it (a screen
-        or a button of the card), which a read-only reader is refused (audited) whatever the button says."""
+        or a button of the card), which a read-only reader is refused (audited) whatever the button says.
+
+        The card to check or act on; the card to show the person is `show_card` (which logs the view)."""
         async with self.sessionmaker() as session:
-            appeal = await AppealRepo(session).get(appeal_id)
-            if appeal is None:
-                raise NotFound()
-            full = is_coordinator(actor) or in_agency(actor, appeal.agency_id)
-            if not full:
-                block_id = (
-                    await session.execute(select(Category.block_id).where(Category.id == appeal.category_id))
-                ).scalar_one_or_none()
-                if not in_block(actor, block_id):
-                    raise await self._deny(actor, "card", appeal_id, session)
-                if action is not None:
-                    raise await self._deny(actor, action, appeal_id, session)
-                return await self._read_only_card(session, appeal)
-            appeals, notes = AppealRepo(session), NoteRepo(session)
-            files = await notes.files_of_appeal(appeal.id)
+            card, _resident = await self._card(session, actor, appeal_id, action)
+            return card
 
-            def files_of(note_id: int | None) -> tuple[DraftAttachment, ...]:
-                return tuple(_file(f) for f in files if f.message_id == note_id)
+    async def show_card(self, actor: Actor, appeal_id: int) -> StaffCard:
+        """The card as it is shown to the staff member: checked as `card`, and logged (bot/services/access_log.py):
+        one `appeal_card` row, and a `resident_contact` row when it carries the applicant's name and contact."""
+        async with self.sessionmaker() as session:
+            card, resident = await self._card(session, actor, appeal_id, None)
+            kinds = [AccessKind.appeal_card]
+            if card.applicant_name or card.applicant_contact:
+                kinds.append(AccessKind.resident_contact)
+            log_access(session, actor, kinds, card.id, resident, self.clock.now())
+            await session.commit()
+            return card
 
-            # An anonymized appeal has nobody behind it (bot/services/privacy.py): no "other appeals of the resident".
-            others = (
-                [] if appeal.anonymized_at else await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
-            )
-            requests = await RequestRepo(session).pending_of(appeal.id)
-            judged = RatingStatsRepo(session)
-            ratings = [_rating(r) for r in await judged.of_appeal(appeal.id) if sees_rating(actor, r)]
-            followup = await judged.followup_of(appeal.id)
-            return StaffCard(
-                id=appeal.id,
-                number=appeal.number,
-                kind=AppealKind(appeal.kind),
-                status=AppealStatus(appeal.status),
-                category_id=appeal.category_id,
-                district_id=appeal.district_id,
-                agency_id=appeal.agency_id,
-                suggested_agency_id=await RouteRepo(session).agency_for(appeal.category_id, appeal.district_id),
-                text=appeal.text,
-                address=appeal.address,
-                latitude=appeal.latitude,
-                longitude=appeal.longitude,
-                applicant_name=appeal.applicant_name,
-                applicant_contact=appeal.applicant_contact,
-                created_at=appeal.created_at,
-                deadline_at=appeal.deadline_at,
-                extension_used=appeal.extension_used,
-                attachments=list(files_of(None)),
-                notes=[_note(n, files_of(n.id)) for n in await notes.of_appeal(appeal.id)],
-                resident_history=[(number, AppealStatus(status)) for number, status in others],
-                requests=[_request(r, appeal.number) for r in requests],
-                history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
-                ratings=ratings,
-                followup=_followup(followup) if followup else None,
-                reopen_count=appeal.reopen_count or 0,
-                max_reopens=self.settings.ratings.max_reopens,
-            )
+    async def files(self, actor: Actor, appeal_id: int) -> list[DraftAttachment]:
+        """The files of the appeal and of its notes, to send to the staff member (a block head is refused, as for
+        any button of the card); InvalidInput when there are none. Logged: one `appeal_files` row."""
+        async with self.sessionmaker() as session:
+            card, resident = await self._card(session, actor, appeal_id, "files")
+            files = [*card.attachments, *(f for n in card.notes for f in n.attachments)]
+            if not files:
+                raise InvalidInput("files")
+            log_access(session, actor, [AccessKind.appeal_files], card.id, resident, self.clock.now())
+            await session.commit()
+            return files
+
+    async def location(self, actor: Actor, appeal_id: int) -> tuple[float, float]:
+        """The exact place (latitude, longitude), to send as a pin; InvalidInput when the appeal has none. Logged:
+        one `appeal_location` row."""
+        async with self.sessionmaker() as session:
+            card, resident = await self._card(session, actor, appeal_id, "location")
+            if card.latitude is None or card.longitude is None:
+                raise InvalidInput("location")
+            log_access(session, actor, [AccessKind.appeal_location], card.id, resident, self.clock.now())
+            await session.commit()
+            return card.latitude, card.longitude
+
+    async def _card(
+        self, session: AsyncSession, actor: Actor, appeal_id: int, action: str | None
+    ) -> tuple[StaffCard, int | None]:
+        """The card and its resident's user id (for the access log)."""
+        appeal = await AppealRepo(session).get(appeal_id)
+        if appeal is None:
+            raise NotFound()
+        full = is_coordinator(actor) or in_agency(actor, appeal.agency_id)
+        if not full:
+            block_id = (
+                await session.execute(select(Category.block_id).where(Category.id == appeal.category_id))
+            ).scalar_one_or_none()
+            if not in_block(actor, block_id):
+                raise await self._deny(actor, "card", appeal_id, session)
+            if action is not None:
+                raise await self._deny(actor, action, appeal_id, session)
+            return await self._read_only_card(session, appeal), appeal.user_id
+        appeals, notes = AppealRepo(session), NoteRepo(session)
+        files = await notes.files_of_appeal(appeal.id)
+
+        def files_of(note_id: int | None) -> tuple[DraftAttachment, ...]:
+            return tuple(_file(f) for f in files if f.message_id == note_id)
+
+        # An anonymized appeal has nobody behind it (bot/services/privacy.py): no "other appeals of the resident".
+        others = (
+            [] if appeal.anonymized_at else await appeals.others_of_resident(appeal.user_id, appeal.id, OTHER_APPEALS)
+        )
+        requests = await RequestRepo(session).pending_of(appeal.id)
+        judged = RatingStatsRepo(session)
+        ratings = [_rating(r) for r in await judged.of_appeal(appeal.id) if sees_rating(actor, r)]
+        followup = await judged.followup_of(appeal.id)
+        card = StaffCard(
+            id=appeal.id,
+            number=appeal.number,
+            kind=AppealKind(appeal.kind),
+            status=AppealStatus(appeal.status),
+            category_id=appeal.category_id,
+            district_id=appeal.district_id,
+            agency_id=appeal.agency_id,
+            suggested_agency_id=await RouteRepo(session).agency_for(appeal.category_id, appeal.district_id),
+            text=appeal.text,
+            address=appeal.address,
+            latitude=appeal.latitude,
+            longitude=appeal.longitude,
+            applicant_name=appeal.applicant_name,
+            applicant_contact=appeal.applicant_contact,
+            created_at=appeal.created_at,
+            deadline_at=appeal.deadline_at,
+            extension_used=appeal.extension_used,
+            attachments=list(files_of(None)),
+            notes=[_note(n, files_of(n.id)) for n in await notes.of_appeal(appeal.id)],
+            resident_history=[(number, AppealStatus(status)) for number, status in others],
+            requests=[_request(r, appeal.number) for r in requests],
+            history=[_history(h) for h in await appeals.history(appeal.id, Visibility)],
+            ratings=ratings,
+            followup=_followup(followup) if followup else None,
+            reopen_count=appeal.reopen_count or 0,
+            max_reopens=self.settings.ratings.max_reopens,
+        )
+        return card, appeal.user_id
 
     async def _read_only_card(self, session: AsyncSession, appeal: Appeal) -> StaffCard:
         """What a block head reads of an appeal: what it is about, where it stands, the staff's notes and answers

@@ -8,13 +8,14 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import join
-from handlers.staff import admin, appeals, broadcasts, menu, polls, rating, stats
+from handlers.staff import access_log, admin, appeals, broadcasts, menu, polls, rating, stats
 
 
 def get_router() -> Router:
     # Plain handlers first: /staff and the notifications' buttons are heard in any dialog state.
     return join(
         __name__, menu.router, appeals.router, polls.router, broadcasts.router, rating.router, stats.router,
+        access_log.router,
         menu.dialog(), appeals.dialog(), admin.dialog(), polls.dialog(), broadcasts.dialog(), rating.dialog(),
-        stats.dialog(), stats.save_dialog(),
+        stats.dialog(), stats.save_dialog(), access_log.dialog(),
     )

@@ -103,7 +103,8 @@ def labels() -> dict[str, str]:
 async def card_getter(
     dialog_manager: DialogManager, services: Services, settings: Settings, actor: Actor, clock: Clock, **_kwargs: Any
 ) -> dict[str, Any]:
-    card = await load(dialog_manager)
+    # The card shown: its service logs the view (the access log, one row each time the card is shown).
+    card = await services.views.show_card(actor, appeal_id(dialog_manager))
     directory = services.directory
     can = actions(card, actor, directory)
     suggested = directory.agency(card.suggested_agency_id or 0)
@@ -179,17 +180,23 @@ async def on_take(callback: CallbackQuery, button: Button, manager: DialogManage
 
 
 async def on_files(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
-    """The files of the appeal and its notes, below the card (which stays where it is)."""
-    card = await load(manager, Action.files)
+    """The files of the appeal and its notes, below the card (which stays where it is, not shown again: the
+    access log counts the files sent, not another view of the card)."""
+    services, _settings, actor = deps(manager)
+    files = await services.views.files(actor, appeal_id(manager))
+    manager.show_mode = ShowMode.NO_UPDATE
     if isinstance(callback.message, Message):
-        await send_files(callback.message, [*card.attachments, *(f for n in card.notes for f in n.attachments)])
+        await send_files(callback.message, files)
 
 
 async def on_location(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
-    """The pin of the place, below the card: a message of its own, since a text message cannot carry one."""
-    card = await load(manager, Action.location)
-    if isinstance(callback.message, Message) and card.latitude is not None and card.longitude is not None:
-        await callback.message.answer_location(card.latitude, card.longitude)
+    """The pin of the place, below the card: a message of its own, since a text message cannot carry one (the card
+    stays as it is, as for the files)."""
+    services, _settings, actor = deps(manager)
+    latitude, longitude = await services.views.location(actor, appeal_id(manager))
+    manager.show_mode = ShowMode.NO_UPDATE
+    if isinstance(callback.message, Message):
+        await callback.message.answer_location(latitude, longitude)
 
 
 async def to_the_list(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:

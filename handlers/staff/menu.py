@@ -31,7 +31,7 @@ from bot.services.polls import READERS
 from bot.services.stats import RATING_ROLES
 from bot.services.users import Actor
 from bot.services.views import QueueItem
-from bot.states import Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists, Stats
+from bot.states import AccessLog, Admin, AppealCard, Broadcasts, Polls, Rating, StaffLists, Stats
 from bot.texts import STATUS_NAMES, status_name
 from handlers import Handlers
 from handlers.dialogs import PAGE_ROWS, buttons_only, fit, heading, notice, picker
@@ -83,6 +83,7 @@ async def menu_getter(dialog_manager: DialogManager, actor: Actor, **_kwargs: An
         "invite": _("🔗 Invite"),
         "people": _("👥 People"),
         "routes": _("🗺 Routing"),
+        "access_log": _("🔏 Access log"),
         "close": _("✖ Close"),
     }
 
@@ -283,6 +284,7 @@ def dialog() -> Dialog:
             Start(Format("{invite}"), id="invite", state=Admin.roles, when="admin"),
             Start(Format("{people}"), id="people", state=Admin.people, when="admin"),
             Start(Format("{routes}"), id="routes", state=Admin.route_blocks, when="admin"),
+            Start(Format("{access_log}"), id="access_log", state=AccessLog.menu, when="admin"),
             Start(Format("{polls_label}"), id="polls", state=Polls.list, when="polls"),
             Start(Format("{broadcasts_label}"), id="broadcasts", state=Broadcasts.list, when="broadcasts"),
             Start(Format("{stats_label}"), id="stats", state=Stats.main, when="stats"),
