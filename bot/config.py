@@ -275,6 +275,13 @@ class ConsentSection(BaseModel):
     version: str = Field(default="2026-11-01", min_length=1)
 
 
+class PrivacySection(BaseModel):
+    """Personal data (152-ФЗ, issue 16)."""
+
+    # /mydata: exports a person may get in any 24 hours (counted in the database, so across instances).
+    export_per_day: int = Field(default=3, ge=1, le=100)
+
+
 class ThrottleSection(BaseModel):
     # Each update the throttle lets through is answered, and Telegram takes about one message a second in a chat
     # (short bursts tolerated): above that, replies meet 429. An album is charged once (bot/middlewares/throttling.py).
@@ -320,6 +327,7 @@ class Settings(BaseSettings):
     deadlines: DeadlinesSection = DeadlinesSection()
     scheduler: SchedulerSection = SchedulerSection()
     consent: ConsentSection = ConsentSection()
+    privacy: PrivacySection = PrivacySection()
     ratings: RatingsSection = RatingsSection()
     broadcasts: BroadcastsSection = BroadcastsSection()
     stats: StatsSection = StatsSection()

@@ -17,6 +17,7 @@ from bot.services.broadcast_delivery import BroadcastDelivery
 from bot.services.broadcasts import BroadcastService
 from bot.services.calendar import ProductionCalendar
 from bot.services.coordination import CoordinationService
+from bot.services.data_export import DataExportService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
@@ -63,6 +64,8 @@ class Services:
     stats: StatsService
     # Saved slices of /stats, their schedules and recipients (issue 14).
     presets: PresetService
+    # /mydata: everything stored about a person (152-ФЗ art. 14, issue 16).
+    data_export: DataExportService
 
 
 def build_services(
@@ -102,4 +105,5 @@ def build_services(
         broadcasts=BroadcastService(sessionmaker, clock, settings, directory, on_commit),
         stats=stats,
         presets=PresetService(sessionmaker, clock, stats),
+        data_export=DataExportService(sessionmaker, clock, settings, directory),
     )
