@@ -63,7 +63,7 @@ FILE_SOURCES = {
 FOLLOWUP_NAMES = {
     FollowupAnswer.yes: N_("yes, fixed"),
     FollowupAnswer.no: N_("no, not fixed"),
-    FollowupAnswer.unknown: N_("does not know"),
+    FollowupAnswer.unknown: N_("did not know"),
 }
 REMINDER_NAMES = {
     ReminderKind.rate_reminder: N_("a reminder to rate the answer"),
@@ -262,6 +262,19 @@ def operator() -> str:
     return _("the Regional Management Center of the Chechen Republic (ЦУР)")
 
 
+def tag(name: str, text: str) -> str:
+    """An element holding plain text (escaped here). No `_()` inside f-strings: Babel's extractor would miss it."""
+    return f"<{name}>{escape(text)}</{name}>"
+
+
+def header_row(*labels: str) -> str:
+    return "<tr>" + "".join(tag("th", label) for label in labels) + "</tr>"
+
+
+def agreed(accepted: bool) -> str:
+    return _("agreed") if accepted else _("did not agree")
+
+
 def when(value: datetime | None, tz: ZoneInfo) -> str:
     return local_time(value, tz) if value is not None else "—"
 
@@ -305,9 +318,9 @@ def profile_html(data: PersonalData, lang: str, tz: ZoneInfo) -> str:
         pairs.append((_("Name"), escape(p.full_name)))
     if p.username:
         pairs.append((_("Username"), "@" + escape(p.username)))
-    parts = [f"<h2>{escape(_('Profile'))}</h2>", rows(pairs)]
+    parts = [tag("h2", _("Profile")), rows(pairs)]
     if data.roles or data.role_events:
-        parts.append(f"<h2>{escape(_('Roles'))}</h2>")
+        parts.append(tag("h2", _("Roles")))
         parts.append(
             listing(
                 escape(
@@ -340,11 +353,11 @@ def profile_html(data: PersonalData, lang: str, tz: ZoneInfo) -> str:
 
 
 def news_html(news: NewsChoice, lang: str, tz: ZoneInfo) -> str:
-    heading = f"<h2>{escape(_('News (/subscriptions)'))}</h2>"
+    heading = tag("h2", _("News (/subscriptions)"))
     if not news.chosen:
-        return heading + f"<p>{escape(_('As by default: every topic, for the district of your latest appeal.'))}</p>"
+        return heading + tag("p", _("As by default: every topic, for the district of your latest appeal."))
     if news.stopped:
-        return heading + f"<p>{escape(_('You chose to get no news.'))}</p>"
+        return heading + tag("p", _("You chose to get no news."))
     pairs = [(_("Topics turned off"), names(news.blocks_off, lang))]
     if news.districts_chosen:
         pairs.append((_("Districts chosen"), names(news.districts, lang)))
@@ -353,14 +366,14 @@ def news_html(news: NewsChoice, lang: str, tz: ZoneInfo) -> str:
 
 
 def consents_html(data: PersonalData, tz: ZoneInfo) -> str:
-    head = f"<tr><th>{escape(_('Version of the text'))}</th><th>{escape(_('Your answer'))}</th><th>{escape(_('Date and time'))}</th></tr>"
+    head = header_row(_("Version of the text"), _("Your answer"), _("Date and time"))
     body = "".join(
-        f"<tr><td>{escape(c.version)}</td><td>{escape(_('agreed') if c.accepted else _('did not agree'))}</td>"
+        f"<tr><td>{escape(c.version)}</td><td>{escape(agreed(c.accepted))}</td>"
         f"<td>{when(c.at, tz)}</td></tr>"
         for c in data.consents
     )
-    content = f"<table>{head}{body}</table>" if data.consents else f"<p>{escape(_('None.'))}</p>"
-    return f"<h2>{escape(_('Consents to the processing of personal data'))}</h2>{content}"
+    content = f"<table>{head}{body}</table>" if data.consents else tag("p", _("None."))
+    return tag("h2", _("Consents to the processing of personal data")) + content
 
 
 def appeal_html(a: AppealData, lang: str, tz: ZoneInfo, describe: Describe) -> str:
@@ -382,15 +395,15 @@ def appeal_html(a: AppealData, lang: str, tz: ZoneInfo, describe: Describe) -> s
     if a.deadline_at is not None:
         lines.append(_("<b>Answer due by:</b> {date}").format(date=when(a.deadline_at, tz)))
     parts = [
-        f"<h3>{escape(_('Appeal № {number}').format(number=a.number))}</h3>",
+        tag("h3", _("Appeal № {number}").format(number=a.number)),
         listing(lines),
-        f"<p>{_('<b>Description:</b>')}</p>",
+        "<p>" + _("<b>Description:</b>") + "</p>",
         text_block(a.text),
     ]
     if a.files:
-        parts.append(f"<p>{_('<b>Files:</b>')}</p>" + listing(file_line(f, tz) for f in a.files))
+        parts.append("<p>" + _("<b>Files:</b>") + "</p>" + listing(file_line(f, tz) for f in a.files))
     if a.notes:
-        parts.append(f"<p>{_('<b>Messages:</b>')}</p>")
+        parts.append("<p>" + _("<b>Messages:</b>") + "</p>")
         for n in a.notes:
             parts.append(f"<p>{escape(name_of(NOTE_NAMES, n.kind))} — {when(n.at, tz)}</p>{text_block(n.text)}")
             if n.files:
@@ -405,22 +418,22 @@ def appeal_html(a: AppealData, lang: str, tz: ZoneInfo, describe: Describe) -> s
         parts.append(f"<p>{line}</p>" + (text_block(a.followup.comment) if a.followup.comment else ""))
     if a.reminders:
         parts.append(
-            f"<p>{_('<b>Planned messages:</b>')}</p>"
+            "<p>" + _("<b>Planned messages:</b>") + "</p>"
             + listing(
                 escape(f"{when(r.due_at, tz)} — {name_of(REMINDER_NAMES, r.kind)}")
                 + (" ✓" if r.sent_at is not None else "")
                 for r in a.reminders
             )
         )
-    parts.append(f"<p>{_('<b>History:</b>')}</p>")
+    parts.append("<p>" + _("<b>History:</b>") + "</p>")
     parts.append(listing(f"{when(h.at, tz)} — {describe(h)}" for h in a.history))
     return "".join(parts)
 
 
 def polls_html(data: PersonalData, lang: str, tz: ZoneInfo) -> str:
-    parts = [f"<h2>{escape(_('Polls'))}</h2>"]
+    parts = [tag("h2", _("Polls"))]
     if not data.polls:
-        parts.append(f"<p>{escape(_('None.'))}</p>")
+        parts.append(tag("p", _("None.")))
     for p in data.polls:
         pairs = [(_("Sent to you"), when(p.sent_at, tz))]
         if p.answered_at is not None:
@@ -440,10 +453,10 @@ def polls_html(data: PersonalData, lang: str, tz: ZoneInfo) -> str:
 
 
 def notifications_html(data: PersonalData, tz: ZoneInfo) -> str:
-    parts = [f"<h2>{escape(_('Messages from the bot'))}</h2>"]
+    parts = [tag("h2", _("Messages from the bot"))]
     if not data.notifications:
-        return parts[0] + f"<p>{escape(_('None.'))}</p>"
-    head = f"<tr><th>{escape(_('Date and time'))}</th><th>{escape(_('About'))}</th><th>{escape(_('Delivery'))}</th></tr>"
+        return parts[0] + tag("p", _("None."))
+    head = header_row(_("Date and time"), _("About"), _("Delivery"))
     body = []
     for n in data.notifications:
         if n.text is not None:
@@ -464,8 +477,8 @@ def html_bytes(data: PersonalData, lang: str, tz: ZoneInfo, describe: Describe) 
     header = [
         f"<h1>{escape(title)}</h1>",
         "<header>",
-        f"<p>{escape(_('Everything the bot stores about you, as of {date}.').format(date=when(data.generated_at, tz)))}</p>",
-        f"<p>{escape(_('Operator: {operator}').format(operator=operator()))}</p>",
+        tag("p", _("Everything the bot stores about you, as of {date}.").format(date=when(data.generated_at, tz))),
+        tag("p", _("Operator: {operator}").format(operator=operator())),
         "<p>"
         + escape(
             _(
@@ -474,12 +487,12 @@ def html_bytes(data: PersonalData, lang: str, tz: ZoneInfo, describe: Describe) 
             )
         )
         + "</p>",
-        f"<p class=\"muted\">{escape(_('The same data, for computers, is in the JSON file sent with this page.'))}</p>",
+        '<p class="muted">' + escape(_("The same data, for computers, is in the JSON file sent with this page.")) + "</p>",
         "</header>",
     ]
-    appeals = [f"<h2>{escape(_('Your appeals'))}</h2>"]
-    appeals += [appeal_html(a, lang, tz, describe) for a in data.appeals] or [f"<p>{escape(_('None.'))}</p>"]
-    exports = [f"<h2>{escape(_('Exports of your data'))}</h2>", listing(when(at, tz) for at in data.exports)]
+    appeals = [tag("h2", _("Your appeals"))]
+    appeals += [appeal_html(a, lang, tz, describe) for a in data.appeals] or [tag("p", _("None."))]
+    exports = [tag("h2", _("Exports of your data")), listing(when(at, tz) for at in data.exports)]
     footer = (
         '<p class="muted">'
         + escape(
