@@ -26,6 +26,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.domain import AttachmentKind, AttachmentSource, FollowupAnswer, NoteKind, OutboxState, ReminderKind
 from bot.i18n import N_
+from bot.keyboards import LANGUAGE_NAMES
 from bot.notifications import ROLES
 from bot.services.appeals import HistoryEntry
 from bot.services.data_export import (
@@ -310,7 +311,7 @@ def profile_html(data: PersonalData, lang: str, tz: ZoneInfo) -> str:
     p = data.profile
     pairs = [
         (_("Telegram id"), str(p.tg_id)),
-        (_("Language"), escape(p.locale or "—")),
+        (_("Language"), escape(LANGUAGE_NAMES.get(p.locale, p.locale) if p.locale else "—")),
         (_("First contact with the bot"), when(p.created_at, tz)),
         (_("The bot can write to you"), yes_no(p.active)),
     ]
@@ -463,8 +464,10 @@ def notifications_html(data: PersonalData, tz: ZoneInfo) -> str:
             about = escape(_("News: {text}").format(text=n.text))
         elif n.appeal_number is not None:
             about = escape(_("Appeal № {number}").format(number=n.appeal_number))
+        elif n.kind == "poll":
+            about = escape(_("An invitation to a poll"))
         else:
-            about = f'<span class="muted">{escape(n.kind)}</span>'
+            about = escape(_("A message from the bot")) + f' <span class="muted">({escape(n.kind)})</span>'
         body.append(
             f"<tr><td>{when(n.sent_at or n.queued_at, tz)}</td><td>{about}</td>"
             f"<td>{escape(name_of(DELIVERY_NAMES, n.state))}</td></tr>"
