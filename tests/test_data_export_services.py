@@ -3,6 +3,7 @@ limit counted in the database."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -137,6 +138,7 @@ async def test_staff_get_their_profile_and_roles_not_the_appeals_they_handled(
 ) -> None:
     world, a_id, _b_id = await scene(services, clock)
     data = await services.data_export.export(world["official"])
+    assert (data.profile.full_name, data.profile.username) == ("Петров Пётр", "petrov_official")
     assert data.appeals == [] and data.polls == []
     assert [(r.role, r.agency.id if r.agency else None) for r in data.roles] == [("official", world.agency)]
     assert [(e.action, e.role) for e in data.role_events] == [("role_granted", "official")]
@@ -173,3 +175,12 @@ async def test_unknown_and_never_started_people(services: Services) -> None:
     with pytest.raises(NotFound):
         await services.data_export.export(Actor(id=owner.id, tg_id=5555, locale="ru", has_consent=True))
     assert await factories.rows(services, AuditEntry, AuditEntry.action == "data_export") == []
+
+
+async def test_concurrent_exports_never_pass_the_limit(services: Services) -> None:
+    """Several instances (here: concurrent transactions) share the count: of five exports at once, three pass."""
+    owner = await factories.resident(services)
+    results = await asyncio.gather(*(services.data_export.export(owner) for _ in range(5)), return_exceptions=True)
+    assert sum(isinstance(r, PersonalData) for r in results) == 3
+    assert sum(isinstance(r, ExportLimited) for r in results) == 2, results
+    assert len(await factories.rows(services, AuditEntry, AuditEntry.action == "data_export")) == 3
