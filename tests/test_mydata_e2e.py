@@ -111,7 +111,7 @@ async def test_the_fourth_export_in_a_day_is_refused_until_24_hours_pass(harness
     assert documents(user, since) == []
     # The first export was at 12:00 Moscow time on 02.11: the next one is possible 24 hours later.
     assert user.last_message.text == (
-        "Выгрузку ваших данных можно получить 3 раза за 24 часа, и все они уже использованы. "
+        "Вы уже получили столько выгрузок своих данных, сколько можно за 24 часа (3). "
         "Следующая выгрузка возможна с 03.11.2026 12:00."
     )
     assert len(await harness.rows(AuditEntry, AuditEntry.action == "data_export")) == 3

@@ -36,7 +36,7 @@ async def my_data(message: Message, state: FSMContext, actor: Actor, services: S
     except ExportLimited as error:
         await message.answer(
             _(
-                "Your data can be exported {limit} times in 24 hours, and you have had them all. "
+                "You have had as many exports of your data as 24 hours allow ({limit}). "
                 "The next export is possible from {at}."
             ).format(limit=error.limit, at=local_time(error.next_at, tz))
         )
