@@ -10,7 +10,8 @@ Rate-limited to `privacy.export_per_day` exports in any 24 hours, counted in `au
 several instances share the count: an export is itself a processing of personal data the operator should be able to
 account for, which is what the audit log is for. The audit row is written first (on SQLite that takes the write lock,
 so two concurrent exports of one person are counted one after the other; on PostgreSQL the person's `users` row is
-locked first for the same), then the exports of the window are counted, the extra one rolled back.
+locked first for the same), then the exports of the window are counted, the extra one rolled back; the data is read
+after that commit.
 
 What is deliberately left out, and why, is in README.md («/mydata»)."""
 
@@ -295,9 +296,9 @@ class DataExportService:
                 # The window frees a place when the oldest of the last `limit` exports before this one is 24 h old.
                 given = window[:-1]
                 raise ExportLimited(given[len(given) - limit] + WINDOW, limit)
-            data = await self._collect(session, user, now)
+            # Counted for good before the reading: the write lock is not held while everything is gathered.
             await session.commit()
-            return data
+            return await self._collect(session, user, now)
 
     async def _has_anything(self, session: AsyncSession, user_id: int) -> bool:
         """Whether anything but the bare user row is stored (a consent, a role, an appeal)."""
