@@ -66,6 +66,7 @@ COMMANDS = {
     "language": N_("Language"),
     "help": N_("Help"),
     "privacy": N_("Personal data"),
+    "mydata": N_("My data: what the bot stores about me"),
     "cancel": N_("Cancel the current action"),
 }
 

@@ -285,6 +285,8 @@ class PrivacySection(BaseModel):
     retention_days: int = Field(default=1825, ge=1)
     # Appeals anonymized per transaction of the sweep.
     retention_batch: int = Field(default=500, ge=1, le=10000)
+    # /mydata: exports a person may get in any 24 hours (counted in the database, so across instances).
+    export_per_day: int = Field(default=3, ge=1, le=100)
 
 
 class ThrottleSection(BaseModel):

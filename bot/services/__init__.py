@@ -18,6 +18,7 @@ from bot.services.broadcast_delivery import BroadcastDelivery
 from bot.services.broadcasts import BroadcastService
 from bot.services.calendar import ProductionCalendar
 from bot.services.coordination import CoordinationService
+from bot.services.data_export import DataExportService
 from bot.services.deadlines import ReminderService
 from bot.services.directory import DirectoryService
 from bot.services.lifecycle import Lifecycle, Workbench
@@ -69,6 +70,8 @@ class Services:
     privacy: PrivacyService
     # Who was shown which resident's data, and the admins' reading of it (issue 16).
     access_log: AccessLogService
+    # /mydata: everything stored about a person (152-ФЗ art. 14, issue 16).
+    data_export: DataExportService
 
 
 def build_services(
@@ -110,4 +113,5 @@ def build_services(
         presets=PresetService(sessionmaker, clock, stats),
         privacy=PrivacyService(bench),
         access_log=AccessLogService(sessionmaker, clock),
+        data_export=DataExportService(sessionmaker, clock, settings, directory),
     )

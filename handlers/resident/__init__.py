@@ -1,11 +1,11 @@
-"""What a resident does: file an appeal, follow their appeals."""
+"""What a resident does: file an appeal, follow their appeals; and /mydata, which staff use too."""
 
 from __future__ import annotations
 
 from aiogram import Router
 
 from handlers import join
-from handlers.resident import clarification, filing, my_appeals, polls, rating, subscriptions
+from handlers.resident import clarification, filing, my_appeals, mydata, polls, rating, subscriptions
 
 
 def get_router() -> Router:
@@ -17,5 +17,6 @@ def get_router() -> Router:
         my_appeals.router,
         rating.router,
         subscriptions.router,
+        mydata.router,
         filing.dialog(),
     )
