@@ -42,6 +42,8 @@ async def show_help(message: Message) -> None:
         + "\n\n"
         # A paragraph of its own (issue 13), so the text above keeps its translations.
         + _("📰 /subscriptions: the news of the ЦУР you get (topics, districts), or none at all.")
+        + "\n"
+        + _("📄 /mydata: a file with everything the bot stores about you.")
     )
 
 
@@ -57,11 +59,17 @@ async def show_privacy(message: Message, settings: Settings, actor: Actor) -> No
             "<b>Why:</b> to register your appeals, send them to the responsible body, control the answer "
             "and tell you about it.\n"
             "<b>Who sees it:</b> the staff of the regional management center and of the body that answers.\n"
-            "<b>How long:</b> appeals are kept for 5 years after the answer, as the archive rules require; "
-            "then they are deleted.\n"
-            "<b>Consent:</b> version {version}. You may withdraw it with /start; appeals already filed are "
-            "still answered."
-        ).format(version=settings.consent.version),
+            "<b>How long:</b> appeals are kept for 5 years after they are closed, as the archive rules require; "
+            "then they are anonymized: your name, contact, address, exact place and files are erased.\n"
+            "<b>Consent:</b> version {version}. You may withdraw it with the button below; appeals already filed "
+            "are still answered."
+        ).format(version=settings.consent.version)
+        + "\n\n"
+        # A paragraph of its own (issue 16), so the text above keeps most of its translation.
+        + _(
+            "<b>What we hold about you:</b> /mydata sends it as a readable page and a JSON file (Federal Law "
+            "152-FZ, article 14)."
+        ),
         reply_markup=markup,
     )
 
