@@ -383,10 +383,19 @@ async def test_phone_viewport_drawer(sandbox: Sandbox) -> None:
     await expect(page.locator("#send")).to_be_in_viewport()
     await expect(page.locator("#reply-kb button", has_text="Photo please")).to_be_in_viewport()
     await save_screenshot(page, "webchat-phone")
+    side_open = "() => document.querySelector('#side').getBoundingClientRect().left >= 0"
     await page.locator("#drawer-toggle").click()
+    await page.wait_for_function(side_open)
     official = page.locator('#personas [data-user-id="7003"]')
     await expect(official).to_be_in_viewport()
+    banner_on_top = "() => { const b = document.querySelector('#banner').getBoundingClientRect(); return document.elementFromPoint(b.x + 20, b.y + b.height / 2).id === 'banner'; }"
+    assert await page.evaluate(banner_on_top)
     await save_screenshot(page, "webchat-phone-drawer")
+    # A tap beside the drawer closes it; the toggle opens it again.
+    await page.mouse.click(370, 400)
+    await expect(page.locator("body")).not_to_have_class("drawer-open")
+    await page.locator("#drawer-toggle").click()
+    await page.wait_for_function(side_open)
     await official.click()
     await expect(page.locator("#chat-name")).to_have_text("Zaur Isaev")
     await expect(page.locator("body")).not_to_have_class("drawer-open")

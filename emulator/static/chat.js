@@ -365,6 +365,13 @@ function wire() {
     const open = document.body.classList.toggle("drawer-open");
     $("#drawer-toggle").setAttribute("aria-expanded", String(open));
   });
+  document.addEventListener("click", (e) => {
+    // A tap outside the open drawer closes it (on a phone the drawer covers its own toggle).
+    if (document.body.classList.contains("drawer-open") && !e.target.closest("#side, #drawer-toggle")) {
+      document.body.classList.remove("drawer-open");
+      $("#drawer-toggle").setAttribute("aria-expanded", "false");
+    }
+  });
   $("#alert-ok").addEventListener("click", () => { $("#alert").hidden = true; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") { closeMenus(); $("#alert").hidden = true; } });
 }
