@@ -189,7 +189,8 @@ class Sandbox:
         if ahead >= timedelta(minutes=1):
             hours = int(ahead.total_seconds() // 3600)
             days, hours = divmod(hours, 24)
-            text += " " + self._("(+{days} d {hours} h)", lang).format(days=days, hours=hours)
+            ahead_text = self._("(+{days} d {hours} h)", lang) if days else self._("(+{hours} h)", lang)
+            text += " " + ahead_text.format(days=days, hours=hours)
         return text
 
     async def watch_progress(self) -> None:

@@ -140,8 +140,15 @@ async function openChat(userId) {
   }
   closeMenus();
   showError("");
+  $("#toast").hidden = true;  // a popup belongs to the chat whose button was pressed
   $("#messages").replaceChildren();
   await loadChat();
+}
+
+let stickToBottom = true;
+function keepAtBottom() {
+  const box = $("#messages");
+  if (stickToBottom) box.scrollTop = box.scrollHeight;
 }
 
 function renderChat(chat) {
@@ -152,7 +159,8 @@ function renderChat(chat) {
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const nodes = chat.messages.map(renderMessage);
   box.replaceChildren(...(nodes.length ? nodes : [el("div", { class: "empty", text: t("empty_chat") })]));
-  if (atBottom || !box.dataset.seen) box.scrollTop = box.scrollHeight;
+  stickToBottom = atBottom || !box.dataset.seen;
+  if (stickToBottom) box.scrollTop = box.scrollHeight;
   box.dataset.seen = "1";
   renderReplyKeyboard(chat.reply_keyboard);
   renderCommands(chat.commands);
@@ -193,7 +201,12 @@ function formatSize(bytes) {
 
 function renderMedia(media) {
   switch (media.type) {
-    case "photo": return el("img", { class: "photo", src: media.url, alt: "", loading: "lazy" });
+    case "photo": {
+      // A picture gets its height only once loaded: keep a chat that was at its newest message there.
+      const img = el("img", { class: "photo", src: media.url, alt: "" });
+      img.addEventListener("load", keepAtBottom);
+      return img;
+    }
     case "video": case "video_note": return el("video", { src: media.url, controls: true, preload: "metadata" });
     case "audio": case "voice": return el("audio", { src: media.url, controls: true, preload: "none" });
     case "document": return el("div", { class: "card document" },
@@ -333,6 +346,8 @@ function listen() {
 }
 
 function wire() {
+  const box = $("#messages");
+  box.addEventListener("scroll", () => { stickToBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40; });
   const area = $("#composer textarea");
   area.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendComposer(); }
