@@ -5,6 +5,7 @@ example's, token empty), with nothing of a previous run: no sandbox folder, no d
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -55,10 +56,12 @@ def test_make_run_without_a_token_opens_the_sandbox_page_within_ten_seconds(tmp_
         elapsed = time.monotonic() - started
         assert page is not None, f"no page at {url} within 10 s (exit code {process.poll()})"
         assert elapsed < 10
-        assert "SANDBOX" in page
-        # The bot behind it answers too: the page's data names the demo people.
-        status, bootstrap = fetch(f"{url}api/bootstrap?lang=ru")
-        assert status == 200 and "Зарема" in bootstrap
+        assert 'id="banner"' in page
+        # The bot behind it answers too: the page's data marks the sandbox and names the demo people.
+        status, body = fetch(f"{url}api/bootstrap?lang=ru")
+        bootstrap = json.loads(body)
+        assert status == 200 and "ПЕСОЧНИЦА" in bootstrap["strings"]["banner"]
+        assert "Зарема Координаторова" in {persona["name"] for persona in bootstrap["personas"]}
     finally:
         process.send_signal(signal.SIGINT)
         try:
