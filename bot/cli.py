@@ -8,7 +8,7 @@ import gc
 import logging
 import sys
 
-from bot.config import ConfigError, Settings, load_settings, token_configured
+from bot.config import ConfigError, Settings, load_settings, real_bot_configured
 from bot.sandbox import SANDBOX_TOKEN
 
 
@@ -102,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # No token anywhere: `run` (and `make run`) opens the sandbox instead of stopping, so a newcomer sees the bot.
-    sandbox = args.command == "sandbox" or (args.command == "run" and not token_configured(args.config))
+    sandbox = args.command == "sandbox" or (args.command == "run" and not real_bot_configured(args.config))
     try:
         settings = load_settings(args.config, **({"bot": {"token": SANDBOX_TOKEN}} if sandbox else {}))
     except ConfigError as error:

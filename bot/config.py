@@ -400,10 +400,11 @@ class ConfigError(Exception):
     """A bad or missing configuration value; the message is one line naming the key."""
 
 
-def token_configured(path: Path | str | None = None) -> bool:
-    """Whether a bot token is given at all (the environment or the config file), valid or not: without one, `run`
-    starts the sandbox instead of failing (a malformed token still fails, naming the key)."""
-    if os.environ.get("TSUR_BOT__TOKEN", "").strip():
+def real_bot_configured(path: Path | str | None = None) -> bool:
+    """Whether the configuration asks for the real bot: a token given anywhere (valid or not, even an empty
+    TSUR_BOT__TOKEN: a deployment that sets the variable and lost its value must fail, naming the key, not start a
+    demo), or the webhook mode. Otherwise `run` starts the sandbox instead of failing, for a newcomer's first try."""
+    if "TSUR_BOT__TOKEN" in os.environ or os.environ.get("TSUR_BOT__MODE", "").strip() == "webhook":
         return True
     chosen = Path(path or os.environ.get("TSUR_CONFIG", "config.toml"))
     try:
@@ -411,8 +412,8 @@ def token_configured(path: Path | str | None = None) -> bool:
             data = tomllib.load(file)
     except (OSError, tomllib.TOMLDecodeError):
         return False  # no file or an unreadable one: loading the settings names the problem
-    token = data.get("bot", {}).get("token", "") if isinstance(data.get("bot"), dict) else ""
-    return bool(str(token).strip())
+    bot = data.get("bot") if isinstance(data.get("bot"), dict) else {}
+    return bool(str(bot.get("token", "")).strip()) or bot.get("mode") == "webhook"
 
 
 def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:

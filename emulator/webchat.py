@@ -114,6 +114,8 @@ class WebChat:
         max_upload_bytes: int = 20 * 1024 * 1024,
         languages: tuple[str, ...] = ("ru", "ce", "en"),
     ) -> None:
+        self.hosts: set[str] | None = set(LOOPBACK_NAMES)
+        """The names a request may address the page by (its Host header); None: any."""
         self.emu = emu
         self.hooks = hooks
         self.upload_dir = Path(upload_dir)
@@ -131,7 +133,7 @@ class WebChat:
 
     def build_app(self) -> web.Application:
         """The whole page + JSON API + SSE."""
-        app = web.Application(client_max_size=1024 * 1024, middlewares=[_same_origin_posts])
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[self._known_host, _same_origin_posts])
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC_DIR, show_index=False)
         app.router.add_get("/api/bootstrap", self._bootstrap)
@@ -145,8 +147,21 @@ class WebChat:
         app.on_shutdown.append(self._close_streams)
         return app
 
+    @web.middleware
+    async def _known_host(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Only requests addressed to this machine by a name it answers to: a web page that points a name of its own
+        at 127.0.0.1 (DNS rebinding) would otherwise read and act in the sandbox, its Origin matching its Host."""
+        name = urlsplit("//" + request.host).hostname or ""
+        if self.hosts is not None and name.lower() not in self.hosts:
+            return web.json_response({"ok": False, "error": "unknown host"}, status=421)
+        return await handler(request)
+
     async def start(self, host: str, port: int) -> None:
         """Serve :meth:`build_app` on ``host:port`` (port 0 = a free port, see :attr:`url`)."""
+        if host in ("", "0.0.0.0", "::"):
+            self.hosts = None  # every address of the machine, as the operator chose (start-up warns): any name
+        else:
+            self.hosts = LOOPBACK_NAMES | {host.strip("[]").lower()}
         runner = web.AppRunner(self.build_app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -615,6 +630,9 @@ class WebChat:
         declared = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
         content_type = mimetypes.guess_type(name)[0] or declared or "application/octet-stream"
         return path, name, content_type
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @web.middleware

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
-from bot.config import token_configured
+from bot.config import real_bot_configured
 from bot.domain import AppealStatus, Role
 from bot.sandbox.clock import OffsetClock
 from bot.sandbox.personas import (
@@ -129,12 +129,15 @@ def test_the_sandbox_refuses_the_production_database(tmp_path: Path) -> None:
 
 def test_a_token_anywhere_means_the_real_bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TSUR_BOT__TOKEN", raising=False)
+    monkeypatch.delenv("TSUR_BOT__MODE", raising=False)
     config = tmp_path / "config.toml"
-    assert not token_configured(config)  # no file
+    assert not real_bot_configured(config)  # no file: the sandbox
     config.write_text('[bot]\ntoken = ""\n')
-    assert not token_configured(config)
+    assert not real_bot_configured(config)  # the example's empty token: the sandbox
     config.write_text('[bot]\ntoken = "not-a-token"\n')
-    assert token_configured(config)  # malformed: the real bot's start-up names the key
+    assert real_bot_configured(config)  # malformed: the real bot's start-up names the key
+    config.write_text('[bot]\ntoken = ""\nmode = "webhook"\n')
+    assert real_bot_configured(config)  # a webhook deployment never falls back to a demo
     config.write_text('[bot]\ntoken = ""\n')
-    monkeypatch.setenv("TSUR_BOT__TOKEN", "123:abc")
-    assert token_configured(config)
+    monkeypatch.setenv("TSUR_BOT__TOKEN", "")
+    assert real_bot_configured(config)  # set but empty: a deployment that lost its secret fails loudly

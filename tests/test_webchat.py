@@ -294,6 +294,25 @@ async def test_foreign_origin_and_non_json_posts_refused(client: Client, emu: Bo
         assert response.status == 200
 
 
+async def test_a_foreign_host_name_is_refused_even_with_a_matching_origin(
+    client: Client, emu: BotAPIEmulator, hooks: FakeHooks
+) -> None:
+    """DNS rebinding: a page of evil.example that pointed its name at 127.0.0.1 sends Host and Origin of its own."""
+    port = client.chat.url.rstrip("/").rsplit(":", 1)[1]
+    foreign = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    async with client.http.get(client.url("/api/bootstrap?lang=ru"), headers=foreign) as response:
+        assert response.status == 421
+    async with client.http.post(client.url("/api/travel"), json={"seconds": 3600}, headers=foreign) as response:
+        assert response.status == 421
+    async with client.http.post(client.url(f"/api/chats/{RESIDENT}/text"), json={"text": "x"}, headers=foreign) as r:
+        assert r.status == 421
+    assert hooks.travelled == [] and emu.user(RESIDENT).chat.messages == {}
+    # The names of this machine's loopback are fine.
+    for name in ("localhost", "127.0.0.1"):
+        async with client.http.get(client.url("/api/bootstrap?lang=ru"), headers={"Host": f"{name}:{port}"}) as r:
+            assert r.status == 200
+
+
 async def test_text_too_long_refused(client: Client, emu: BotAPIEmulator) -> None:
     data = await client.post(f"/api/chats/{RESIDENT}/text?lang=ru", {"text": "x" * 4097}, status=400)
     assert data["message"] == "Сообщение слишком длинное: не больше 4096 символов."
