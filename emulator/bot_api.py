@@ -19,7 +19,7 @@ from .html_parser import EntityParseError, ParsedText, parse_html, strip_text
 from .markup import validate_markup
 from .models import BotMessage, ChatState
 from .params import Params, UploadedFile
-from .state import COPYABLE_KEYS, EmulatorState, message_kind, now
+from .state import COPYABLE_KEYS, EmulatorState, message_kind
 
 Handler = Callable[[EmulatorState, Params], Awaitable[Any]]
 
@@ -270,6 +270,7 @@ def _editable(state: EmulatorState, p: Params) -> tuple[ChatState, BotMessage]:
 
 
 def _finish_edit(
+    state: EmulatorState,
     chat: ChatState,
     message: BotMessage,
     raw: dict[str, Any],
@@ -282,7 +283,7 @@ def _finish_edit(
     """Commit an edit: a new raw dict (old ones may sit in queued updates), counters, wake-ups."""
     if markup is not None:
         raw["reply_markup"] = markup
-    raw["edit_date"] = now()
+    raw["edit_date"] = state.now()
     if content_changed:
         message.history.append(message.text)
         message.text = raw.get("text", raw.get("caption"))
@@ -637,8 +638,8 @@ async def edit_message_text(state: EmulatorState, p: Params) -> Any:
         raw["entities"] = parsed.entities
     if same_content:
         # Markup-only change: keep what the bot originally sent as html.
-        return _finish_edit(chat, message, raw, markup, content_changed=False)
-    return _finish_edit(chat, message, raw, markup, html=text, parse_mode=parse_mode)
+        return _finish_edit(state, chat, message, raw, markup, content_changed=False)
+    return _finish_edit(state, chat, message, raw, markup, html=text, parse_mode=parse_mode)
 
 
 @method("editMessageCaption")
@@ -658,8 +659,8 @@ async def edit_message_caption(state: EmulatorState, p: Params) -> Any:
         raise bad_request(NOT_MODIFIED)
     raw = _without(old, "caption", "caption_entities", "reply_markup", "edit_date") | fields
     if same_content:
-        return _finish_edit(chat, message, raw, markup, content_changed=False)
-    return _finish_edit(chat, message, raw, markup, html=caption or None, parse_mode=parse_mode)
+        return _finish_edit(state, chat, message, raw, markup, content_changed=False)
+    return _finish_edit(state, chat, message, raw, markup, html=caption or None, parse_mode=parse_mode)
 
 
 @method("editMessageReplyMarkup")
@@ -669,7 +670,7 @@ async def edit_message_reply_markup(state: EmulatorState, p: Params) -> Any:
     if markup == message.raw.get("reply_markup"):
         raise bad_request(NOT_MODIFIED)
     raw = _without(message.raw, "reply_markup", "edit_date")
-    return _finish_edit(chat, message, raw, markup, content_changed=False)
+    return _finish_edit(state, chat, message, raw, markup, content_changed=False)
 
 
 @method("editMessageMedia")
@@ -695,7 +696,7 @@ async def edit_message_media(state: EmulatorState, p: Params) -> Any:
             raise bad_request(NOT_MODIFIED)
     content = media_content(state, media["type"], value, media)
     raw = _without(old, *MEDIA_KINDS, "caption", "caption_entities", "reply_markup", "edit_date") | content | fields
-    return _finish_edit(chat, message, raw, markup, html=media.get("caption"), parse_mode=media.get("parse_mode"))
+    return _finish_edit(state, chat, message, raw, markup, html=media.get("caption"), parse_mode=media.get("parse_mode"))
 
 
 def _delete(chat: ChatState, message_id: int) -> bool:

@@ -63,6 +63,9 @@ class BotAPIEmulator:
     :param webhook_retry_base: the first retry's delay after a failed delivery (doubled each time).
     :param webhook_retry_max: the longest delay between two tries.
     :param keepalive_timeout: seconds an idle keep-alive connection is kept before the server closes it.
+    :param clock: unix time for the messages' ``date`` fields (default: the real time; the sandbox's travels).
+    :param file_id_tag: put into every file id issued (a run's own tag: ids stored from an earlier run never come back
+        for another file).
     :param first_update_id: the id of the first update (a bot restarted against a new emulator remembers the ids it
         handled: the sandbox starts after them, as Telegram's ids never go back).
     """
@@ -83,6 +86,8 @@ class BotAPIEmulator:
         webhook_retry_max: float = 2.0,
         keepalive_timeout: float = KEEPALIVE_TIMEOUT,
         first_update_id: int = 1,
+        clock: Callable[[], float] | None = None,
+        file_id_tag: str = "",
     ) -> None:
         bot_id_text = token.split(":", 1)[0]
         if not bot_id_text.isdigit():
@@ -103,6 +108,8 @@ class BotAPIEmulator:
             strict_file_ids=strict_file_ids,
             request_log_limit=request_log_limit,
             first_update_id=first_update_id,
+            clock=clock,
+            file_id_tag=file_id_tag,
         )
         self.webhook = WebhookDelivery(
             self.state, timeout=webhook_timeout, retry_base=webhook_retry_base, retry_max=webhook_retry_max

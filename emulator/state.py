@@ -101,11 +101,6 @@ _KIND_FOLDERS = {
 }
 
 
-def now() -> int:
-    """Unix time as Telegram puts it in ``date`` fields."""
-    return int(time.time())
-
-
 def message_kind(message: dict[str, Any]) -> str:
     """The content type of a Bot API Message dict."""
     for key in CONTENT_KINDS:
@@ -132,8 +127,14 @@ class EmulatorState:
         strict_file_ids: bool = True,
         request_log_limit: int | None = 100_000,
         first_update_id: int = 1,
+        clock: Callable[[], float] | None = None,
+        file_id_tag: str = "",
     ) -> None:
         self.bot_user = bot_user
+        self.clock: Callable[[], float] = clock or time.time
+        """Unix time of the ``date`` fields (the sandbox's travelled clock; the real one by default)."""
+        self.file_id_tag = file_id_tag
+        """Part of every file id issued, so that ids of an earlier run (stored by the bot) are never issued again."""
         self.bot_id: int = bot_user["id"]
         self.strict_ampersand = strict_ampersand
         self.strict_file_ids = strict_file_ids
@@ -172,6 +173,10 @@ class EmulatorState:
         self.webhook_url = ""
         self.webhook: WebhookDelivery | None = None
         """Delivery to the webhook (emulator/webhook.py), set by the server."""
+
+    def now(self) -> int:
+        """Unix time as Telegram puts it in ``date`` fields, on this emulator's clock."""
+        return int(self.clock())
 
     # ------------------------------------------------------------------ updates
 
@@ -352,7 +357,7 @@ class EmulatorState:
     ) -> BotMessage:
         """Store a message sent by the bot and wake tests waiting for it."""
         message_id = chat.allocate_message_id()
-        date = now()
+        date = self.now()
         raw: dict[str, Any] = {"message_id": message_id, "from": self.bot_user, "chat": chat.chat, "date": date}
         if reply_to is not None:
             raw["reply_to_message"] = strip_reply(reply_to)
@@ -440,8 +445,8 @@ class EmulatorState:
         if file_name and "." in file_name:
             extension = "." + file_name.rsplit(".", 1)[1]
         record = FileRecord(
-            file_id=f"emu_{kind}_{number:06d}",
-            file_unique_id=f"u_{kind}_{number:06d}",
+            file_id=f"emu{self.file_id_tag}_{kind}_{number:06d}",
+            file_unique_id=f"u{self.file_id_tag}_{kind}_{number:06d}",
             kind=kind,
             file_path=f"{_KIND_FOLDERS.get(kind, 'documents')}/file_{number}{extension}",
             content=content,

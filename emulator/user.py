@@ -15,7 +15,7 @@ from typing import Any
 from .html_parser import utf16_len
 from .markup import find_reply_button, reply_keyboard_rows
 from .models import BotMessage, ChatState
-from .state import EmulatorState, now, strip_reply
+from .state import EmulatorState, strip_reply
 
 _COMMAND_RE = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w@])")
 _SELF: Any = object()
@@ -175,7 +175,7 @@ class EmulatedUser:
         payload = {
             "chat": self.chat.chat,
             "from": self._user,
-            "date": now(),
+            "date": self._state.now(),
             "old_chat_member": member(old),
             "new_chat_member": member(new),
         }
@@ -190,7 +190,7 @@ class EmulatedUser:
             self.unblock()
         self.chat.started = True
         message_id = self.chat.allocate_message_id()
-        message: dict[str, Any] = {"message_id": message_id, "from": self._user, "chat": self.chat.chat, "date": now()}
+        message: dict[str, Any] = {"message_id": message_id, "from": self._user, "chat": self.chat.chat, "date": self._state.now()}
         if reply_to is not None:
             target = self.chat.messages.get(reply_to)
             if target is None:

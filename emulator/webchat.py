@@ -113,7 +113,10 @@ class WebChat:
         upload_dir: Path,
         max_upload_bytes: int = 20 * 1024 * 1024,
         languages: tuple[str, ...] = ("ru", "ce", "en"),
+        timezone: str | None = None,
     ) -> None:
+        self.timezone = timezone
+        """The IANA zone the page shows messages' times in (the region's); None: the browser's own."""
         self.hosts: set[str] | None = set(LOOPBACK_NAMES)
         """The names a request may address the page by (its Host header); None: any."""
         self.emu = emu
@@ -350,6 +353,7 @@ class WebChat:
             "max_upload_bytes": self.max_upload_bytes,
             "max_text": MAX_TEXT,
             "max_album": MAX_ALBUM,
+            "timezone": self.timezone,
             **panel,
         }
         return web.json_response(body, dumps=_dumps)

@@ -25,7 +25,7 @@ class DemoPerson:
     tg_id: int
     first_name: str
     last_name: str | None
-    label: str  # the role as the page names it (N_: translated when shown)
+    label: str  # the role as the page names it (N_: translated when shown; {agency}: the housing agency's name)
     phone: str
     role: Role | None = None  # None: a resident
     consented: bool = True  # a resident who already accepted the consent (the new resident has not)
@@ -36,10 +36,10 @@ COORDINATOR = DemoPerson(
     "coordinator", 7_000_002, "Зарема", "Координаторова", N_("ЦУР coordinator"), "+79000000002", Role.coordinator
 )
 OFFICIAL = DemoPerson(
-    "official", 7_000_003, "Руслан", "Исполнителев", N_("Official, housing"), "+79000000003", Role.official
+    "official", 7_000_003, "Руслан", "Исполнителев", N_("Official, {agency}"), "+79000000003", Role.official
 )
 HEAD = DemoPerson(
-    "head", 7_000_004, "Хава", "Руководителева", N_("Head of agency, housing"), "+79000000004", Role.supervisor
+    "head", 7_000_004, "Хава", "Руководителева", N_("Head of agency, {agency}"), "+79000000004", Role.supervisor
 )
 ANALYST = DemoPerson("analyst", 7_000_005, "Лейла", "Аналитикова", N_("Analyst"), "+79000000005", Role.analyst)
 RESIDENT = DemoPerson("resident", 7_000_011, "Аминат", "Жительница", N_("Resident"), "+79000000011")

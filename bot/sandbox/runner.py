@@ -13,6 +13,7 @@ import logging
 import shutil
 import signal
 import socket
+import time
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from bot.config import Settings
 from bot.i18n import N_
 from bot.sandbox import SANDBOX_TOKEN
 from bot.sandbox.clock import OffsetClock
-from bot.sandbox.personas import ADMIN, NEWCOMER, PEOPLE, seed
+from bot.sandbox.personas import ADMIN, NEWCOMER, PEOPLE, housing_agency, seed
 from bot.sandbox.scenarios import EXERCISES, done, read_progress
 from bot.sandbox.strings import page_strings
 
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tsur.sandbox")
 
 BOT_USERNAME = "tsur_sandbox_bot"
-# The sweeps the scheduler runs every minute: after a jump in time they run at once (bot/scheduler.py's job ids).
-SWEEPS = ("sweep", "polls", "broadcasts_start", "reports_catch_up")
+# The sweeps the scheduler runs every minute, and the nightly retention: after a jump in time they run at once
+# (bot/scheduler.py's job ids).
+SWEEPS = ("sweep", "polls", "broadcasts_start", "reports_catch_up", "retention")
 # How often the page's exercise list is re-checked against the database (one cheap query).
 PROGRESS_SECONDS = 2.0
 
@@ -133,6 +135,7 @@ class Sandbox:
         self.clock = clock
         self.webchat: WebChat | None = None
         self._progress: tuple[bool, ...] | None = None
+        self.agency_id: int | None = None
 
     def _(self, text: str, lang: str) -> str:
         return self.app.i18n.gettext(text, locale=lang)
@@ -145,11 +148,16 @@ class Sandbox:
                 user_id=person.tg_id,
                 first_name=person.first_name,
                 last_name=person.last_name,
-                role=self._(person.label, lang),
+                role=self._(person.label, lang).format(agency=self.agency_name(lang)),
                 phone=person.phone,
             )
             for person in PEOPLE
         ]
+
+    def agency_name(self, lang: str) -> str:
+        """The housing agency of the official and the head, as the cards name it (storage/data/agencies.toml)."""
+        agency = self.app.services.directory.agency(self.agency_id) if self.agency_id is not None else None
+        return agency.name(lang) if agency is not None else "—"
 
     def places(self, lang: str) -> list[Place]:
         from emulator.webchat import Place
@@ -271,6 +279,10 @@ class SandboxRunner:
                 # placeholder instead of failing the staff's "show files".
                 strict_file_ids=False,
                 first_update_id=await self.app.services.updates.newest() + 1,
+                # The messages' times on the sandbox's clock; file ids of this run only (the database keeps those of
+                # earlier runs: they must stay unknown, never another person's new file).
+                clock=lambda: clock.now().timestamp(),
+                file_id_tag=format(int(time.time()), "x"),
             )
             await self.emu.start()
         except BaseException:
@@ -288,11 +300,13 @@ class SandboxRunner:
             polling_timeout=settings.bot.polling_timeout,
         )
         self.sandbox = Sandbox(self.app, clock)
+        _category, _district, self.sandbox.agency_id = await housing_agency(self.app.services)
         self.webchat = WebChat(
             self.emu,
             self.sandbox,
             upload_dir=self.paths.uploads,
             max_upload_bytes=self.settings.sandbox.max_upload_mb * 1024 * 1024,
+            timezone=self.settings.region.timezone,
         )
         self.sandbox.webchat = self.webchat
         await self.webchat.start(self.settings.sandbox.host, self.settings.sandbox.port)

@@ -21,6 +21,8 @@ function el(tag, props = {}, ...children) {
 function q(path) { return path + (path.includes("?") ? "&" : "?") + "lang=" + encodeURIComponent(S.lang); }
 
 async function api(path, body) {
+  // What this person just did is shown: the chat goes to its newest message (a read mark is not an action).
+  if (body !== undefined && !path.endsWith("/read")) S.sent = true;
   const options = body === undefined ? {} : body instanceof FormData
     ? { method: "POST", body } : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
   const response = await fetch(q(path), options);
@@ -69,6 +71,7 @@ async function bootstrap(lang) {
   S.strings = data.strings;
   S.places = data.places;
   S.maxText = data.max_text; S.maxUpload = data.max_upload_bytes; S.maxAlbum = data.max_album;
+  S.tz = data.timezone || undefined;
   const select = $("#lang select");
   select.replaceChildren(...data.languages.map((code) => el("option", { value: code, text: code })));
   select.value = S.lang;
@@ -157,13 +160,21 @@ function renderChat(chat) {
   $("#chat-role").textContent = chat.persona.role;
   const box = $("#messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const nodes = chat.messages.map(renderMessage);
+  // A line with the date wherever the day changes (time travel makes days pass in minutes).
+  const nodes = [];
+  let day = null;
+  for (const m of chat.messages) {
+    const date = m.date ? new Date(m.date * 1000).toLocaleDateString(S.lang, { day: "2-digit", month: "2-digit", year: "numeric", timeZone: S.tz }) : day;
+    if (date !== day) { nodes.push(el("div", { class: "day", text: date })); day = date; }
+    nodes.push(renderMessage(m));
+  }
   box.replaceChildren(...(nodes.length ? nodes : [el("div", { class: "empty", text: t("empty_chat") })]));
-  stickToBottom = atBottom || !box.dataset.seen;
-  if (stickToBottom) box.scrollTop = box.scrollHeight;
+  stickToBottom = atBottom || !box.dataset.seen || S.sent;
+  S.sent = false;
   box.dataset.seen = "1";
   renderReplyKeyboard(chat.reply_keyboard);
   renderCommands(chat.commands);
+  keepAtBottom();  // after the reply keyboard took its room from the messages
   const last = chat.messages.filter((m) => m.from_bot).map((m) => m.message_id).pop();
   if (last && last > chat.read) api(`/api/chats/${chat.persona.user_id}/read`, { message_id: last }).catch(() => {});
 }
@@ -186,7 +197,7 @@ function renderMessage(m) {
       return button;
     })))));
   }
-  const time = m.date ? new Date(m.date * 1000).toLocaleTimeString(S.lang, { hour: "2-digit", minute: "2-digit" }) : "";
+  const time = m.date ? new Date(m.date * 1000).toLocaleTimeString(S.lang, { hour: "2-digit", minute: "2-digit", timeZone: S.tz }) : "";
   node.append(el("div", { class: "meta", text: (m.edited ? t("edited") + " " : "") + time }));
   if (m.edited) node.classList.add("edited");
   return node;
