@@ -4,6 +4,7 @@ confirmations refused with a popup."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from bot.callbacks import PrivacyAction, PrivacyCb
 from bot.domain import ANONYMOUS_TG_ID, AppealStatus
 from bot.services.appeals import DraftAttachment
 from emulator.user import EmulatedUser
-from storage.models import Appeal, Attachment, AuditEntry, Consent, User
+from storage.models import Appeal, Attachment, AuditEntry, Consent, Outbox, User
 from tests.conftest import Harness
 from tests.factories import TG, World, make_world
 from tests.test_staff_e2e import ADMIN
@@ -242,3 +243,53 @@ async def test_the_running_bot_anonymizes_old_closed_appeals_once_a_day_at_night
     await harness.settle()
     listed = " ".join(resident.last_message.buttons) + resident.last_message.text
     assert working.number in listed and closed.number not in listed
+
+
+async def test_after_a_withdrawal_no_notification_holds_the_residents_data_and_the_access_log_names_nobody(
+    harness: Harness, world: World
+) -> None:
+    s = world.services
+    words, address = "Дом 5, спросите Иванова", "Грозный, ул. Мира, 1"
+    # The official got the card (text, address, place) and the resident's reply with a photo; a coordinator looked.
+    asked = await world.clarification(**PERSONAL, address=address)
+    await s.replies.reply_clarification(world["owner"], asked.id, words, (DraftAttachment("photo", "file-9", "u-9"),))
+    await harness.settle()
+    official = harness.emu.user(TG["official"])
+    assert any(words in (m.text or "") for m in official.messages)
+    await s.views.show_card(world["coordinator"], asked.id)
+    secrets = (NAME, CONTACT, address, "43.3178", "45.6949", "file-1", "file-9", words)
+    assert any(secret in json.dumps(o.params, ensure_ascii=False) for o in await harness.rows(Outbox) for secret in secrets)
+
+    resident = harness.emu.user(TG["owner"])
+    await open_privacy(harness, resident)
+    await resident.click("Withdraw consent")
+    await harness.settle()
+    await resident.click(ALL)
+    await harness.settle()
+
+    # Staff are told, and nothing in the outbox holds the person's name, contact, place, files or words any more.
+    assert any(f"appeal № {asked.number} with it" in (m.text or "") for m in official.messages)
+    for row in await harness.rows(Outbox):
+        dumped = json.dumps(row.params, ensure_ascii=False)
+        assert [secret for secret in secrets if secret in dumped] == [], (row.template, dumped)
+    assert {o.template for o in await harness.rows(Outbox)} >= {"withdrawn"}
+    # The admin cannot get from the person to the anonymized appeal through the access log.
+    admin = harness.emu.user(ADMIN, language_code="en")
+    nobody = "Nobody with this Telegram id is known to the bot."
+    for typed in ("0", asked.number):
+        await admin.send_text("/accesslog")
+        await harness.settle()
+        await admin.click("👤 By person")
+        await harness.settle()
+        await admin.send_text(typed)
+        await harness.settle()
+        assert nobody in admin.last_message.text, typed
+    await admin.send_text("/accesslog")
+    await harness.settle()
+    await admin.click("👤 By person")
+    await harness.settle()
+    await admin.send_text(str(TG["owner"]))
+    await harness.settle()
+    listing = admin.last_message.text
+    assert f"Access log of the person with Telegram id {TG['owner']}" in listing
+    assert asked.number not in listing and "card" not in listing, listing

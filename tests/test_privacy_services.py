@@ -3,15 +3,17 @@ statistics and staff cards that must not change with it. Time travels on the man
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.clock import ManualClock
 from bot.domain import (
     ANONYMOUS_TG_ID,
+    AccessKind,
     AppealStatus,
     Dimension,
     HistoryEvent,
@@ -22,10 +24,11 @@ from bot.domain import (
 )
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
-from bot.services.errors import ConsentRequired
+from bot.services.errors import ConsentRequired, InvalidInput
 from bot.services.polls import Audience, PollDraft
 from bot.services.privacy import RETENTION_LEASE, PrivacyRefused
 from storage.models import (
+    AccessEntry,
     Appeal,
     AppealMessage,
     Attachment,
@@ -41,7 +44,8 @@ from storage.models import (
     User,
 )
 from storage.repositories.outbox import LeaseRepo
-from tests.factories import World, appeal, make_world, rows
+from storage.repositories.privacy import PrivacyRepo
+from tests.factories import World, admin, appeal, make_world, rows
 
 S = AppealStatus
 NAME, CONTACT, ADDRESS = "Иванов Иван Иванович", "+7 928 000-00-00", "Грозный, ул. Мира, 1"
@@ -142,8 +146,10 @@ async def test_withdrawal_keeping_open_appeals_erases_the_profile_and_anonymizes
     )
     await services.polls.publish(poll_id)
     assert await keyed(services, PollRecipient, PollRecipient.user_id == owner.id)
-    before = {row.id: (kept(row), len(await rows(services, StatusHistory, StatusHistory.appeal_id == row.id)))
-              for row in (closed, refused, working, waiting, theirs)}
+    before = {
+        row.id: (kept(row), len(await rows(services, StatusHistory, StatusHistory.appeal_id == row.id)))
+        for row in (closed, refused, working, waiting, theirs)
+    }
     clock.advance(hours=1)
 
     done = await services.privacy.withdraw(owner, withdraw_open=False)
@@ -248,8 +254,11 @@ async def test_withdrawal_with_the_open_appeals_closes_them_through_the_state_ma
             HistoryEvent.withdrawn,
             anon,
         )
-        told = {o.user_id for o in await rows(services, Outbox, Outbox.template == "withdrawn")
-                if o.params["appeal_id"] == row.id}
+        told = {
+            o.user_id
+            for o in await rows(services, Outbox, Outbox.template == "withdrawn")
+            if o.params["appeal_id"] == row.id
+        }
         assert coord.id in told and owner.id not in told
         assert (official.id in told) == (row.agency_id is not None)
     assert (await appeal(services, refused.id)).user_id == anon
@@ -266,9 +275,7 @@ async def snapshot(services: Services) -> dict[str, list[Any]]:
     async with services.appeals.sessionmaker() as session:
         for model in (Appeal, Consent, User, Attachment, StatusHistory, Outbox):
             found = (await session.execute(select(model).order_by(model.id))).scalars().all()
-            tables[model.__tablename__] = [
-                {c.key: getattr(r, c.key) for c in model.__table__.columns} for r in found
-            ]
+            tables[model.__tablename__] = [{c.key: getattr(r, c.key) for c in model.__table__.columns} for r in found]
     return tables
 
 
@@ -399,9 +406,9 @@ async def test_statistics_and_staff_cards_are_the_same_after_anonymization(
     await services.privacy.withdraw(world["owner"], withdraw_open=False)
     assert len(await rows(services, Appeal, Appeal.anonymized_at.is_not(None))) == 3
     async with services.appeals.sessionmaker() as session:
-        for row in (await session.execute(select(Appeal).where(Appeal.anonymized_at.is_(None)))).scalars().all():
-            assert await services.privacy.anonymize_appeal(session, row)
-            assert row.anonymized_at is not None and row.applicant_name is None
+        repo = PrivacyRepo(session)
+        left = list((await session.execute(select(Appeal.id).where(Appeal.anonymized_at.is_(None)))).scalars())
+        assert await repo.anonymize(left, await repo.anonymous_id(clock.now()), clock.now()) == len(left) == 3
         await session.commit()
     assert len(await rows(services, Appeal, Appeal.anonymized_at.is_(None))) == 0
 
@@ -428,3 +435,84 @@ async def test_statistics_and_staff_cards_are_the_same_after_anonymization(
     assert card.attachments == [] and card.resident_history == []
     # The official of the agency still opens it too.
     assert (await services.views.card(world["official"], rated.id)).text == card_before.text
+
+
+WORDS, REASON = "Дом 5, спросите Иванова", "Ничего не изменилось у Иванова"
+# What must not be found anywhere in the outbox once the resident's appeals are anonymized.
+SECRETS = (NAME, CONTACT, ADDRESS, "43.3178", "45.6949", "file-1", "file-2", "file-9", WORDS, REASON)
+
+
+def leaks(params: dict[str, Any]) -> list[str]:
+    dumped = json.dumps(params, ensure_ascii=False)
+    return [secret for secret in SECRETS if secret in dumped]
+
+
+async def test_anonymizing_leaves_no_personal_data_in_the_outbox_the_access_log_or_the_applicants_words(
+    world: World, services: Services, clock: ManualClock
+) -> None:
+    s, owner, coord = services, world["owner"], world["coordinator"]
+    # A clarification answered with words and a photo (the official is sent both), an answer sent back with a low
+    # rating and a reason (the supervisors are told it), and an assignment whose card is still to be delivered.
+    asked = await world.clarification(**PERSONAL)
+    await s.replies.reply_clarification(owner, asked.id, WORDS, (DraftAttachment("photo", "file-9", "u-9"),))
+    sent_back = await world.answer_review(**PERSONAL)
+    await s.coordination.review(coord, sent_back.id, approve=True)
+    await s.ratings.rate(owner, sent_back.id, 1)
+    await s.ratings.reopen(owner, sent_back.id, REASON)
+    async with s.appeals.sessionmaker() as session:  # what the sender has delivered so far
+        await session.execute(update(Outbox).values(status=OutboxState.sent))
+        await session.commit()
+    waiting = await world.assigned(**PERSONAL)
+    assert {o.template for o in await rows(s, Outbox, Outbox.status == OutboxState.pending)} >= {"assigned"}
+    assert any(leaks(o.params) for o in await rows(s, Outbox))
+    # Staff look at the cards: the access log links the views to the resident.
+    for row in (asked, sent_back, waiting):
+        await s.views.show_card(coord, row.id)
+    boss = await admin(s)
+    mine = await s.access_log.person_target(boss, str(owner.tg_id))
+    assert (await s.access_log.page(boss, mine)).total == 6  # each card: its view and the contact shown
+    clock.advance(minutes=5)
+
+    await s.privacy.withdraw(owner, withdraw_open=True)
+
+    for o in await rows(s, Outbox):
+        assert leaks(o.params) == [], (o.template, o.status, o.params)
+    # What staff must still get stays: the withdrawal's notices, holding the id and the number only.
+    told = await rows(s, Outbox, Outbox.template == "withdrawn")
+    assert {o.params["appeal_id"] for o in told} == {asked.id, sent_back.id, waiting.id}
+    assert all(set(o.params) == {"appeal_id", "number"} and o.status == OutboxState.pending for o in told)
+    assert not await rows(s, Outbox, Outbox.template == "assigned")
+    # The applicant's own words are gone; the staff's stay.
+    notes = {
+        (n.kind, n.text) for n in await rows(s, AppealMessage, AppealMessage.appeal_id.in_([asked.id, sent_back.id]))
+    }
+    assert ("clarification_reply", "") in notes and ("reopen", "") in notes
+    assert ("clarification_question", "Уточните номер дома") in notes and (
+        "answer",
+        "Водоснабжение восстановлено",
+    ) in notes
+    assert [(r.score, r.comment) for r in await rows(s, Rating, Rating.appeal_id == sent_back.id)] == [(1, None)]
+    # The access log: the views stay, no longer the person's; the anonymous applicant is nobody to ask about.
+    anon = await anonymous_id(s)
+    views = await rows(s, AccessEntry, AccessEntry.appeal_id.in_([asked.id, sent_back.id, waiting.id]))
+    assert views and {v.subject_user_id for v in views} == {anon}
+    left = await s.access_log.page(boss, await s.access_log.person_target(boss, str(owner.tg_id)))
+    assert {r.kind for r in left.rows} == {AccessKind.access_log_read}  # only the admin's own earlier reading
+    for typed in (str(ANONYMOUS_TG_ID), asked.number):
+        with pytest.raises(InvalidInput, match="no_person"):
+            await s.access_log.person_target(boss, typed)
+
+
+async def test_a_withdrawal_between_reading_the_consent_and_filing_refuses_the_appeal(
+    world: World, services: Services
+) -> None:
+    owner = world["owner"]
+    assert owner.has_consent
+    await rejected(world, **PERSONAL)
+    before = len(await rows(services, Appeal))
+    # The update read the consent in force (identify), then the person withdrew it from another chat or instance.
+    await services.privacy.withdraw(owner, withdraw_open=False)
+    with pytest.raises(ConsentRequired):
+        await world.file(**PERSONAL)
+    assert len(await rows(services, Appeal)) == before
+    assert await rows(services, Appeal, Appeal.user_id == owner.id) == []

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.domain import AccessKind, Role
+from bot.domain import ANONYMOUS_TG_ID, AccessKind, Role
 from bot.services.access import refuse
 from bot.services.errors import InvalidInput
 from bot.services.users import Actor
@@ -114,21 +114,29 @@ class AccessLogService:
 
     async def person_target(self, actor: Actor, typed: str) -> AccessTarget:
         """A person by Telegram id, or the resident of an appeal by its number; InvalidInput "person_format",
-        "no_appeal" or "no_person" (nobody with that id, or an appeal whose resident is no longer known)."""
+        "no_appeal" or "no_person" (nobody with that id, or an appeal whose resident is no longer known: anonymized
+        appeals belong to the anonymous applicant, never a person to list)."""
         await self._admin(actor)
         text = typed.strip()
         async with self.sessionmaker() as session:
             if NUMBER_RE.fullmatch(text):
-                query = select(Appeal.user_id).where(Appeal.number == text)
+                query = (
+                    select(Appeal.user_id, User.tg_id)
+                    .outerjoin(User, User.id == Appeal.user_id)
+                    .where(Appeal.number == text)
+                )
                 found = (await session.execute(query)).first()
                 if found is None:
                     raise InvalidInput("no_appeal")
-                if found[0] is None:
+                # An anonymized appeal's resident is nobody: the anonymous applicant stands for everyone's.
+                if found[0] is None or found[1] == ANONYMOUS_TG_ID:
                     raise InvalidInput("no_person")
                 return AccessTarget(subject_user_id=found[0], number=text)
             if not TG_ID_RE.fullmatch(text):
                 raise InvalidInput("person_format")
             tg_id = int(text)
+            if tg_id == ANONYMOUS_TG_ID:
+                raise InvalidInput("no_person")
             user_id = (await session.execute(select(User.id).where(User.tg_id == tg_id))).scalar_one_or_none()
         if user_id is None:
             raise InvalidInput("no_person")

@@ -31,6 +31,7 @@ from bot.services.users import Actor
 from storage.models import Appeal, StatusHistory
 from storage.repositories.appeals import AppealRepo
 from storage.repositories.notes import NoteRepo
+from storage.repositories.privacy import PrivacyRepo
 
 NAME_RE = re.compile(r"^[A-Za-zА-Яа-яЁёӀӏ'’\-]{2,}(?:\s+[A-Za-zА-Яа-яЁёӀӏ'’\-]{1,}){1,3}$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9\s\-()]{8,18}[0-9]$")
@@ -209,6 +210,7 @@ class AppealService:
         year = now.astimezone(self.settings.tz).year
         try:
             async with self.sessionmaker() as session:
+                await self._consent_in_force(session, actor)
                 repo = AppealRepo(session)
                 number = f"{year}-{await repo.next_counter(f'appeal_number:{year}'):06d}"
                 appeal_id = await repo.insert(self._appeal_row(actor, draft, number, now))
@@ -250,6 +252,17 @@ class AppealService:
                 raise
             return self._existing(actor, existing)
         return FiledAppeal(appeal_id, number, AppealStatus.moderation, created=True)
+
+    @staticmethod
+    async def _consent_in_force(session: AsyncSession, actor: Actor) -> None:
+        """The consent read again in the filing's transaction, the person's row locked as a withdrawal locks it
+        (PrivacyRepo.lock_user): a withdrawal that committed after the update read `actor.has_consent` wins, and one
+        that comes after waits for the filing, then anonymizes or keeps the new appeal like any other."""
+        privacy = PrivacyRepo(session)
+        await privacy.lock_user(actor.id)
+        latest = await privacy.latest_consent(actor.id)
+        if latest is None or not latest.accepted or latest.withdrawn:
+            raise ConsentRequired()
 
     @staticmethod
     def _appeal_row(actor: Actor, draft: AppealDraft, number: str, now: datetime) -> dict[str, Any]:

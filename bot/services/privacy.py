@@ -141,15 +141,6 @@ class PrivacyService(UseCase):
             staff.append(appeal.official_id)
         self._notify(session, staff, notices.Withdrawn(appeal.id, appeal.number), now)
 
-    async def anonymize_appeal(self, session: AsyncSession, appeal: Appeal) -> bool:
-        """Anonymize one appeal in the caller's transaction (what goes: PrivacyRepo.anonymize); False if it was
-        already. The caller commits."""
-        repo = PrivacyRepo(session)
-        now = self.clock.now()
-        done = await repo.anonymize([appeal.id], await repo.anonymous_id(now), now)
-        await session.refresh(appeal)
-        return bool(done)
-
     async def retention_sweep(self) -> int:
         """Anonymize the closed appeals due (closed more than privacy.retention_days ago, or whose applicant withdrew
         the consent), in batches of privacy.retention_batch, each its own transaction; how many were.

@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import ANONYMOUS_TG_ID, CLOSED, OutboxState
+from bot import notices
+from bot.domain import ANONYMOUS_TG_ID, CLOSED, NoteKind, OutboxState
 from storage.models import (
+    AccessEntry,
     Appeal,
     AppealMessage,
     Attachment,
@@ -31,6 +34,16 @@ from storage.models import (
 )
 
 NO_SYNC = {"synchronize_session": False}
+# Notifications about an appeal whose parameters carry the applicant's data or words (the card's text, address and
+# coordinates with the reopening reason; a clarification's reply; the reason of a reopening): dropped, pending or
+# not, when the appeal is anonymized. The rest about it (a status, a number, a staff member's text) carry none.
+PERSONAL_NOTICES = (notices.Assigned.template, notices.ClarificationReply.template, notices.Reopened.template)
+# Settled notifications: sent or given up; kept only until anonymized.
+SETTLED = (OutboxState.sent, OutboxState.blocked, OutboxState.failed, OutboxState.cancelled)
+# The applicant's own words on an appeal (a reply to a clarification, the reason of a reopening): blanked.
+APPLICANT_NOTES = (NoteKind.clarification_reply, NoteKind.reopen)
+# File ids matched in one statement.
+FILE_CHUNK = 50
 
 
 class PrivacyRepo:
@@ -107,10 +120,13 @@ class PrivacyRepo:
         Goes: the applicant's name, contact and address, the exact coordinates (NULL: the district stays, and the
         directory knows no coordinates of district centres to round to), every file (the rows: their Telegram file
         ids and the answer's letter, addressed to the applicant, alike; no statistic reads attachments), the links to
-        the person (the appeal, its ratings, the follow-up, the applicant's own history entries and messages now
-        belong to the anonymous applicant), the reminders still to be sent, and (`cancel_pending`) the applicant's
-        notifications about it still pending. Stays: the text, category, district, agency, kind, dates, statuses, deadlines, the answer
-        figures, the history, the staff's notes and answers, the ratings' scores."""
+        the person (the appeal, its ratings, the follow-up, the applicant's own history entries and messages, the access
+        log's rows about it now belong to the anonymous applicant), the applicant's own words (their replies to
+        clarifications and reasons for reopening made empty, the ratings' and the follow-up's comments NULL), the
+        reminders still to be sent, the outbox rows about it already settled or carrying the applicant's data
+        (PERSONAL_NOTICES), and (`cancel_pending`) the applicant's notifications about it still pending. Stays: the
+        text, category, district, agency, kind, dates, statuses, deadlines, the answer figures, the history, the
+        staff's notes and answers, the ratings' scores, the pending notices to staff holding only ids and numbers."""
         if not appeal_ids:
             return 0
         rows = (
@@ -122,8 +138,17 @@ class PrivacyRepo:
         authors = sorted({row.user_id for row in rows} - {anonymous_id})
         if not ids:
             return 0
+        about = func.coalesce(Outbox.params["appeal_id"].as_integer(), 0)
+        # Notifications about these appeals: the settled ones go (outbox rows are never pruned), and so do the
+        # pending ones carrying the applicant's data (an assignment's card to an official not delivered yet). Those
+        # carrying only an id and a number stay: a withdrawal's notice to staff, the closing notice to the applicant.
+        await self.session.execute(
+            delete(Outbox)
+            .where(about.in_(ids), or_(Outbox.status.in_(list(SETTLED)), Outbox.template.in_(PERSONAL_NOTICES)))
+            .execution_options(**NO_SYNC)
+        )
+        await self._drop_files_sent(ids)
         if authors and cancel_pending:
-            about = func.coalesce(Outbox.params["appeal_id"].as_integer(), 0)
             await self.session.execute(
                 update(Outbox)
                 .where(Outbox.status == OutboxState.pending, Outbox.user_id.in_(authors), about.in_(ids))
@@ -140,16 +165,38 @@ class PrivacyRepo:
             .execution_options(**NO_SYNC)
         )
         applicant_of_note = select(Appeal.user_id).where(Appeal.id == AppealMessage.appeal_id).scalar_subquery()
+        # Their words go (the column is NOT NULL: an empty text); no statistic reads them. Staff's notes stay.
+        await self.session.execute(
+            update(AppealMessage)
+            .where(
+                AppealMessage.appeal_id.in_(ids),
+                AppealMessage.author_id == applicant_of_note,
+                AppealMessage.kind.in_(list(APPLICANT_NOTES)),
+            )
+            .values(text="")
+            .execution_options(**NO_SYNC)
+        )
         await self.session.execute(
             update(AppealMessage)
             .where(AppealMessage.appeal_id.in_(ids), AppealMessage.author_id == applicant_of_note)
             .values(author_id=anonymous_id)
             .execution_options(**NO_SYNC)
         )
+        # The ratings' and the follow-up's comments go with the link to the person; the scores and answers stay.
         for model in (Rating, Followup):
             await self.session.execute(
-                update(model).where(model.appeal_id.in_(ids)).values(user_id=anonymous_id).execution_options(**NO_SYNC)
+                update(model)
+                .where(model.appeal_id.in_(ids))
+                .values(user_id=anonymous_id, comment=None)
+                .execution_options(**NO_SYNC)
             )
+        # The access log keeps who of the staff saw the appeal, no longer whose it was.
+        await self.session.execute(
+            update(AccessEntry)
+            .where(AccessEntry.appeal_id.in_(ids))
+            .values(subject_user_id=anonymous_id)
+            .execution_options(**NO_SYNC)
+        )
         await self.session.execute(delete(Attachment).where(Attachment.appeal_id.in_(ids)).execution_options(**NO_SYNC))
         await self.session.execute(
             delete(Reminder)
@@ -172,6 +219,24 @@ class PrivacyRepo:
             .execution_options(**NO_SYNC)
         )
         return len(ids)
+
+    async def _drop_files_sent(self, ids: Sequence[int]) -> None:
+        """The outbox rows that send these appeals' files (notices.Files: the file ids only, no appeal id, built where
+        the files are read): found by the file ids of the appeals' attachments in their parameters (as text, a
+        portable LIKE), before the attachments go."""
+        query = select(Attachment.file_id).where(Attachment.appeal_id.in_(ids)).distinct()
+        file_ids = list((await self.session.execute(query)).scalars())
+        params = cast(Outbox.params, Text)
+        for start in range(0, len(file_ids), FILE_CHUNK):
+            chunk = file_ids[start : start + FILE_CHUNK]
+            await self.session.execute(
+                delete(Outbox)
+                .where(
+                    Outbox.template == notices.Files.template,
+                    or_(*(params.contains(json.dumps(file_id), autoescape=True) for file_id in chunk)),
+                )
+                .execution_options(**NO_SYNC)
+            )
 
     async def erase_profile(self, user_id: int, keep_about: Sequence[int]) -> None:
         """The profile of a person who withdrew the consent: language, names, news choices, the polls they were
