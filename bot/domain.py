@@ -283,6 +283,9 @@ class AccessKind(StrEnum):
     appeal_location = "appeal_location"
     # The applicant's name and contact (a 59-ФЗ appeal's), on a card shown.
     resident_contact = "resident_contact"
+    # The resident's own words pushed to staff by a notification: a clarification reply, the words sending an
+    # answered appeal back, a low rating's comment.
+    resident_reply = "resident_reply"
     # An admin read a page of the access log, or exported it (the appeal or person asked for is on the row).
     access_log_read = "access_log_read"
     access_log_export = "access_log_export"

@@ -28,6 +28,7 @@ from tests.test_staff_e2e import (
     open_from_inbox,
     open_from_queue,
     service_appeal,
+    suggested_agency,
 )
 
 Row = tuple[int, str, int | None, int | None]
@@ -109,7 +110,9 @@ async def test_a_coordinators_and_an_officials_card_one_row_each_showing_and_non
     official_id = await uid(harness, 3001)
     before = await mark(harness)
     await step(harness, coordinator, "click", f"➡️ Route to {names[agency_id]}")
-    assert await logged(harness, before) == []  # back to the (empty) queue, no card shown
+    # The coordinator is back to the (empty) queue; the official is pushed the card by the assignment: one row.
+    assert await logged(harness, before) == [(official_id, "appeal_card", appeal.id, resident_id)]
+    before = await mark(harness)
     await step(harness, official, "click", "Open")
     assert f"Appeal № {appeal.number}" in official.last_message.text
     assert await logged(harness, before) == [(official_id, "appeal_card", appeal.id, resident_id)]
@@ -175,6 +178,69 @@ async def test_the_contact_the_files_and_the_place_one_row_each_and_the_block_he
     await step(harness, head, "click", next(b for b in head.last_message.buttons if own.number in b))
     assert "Read-only" in head.last_message.text and "Ivanov" not in head.last_message.text
     assert await logged(harness, before) == [(head_id, "appeal_card", own.id, resident_id)]
+
+
+# --- what notifications push to staff: the same rows, for each staff recipient ----------------------------------
+
+
+async def test_a_routed_appeal_and_a_clarification_reply_with_a_photo_are_logged_for_each_staff_recipient(
+    harness: Harness,
+) -> None:
+    own = await with_photo(harness, 1101)
+    resident = harness.emu.user(1101)
+    resident_id = await uid(harness, 1101)
+    agency_id, agency_name = await suggested_agency(harness, own)
+    other_name = next(n for i, n in (await agency_names(harness)).items() if i != agency_id)
+    official = await join(harness, 3001, "official", agency_name)
+    supervisor = await join(harness, 3003, "head of agency", agency_name)
+    stranger = await join(harness, 3002, "official", other_name)
+    coordinator = await join(harness, 2001, "RMC coordinator")
+    official_id, supervisor_id = await uid(harness, 3001), await uid(harness, 3003)
+    await open_from_queue(harness, coordinator, own.number)
+
+    # Routed: the assignment carries the card and the pin to the agency's official and supervisor, who read them
+    # without opening anything: a card row and a place row each; the other agency's official and the coordinator
+    # (back to the queue) none.
+    before = await mark(harness)
+    await step(harness, coordinator, "click", f"➡️ Route to {agency_name}")
+    for person in (official, supervisor):
+        assert f"New appeal № {own.number}" in person.last_message.text
+        assert "Grozny, Secret street 99" in person.last_message.text and "📍 location" in person.last_message.text
+    assert not any(own.number in m.text for m in stranger.messages)
+    assert sorted(await logged(harness, before)) == sorted(
+        (who, kind, own.id, resident_id)
+        for who in (official_id, supervisor_id)
+        for kind in ("appeal_card", "appeal_location")
+    )
+
+    # The official asks; the resident replies with words and a photo: both reach the official, two rows, theirs.
+    await step(harness, official, "click", "🛠 Take in work")
+    await step(harness, official, "click", "❓ Ask the resident")
+    await step(harness, official, "text", "Which side of the school?")
+    assert "Which side of the school?" in resident.last_message.text
+    before = await mark(harness)
+    # (The resident filed through the services: their language is Russian.)
+    await step(harness, resident, "click", "✍️ Ответить")
+    await step(harness, resident, "text", "The north gate, by the bus stop")
+    await resident.send_photo()
+    await step(harness, resident, "click", "📤 Отправить ответ")
+    assert "Ваш ответ направлен исполнителю." in resident.last_message.text
+    assert any("The north gate, by the bus stop" in m.text for m in official.messages)
+    assert official.last_message.kind == "photo"
+    assert await logged(harness, before) == [
+        (official_id, "resident_reply", own.id, resident_id),
+        (official_id, "appeal_files", own.id, resident_id),
+    ]
+
+    # The admin's listing names them readably.
+    admin = harness.emu.user(ADMIN, language_code="en")
+    await step(harness, admin, "text", "/accesslog")
+    await step(harness, admin, "click", "📄 By appeal")
+    listing = await step(harness, admin, "text", own.number)
+    lines = listing_lines(listing)
+    assert lines[0].endswith(f"· appeal files, № {own.number}"), lines
+    assert lines[1].endswith(f"· resident's reply, № {own.number}"), lines
+    assert sum(1 for line in lines if line.endswith(f"· place on the map, № {own.number}")) == 2
 
 
 # --- the admin's listing -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from bot.services import Services
 from bot.services.access_log import AccessTarget
 from bot.services.errors import AppealHidden, Forbidden, InvalidInput
 from storage.models import AccessEntry, AuditEntry
+from tests import factories
 from tests.factories import TG, World, make_world, rows
 
 
@@ -112,7 +113,7 @@ async def test_the_targets_an_admin_types(world: World) -> None:
 
 async def test_pages_newest_first_stay_put_while_rows_arrive_and_the_export_has_them_all(world: World) -> None:
     s, admin, coordinator, official = world.services, world["admin"], world["coordinator"], world["official"]
-    appeal = await world.assigned()
+    appeal = await world.assigned()  # its assignment pushed the card to the official and the supervisor: 2 rows
     other = await world.file("other")
     for n in range(23):
         world.clock.advance(minutes=1)
@@ -122,7 +123,7 @@ async def test_pages_newest_first_stay_put_while_rows_arrive_and_the_export_has_
     target = await s.access_log.appeal_target(admin, appeal.number)
 
     first = await s.access_log.page(admin, target)
-    assert (first.total, first.page, first.pages, len(first.rows)) == (23, 0, 3, 10)
+    assert (first.total, first.page, first.pages, len(first.rows)) == (25, 0, 3, 10)
     times = [r.at for r in first.rows]
     assert times == sorted(times, reverse=True) and times[0] == world.clock.now()
     assert first.rows[0].actor_roles == (Role.coordinator,) and first.rows[0].number == appeal.number
@@ -131,14 +132,14 @@ async def test_pages_newest_first_stay_put_while_rows_arrive_and_the_export_has_
     # More views and this reading meanwhile: the listing's pages are those of when it was opened.
     await s.views.show_card(coordinator, appeal.id)
     second = await s.access_log.page(admin, target, 1, first.upto)
-    assert second.total == 23 and second.rows[0].at < first.rows[-1].at
+    assert second.total == 25 and second.rows[0].at < first.rows[-1].at
     last = await s.access_log.page(admin, target, 99, first.upto)  # beyond: the last page
-    assert (last.page, len(last.rows)) == (2, 3)
+    assert (last.page, len(last.rows)) == (2, 5)
     fresh = await s.access_log.page(admin, target)
-    assert fresh.total == 23 + 1 + 3  # the view since, and the three readings
+    assert fresh.total == 25 + 1 + 3  # the view since, and the three readings
 
     everything = await s.access_log.export(admin, target)
-    assert len(everything) == 28 and everything[0].kind == AccessKind.access_log_read
+    assert len(everything) == 30 and everything[0].kind == AccessKind.access_log_read
     reads = [r for r in await logged(world) if r[0] == admin.id]
     assert reads == [(admin.id, AccessKind.access_log_read, appeal.id, None)] * 4 + [
         (admin.id, AccessKind.access_log_export, appeal.id, None)
@@ -147,5 +148,79 @@ async def test_pages_newest_first_stay_put_while_rows_arrive_and_the_export_has_
     # By person: the resident's appeal's views, not the other resident's.
     person = await s.access_log.person_target(admin, str(TG["owner"]))
     mine = await s.access_log.page(admin, person)
-    assert mine.total == 24 and all(r.number == appeal.number for r in mine.rows)
+    assert mine.total == 26 and all(r.number == appeal.number for r in mine.rows)
     assert (await logged(world))[-1] == (admin.id, AccessKind.access_log_read, None, world["owner"].id)
+
+
+# --- notifications that push a resident's data to staff (the review finding of issue 16) -------------------------
+
+
+async def test_what_notifications_push_to_staff_is_logged_for_each_staff_recipient(world: World) -> None:
+    s, coordinator, official, supervisor = world.services, world["coordinator"], world["official"], world["supervisor"]
+    owner = world["owner"].id
+
+    # The assignment carries the card (and the pin when there is one) to the agency's official and supervisor; the
+    # other agency's staff and the coordinator who routed it are shown nothing.
+    pinned = await world.file(latitude=43.3, longitude=45.7)
+    await s.coordination.route(coordinator, pinned.id)
+    assert sorted(await logged(world)) == sorted(
+        (who, kind, pinned.id, owner)
+        for who in (official.id, supervisor.id)
+        for kind in (AccessKind.appeal_card, AccessKind.appeal_location)
+    )
+    plain = await world.file(latitude=None, longitude=None)
+    before = len(await logged(world))
+    await s.coordination.route(coordinator, plain.id)
+    assert sorted((await logged(world))[before:]) == sorted(
+        (who, AccessKind.appeal_card, plain.id, owner) for who in (official.id, supervisor.id)
+    )
+
+    # A redirect the coordinator approves sends the card to the other agency: its staff's rows.
+    await s.agency.request_redirect(official, plain.id, world.agency_b, "Не наше")
+    [request] = await s.views.pending_requests(coordinator)
+    before = len(await logged(world))
+    await s.coordination.decide(coordinator, request.id, approve=True)
+    assert sorted((await logged(world))[before:]) == sorted(
+        (who, AccessKind.appeal_card, plain.id, owner) for who in (world["official_b"].id, world["supervisor_b"].id)
+    )
+
+    # The resident sends the answered appeal back with a photo: their words and files reach the supervisors; routed
+    # again, the assignment carries those words too.
+    answered = await factories.answered(world)
+    await s.ratings.rate(world["owner"], answered.id, 1)
+    before = len(await logged(world))
+    photo = factories.DraftAttachment("photo", "leak-photo", "u-leak")
+    await s.ratings.reopen(world["owner"], answered.id, "Всё ещё течёт", attachments=(photo,))
+    assert (await logged(world))[before:] == [
+        (supervisor.id, AccessKind.resident_reply, answered.id, owner),
+        (supervisor.id, AccessKind.appeal_files, answered.id, owner),
+    ]
+    before = len(await logged(world))
+    await s.coordination.route(coordinator, answered.id)
+    kinds = [kind for _who, kind, *_rest in (await logged(world))[before:]]
+    assert kinds.count(AccessKind.resident_reply) == 2 and kinds.count(AccessKind.appeal_card) == 2
+
+    # What the resident is sent of their own appeal (the answer, its files) is not logged; neither are notices with
+    # numbers only (answers to review, requests).
+    before = len(await logged(world))
+    await factories.answered(world)
+    assert all(who != owner for who, *_rest in await logged(world))
+    assert [kind for _who, kind, *_rest in (await logged(world))[before:]] == [
+        AccessKind.appeal_card, AccessKind.appeal_card  # its assignment (no pin) to the official and the supervisor
+    ]
+
+
+async def test_the_low_ratings_comments_are_logged_for_each_coordinator_told(world: World, clock: ManualClock) -> None:
+    s = world.services
+    commented = await factories.answered(world)
+    silent = await factories.answered(world)
+    await factories.rate(s, commented.id, 1, comment="Ничего не сделано", at=clock.now())
+    await factories.rate(s, silent.id, 2, at=clock.now())
+    before = len(await logged(world))
+    clock.advance(days=1)
+    assert await s.reminders.low_ratings() == 1
+    assert (await logged(world))[before:] == [
+        (world["coordinator"].id, AccessKind.resident_reply, commented.id, world["owner"].id)
+    ]
+    assert await s.reminders.low_ratings() == 0  # sent once a day: logged once
+    assert len(await logged(world)) == before + 1

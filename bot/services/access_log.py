@@ -7,6 +7,12 @@ Writing: the services that serve a staff view write its rows in the same transac
   (Files, Location) do not show it again, so they add no card row;
 - `resident_contact`: besides, when that card carries the applicant's name and contact (a 59-ФЗ appeal);
 - `appeal_files`, `appeal_location`: the card's Files and Location buttons, when they send something.
+Notifications that push an appeal's personal data to staff are views too, logged by `log_pushed` for each staff
+recipient in the transaction that queues them: the assignment (`Assigned`, the card: `appeal_card`, plus
+`appeal_location` when it carries the pin and `resident_reply` when it carries the resident's words sending the
+appeal back), the resident's clarification reply and the words of a sent-back appeal (`resident_reply`), the files
+that come with them (`appeal_files`), and the low ratings' comments (`resident_reply`, per appeal listed with one).
+Notices carrying only numbers (digests, reminders, escalations, reviews, requests) show nobody's data and are not.
 A block head's read-only card is logged as a card (no contact row: it has none). Residents reading their own appeals
 are not staff views and are not logged.
 
@@ -50,6 +56,23 @@ def log_access(
 ) -> None:
     """The rows of one view, in the caller's transaction (committed with the read it records)."""
     AccessLogRepo(session).add(actor.id, [AccessKind(k).value for k in kinds], appeal_id, subject_user_id, now)
+
+
+def log_pushed(
+    session: AsyncSession,
+    recipients: Iterable[int],
+    kinds: Iterable[AccessKind],
+    appeal_id: int | None,
+    subject_user_id: int | None,
+    now: datetime,
+) -> None:
+    """The rows of a notification that carries an appeal's personal data to staff: the same rows for each recipient,
+    in the transaction that queues it. The resident whose data it is is not a staff view of it."""
+    values = [AccessKind(k).value for k in kinds]
+    repo = AccessLogRepo(session)
+    for recipient in dict.fromkeys(recipients):
+        if recipient != subject_user_id:
+            repo.add(recipient, values, appeal_id, subject_user_id, now)
 
 
 @dataclass(frozen=True, slots=True)

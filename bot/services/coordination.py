@@ -8,6 +8,7 @@ from bot import notices
 from bot.domain import (
     AGENCY_ROLES,
     TRIAGE,
+    AccessKind,
     AppealKind,
     HistoryDetails,
     HistoryEvent,
@@ -19,6 +20,7 @@ from bot.domain import (
 )
 from bot.domain import AppealStatus as S
 from bot.services.access import audit
+from bot.services.access_log import log_pushed
 from bot.services.errors import IllegalTransition, InvalidInput, NotFound
 from bot.services.lifecycle import UseCase, Workbench
 from bot.services.ratings import RatingService
@@ -49,6 +51,17 @@ def assignment(appeal: Appeal, reopened: str | None = None) -> notices.Assigned:
         lat=appeal.latitude,
         lon=appeal.longitude,
     )
+
+
+def assignment_kinds(notice: notices.Assigned) -> list[AccessKind]:
+    """What the assignment shows its staff recipients of the resident's data (bot/services/access_log.py): the card;
+    the pin when it has one; the resident's words when they sent the appeal back. It carries no name or contact."""
+    kinds = [AccessKind.appeal_card]
+    if notice.lat is not None and notice.lon is not None:
+        kinds.append(AccessKind.appeal_location)
+    if notice.reopened:
+        kinds.append(AccessKind.resident_reply)
+    return kinds
 
 
 class CoordinationService(UseCase):
@@ -88,7 +101,9 @@ class CoordinationService(UseCase):
                 appeal.deadline_at = self.deadlines.initial(appeal.created_at, appeal.kind, appeal.category_id)
             await self.reminders.schedule(session, appeal, now)
             notice = assignment(appeal, why.text if why else None)
-            self._notify(session, await self._staff_of(session, agency_id, AGENCY_ROLES), notice, now)
+            staff = await self._staff_of(session, agency_id, AGENCY_ROLES)
+            self._notify(session, staff, notice, now)
+            log_pushed(session, staff, assignment_kinds(notice), appeal.id, appeal.user_id, now)
             await self._commit(session)
             return agency_id
 
@@ -231,7 +246,9 @@ class CoordinationService(UseCase):
                 appeal.assigned_at = now
                 await self.reminders.schedule(session, appeal, now)
                 staff = await self._staff_of(session, request.agency_id or 0, AGENCY_ROLES)
-                self._notify(session, staff, assignment(appeal), now)
+                notice = assignment(appeal)
+                self._notify(session, staff, notice, now)
+                log_pushed(session, staff, assignment_kinds(notice), appeal.id, appeal.user_id, now)
                 audit(session, actor.id, "redirected", now, appeal_id=appeal.id, old=old_agency, new=request.agency_id)
             elif approve and kind == RequestKind.extension:
                 if appeal.extension_used or appeal.deadline_at is None:

@@ -25,6 +25,7 @@ from bot.domain import (
     LOW_RATING,
     RUNNING,
     TRIAGE,
+    AccessKind,
     AppealStatus,
     DigestKind,
     HistoryDetails,
@@ -34,6 +35,7 @@ from bot.domain import (
     RequestState,
     Role,
 )
+from bot.services.access_log import log_pushed
 from bot.services.calendar import ProductionCalendar, next_allowed_time
 from storage.models import Appeal, AppealRequest, Followup, Rating, UserRole
 from storage.repositories.outbox import OutboxRepo
@@ -540,9 +542,16 @@ class ReminderService:
                     for appeal_id, number, agency_id, score, comment in low
                 )
                 notice = notices.LowRatings(yesterday.isoformat(), items, more)
+                # The comments are the residents' words: each recipient is logged as shown them (the access log).
+                commented = [appeal_id for appeal_id, _n, _a, _s, comment in items if comment]
+                query = select(Appeal.id, Appeal.user_id).where(Appeal.id.in_(commented))
+                residents = {a: u for a, u in (await session.execute(query)).all()} if commented else {}
                 for user_id in await self._role_holders(session, Role.coordinator, Role.admin):
                     if await self._once(session, user_id, notice, f"low_ratings:{user_id}:{today}", now):
                         sent += 1
+                        for appeal_id in commented:
+                            kinds = [AccessKind.resident_reply]
+                            log_pushed(session, [user_id], kinds, appeal_id, residents.get(appeal_id), now)
             if not await self._commit_claimed(session):
                 return 0
         if sent:

@@ -193,11 +193,13 @@ class UseCase:
         OutboxRepo(session).add_many(user_ids, notice, now)
 
     @staticmethod
-    async def _notify_files(session: AsyncSession, user_ids: Iterable[int], note_id: int, now: datetime) -> None:
-        """Files go as their own notification: one outbox row is one Telegram call, retried whole."""
+    async def _notify_files(session: AsyncSession, user_ids: Iterable[int], note_id: int, now: datetime) -> bool:
+        """Files go as their own notification: one outbox row is one Telegram call, retried whole. Whether there were
+        any (sent to staff, the caller logs them: `log_pushed` with `appeal_files`)."""
         files = tuple((AttachmentKind(f.kind), f.file_id) for f in await NoteRepo(session).files_of_note(note_id))
         if files:
             OutboxRepo(session).add_many(user_ids, notices.Files(files), now)
+        return bool(files)
 
     @staticmethod
     async def _coordinators(session: AsyncSession) -> list[int]:

@@ -27,6 +27,7 @@ from bot import notices
 from bot.domain import (
     FOLLOWUP_MIN_RATING,
     LOW_RATING,
+    AccessKind,
     AttachmentSource,
     FollowupAnswer,
     NoteKind,
@@ -35,6 +36,7 @@ from bot.domain import (
     Role,
 )
 from bot.domain import AppealStatus as S
+from bot.services.access_log import log_pushed
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import InvalidInput, NotFound
 from bot.services.lifecycle import UseCase
@@ -263,7 +265,10 @@ class RatingService(UseCase):
             score = None if asked is not None or rating is None else rating.score
             self._notify(session, supervisors, notices.Reopened(appeal.id, appeal.number, text, score), now)
             await session.flush()
-            await self._notify_files(session, supervisors, note.id, now)
+            kinds = [AccessKind.resident_reply]
+            if await self._notify_files(session, supervisors, note.id, now):
+                kinds.append(AccessKind.appeal_files)
+            log_pushed(session, supervisors, kinds, appeal.id, appeal.user_id, now)
             await self._commit(session)
             return appeal.number
 

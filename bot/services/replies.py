@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot import notices
+from bot.domain import AccessKind, AttachmentSource, NoteKind, Role
 from bot.domain import AppealStatus as S
-from bot.domain import AttachmentSource, NoteKind, Role
+from bot.services.access_log import log_pushed
 from bot.services.appeals import DraftAttachment
 from bot.services.errors import IllegalTransition, InvalidInput, NotFound
 from bot.services.lifecycle import UseCase
@@ -53,5 +54,9 @@ class ReplyService(UseCase):
             )
             self._notify(session, recipients, notices.ClarificationReply(appeal.id, appeal.number, text), now)
             await session.flush()
-            await self._notify_files(session, recipients, note.id, now)
+            # The resident's words and files reach the staff without a card opened: logged as views of them.
+            kinds = [AccessKind.resident_reply] if text else []
+            if await self._notify_files(session, recipients, note.id, now):
+                kinds.append(AccessKind.appeal_files)
+            log_pushed(session, recipients, kinds, appeal.id, appeal.user_id, now)
             await self._commit(session)

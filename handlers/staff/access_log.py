@@ -46,6 +46,7 @@ KIND_NAMES = {
     AccessKind.appeal_files: N_("appeal files"),
     AccessKind.appeal_location: N_("place on the map"),
     AccessKind.resident_contact: N_("applicant's name and contact"),
+    AccessKind.resident_reply: N_("resident's reply"),
     AccessKind.access_log_read: N_("access log read"),
     AccessKind.access_log_export: N_("access log exported"),
 }

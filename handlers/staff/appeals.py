@@ -3,9 +3,11 @@
 interim answer, duplicate with the likely originals as buttons, return comment, redirect reason, extension days and
 reason, final answer with files), one window each, all editing the card's message.
 
-Every window's getter loads the card through `services.views.card` (which refuses an appeal out of the person's
-scope) and checks that the card offers the window's action (`render.require`), so a forged or stale press opens
-nothing; the action itself is authorized again by its service.
+The card window's getter shows the card through `services.views.show_card` (which refuses an appeal out of the
+person's scope and writes the access log's row of the view); every other window's getter loads it through
+`services.views.card` (the same refusal, no row: nothing of the card is shown again) and checks that the card offers
+the window's action (`render.require`), so a forged or stale press opens nothing; the action itself is authorized
+again by its service.
 
 The notifications of the outbox carry plain `StaffCb` buttons («Open», «Take in work»): the plain handlers below
 check access and start this dialog on the notification's message.

@@ -2,8 +2,9 @@
 the block), declared with aiogram-dialog. One message: the menu, a list, a card opened from it and back are all edits of it.
 
 Each list's getter asks the service for it (`services.views`), which refuses a person without the role; the card
-opened from a list is a dialog of its own (handlers.staff.appeals), which returns here when a decision takes the
-appeal off the list.
+opened from a list is a dialog of its own (handlers.staff.appeals: its window shows the card through
+`services.views.show_card`, which refuses an appeal out of scope and logs the view), which returns here when a
+decision takes the appeal off the list.
 """
 
 from __future__ import annotations
@@ -249,7 +250,8 @@ def block_window() -> Window:
 
 
 async def open_appeal(callback: CallbackQuery, widget: Any, manager: DialogManager, appeal_id: int) -> None:
-    """The card, on this message; its getter asks `services.views.card`, which refuses an appeal out of scope."""
+    """The card, on this message; its getter asks `services.views.show_card`, which refuses an appeal out of scope
+    and writes the access log's row of the view."""
     await manager.start(AppealCard.card, data={"appeal_id": appeal_id, "from_list": True})
 
 
