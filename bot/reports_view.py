@@ -25,7 +25,7 @@ from bot.rating_view import rating_chart, rating_sheet, rating_text
 from bot.services.directory import DirectoryService
 from bot.services.reports import Composed
 from bot.services.stats import AgencyRating, ProblemSpot, RegionWeek, Table, TableRow
-from bot.stats_view import dimension_name, label, metric_name, period_text, row_label, value_text
+from bot.stats_view import dimension_name, heading_lines, label, period_text, row_label, value_text
 
 # Lines of the overdue-by-agency section in the text (the spreadsheet has every agency).
 OVERDUE_LINES = 15
@@ -282,18 +282,7 @@ class ReportComposer:
         shown as "<3" (a count) or left out (a share or a time standing on fewer appeals)."""
         spec = table.spec
         kind = METRIC_KINDS[spec.metric]
-        lines = [
-            f"<b>📊 {escape(metric_name(spec.metric))}</b>",
-            _("Period: {period}").format(period=period_text(table.period)),
-        ]
-        if spec.dims:
-            lines.append(_("By: {dimensions}").format(dimensions=escape(" × ".join(dimension_name(d) for d in spec.dims))))
-        if spec.filters:
-            parts = [
-                f"{dimension_name(dim)}: {', '.join(label(dim, v, lang, self.directory) for v in values)}"
-                for dim, values in spec.filters
-            ]
-            lines.append(escape(_("Only: {filters}").format(filters="; ".join(parts))))
+        lines = heading_lines(table, lang, self.directory)
         lines.append("")
         if not spec.dims:
             value = value_text(spec.metric, table.total.value)

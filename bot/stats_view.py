@@ -174,11 +174,10 @@ def _line(name: str, value: str, base: str, show_base: bool) -> str:
     return escape(cells + (f" {base:>6}" if show_base else ""))
 
 
-def table_text(table: Table, lang: str, directory: DirectoryService, limit: int) -> str:
-    """The slice as one HTML message: title, period and dimensions, the top `limit` rows, the rest summed, the
-    total; a share or a duration also shows how many appeals each value stands on (n)."""
+def heading_lines(table: Table, lang: str, directory: DirectoryService) -> list[str]:
+    """A slice's heading, in the chat and in the reports alike: the metric, the period, the dimensions, the filters
+    (summed up when there are many: a message has 4096 characters)."""
     spec = table.spec
-    kind = METRIC_KINDS[spec.metric]
     lines = [
         f"<b>📊 {escape(metric_name(spec.metric))}</b>",
         _("Period: {period}").format(period=period_text(table.period)),
@@ -186,10 +185,17 @@ def table_text(table: Table, lang: str, directory: DirectoryService, limit: int)
     if spec.dims:
         lines.append(_("By: {dimensions}").format(dimensions=escape(" × ".join(dimension_name(d) for d in spec.dims))))
     if spec.filters:
-        parts = []
-        for dim, values in spec.filters:
-            parts.append(f"{dimension_name(dim)}: {filter_names(dim, values, lang, directory)}")
+        parts = [f"{dimension_name(dim)}: {filter_names(dim, values, lang, directory)}" for dim, values in spec.filters]
         lines.append(escape(_("Only: {filters}").format(filters="; ".join(parts))))
+    return lines
+
+
+def table_text(table: Table, lang: str, directory: DirectoryService, limit: int) -> str:
+    """The slice as one HTML message: title, period and dimensions, the top `limit` rows, the rest summed, the
+    total; a share or a duration also shows how many appeals each value stands on (n)."""
+    spec = table.spec
+    kind = METRIC_KINDS[spec.metric]
+    lines = heading_lines(table, lang, directory)
     show_base = kind != MetricKind.count
     if spec.dims and not table.rows:
         lines.append("")
