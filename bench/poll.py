@@ -180,8 +180,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> Report:
         "TSUR_THROTTLE__RATE": "100000",
         "TSUR_THROTTLE__BURST": "100000",
         "TSUR_SCHEDULER__SWEEP_SECONDS": "5",
+        # No quiet hours: a poll published "now" at night would wait for the morning, and the bench with it.
+        "TSUR_SCHEDULER__QUIET_START": "00:00",
+        "TSUR_SCHEDULER__QUIET_END": "00:00",
     }
-    settings = load_settings(workdir / "absent.toml", bot={"token": TOKEN}, database={"url": url})
+    settings = load_settings(
+        workdir / "absent.toml", bot={"token": TOKEN}, database={"url": url},
+        scheduler={"quiet_start": "00:00", "quiet_end": "00:00"},
+    )
     started = time.perf_counter()
     await seed(url, args.residents, settings.consent.version)
     log_line(f"seeded {args.residents} residents in {time.perf_counter() - started:.1f} s")
