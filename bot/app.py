@@ -16,7 +16,7 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, CallbackQuery, ErrorEvent, Message, TelegramObject
+from aiogram.types import CallbackQuery, ErrorEvent, Message, TelegramObject
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.utils.i18n import I18n
 from aiogram_dialog import DIALOG_EVENT_NAME, setup_dialogs
@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.albums import AlbumDebouncer
 from bot.clock import Clock, SystemClock
-from bot.config import LOCALES, Settings
+from bot.command_menu import CommandMenus
+from bot.config import Settings
 from bot.dialog_ids import use_unique_dialog_ids
 from bot.filters import PrivateChat, call_sync_filters_in_place
 from bot.fsm_storage import SQLStorage, UpdateRows
-from bot.i18n import N_, ActorI18nMiddleware, create_i18n
+from bot.i18n import ActorI18nMiddleware, create_i18n
 from bot.middlewares import ActorMiddleware, HandlerNameMiddleware, ThrottlingMiddleware, UpdateLogMiddleware
 from bot.middlewares.dedupe import DedupeMiddleware
 from bot.middlewares.errors import ServiceErrorMiddleware
@@ -59,16 +60,6 @@ from storage.seed import load_directories
 
 logger = logging.getLogger("tsur")
 
-COMMANDS = {
-    "new": N_("File an appeal"),
-    "my": N_("My appeals"),
-    "subscriptions": N_("News I get"),
-    "language": N_("Language"),
-    "help": N_("Help"),
-    "privacy": N_("Personal data"),
-    "mydata": N_("My data: what the bot stores about me"),
-    "cancel": N_("Cancel the current action"),
-}
 
 
 class App:
@@ -91,6 +82,9 @@ class App:
         self._redis: Any = None
         # A service that queued notifications wakes the sender after its commit.
         self.services: Services = build_services(settings, sessionmaker, clock, on_commit=self.wake_sender)
+        # The «/» menus: the residents' for everyone, one of their own for the staff (bot/command_menu.py).
+        self.menus = CommandMenus(self.i18n, self.services.users)
+        self.menus_task: asyncio.Task[int] | None = None
         # The scheduled statistics reports, rendered in each recipient's language (issue 14).
         self.reports = ReportService(
             sessionmaker,
@@ -129,6 +123,8 @@ class App:
             bulk_lease=timedelta(seconds=self.settings.broadcasts.lease_seconds),
         )
         self._sender_task = asyncio.create_task(self.sender.run())
+        # The staff's own menus, set in the background: many people must not delay the first update.
+        self.menus_task = asyncio.create_task(self.menus.sync_staff(bot))
         broadcasts = BroadcastJob(self._sender_bot, self.services.delivery, self.i18n, self.settings)
         self.scheduler = create_scheduler(
             self.settings, self.services.reminders, observe=self.metrics.observe_job, updates=self.services.updates,
@@ -164,6 +160,10 @@ class App:
         )
 
     async def stop_background(self) -> None:
+        if self.menus_task is not None:
+            self.menus_task.cancel()
+            await asyncio.gather(self.menus_task, return_exceptions=True)
+            self.menus_task = None
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
@@ -281,6 +281,7 @@ def create_dispatcher(app: App, storage: BaseStorage | None = None) -> Dispatche
         clock=app.clock,
         albums=app.albums,
         i18n=app.i18n,
+        menus=app.menus,
     )
     # First of ours: an update handled already (delivered again after a crash) goes no further.
     dp.update.outer_middleware(DedupeMiddleware(app.services.updates))
@@ -366,13 +367,9 @@ async def on_error(event: ErrorEvent, bot: Bot, i18n: I18n, state: FSMContext | 
         logger.warning("could not report the error to the user")
 
 
-async def on_startup(bot: Bot, i18n: I18n) -> None:
-    """Commands in the menu of Telegram clients, in each language."""
-    for lang in LOCALES:
-        commands = [
-            BotCommand(command=name, description=i18n.gettext(text, locale=lang)) for name, text in COMMANDS.items()
-        ]
-        await bot.set_my_commands(commands, language_code=lang)
+async def on_startup(bot: Bot, menus: CommandMenus) -> None:
+    """Commands in the menu of Telegram clients, in each language (the staff's own: App.start_background)."""
+    await menus.set_defaults(bot)
 
 
 def allowed_updates(dp: Dispatcher) -> list[str]:

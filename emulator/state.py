@@ -510,3 +510,17 @@ class EmulatorState:
         if not isinstance(scope, dict):
             scope = {"type": "default"}
         return json.dumps(scope, sort_keys=True), language_code or ""
+
+    def menu(self, chat_id: int | None, language_code: str | None) -> list[dict[str, Any]]:
+        """The command menu a client shows in a private chat, as Telegram picks it: the narrowest scope the bot set
+        (the chat, all private chats, the default), each in the app's language first, then for any language."""
+        scopes: list[dict[str, Any]] = []
+        if chat_id is not None:
+            scopes.append({"type": "chat", "chat_id": chat_id})
+        scopes += [{"type": "all_private_chats"}, {"type": "default"}]
+        for scope in scopes:
+            for language in (language_code, None):
+                found = self.commands.get(self.commands_key(scope, language))
+                if found:
+                    return [{"command": c["command"], "description": c["description"]} for c in found]
+        return []

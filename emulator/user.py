@@ -99,6 +99,10 @@ class EmulatedUser:
         """Every message the bot sent here, in order, in its current state (deleted ones flagged)."""
         return self.chat.bot_messages
 
+    def menu(self) -> list[str]:
+        """The «/» menu of this user's Telegram app, as "/command description" lines (emulator/state.py `menu`)."""
+        return [f"/{c['command']} {c['description']}" for c in self._state.menu(self.id, self.language_code)]
+
     @property
     def last_message(self) -> BotMessage | None:
         """The newest bot message that is not deleted."""

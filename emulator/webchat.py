@@ -295,17 +295,7 @@ class WebChat:
 
     def commands(self, lang: str, user_id: int | None = None) -> list[dict[str, str]]:
         """The bot's command menu as a client shows it: the narrowest scope set, the UI language first."""
-        state = self.emu.state
-        scopes: list[dict[str, Any]] = []
-        if user_id is not None:
-            scopes.append({"type": "chat", "chat_id": user_id})
-        scopes += [{"type": "all_private_chats"}, {"type": "default"}]
-        for scope in scopes:
-            for language in (lang, None):
-                found = state.commands.get(state.commands_key(scope, language))
-                if found:
-                    return [{"command": c["command"], "description": c["description"]} for c in found]
-        return []
+        return self.emu.state.menu(user_id, lang)
 
     def _personas_json(self, lang: str) -> list[dict[str, Any]]:
         return [

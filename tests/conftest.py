@@ -168,6 +168,8 @@ class Harness:
             )
             self._task = asyncio.create_task(self._run_poller(self.poller))
         await asyncio.wait_for(ready.wait(), 10)
+        if self.app.menus_task is not None:  # the staff's «/» menus are set before the test goes on
+            await asyncio.wait_for(self.app.menus_task, 10)
         if self.app.scheduler is not None:
             # Its triggers run on the wall clock, the services on the test's: a test runs a job itself
             # (`app.scheduler.get_job(...).func()`) after moving its clock, and a real 09:00 never fires a digest

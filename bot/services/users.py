@@ -97,6 +97,12 @@ class UserService:
                 active=active,
             )
 
+    async def staff(self) -> list[Actor]:
+        """Everyone who holds a role, as actors (their roles, agency and language); reachability left as it is."""
+        async with self.sessionmaker() as session:
+            tg_ids = await UserRepo(session).staff_tg_ids()
+        return [await self.identify(tg_id, reachable=False) for tg_id in tg_ids]
+
     async def set_reachable(self, actor: Actor, reachable: bool) -> Actor:
         """Record that the bot can (or cannot) write to the person: Telegram's `my_chat_member` of a private chat.
 

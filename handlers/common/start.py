@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F
+from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -12,6 +12,7 @@ from aiogram_dialog import DialogManager, ShowMode
 
 from bot import keyboards as kb
 from bot.callbacks import ConsentAction, ConsentCb, LangCb
+from bot.command_menu import CommandMenus
 from bot.config import LOCALES, Settings
 from bot.keyboards import MenuButton
 from bot.notifications import ROLES
@@ -53,7 +54,13 @@ async def show_menu(message: Message, text: str) -> None:
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith("inv_")))
 async def start_with_invite(
-    message: Message, command: CommandObject, state: FSMContext, actor: Actor, services: Services
+    message: Message,
+    command: CommandObject,
+    state: FSMContext,
+    actor: Actor,
+    services: Services,
+    bot: Bot,
+    menus: CommandMenus,
 ) -> None:
     """An invite link (t.me/<bot>?start=inv_…) grants its role once, before it expires."""
     await state.clear()
@@ -79,6 +86,8 @@ async def start_with_invite(
         _("Welcome to the team! Your role: {role}. Send /staff to see what you can do.").format(role=_(ROLES[role])),
         reply_markup=kb.main_menu(),
     )
+    # The «/» menu gets the role's commands (read afresh: the role was granted within this update).
+    await menus.sync(bot, await services.users.identify(actor.tg_id))
 
 
 @router.message(CommandStart())
@@ -111,6 +120,8 @@ async def choose_language(
     services: Services,
     settings: Settings,
     i18n: I18n,
+    bot: Bot,
+    menus: CommandMenus,
 ) -> None:
     actor = await services.users.set_locale(actor, callback_data.code)
     message = callback.message
@@ -127,6 +138,7 @@ async def choose_language(
         else:
             await state.clear()
             await show_menu(message, _("Done. Choose an action in the menu below."))
+    await menus.sync(bot, actor)  # the «/» menu in the chosen language too
 
 
 @router.callback_query(ConsentCb.filter(F.action == ConsentAction.show))

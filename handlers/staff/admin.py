@@ -18,6 +18,7 @@ from aiogram_dialog import Dialog, DialogManager, Window
 from aiogram_dialog.widgets.kbd import Button, Cancel, Column, Group, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
+from bot.command_menu import CommandMenus
 from bot.domain import AGENCY_ROLES, Role
 from bot.notifications import ROLES
 from bot.services import Services
@@ -207,6 +208,9 @@ async def on_confirm_revoke(callback: CallbackQuery, button: Any, manager: Dialo
         await services.access.revoke(actor, person.user_id, person.role)
     except NotFound as error:  # revoked meanwhile (by another admin)
         raise Gone(error.detail) from error
+    # The person's «/» menu loses the role's commands (their other roles' stay).
+    menus: CommandMenus = manager.middleware_data["menus"]
+    await menus.sync(manager.middleware_data["bot"], await services.users.identify(person.tg_id, reachable=False))
     popup(manager, _("Role revoked."), alert=True)
     await manager.switch_to(Admin.people)
 

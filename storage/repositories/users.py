@@ -84,6 +84,16 @@ class UserRepo:
     async def set_locale(self, user_id: int, locale: str) -> None:
         await self.session.execute(update(USERS).where(USERS.c.id == user_id).values(locale=locale))
 
+    async def staff_tg_ids(self) -> list[int]:
+        """The Telegram ids of everyone who holds a role, each once."""
+        query = (
+            select(USERS.c.tg_id)
+            .select_from(USERS.join(ROLES, ROLES.c.user_id == USERS.c.id))
+            .distinct()
+            .order_by(USERS.c.tg_id)
+        )
+        return list((await self.session.execute(query)).scalars())
+
     async def holders(self, roles: Iterable[str], agency_id: int | None = None) -> list[int]:
         """The ids of the people who hold one of `roles` (in `agency_id` when given), each once."""
         query = select(UserRole.user_id).where(UserRole.role.in_(list(roles)))
