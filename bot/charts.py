@@ -127,9 +127,17 @@ def _value(value: Number) -> float:
     return math.nan if value is None else float(value)
 
 
-def stat_bars(title: str, bars: list[tuple[str, Number, str]], axis: str, footer: str = "") -> bytes:
+def stat_bars(
+    title: str, bars: list[tuple[str, Number, str]], axis: str, footer: str = "", *, integer: bool = False
+) -> bytes:
     """A horizontal bar per (label, value in the axis' unit, the value as the chat writes it), the first on top; a
-    value None (not known, or hidden) draws no bar, only its text."""
+    value None (not known, or hidden) draws no bar, only its text. `integer`: the values are counts (no 0.2 ticks)."""
+    return _png(stat_bars_figure(title, bars, axis, footer, integer=integer))
+
+
+def stat_bars_figure(
+    title: str, bars: list[tuple[str, Number, str]], axis: str, footer: str = "", *, integer: bool = False
+) -> Figure:
     width, height = chart_size(len(bars))
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
@@ -142,17 +150,37 @@ def stat_bars(title: str, bars: list[tuple[str, Number, str]], axis: str, footer
     axes.set_xlim(0, most * 1.25)
     for y, value, (_label, _number, text) in zip(positions, values, bars, strict=True):
         axes.text(value + most * 0.01, y, text, va="center", fontsize=10, parse_math=False)
+    if integer:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(axis, parse_math=False)
     axes.spines[["top", "right"]].set_visible(False)
     _title(figure, title, height, footer)
-    return _png(figure)
+    return figure
 
 
 def stat_lines(
-    title: str, ticks: list[str], series: list[tuple[str, list[Number]]], axis: str, footer: str = ""
+    title: str,
+    ticks: list[str],
+    series: list[tuple[str, list[Number]]],
+    axis: str,
+    footer: str = "",
+    *,
+    integer: bool = False,
 ) -> bytes:
     """One line per (name, a value per tick) over the time axis `ticks` (a value None leaves a gap); a legend when
-    there are several lines."""
+    there are several lines. `integer`: the values are counts (no 0.2 ticks)."""
+    return _png(stat_lines_figure(title, ticks, series, axis, footer, integer=integer))
+
+
+def stat_lines_figure(
+    title: str,
+    ticks: list[str],
+    series: list[tuple[str, list[Number]]],
+    axis: str,
+    footer: str = "",
+    *,
+    integer: bool = False,
+) -> Figure:
     width, height = LINE_SIZE
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
@@ -168,6 +196,8 @@ def stat_lines(
     axes.set_xticks(shown, [ticks[i] for i in shown], rotation=30, ha="right", fontsize=9, parse_math=False)
     axes.set_xlim(-0.5, max(len(ticks) - 0.5, 0.5))
     axes.set_ylim(bottom=0)
+    if integer:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(axis, parse_math=False)
     axes.grid(axis="y", color="#dddddd")
     axes.spines[["top", "right"]].set_visible(False)
@@ -176,7 +206,7 @@ def stat_lines(
         for text in legend.get_texts():
             text.set_parse_math(False)
     _title(figure, title, height, footer)
-    return _png(figure)
+    return figure
 
 
 def heat_map_size(rows: int, columns: int) -> tuple[int, int]:

@@ -329,6 +329,7 @@ class Chart:
     title: str
     axis: str
     footer: str = ""
+    integer: bool = False  # the values are counts: whole ticks on the value axis
     bars: list[tuple[str, float | None, str]] = field(default_factory=list)  # label, value, its text
     ticks: list[str] = field(default_factory=list)  # lines: the time axis
     series: list[tuple[str, list[float | None]]] = field(default_factory=list)  # lines: name, a value per tick
@@ -350,7 +351,7 @@ def chart_of(
         return None
     title = f"{metric_name(spec.metric)} · {period_text(table.period)}"
     axis, factor = _scale(table)
-    chart = Chart(ChartKind.bars, title, axis, _filters(table, lang, directory))
+    chart = Chart(ChartKind.bars, title, axis, _filters(table, lang, directory), integer=table.kind == MetricKind.count)
     times = [d for d in spec.dims if d in TIME_DIMENSIONS]
     if times:
         return _lines(chart, table, lang, directory, times[0], factor, small_cell)
@@ -368,9 +369,11 @@ def render(chart: Chart) -> bytes:
     """The chart as a PNG."""
     match chart.kind:
         case ChartKind.bars:
-            return charts.stat_bars(chart.title, chart.bars, chart.axis, chart.footer)
+            return charts.stat_bars(chart.title, chart.bars, chart.axis, chart.footer, integer=chart.integer)
         case ChartKind.lines:
-            return charts.stat_lines(chart.title, chart.ticks, chart.series, chart.axis, chart.footer)
+            return charts.stat_lines(
+                chart.title, chart.ticks, chart.series, chart.axis, chart.footer, integer=chart.integer
+            )
     return charts.heat_map(chart.title, chart.rows, chart.columns, chart.cells, chart.texts, chart.axis, chart.footer)
 
 

@@ -556,3 +556,25 @@ async def test_the_files_are_made_off_the_event_loop_in_the_readers_language(ser
     assert sheet.headers[0] == "КӀошт" and sheet.rows[-1][0] == "Дерриге а"
     assert png is not None and png_size(png) == chart_size(3)
     assert file_name(made, "xlsx") == "stats-answer-p90-district-20261001-20261031.xlsx"
+
+
+async def test_a_count_chart_has_whole_ticks_and_a_share_chart_keeps_its_fractions(services: Services) -> None:
+    """QA: a chart of 1 and 2 appeals had an axis of 0.2 steps; counts of appeals have whole ticks only."""
+    from bot.charts import stat_bars_figure, stat_lines_figure
+
+    districts = district_ids(services)[:2]
+    with locale(services):
+        rows = [count_row((d,), 1 + n) for n, d in enumerate(districts)]
+        counts = chart_of(table(services, SliceSpec(Metric.received, (Dimension.district,)), rows), "ru", services.directory)
+        shares = chart_of(
+            table(services, SliceSpec(Metric.on_time_share, (Dimension.district,)), [share_row((districts[0],), 1, 2)]),
+            "ru",
+            services.directory,
+        )
+    assert counts is not None and counts.integer and shares is not None and not shares.integer
+    bars = stat_bars_figure(counts.title, counts.bars, counts.axis, integer=counts.integer).axes[0].get_xticks()
+    assert len(bars) >= 2 and all(float(t).is_integer() for t in bars)
+    plain = stat_bars_figure(counts.title, counts.bars, counts.axis).axes[0].get_xticks()
+    assert not all(float(t).is_integer() for t in plain)  # what matplotlib draws by itself for 1 and 2
+    lines = stat_lines_figure("t", ["a", "b"], [("x", [1.0, 2.0])], "Обращения", integer=True).axes[0].get_yticks()
+    assert all(float(t).is_integer() for t in lines)
