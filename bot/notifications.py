@@ -444,7 +444,7 @@ def _digest_official_rated(x: n.DigestOfficialRated, c: Context) -> Rendered:
 
 @renders(n.DigestAgencyRating)
 def _digest_agency_rating(x: n.DigestAgencyRating, c: Context) -> Rendered:
-    return Rendered("📋 " + _agency_rating(x.rating_average, x.rating_count, x.rating_days, c))
+    return Rendered(_agency_rating(x.rating_average, x.rating_count, x.rating_days, c))  # one emoji: ⭐ (QA)
 
 
 @renders(n.DigestCoordinatorRated)

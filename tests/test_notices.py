@@ -121,7 +121,7 @@ EXPECTED_EN.update(
     {
         "digest_official_rated": "📋 Your agency today: due today 2, overdue 1, new 3. /staff to open the inbox.\n"
         "⭐ Residents' rating of your agency's answers over 30 days: 3.7 of 5 (3 ratings).",
-        "digest_agency_rating": "📋 ⭐ Residents' rating of your agency's answers over 30 days: 4.3 of 5 (4 ratings).",
+        "digest_agency_rating": "⭐ Residents' rating of your agency's answers over 30 days: 4.3 of 5 (4 ratings).",
         "digest_coordinator_rated": "📋 No overdue appeals today.\n\n⭐ Residents' ratings over 30 days, the worst first:\n"
         "• Ministry of Energy: 1.5 (2)\n• Ministry of Construction: 4.0 (7)",
         "low_ratings": "👎 Ratings of 1–2 given on 01.11.2026:\n• № 2026-000007 · Ministry of Construction · 1: "

@@ -92,7 +92,7 @@ async def test_a_resident_withdraws_keeping_the_open_appeal_and_starts_again_as_
     confirmation = resident.last_message
     text = confirmation.text
     for said in ("You will not be able to file new appeals", "profile is erased", "closed appeals are anonymized",
-                 "cannot be undone", "You have open appeals: 1", "still answered"):
+                 "cannot be undone", "You have open appeals: 1", "still answered as the law (59-FZ) requires"):
         assert said in text, said
     assert confirmation.buttons == [KEEP, ALL, "Cancel"]
 
@@ -293,3 +293,37 @@ async def test_after_a_withdrawal_no_notification_holds_the_residents_data_and_t
     listing = admin.last_message.text
     assert f"Access log of the person with Telegram id {TG['owner']}" in listing
     assert asked.number not in listing and "card" not in listing, listing
+
+
+async def test_a_resident_with_only_messages_open_is_not_told_of_59_fz(harness: Harness, world: World) -> None:
+    """QA: a сообщение (the ПОС track) is not an обращение under 59-ФЗ; the confirmation must not cite the law for it."""
+    await world.in_progress()  # a сообщение, the factories' default kind
+    resident = harness.emu.user(TG["owner"])
+    await open_privacy(harness, resident)
+    await resident.click("Withdraw consent")
+    await harness.settle()
+    text = resident.last_message.text
+    assert "You have open appeals: 1. They are still answered, and anonymized once closed" in text
+    assert "59" not in text
+    assert resident.last_message.buttons == [KEEP, ALL, "Cancel"]
+
+
+async def test_my_appeals_after_a_withdrawal_says_how_to_file_again(harness: Harness, world: World) -> None:
+    """QA: after the withdrawal the menu is gone, and /my still told to press «📝 File an appeal»."""
+    resident = harness.emu.user(TG["owner"])
+    await open_privacy(harness, resident)
+    await resident.click("Withdraw consent")
+    await harness.settle()
+    await resident.click("Withdraw my consent")
+    await harness.settle()
+    assert resident.reply_keyboard is None
+    await resident.send_text("/my")
+    await harness.settle()
+    assert resident.last_message.text == (
+        "You have no appeals. To file one, send /start and give your consent to the processing of personal data."
+    )
+    await resident.send_text("/start")  # the profile was erased: the language first, then the consent
+    await harness.settle()
+    await resident.click("✅ English")
+    await harness.settle()
+    assert "consent" in resident.last_message.text.lower() and resident.last_message.buttons

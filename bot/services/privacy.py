@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices
-from bot.domain import AGENCY_ROLES, CLOSED, AppealStatus, HistoryEvent
+from bot.domain import AGENCY_ROLES, CLOSED, AppealKind, AppealStatus, HistoryEvent
 from bot.services.access import audit
 from bot.services.errors import ServiceError
 from bot.services.lifecycle import UseCase
@@ -44,9 +44,11 @@ class PrivacyRefused(ServiceError):
 
 @dataclass(frozen=True)
 class WithdrawalPreview:
-    """What the confirmation tells: how many of the person's appeals are still open."""
+    """What the confirmation tells: how many of the person's appeals are still open, and how many of them are
+    обращения under 59-ФЗ (the law that obliges an answer; a сообщение of the ПОС track is answered all the same)."""
 
     open_appeals: int
+    under_59fz: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class PrivacyService(UseCase):
         """The confirmation's facts, after the same check as the withdrawal itself."""
         async with self.sessionmaker() as session:
             await self._check(session, actor)
-            return WithdrawalPreview(open_appeals=await PrivacyRepo(session).open_count(actor.id))
+            counts = await PrivacyRepo(session).open_counts(actor.id)
+        return WithdrawalPreview(open_appeals=sum(counts.values()), under_59fz=counts.get(AppealKind.appeal, 0))
 
     async def withdraw(self, actor: Actor, *, withdraw_open: bool) -> Withdrawal:
         """Withdraw the actor's consent: in one transaction, the withdrawal recorded (a consents row, accepted False

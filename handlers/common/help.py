@@ -113,10 +113,17 @@ async def confirm_withdrawal(
     )
     rows = []
     if preview.open_appeals:
-        text += "\n\n" + _(
-            "You have open appeals: {count}. They are still answered as the law (59-FZ) requires, and anonymized "
-            "once closed; or you can withdraw them too."
-        ).format(count=preview.open_appeals)
+        if preview.under_59fz:
+            still = _(
+                "You have open appeals: {count}. They are still answered as the law (59-FZ) requires, and anonymized "
+                "once closed; or you can withdraw them too."
+            )
+        else:  # only сообщения (the ПОС track): no law obliges the answer, the ЦУР answers them all the same
+            still = _(
+                "You have open appeals: {count}. They are still answered, and anonymized once closed; or you can "
+                "withdraw them too."
+            )
+        text += "\n\n" + still.format(count=preview.open_appeals)
         rows.append(_button(_("Withdraw, keep my open appeals answered"), PrivacyAction.keep))
         rows.append(_button(_("Withdraw and withdraw my open appeals too"), PrivacyAction.all))
     else:

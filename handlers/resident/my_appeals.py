@@ -25,7 +25,11 @@ from handlers.resident.steps import leave_optional
 router = Handlers(__name__)
 
 
-def list_view(page: AppealPage, settings: Settings) -> tuple[str, InlineKeyboardMarkup | None]:
+def list_view(page: AppealPage, settings: Settings, consent: bool = True) -> tuple[str, InlineKeyboardMarkup | None]:
+    if not page.total and not consent:  # never consented, or withdrew it: no menu to file from (QA)
+        return _(
+            "You have no appeals. To file one, send /start and give your consent to the processing of personal data."
+        ), None
     if not page.total:
         return _("You have no appeals yet. Press «📝 File an appeal» to send one."), None
     text = _("<b>Your appeals</b>: {total} in all. Page {page} of {pages}.").format(
@@ -50,7 +54,7 @@ def list_view(page: AppealPage, settings: Settings) -> tuple[str, InlineKeyboard
 @router.message(MenuButton("mine"))
 async def my_appeals(message: Message, state: FSMContext, actor: Actor, services: Services, settings: Settings) -> None:
     await leave_optional(state)
-    text, markup = list_view(await services.appeals.list_mine(actor, 0), settings)
+    text, markup = list_view(await services.appeals.list_mine(actor, 0), settings, actor.has_consent or actor.is_staff)
     await message.answer(text, reply_markup=markup)
 
 

@@ -94,11 +94,14 @@ class PrivacyRepo:
         )
         return (await self.session.execute(query)).scalars().all()
 
-    async def open_count(self, user_id: int) -> int:
-        query = select(func.count(Appeal.id)).where(
-            Appeal.user_id == user_id, Appeal.anonymized_at.is_(None), Appeal.status.not_in(list(CLOSED))
+    async def open_counts(self, user_id: int) -> dict[str, int]:
+        """The person's open appeals, counted by kind (AppealKind)."""
+        query = (
+            select(Appeal.kind, func.count(Appeal.id))
+            .where(Appeal.user_id == user_id, Appeal.anonymized_at.is_(None), Appeal.status.not_in(list(CLOSED)))
+            .group_by(Appeal.kind)
         )
-        return int((await self.session.execute(query)).scalar_one())
+        return {str(kind): int(n) for kind, n in await self.session.execute(query)}
 
     async def request_erasure(self, appeal_ids: Sequence[int], now: datetime) -> None:
         """Open appeals the applicant keeps to be answered after withdrawing the consent: their name and contact go
