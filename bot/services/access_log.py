@@ -186,13 +186,15 @@ class AccessLogService:
             await session.commit()
             return AccessPage(target, rows, total, page, pages, upto)
 
-    async def export(self, actor: Actor, target: AccessTarget) -> list[AccessRow]:
-        """Every row of the target, newest first (the export itself not among them); the export is logged."""
+    async def export(self, actor: Actor, target: AccessTarget, upto: int | None = None) -> list[AccessRow]:
+        """Every row of the target, newest first, up to `upto` (the listing on the screen: the export holds the
+        entries it counts) or to now; the export itself is not among them, and it is logged."""
         await self._admin(actor)
         self._valid(target)
         async with self.sessionmaker() as session:
             repo = AccessLogRepo(session)
-            upto = await repo.last_id(target.appeal_id, target.subject_user_id)
+            if upto is None:
+                upto = await repo.last_id(target.appeal_id, target.subject_user_id)
             rows = await self._rows(repo, target, upto, 0, None)
             repo.add(
                 actor.id, [AccessKind.access_log_export], target.appeal_id, target.subject_user_id, self.clock.now()

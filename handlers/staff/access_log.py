@@ -220,7 +220,9 @@ def on_export(xlsx: bool) -> Any:
     async def on_click(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
         services, settings, actor = deps(manager)
         target = target_of(manager)
-        rows = await services.access_log.export(actor, target)
+        # What the listing counts, no more: the readings logged since it was opened are in the next listing.
+        upto = manager.dialog_data.get("upto")
+        rows = await services.access_log.export(actor, target, int(upto) if upto is not None else None)
         # The listing stays as it is: the export is a reading of its own, not another page shown.
         manager.show_mode = ShowMode.NO_UPDATE
         clock: Clock = manager.middleware_data["clock"]
