@@ -287,6 +287,11 @@ class PrivacySection(BaseModel):
     retention_batch: int = Field(default=500, ge=1, le=10000)
     # /mydata: exports a person may get in any 24 hours (counted in the database, so across instances).
     export_per_day: int = Field(default=3, ge=1, le=100)
+    # Notifications sent (or given up) are deleted from the outbox this many days after they were queued, by the same
+    # daily job: the outbox is a delivery queue, not an archive (the appeal's history keeps what happened), and its
+    # rows carry words (a screen resent after flood control, the low ratings' comments). Broadcast items stay: their
+    # broadcast's delivery report counts them.
+    outbox_keep_days: int = Field(default=90, ge=1, le=3650)
 
 
 class ThrottleSection(BaseModel):

@@ -327,3 +327,33 @@ async def test_my_appeals_after_a_withdrawal_says_how_to_file_again(harness: Har
     await resident.click("✅ English")
     await harness.settle()
     assert "consent" in resident.last_message.text.lower() and resident.last_message.buttons
+
+
+async def test_the_nightly_job_deletes_notifications_sent_long_ago_and_keeps_the_recent(
+    harness: Harness, world: World
+) -> None:
+    """The outbox is a delivery queue, not an archive: its settled rows (with words in some of them) go after
+    privacy.outbox_keep_days; the recent ones stay."""
+    assert harness.app is not None and harness.app.scheduler is not None
+    job = harness.app.scheduler.get_job("retention")
+    assert job is not None
+    await two_appeals(harness, world)
+    old = await harness.rows(Outbox)
+    assert old and {o.status for o in old} == {"sent"}
+    keep = harness.settings.privacy.outbox_keep_days
+    assert keep == 90
+    harness.clock.advance(days=keep - 1)
+    recent = await world.clarification(text="Где именно?")
+    await harness.settle()
+    fresh = [o for o in await harness.rows(Outbox) if o.id > old[-1].id]
+    assert fresh and {o.status for o in fresh} == {"sent"}
+    await job.func()
+    assert len(await harness.rows(Outbox)) == len(old) + len(fresh)  # nothing is 90 days old yet
+    harness.clock.advance(days=2)
+    await job.func()
+    assert [o.id for o in await harness.rows(Outbox)] == [o.id for o in fresh]
+    # The appeals themselves, and what the resident reads of them, are untouched.
+    resident = harness.emu.user(TG["owner"])
+    await resident.send_text("/my")
+    await harness.settle()
+    assert recent.number in " ".join(resident.last_message.buttons) + resident.last_message.text

@@ -517,3 +517,51 @@ async def test_a_withdrawal_between_reading_the_consent_and_filing_refuses_the_a
         await world.file(**PERSONAL)
     assert len(await rows(services, Appeal)) == before
     assert await rows(services, Appeal, Appeal.user_id == owner.id) == []
+
+
+async def test_settled_notifications_go_after_the_keep_days_pending_and_broadcast_items_stay(
+    world: World, services: Services, clock: ManualClock
+) -> None:
+    from bot import notices
+    from storage.repositories.outbox import OutboxRepo
+
+    owner = world["owner"].id
+    async with services.appeals.sessionmaker() as session:
+        repo = OutboxRepo(session)
+        for _ in range(5):
+            repo.add(owner, notices.Files(("file-x",)), clock.now())
+        await session.flush()
+        made = list((await session.execute(select(Outbox.id).order_by(Outbox.id))).scalars())[-5:]
+        states = [OutboxState.sent, OutboxState.failed, OutboxState.blocked, OutboxState.pending, OutboxState.sent]
+        for row_id, state in zip(made, states, strict=True):
+            await session.execute(update(Outbox).where(Outbox.id == row_id).values(status=state))
+        await session.execute(update(Outbox).where(Outbox.id == made[-1]).values(broadcast_id=7))  # a broadcast item
+        await session.commit()
+    keep = services.privacy.settings.privacy.outbox_keep_days
+    clock.advance(days=keep - 1)
+    await services.privacy.retention_sweep()
+    assert set(made) <= {o.id for o in await rows(services, Outbox)}
+    clock.advance(days=1, seconds=1)
+    services.privacy.settings.privacy.retention_batch = 2  # in batches: the sweep goes on until none is left
+    await services.privacy.retention_sweep()
+    left = {o.id: o.status for o in await rows(services, Outbox)}
+    assert made[0] not in left and made[1] not in left and made[2] not in left
+    assert left[made[3]] == OutboxState.pending and left[made[4]] == OutboxState.sent
+
+
+async def test_a_withdrawal_deletes_the_screens_resent_to_the_person(world: World, services: Services, clock: ManualClock) -> None:
+    """A screen resent after flood control (notices.Reply) holds what the bot showed, the person's words among it."""
+    from bot import notices
+    from storage.repositories.outbox import OutboxRepo
+
+    owner, other = world["owner"], world["other"]
+    async with services.appeals.sessionmaker() as session:
+        repo = OutboxRepo(session)
+        repo.add(owner.id, notices.Reply("Ваш текст: «Дом 5, спросите Иванова»", None), clock.now())
+        repo.add(other.id, notices.Reply("Ваш текст: другой", None), clock.now())
+        await session.flush()
+        await session.execute(update(Outbox).where(Outbox.template == "reply").values(status=OutboxState.sent))
+        await session.commit()
+    await services.privacy.withdraw(owner, withdraw_open=False)
+    replies = [(o.user_id, o.params["text"]) for o in await rows(services, Outbox, Outbox.template == "reply")]
+    assert replies == [(other.id, "Ваш текст: другой")]

@@ -146,7 +146,8 @@ class PrivacyService(UseCase):
 
     async def retention_sweep(self) -> int:
         """Anonymize the closed appeals due (closed more than privacy.retention_days ago, or whose applicant withdrew
-        the consent), in batches of privacy.retention_batch, each its own transaction; how many were.
+        the consent), and delete the settled notifications older than privacy.outbox_keep_days, in batches of
+        privacy.retention_batch, each its own transaction; how many appeals were anonymized.
 
         Idempotent (an anonymized appeal is never chosen again) and one instance at a time: the work is done under
         the named lease "retention" (storage.models.Lease), renewed at every batch and released at the end; an
@@ -179,7 +180,8 @@ class PrivacyService(UseCase):
                     # may still be on its way to them, and it is theirs by law, so their pending notifications stay.
                     done = await repo.anonymize(requested, anonymous, now, cancel_pending=False)
                     done += await repo.anonymize(old, anonymous, now)
-                last = len(requested) + len(old) < config.retention_batch
+                pruned = await repo.prune_outbox(now - timedelta(days=config.outbox_keep_days), config.retention_batch)
+                last = len(requested) + len(old) < config.retention_batch and pruned < config.retention_batch
                 if last:
                     await leases.release(RETENTION_LEASE, holder)
                 await session.commit()

@@ -38,7 +38,7 @@ NO_SYNC = {"synchronize_session": False}
 # coordinates with the reopening reason; a clarification's reply; the reason of a reopening): dropped, pending or
 # not, when the appeal is anonymized. The rest about it (a status, a number, a staff member's text) carry none.
 PERSONAL_NOTICES = (notices.Assigned.template, notices.ClarificationReply.template, notices.Reopened.template)
-# Settled notifications: sent or given up; kept only until anonymized.
+# Settled notifications: sent or given up; deleted after privacy.outbox_keep_days, or with the data they carry.
 SETTLED = (OutboxState.sent, OutboxState.blocked, OutboxState.failed, OutboxState.cancelled)
 # The applicant's own words on an appeal (a reply to a clarification, the reason of a reopening): blanked.
 APPLICANT_NOTES = (NoteKind.clarification_reply, NoteKind.reopen)
@@ -93,6 +93,20 @@ class PrivacyRepo:
             .with_for_update()
         )
         return (await self.session.execute(query)).scalars().all()
+
+    async def prune_outbox(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` settled notifications queued before `before` (not broadcast items: their broadcast's
+        report counts them); how many went."""
+        chosen = (
+            select(Outbox.id)
+            .where(Outbox.status.in_(list(SETTLED)), Outbox.broadcast_id.is_(None), Outbox.created_at < before)
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+        ids = list((await self.session.execute(chosen)).scalars())
+        if ids:
+            await self.session.execute(delete(Outbox).where(Outbox.id.in_(ids)).execution_options(synchronize_session=False))
+        return len(ids)
 
     async def open_counts(self, user_id: int) -> dict[str, int]:
         """The person's open appeals, counted by kind (AppealKind)."""
@@ -273,6 +287,12 @@ class PrivacyRepo:
             update(Outbox)
             .where(pending)
             .values(status=OutboxState.cancelled, locked_until=None)
+            .execution_options(**NO_SYNC)
+        )
+        # Screens resent after flood control (notices.Reply) hold what the bot showed them, their words among it.
+        await self.session.execute(
+            delete(Outbox)
+            .where(Outbox.user_id == user_id, Outbox.template == notices.Reply.template, Outbox.status.in_(list(SETTLED)))
             .execution_options(**NO_SYNC)
         )
 
