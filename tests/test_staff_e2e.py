@@ -986,3 +986,36 @@ async def test_staff_change_their_language_without_the_residents_consent(harness
     assert coordinator.last_message.text == "Готово. Выберите действие в меню ниже."
     assert "Согласие" not in " ".join(m.text or "" for m in coordinator.messages[-3:])
     assert coordinator.reply_keyboard is not None and coordinator.reply_keyboard[0] == ["📝 Подать обращение"]
+
+
+async def test_the_assignments_take_pressed_after_it_was_taken_opens_the_card_as_it_is(harness: Harness) -> None:
+    """Both the official and the head of agency get the assignment with «Take in work»; the official takes it from
+    the inbox, the head presses theirs later: the card as it is now, with a word, not a refusal (QA: the sandbox's
+    demo assignment still offered it). A stranger's forged press is refused as before."""
+    resident = await english_resident(harness, 1011)
+    appeal = await filed_appeal(harness, resident)
+    _agency_id, agency_name = await suggested_agency(harness, appeal)
+    coordinator = await join(harness, 2011, "RMC coordinator")
+    official = await join(harness, 3011, "official", agency_name)
+    supervisor = await join(harness, 3013, "head of agency", agency_name)
+    await open_from_queue(harness, coordinator, appeal.number)
+    await coordinator.click(f"➡️ Route to {agency_name}")
+    await harness.settle()
+    assignment = supervisor.last_message
+    assert assignment.buttons == ["Open", "🛠 Take in work"]
+    await open_from_inbox(harness, official, appeal.number)
+    await official.click("🛠 Take in work")
+    await harness.settle()
+    [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
+    assert row.status == "in_progress"
+    taken = len(await harness.rows(StatusHistory, StatusHistory.appeal_id == appeal.id))
+
+    await supervisor.click("🛠 Take in work", message_id=assignment.message_id)
+    await harness.settle()
+    assert supervisor.callback_answers[-1]["text"] == "This appeal is already in work."
+    card = supervisor.last_message
+    assert card.text.startswith(f"Appeal № {appeal.number}") and "In progress" in card.text
+    assert "🛠 Take in work" not in card.buttons
+    [row] = await harness.rows(Appeal, Appeal.id == appeal.id)
+    assert row.status == "in_progress" and row.official_id != (await harness.rows(UserRole, UserRole.role == "supervisor"))[0].user_id
+    assert len(await harness.rows(StatusHistory, StatusHistory.appeal_id == appeal.id)) == taken
