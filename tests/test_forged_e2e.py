@@ -32,6 +32,7 @@ from tests.test_staff_e2e import (
 
 COORDINATOR = "RMC coordinator"
 NOT_ACTIVE = "This button is no longer active."
+ALREADY_IN_WORK = "This appeal is already in work."
 REFUSALS = {"Appeal not found.", "This is not available to you.", "This action is not possible now.", NOT_ACTIVE}
 # Said to a person who may see the appeal but not do what they pressed.
 WHO_MAY_ACT = {
@@ -181,9 +182,14 @@ async def test_every_staff_callback_by_every_role(harness: Harness) -> None:
                     assert result.screen.text.startswith(f"Appeal № {number}"), what
                     assert not result.sent and result.answer in (None, ""), what
                     opened += 1
+                elif which == "taken" and role in ("official", "supervisor") and action == StaffAction.take:
+                    # The assignment's «Take in work» pressed again by the agency: the card as it is, with a word.
+                    assert result.screen.text.startswith(f"Appeal № {number}"), what
+                    assert not result.sent and result.answer == ALREADY_IN_WORK and not result.alert, what
+                    opened += 1
                 else:
                     refused(result, what, sees=bool(number) and may_see(role, which))
-    assert opened == (2 + 2 + 1 + 1) * (len(StaffAction) - 1)
+    assert opened == (2 + 2 + 1 + 1) * (len(StaffAction) - 1) + 2
     assert await rows_state(harness) == before
 
 
