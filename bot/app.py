@@ -12,12 +12,12 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import CallbackQuery, ErrorEvent, Message, TelegramObject
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from aiogram.utils.callback_answer import CallbackAnswer, CallbackAnswerMiddleware
 from aiogram.utils.i18n import I18n
 from aiogram_dialog import DIALOG_EVENT_NAME, setup_dialogs
 from aiogram_dialog.api.internal import ReplyCallbackQuery
@@ -240,6 +240,17 @@ class AnswerEveryPress(CallbackAnswerMiddleware):
         if isinstance(event, ReplyCallbackQuery):
             return await handler(event, data)
         return await super().__call__(handler, event, data)
+
+    async def answer(self, event: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+        """Telegram takes a press's answer for a short while only. A press handled later (from the polling inbox after
+        a restart, or behind a long wait) has done its work and shown its screen: the late answer's refusal is not a
+        failure of the update, and an apology would tell the person that what was done was not."""
+        try:
+            await super().answer(event, callback_answer)
+        except TelegramBadRequest as exc:
+            if "query is too old" not in exc.message:
+                raise
+            logger.info("a press answered too late for Telegram (%s)", event.id)
 
 
 class PressAnsweredByAiogram(MessageManager):

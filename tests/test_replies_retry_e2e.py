@@ -329,3 +329,30 @@ async def test_after_a_lost_reply_in_a_dialog_the_next_text_gets_the_step_first(
     assert "We received your previous message" not in (user.last_message.text or "")
     assert user.last_message.text != new[-1]  # the dialog moved on to the files
     assert not errors(caplog) and not tracebacks(caplog)
+
+
+async def test_a_press_answered_too_late_for_telegram_is_done_and_shown_without_an_apology(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram refuses the answer to a press handled after its window (from the polling inbox after a restart, or
+    behind a long wait): what the press did is kept and shown, and no "Something went wrong" tells the person
+    otherwise."""
+    user = await english_resident(harness)
+    await user.send_text("/new")
+    await harness.settle()
+    late = harness.emu.inject(
+        "answerCallbackQuery",
+        kind="error",
+        count=1,
+        description="Bad Request: query is too old and response timeout expired or query ID is invalid",
+    )
+
+    with caplog.at_level(logging.INFO):
+        await user.click("Roads")
+        await harness.settle()
+
+    assert late.hits == 1
+    assert "Roads" in (user.last_message.text or "")  # the press's screen
+    assert not any("Something went wrong" in text for text in visible(user))
+    assert not errors(caplog) and not tracebacks(caplog)
+    await continues(harness, user, "edit")
