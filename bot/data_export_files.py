@@ -235,7 +235,10 @@ def to_json(data: PersonalData, lang: str, tz: ZoneInfo, describe: Describe) -> 
         ],
         "role_changes": [{"action": e.action, "role": e.role, "at": moment(e.at, tz)} for e in data.role_events],
         "news": news_json(data.news, lang, tz),
-        "consents": [{"version": c.version, "accepted": c.accepted, "at": moment(c.at, tz)} for c in data.consents],
+        "consents": [
+            {"version": c.version, "accepted": c.accepted, "withdrawn": c.withdrawn, "at": moment(c.at, tz)}
+            for c in data.consents
+        ],
         "appeals": [appeal_json(a, lang, tz, describe) for a in data.appeals],
         "polls": [poll_json(poll, lang, tz) for poll in data.polls],
         "notifications": [notification_json(n, tz) for n in data.notifications],
@@ -272,7 +275,9 @@ def header_row(*labels: str) -> str:
     return "<tr>" + "".join(tag("th", label) for label in labels) + "</tr>"
 
 
-def agreed(accepted: bool) -> str:
+def agreed(accepted: bool, withdrawn: bool = False) -> str:
+    if withdrawn:
+        return _("withdrew the consent")
     return _("agreed") if accepted else _("did not agree")
 
 
@@ -369,7 +374,7 @@ def news_html(news: NewsChoice, lang: str, tz: ZoneInfo) -> str:
 def consents_html(data: PersonalData, tz: ZoneInfo) -> str:
     head = header_row(_("Version of the text"), _("Your answer"), _("Date and time"))
     body = "".join(
-        f"<tr><td>{escape(c.version)}</td><td>{escape(agreed(c.accepted))}</td>"
+        f"<tr><td>{escape(c.version)}</td><td>{escape(agreed(c.accepted, c.withdrawn))}</td>"
         f"<td>{when(c.at, tz)}</td></tr>"
         for c in data.consents
     )

@@ -184,3 +184,13 @@ async def test_concurrent_exports_never_pass_the_limit(services: Services) -> No
     assert sum(isinstance(r, PersonalData) for r in results) == 3
     assert sum(isinstance(r, ExportLimited) for r in results) == 2, results
     assert len(await factories.rows(services, AuditEntry, AuditEntry.action == "data_export")) == 3
+
+
+async def test_a_withdrawal_is_exported_as_a_withdrawal_not_as_a_no(services: Services, clock: ManualClock) -> None:
+    world, _a_id, _b_id = await scene(services, clock)
+    owner = world["owner"]
+    await services.privacy.withdraw(owner, withdraw_open=False)
+    clock.advance(timedelta(minutes=5))
+    again = await services.users.answer_consent(await services.users.identify(owner.tg_id), True)
+    data = await services.data_export.export(again)
+    assert [(c.accepted, c.withdrawn) for c in data.consents] == [(True, False), (False, True), (True, False)]

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.callbacks import PrivacyAction, PrivacyCb
+from bot.callbacks import ConsentAction, ConsentCb, PrivacyAction, PrivacyCb
 from bot.domain import ANONYMOUS_TG_ID, AppealStatus
 from bot.services.appeals import DraftAttachment
+from bot.services.errors import InvalidInput
 from emulator.user import EmulatedUser
 from storage.models import Appeal, Attachment, AuditEntry, Consent, Outbox, User
 from tests.conftest import Harness
@@ -357,3 +358,28 @@ async def test_the_nightly_job_deletes_notifications_sent_long_ago_and_keeps_the
     await resident.send_text("/my")
     await harness.settle()
     assert recent.number in " ".join(resident.last_message.buttons) + resident.last_message.text
+
+
+async def test_an_old_consent_button_never_takes_a_consent_in_force_back(harness: Harness, world: World) -> None:
+    """«Read the consent» from an old message, and «I do not agree» on it, from someone who has agreed since: the
+    consent stays in force (a withdrawal is /privacy's, with its consequences), and they are told where to go."""
+    resident = harness.emu.user(TG["owner"])
+    await open_privacy(harness, resident)
+    screen, shown = resident.last_message.message_id, len(resident.messages)
+    await resident.press_callback(screen, ConsentCb(action=ConsentAction.show).pack())
+    await harness.settle()
+    assert last_popup(resident) == (
+        "Your consent is already recorded. /privacy shows it and how to withdraw it.",
+        False,
+    )
+    await resident.press_callback(screen, ConsentCb(action=ConsentAction.decline).pack())
+    await harness.settle()
+    assert last_popup(resident) == ("This button is no longer active.", True)
+    assert len(resident.messages) == shown  # no consent asked again, nothing sent
+    assert await consents(harness, TG["owner"]) == [(True, False)]
+
+    # The service refuses the "no" whatever the screen: it would be a withdrawal without its consequences.
+    actor = await world.services.users.identify(TG["owner"])
+    with pytest.raises(InvalidInput):
+        await world.services.users.answer_consent(actor, False)
+    assert await consents(harness, TG["owner"]) == [(True, False)]

@@ -132,6 +132,7 @@ class ConsentAnswer:
     version: str
     accepted: bool
     at: datetime
+    withdrawn: bool = False  # a withdrawal in /privacy (accepted is false then too), not a "no" at the start
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +320,7 @@ class DataExportService:
             role_events=await self._role_events(session, user.id),
             news=await self._news(session, user.id),
             consents=[
-                ConsentAnswer(c.version, c.accepted, c.at)
+                ConsentAnswer(c.version, c.accepted, c.at, c.withdrawn)
                 for c in await self._all(session, select(Consent).where(Consent.user_id == user.id).order_by(Consent.id))
             ],
             appeals=appeals,

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import LOCALES
+from bot.services.errors import InvalidInput
 from storage.repositories.users import UserRepo
 
 
@@ -121,7 +122,11 @@ class UserService:
         return replace(actor, locale=locale)
 
     async def answer_consent(self, actor: Actor, accepted: bool) -> Actor:
-        """Store the answer with its time and the version of the text shown, then report it."""
+        """Store the answer with its time and the version of the text shown, then report it. A "no" from someone
+        whose consent is in force is refused: that is a withdrawal, which /privacy does with its consequences
+        (bot/services/privacy.py), not a row saying "declined" (an old consent message's button, QA)."""
+        if actor.has_consent and not accepted:
+            raise InvalidInput("consent_in_force")
         async with self.sessionmaker() as session:
             await UserRepo(session).add_consent(actor.id, self.consent_version, accepted, self.clock.now())
             await session.commit()

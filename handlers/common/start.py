@@ -6,6 +6,7 @@ from aiogram import Bot, F
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager, ShowMode
@@ -142,7 +143,13 @@ async def choose_language(
 
 
 @router.callback_query(ConsentCb.filter(F.action == ConsentAction.show))
-async def show_consent(callback: CallbackQuery, state: FSMContext, settings: Settings) -> None:
+async def show_consent(
+    callback: CallbackQuery, callback_answer: CallbackAnswer, state: FSMContext, actor: Actor, settings: Settings
+) -> None:
+    if actor.has_consent:
+        # An old «Read the consent» button of someone who has since agreed: nothing to ask again.
+        callback_answer.text = _("Your consent is already recorded. /privacy shows it and how to withdraw it.")
+        return
     if isinstance(callback.message, Message):
         await ask_consent(callback.message, state, settings)
 

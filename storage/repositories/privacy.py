@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Text, and_, cast, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,8 +41,8 @@ PERSONAL_NOTICES = (notices.Assigned.template, notices.ClarificationReply.templa
 SETTLED = (OutboxState.sent, OutboxState.blocked, OutboxState.failed, OutboxState.cancelled)
 # The applicant's own words on an appeal (a reply to a clarification, the reason of a reopening): blanked.
 APPLICANT_NOTES = (NoteKind.clarification_reply, NoteKind.reopen)
-# File ids matched in one statement.
-FILE_CHUNK = 50
+# Outbox rows deleted by id in one statement.
+ID_CHUNK = 500
 
 
 class PrivacyRepo:
@@ -239,21 +238,22 @@ class PrivacyRepo:
 
     async def _drop_files_sent(self, ids: Sequence[int]) -> None:
         """The outbox rows that send these appeals' files (notices.Files: the file ids only, no appeal id, built where
-        the files are read): found by the file ids of the appeals' attachments in their parameters (as text, a
-        portable LIKE), before the attachments go."""
+        the files are read): found by the file ids of the appeals' attachments, before the attachments go. The file
+        rows are read once and matched here (a LIKE per file id read the whole outbox again for every few files:
+        bench/retention.py), then deleted by id."""
         query = select(Attachment.file_id).where(Attachment.appeal_id.in_(ids)).distinct()
-        file_ids = list((await self.session.execute(query)).scalars())
-        params = cast(Outbox.params, Text)
-        for start in range(0, len(file_ids), FILE_CHUNK):
-            chunk = file_ids[start : start + FILE_CHUNK]
-            await self.session.execute(
-                delete(Outbox)
-                .where(
-                    Outbox.template == notices.Files.template,
-                    or_(*(params.contains(json.dumps(file_id), autoescape=True) for file_id in chunk)),
-                )
-                .execution_options(**NO_SYNC)
-            )
+        file_ids = set((await self.session.execute(query)).scalars())
+        if not file_ids:
+            return
+        rows = await self.session.execute(select(Outbox.id, Outbox.params).where(Outbox.template == notices.Files.template))
+        doomed = [
+            row.id
+            for row in rows
+            if any(file_id in file_ids for _kind, file_id in (row.params or {}).get("files", ()))
+        ]
+        for start in range(0, len(doomed), ID_CHUNK):
+            chunk = doomed[start : start + ID_CHUNK]
+            await self.session.execute(delete(Outbox).where(Outbox.id.in_(chunk)).execution_options(**NO_SYNC))
 
     async def erase_profile(self, user_id: int, keep_about: Sequence[int]) -> None:
         """The profile of a person who withdrew the consent: language, names, news choices, the polls they were
@@ -304,7 +304,7 @@ class PrivacyRepo:
             .where(
                 Appeal.erasure_requested_at.is_not(None),
                 Appeal.anonymized_at.is_(None),
-                Appeal.status.in_(list(CLOSED)),
+                Appeal.closed_at.is_not(None),  # closed or rejected (AppealLifecycle.move), through the partial index
             )
             .order_by(Appeal.erasure_requested_at, Appeal.id)
             .limit(limit)
@@ -315,7 +315,9 @@ class PrivacyRepo:
         """Appeals closed before `cutoff` and not anonymized yet, the oldest first (read through their partial index)."""
         query = (
             select(Appeal.id)
-            .where(Appeal.anonymized_at.is_(None), Appeal.closed_at <= cutoff, Appeal.status.in_(list(CLOSED)))
+            # Only a closed (or rejected) appeal has a closed_at (AppealLifecycle.move): no test of the status, which
+            # would lead SQLite to the status index and a sort of every closed appeal (bench/retention.py).
+            .where(Appeal.anonymized_at.is_(None), Appeal.closed_at <= cutoff)
             .order_by(Appeal.closed_at, Appeal.id)
             .limit(limit)
         )
