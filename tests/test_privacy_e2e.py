@@ -133,9 +133,12 @@ async def test_a_resident_withdraws_keeping_the_open_appeal_and_starts_again_as_
     assert len(resident.messages) == messages
     assert await consents(harness, TG["owner"]) == [(True, False), (False, True)]
     assert [a.status for a in await harness.rows(Appeal, Appeal.id == working.id)] == [AppealStatus.in_progress]
-    # /privacy offers nothing to withdraw any more.
+    # /privacy offers nothing to withdraw any more, and says where the person stands.
     await open_privacy(harness, resident)
     assert resident.last_message.buttons == []
+    assert resident.last_message.text.endswith(
+        "Your consent is not in force now. To file appeals, send /start and give it."
+    )
 
     # /start: a new person, asked the language, then the consent.
     await resident.send_text("/start")

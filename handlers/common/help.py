@@ -69,6 +69,12 @@ async def show_privacy(message: Message, settings: Settings, actor: Actor) -> No
         + _(
             "<b>What we hold about you:</b> /mydata sends it as a readable page and a JSON file (Federal Law "
             "152-FZ, article 14)."
+        )
+        + (
+            # No button to press (never given, declined or withdrawn): say where the person stands (QA).
+            "\n\n" + _("<b>Your consent is not in force now.</b> To file appeals, send /start and give it.")
+            if not actor.has_consent and not actor.is_staff
+            else ""
         ),
         reply_markup=markup,
     )
