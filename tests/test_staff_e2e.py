@@ -380,6 +380,28 @@ async def test_redirect_requested_by_the_official_and_approved(harness: Harness)
     assert request.status == "approved"
 
 
+async def test_a_second_extension_while_the_first_waits_is_told_and_the_card_comes_back(harness: Harness) -> None:
+    """The card still offers «Ask for an extension» while a request waits; typed to its end, the second one is
+    refused with the reason and the card shown again, not the reason step asked again and again (QA)."""
+    _resident, _coordinator, official, appeal, _name = await staffed_appeal(harness)
+    for _attempt in range(2):
+        await official.click("⏳ Ask for an extension")
+        await harness.settle()
+        await official.send_text("10")
+        await harness.settle()
+        await official.send_text("Waiting for the results of a laboratory test")
+        await harness.settle()
+    said, card = (official.last_message.text or "").split("\n\n", 1)
+    assert said == "A request of this kind on this appeal is already waiting for the Regional Management Center's decision."
+    assert card.startswith(f"Appeal № {appeal.number}")
+    assert len(await harness.rows(AppealRequest)) == 1
+    # Out of the step: a text now is no reason for a request.
+    await official.send_text("hello")
+    await harness.settle()
+    assert "already waiting" not in (official.last_message.text or "")
+    assert len(await harness.rows(AppealRequest)) == 1
+
+
 async def test_extension_once_and_the_resident_learns_the_new_date(harness: Harness) -> None:
     resident, coordinator, official, appeal, _name = await staffed_appeal(harness)
     [before] = await harness.rows(Appeal)

@@ -48,6 +48,8 @@ DEFAULT = N_("This action is not possible now.")
 WHY_NOT: dict[str, str] = {
     "self_admin": N_("You cannot revoke your own administrator role."),
     "preset_spec": N_("This preset can no longer be read: delete it and save the slice again."),
+    "request_pending": N_("A request of this kind on this appeal is already waiting for the Regional Management Center's decision."),
+    "extension_used": N_("This appeal has had its one extension already, or can no longer be extended."),
     "consent_in_force": N_("Your consent is in force. To withdraw it, send /privacy and press «Withdraw consent»."),
 }
 # Forbidden, by its detail, where the reason is the person's own scope (statistics, issue 14).

@@ -31,6 +31,7 @@ from bot.callbacks import StaffAction, StaffCb
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain import AppealKind, AppealStatus, RejectReason
+from bot.middlewares.errors import refusal
 from bot.notifications import REASONS
 from bot.services import Services
 from bot.services.appeals import DraftAttachment
@@ -487,10 +488,26 @@ async def on_interim(message: Message, widget: MessageInput, manager: DialogMana
     await done_to_card(manager)
 
 
+# Refusals of a request typed to its end that no retyping can change: said, and the card shown again (not the step
+# re-asked, where every text would meet the same refusal; QA: a second extension while the first one waited).
+FINAL_REFUSALS = ("request_pending", "extension_used")
+
+
+async def back_to_card_if_final(manager: DialogManager, error: InvalidInput) -> None:
+    if error.detail not in FINAL_REFUSALS:
+        raise error
+    say(manager, refusal(error))
+    await manager.switch_to(A.card)
+
+
 async def on_redirect_reason(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     agency_id = int(manager.dialog_data.get("redirect_to", 0))
-    await services.agency.request_redirect(actor, appeal_id(manager), agency_id, typed(message))
+    try:
+        await services.agency.request_redirect(actor, appeal_id(manager), agency_id, typed(message))
+    except InvalidInput as error:
+        await back_to_card_if_final(manager, error)
+        return
     await done_to_card(manager)
 
 
@@ -507,7 +524,11 @@ async def on_extension_days(message: Message, widget: MessageInput, manager: Dia
 async def on_extension_reason(message: Message, widget: MessageInput, manager: DialogManager) -> None:
     services, _settings, actor = deps(manager)
     days = int(manager.dialog_data.get("days", 0))
-    await services.agency.request_extension(actor, appeal_id(manager), days, typed(message))
+    try:
+        await services.agency.request_extension(actor, appeal_id(manager), days, typed(message))
+    except InvalidInput as error:
+        await back_to_card_if_final(manager, error)
+        return
     await done_to_card(manager)
 
 
