@@ -273,7 +273,7 @@ class StatsSection(BaseModel):
 
 class ConsentSection(BaseModel):
     # Bump it whenever the consent text changes: everyone is asked again.
-    version: str = Field(default="2026-11-01", min_length=1)
+    version: str = Field(default="2026-12-03", min_length=1)
 
 
 class PrivacySection(BaseModel):

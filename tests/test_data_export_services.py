@@ -109,7 +109,7 @@ async def test_each_resident_gets_exactly_their_own_data(services: Services, clo
     assert (poll.question, poll.chosen, poll.other) == ("Как вы оцениваете работу ЖКХ?", ("Хорошо",), None)
     assert poll.answered_at is not None
     # Consents with their version.
-    assert [(c.version, c.accepted) for c in mine.consents] == [("2026-11-01", True)]
+    assert [(c.version, c.accepted) for c in mine.consents] == [("2026-12-03", True)]
     assert mine.profile.tg_id == factories.TG["owner"] and mine.profile.locale == "ru"
     assert mine.roles == [] and mine.profile.full_name is None
     # Notifications about their appeal carry its number.

@@ -70,7 +70,7 @@ async def test_two_documents_with_exactly_the_persons_data(harness: Harness) -> 
     assert data["schema_version"] == 1 and data["document"]["law"] == "152-ФЗ ст. 14"
     assert data["document"]["timezone"] == "Europe/Moscow"
     assert data["profile"]["telegram_id"] == 1001 and data["profile"]["language"] == "en"
-    assert [(c["version"], c["accepted"], c["withdrawn"]) for c in data["consents"]] == [("2026-11-01", True, False)]
+    assert [(c["version"], c["accepted"], c["withdrawn"]) for c in data["consents"]] == [("2026-12-03", True, False)]
     [appeal] = data["appeals"]
     assert appeal["number"] == mine.number and appeal["text"] == SCRIPT
     assert appeal["address"] == "Grozny, Mira street 12" and appeal["district"]["code"] == "grozny"

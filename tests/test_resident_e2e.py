@@ -68,7 +68,7 @@ async def test_full_journey_in_english(harness: Harness) -> None:
     await user.click("✅ English")
     await harness.settle()
     consent = user.last_message
-    assert "Consent to the processing of personal data" in consent.text and "2026-11-01" in consent.text
+    assert "Consent to the processing of personal data" in consent.text and "2026-12-03" in consent.text
     await user.click("✅ I agree")
     await harness.settle()
     assert user.reply_keyboard is not None
@@ -186,7 +186,7 @@ async def test_declined_consent_allows_help_and_privacy_but_not_filing(harness: 
     await harness.settle()
     assert "Without the consent" in user.last_message.text
     [consent] = await harness.rows(Consent)
-    assert consent.accepted is False and consent.version == "2026-11-01"
+    assert consent.accepted is False and consent.version == "2026-12-03"
     await user.send_text("/privacy")
     await harness.settle()
     assert "What is stored" in user.last_message.text

@@ -42,8 +42,8 @@ async def test_consent_is_versioned_and_stored_with_its_time(services: Services,
     async with services.users.sessionmaker() as session:
         rows = (await session.execute(select(Consent).order_by(Consent.id))).scalars().all()
     assert [(r.accepted, r.version, r.at) for r in rows] == [
-        (False, "2026-11-01", clock.now()),
-        (True, "2026-11-01", clock.now()),
+        (False, "2026-12-03", clock.now()),
+        (True, "2026-12-03", clock.now()),
     ]
     # A new version of the text asks again.
     services.users.consent_version = "2027-01-01"

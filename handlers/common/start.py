@@ -33,8 +33,9 @@ def consent_text(version: str) -> str:
         "To register and answer your appeals, the Regional Management Center of the Chechen Republic "
         "processes the data you send: your Telegram id, the text, photos, videos and documents of your "
         "appeals, the place of the problem and, for an appeal under 59-FZ, your full name and contact.\n"
-        "The data is passed only to the bodies responsible for your appeal, kept for 5 years after the "
-        "answer and then deleted. You may withdraw the consent at any time.\n\n"
+        "The data is passed only to the bodies responsible for your appeal. Appeals are kept for 5 years after "
+        "they are closed, then anonymized: your name, contact, address, exact place and files are erased. You may "
+        "withdraw the consent at any time (/privacy).\n\n"
         "Do you agree?"
     ).format(version=version)
 
