@@ -529,3 +529,9 @@ class ReportKind(StrEnum):
 # foreign keys and the statistics stay as they were while nothing links the appeal to a person. Telegram's ids
 # start at 1.
 ANONYMOUS_TG_ID = 0
+
+
+def typed_number(text: str) -> str:
+    """A registration number as a person types or copies it from the bot's messages: «№ 2026-000123»,
+    «№2026-000123» or «2026-000123» (QA: the bot writes every number with «№»)."""
+    return text.strip().removeprefix("№").strip()

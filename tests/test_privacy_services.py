@@ -499,8 +499,8 @@ async def test_anonymizing_leaves_no_personal_data_in_the_outbox_the_access_log_
     assert views and {v.subject_user_id for v in views} == {anon}
     left = await s.access_log.page(boss, await s.access_log.person_target(boss, str(owner.tg_id)))
     assert {r.kind for r in left.rows} == {AccessKind.access_log_read}  # only the admin's own earlier reading
-    for typed in (str(ANONYMOUS_TG_ID), asked.number):
-        with pytest.raises(InvalidInput, match="no_person"):
+    for typed, detail in ((str(ANONYMOUS_TG_ID), "no_person"), (asked.number, "anonymized_resident")):
+        with pytest.raises(InvalidInput, match=detail):
             await s.access_log.person_target(boss, typed)
 
 

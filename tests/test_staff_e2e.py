@@ -872,6 +872,19 @@ async def test_marking_a_duplicate_offers_the_residents_and_the_nearby_open_appe
     assert "400 m" in next(b for b in offered if near.number in b)
     assert all(len(b) <= 64 for b in screen.buttons)
 
+    # Typed, as the bot writes numbers («№ …»): the appeal's own number and a closed one are refused with the reason,
+    # and the prompt stays.
+    for typed, said in (
+        (f"№ {duplicate.number}", "That is this appeal's own number. Type the number of the original appeal."),
+        (f"№ {closed.number}", "That appeal is already closed, so its resident would wait for news that will not come."),
+    ):
+        await coordinator.send_text(typed)
+        await harness.settle()
+        assert said in coordinator.last_message.text, typed
+        assert "Type the number of the original appeal" in coordinator.last_message.text
+    [row] = await harness.rows(Appeal, Appeal.id == duplicate.id)
+    assert row.status == "moderation" and row.duplicate_of_id is None
+
     await coordinator.click(next(b for b in offered if near.number in b))
     await harness.settle()
     assert coordinator.callback_answers[-1]["text"] == "Closed as a duplicate."

@@ -421,14 +421,22 @@ async def test_a_duplicate_needs_a_real_original(world: World) -> None:
     third = await world.file("other")
     await s.coordination.mark_duplicate(coord, second.id, first.number)
     before = await snapshot(s)
-    for appeal_id, number in [
-        (third.id, third.number),  # itself
-        (third.id, "2026-999999"),  # no such appeal
-        (third.id, second.number),  # a duplicate itself: follow the original instead
+    for appeal_id, number, detail in [
+        (third.id, third.number, "original_self"),  # itself
+        (third.id, f"№ {third.number}", "original_self"),  # as the bot writes it
+        (third.id, "2026-999999", "original"),  # no such appeal
+        (third.id, second.number, "original"),  # a duplicate itself: follow the original instead
     ]:
         with pytest.raises(InvalidInput) as caught:
             await s.coordination.mark_duplicate(coord, appeal_id, number)
-        assert caught.value.detail == "original"
+        assert caught.value.detail == detail, number
+    # A closed original: its follower would be told of progress that never comes.
+    await s.coordination.reject(coord, first.id, "unreadable")
+    fourth = await world.file("other")
+    before = await snapshot(s)
+    with pytest.raises(InvalidInput) as caught:
+        await s.coordination.mark_duplicate(coord, fourth.id, first.number)
+    assert caught.value.detail == "original_closed"
     assert await snapshot(s) == before
 
 

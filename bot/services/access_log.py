@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.domain import ANONYMOUS_TG_ID, AccessKind, Role
+from bot.domain import ANONYMOUS_TG_ID, AccessKind, Role, typed_number
 from bot.services.access import refuse
 from bot.services.errors import InvalidInput
 from bot.services.users import Actor
@@ -126,7 +126,7 @@ class AccessLogService:
     async def appeal_target(self, actor: Actor, typed: str) -> AccessTarget:
         """The appeal of a typed registration number; InvalidInput "number_format" or "no_appeal"."""
         await self._admin(actor)
-        number = typed.strip()
+        number = typed_number(typed)
         if not NUMBER_RE.fullmatch(number):
             raise InvalidInput("number_format")
         async with self.sessionmaker() as session:
@@ -137,10 +137,10 @@ class AccessLogService:
 
     async def person_target(self, actor: Actor, typed: str) -> AccessTarget:
         """A person by Telegram id, or the resident of an appeal by its number; InvalidInput "person_format",
-        "no_appeal" or "no_person" (nobody with that id, or an appeal whose resident is no longer known: anonymized
-        appeals belong to the anonymous applicant, never a person to list)."""
+        "no_appeal", "no_person" (nobody with that id) or "anonymized_resident" (an appeal whose resident is no
+        longer known: anonymized appeals belong to the anonymous applicant, never a person to list)."""
         await self._admin(actor)
-        text = typed.strip()
+        text = typed_number(typed)
         async with self.sessionmaker() as session:
             if NUMBER_RE.fullmatch(text):
                 query = (
@@ -153,7 +153,7 @@ class AccessLogService:
                     raise InvalidInput("no_appeal")
                 # An anonymized appeal's resident is nobody: the anonymous applicant stands for everyone's.
                 if found[0] is None or found[1] == ANONYMOUS_TG_ID:
-                    raise InvalidInput("no_person")
+                    raise InvalidInput("anonymized_resident")
                 return AccessTarget(subject_user_id=found[0], number=text)
             if not TG_ID_RE.fullmatch(text):
                 raise InvalidInput("person_format")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot import notices
 from bot.domain import (
     AGENCY_ROLES,
+    CLOSED,
     TRIAGE,
     AccessKind,
     AppealKind,
@@ -17,6 +18,7 @@ from bot.domain import (
     RejectReason,
     RequestKind,
     RequestState,
+    typed_number,
 )
 from bot.domain import AppealStatus as S
 from bot.services.access import audit
@@ -165,9 +167,15 @@ class CoordinationService(UseCase):
         now = self.clock.now()
         async with self.sessionmaker() as session:
             appeal = await self._load(session, appeal_id)
-            original = await AppealRepo(session).by_number(original_number.strip())
-            if original is None or original.id == appeal.id or original.duplicate_of_id is not None:
+            original = await AppealRepo(session).by_number(typed_number(original_number))
+            if original is not None and original.id == appeal.id:
+                raise InvalidInput("original_self")
+            if original is None or original.duplicate_of_id is not None or original.anonymized_at is not None:
                 raise InvalidInput("original")
+            if original.status in CLOSED:
+                # Its resident would follow an appeal that moves no more ("you will be told of its progress"): a
+                # repeated appeal is handled on its own, or rejected as repeated (59-ФЗ art. 11 part 5).
+                raise InvalidInput("original_closed")
             await self.lifecycle.transition(
                 session,
                 appeal,

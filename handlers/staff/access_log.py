@@ -56,6 +56,10 @@ WHY_NOT = {
     "no_appeal": N_("There is no appeal with this number."),
     "person_format": N_("Type a Telegram id (digits only) or an appeal's number like 2026-000123."),
     "no_person": N_("Nobody with this Telegram id is known to the bot."),
+    "anonymized_resident": N_(
+        "This appeal is anonymized (its resident withdrew the consent, or its retention term passed): no person is "
+        "linked to it any more. Its own log is under «📄 By appeal»."
+    ),
 }
 
 

@@ -424,9 +424,20 @@ async def on_duplicate(message: Message, widget: MessageInput, manager: DialogMa
     try:
         await services.coordination.mark_duplicate(actor, appeal_id(manager), typed(message))
     except InvalidInput as error:
-        if error.detail != "original":
+        if error.detail == "original_self":
+            say(manager, _("That is this appeal's own number. Type the number of the original appeal."))
+        elif error.detail == "original_closed":
+            say(
+                manager,
+                _(
+                    "That appeal is already closed, so its resident would wait for news that will not come. Handle "
+                    "this one on its own, or reject it as a repeated appeal."
+                ),
+            )
+        elif error.detail == "original":
+            say(manager, _("No such appeal to be the original. Type its number, e.g. 2026-000123."))
+        else:
             raise
-        say(manager, _("No such appeal to be the original. Type its number, e.g. 2026-000123."))
         return
     await decided(manager, _("Done."))
 
