@@ -44,6 +44,7 @@ from bot.texts import kind_name, local_time, place, status_name
 Describe = Callable[[HistoryEntry], str]
 
 LAW = "152-ФЗ ст. 14"
+LAW_EN = "152-FZ art. 14"  # in an English file, as the bot writes the laws in English (59-FZ)
 NOTE_NAMES = {
     NoteKind.clarification_question: N_("Question to you"),
     NoteKind.clarification_reply: N_("Your reply"),
@@ -210,7 +211,7 @@ def to_json(data: PersonalData, lang: str, tz: ZoneInfo, describe: Describe) -> 
         "document": {
             "title": _("Your personal data in the ЦУР bot"),
             "operator": operator(),
-            "law": LAW,
+            "law": LAW_EN if lang == "en" else LAW,
             "generated_at": moment(data.generated_at, tz),
             "timezone": tz.key,
             "language": lang,

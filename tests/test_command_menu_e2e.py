@@ -119,3 +119,24 @@ async def test_a_menu_telegram_refuses_does_not_spoil_the_welcome(harness: Harne
     harness.emu.clear_faults()
     await harness.restart()
     assert commands(person.menu())[:4] == ["/staff", "/stats", "/rating", "/polls"]
+
+
+async def test_a_withdrawal_takes_the_chosen_languages_menu_with_the_profile(harness: Harness) -> None:
+    """The language goes with the profile on a withdrawal: the «/» menu is the app's default again (QA: it stayed
+    in the language chosen, while the bot spoke Russian)."""
+    person = harness.emu.user(3005, language_code="ru")
+    await person.send_text("/start")
+    await harness.settle()
+    await person.click("English")
+    await harness.settle()
+    await person.click("✅ I agree")
+    await harness.settle()
+    assert person.menu() == RESIDENT_EN
+    await person.send_text("/privacy")
+    await harness.settle()
+    await person.click("Withdraw consent")
+    await harness.settle()
+    await person.click(person.last_message.buttons[0])
+    await harness.settle()
+    assert "is withdrawn" in (person.last_message.text or "")
+    assert person.menu()[0] == "/new Подать обращение"

@@ -67,7 +67,7 @@ async def test_two_documents_with_exactly_the_persons_data(harness: Harness) -> 
     since = await mydata(harness, user)
     page, data = exported(harness, user, since)
     assert "Federal Law 152-FZ" in documents(user, since)[0].text
-    assert data["schema_version"] == 1 and data["document"]["law"] == "152-ФЗ ст. 14"
+    assert data["schema_version"] == 1 and data["document"]["law"] == "152-FZ art. 14"
     assert data["document"]["timezone"] == "Europe/Moscow"
     assert data["profile"]["telegram_id"] == 1001 and data["profile"]["language"] == "en"
     assert [(c["version"], c["accepted"], c["withdrawn"]) for c in data["consents"]] == [("2026-12-03", True, False)]

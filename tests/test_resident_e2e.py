@@ -644,3 +644,42 @@ async def test_done_pressed_before_an_albums_summary_shows_the_next_step_once(ha
     await user.send_text("Grozny, Mira street 12")
     await harness.settle()
     assert "Choose the municipal district" in user.last_message.text
+
+
+async def test_a_photo_sent_with_the_description_as_its_caption_loses_nothing(harness: Harness) -> None:
+    """People send the photo with the description as its caption: the caption is the description, the photo the
+    first file; a photo with no caption is kept for the files step while the description is asked for."""
+    user = await english_resident(harness)
+    await begin_appeal(harness, user, "Roads")
+    await user.send_photo(caption="A deep pothole on the main road near school 5")
+    await harness.settle()
+    assert user.last_message.text.startswith("📎 Files attached: 1 of 10."), user.last_message.text
+
+    await user.send_text("/cancel")
+    await harness.settle()
+    await begin_appeal(harness, user, "Roads")
+    await user.send_photo()
+    await harness.settle()
+    assert "The file is kept: you will see it at the next step. Now describe the problem in text." in (
+        user.last_message.text
+    )
+    await user.send_photo(caption="short")  # a caption too short to be the description: said so, the file kept
+    await harness.settle()
+    assert "too short: 5 characters, at least 10" in user.last_message.text
+    await user.send_text("A deep pothole on the main road near school 5")
+    await harness.settle()
+    assert user.last_message.text.startswith("📎 Files attached: 2 of 10."), user.last_message.text
+    # Filed: the typed description, both photos.
+    await user.click("✅ Done (2)")
+    await harness.settle()
+    await user.send_text("Grozny, Mira street 12")
+    await harness.settle()
+    await user.click("Grozny")
+    await harness.settle()
+    await user.click("⚡ Message (10 days)")
+    await harness.settle()
+    await user.click("✅ Confirm")
+    await harness.settle()
+    [appeal] = await harness.rows(Appeal)
+    assert appeal.text == "A deep pothole on the main road near school 5"
+    assert len(await harness.rows(Attachment, Attachment.appeal_id == appeal.id)) == 2

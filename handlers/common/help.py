@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from aiogram import F
+from dataclasses import replace
+
+from aiogram import Bot, F
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -15,6 +17,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram_dialog import DialogManager
 
 from bot.callbacks import PrivacyAction, PrivacyCb
+from bot.command_menu import CommandMenus
 from bot.config import Settings
 from bot.keyboards import MenuButton
 from bot.services import Services
@@ -162,6 +165,8 @@ async def withdraw(
     dialog_manager: DialogManager,
     actor: Actor,
     services: Services,
+    bot: Bot,
+    menus: CommandMenus,
 ) -> None:
     try:
         done = await services.privacy.withdraw(actor, withdraw_open=callback_data.action == PrivacyAction.all)
@@ -175,6 +180,8 @@ async def withdraw(
     if isinstance(message, Message):
         await message.edit_reply_markup(reply_markup=None)
         await message.answer(withdrawal_report(done), reply_markup=ReplyKeyboardRemove())
+    # The language went with the profile: the «/» menu is the default one again, as for someone new (QA).
+    await menus.sync(bot, replace(actor, locale=None))
 
 
 def withdrawal_report(done: Withdrawal) -> str:

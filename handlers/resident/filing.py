@@ -53,7 +53,7 @@ from bot.states import Filing
 from bot.texts import status_name
 from handlers import Handlers
 from handlers.dialogs import unmatched
-from handlers.media import extract_media
+from handlers.media import Media, extract_media
 from handlers.resident import render
 
 router = Handlers(__name__)
@@ -224,8 +224,13 @@ async def description_getter(settings: Settings, **_kwargs: Any) -> dict[str, An
 
 
 async def on_description(message: Message, widget: MessageInput, manager: DialogManager) -> None:
+    if take_description(manager, message.text or ""):
+        await advance(manager, Filing.attachments)
+
+
+def take_description(manager: DialogManager, text: str) -> bool:
+    """Store the description if it fits the limits; else say what is wrong (the step is asked again)."""
     services, settings, _actor = deps(manager)
-    text = message.text or ""
     try:
         data(manager)["text"] = services.appeals.validate_text(text)
     except InvalidInput as error:
@@ -244,15 +249,28 @@ async def on_description(message: Message, widget: MessageInput, manager: Dialog
                     count=count, max=settings.limits.text_max
                 ),
             )
-        return
-    await advance(manager, Filing.attachments)
+        return False
+    return True
 
 
 async def description_wrong(message: Message, widget: MessageInput, manager: DialogManager) -> None:
-    complain(
-        manager,
-        _("Please describe the problem in text. Photos, videos and documents can be attached at the next step."),
-    )
+    media = extract_media(message)
+    if media is None:
+        complain(
+            manager,
+            _("Please describe the problem in text. Photos, videos and documents can be attached at the next step."),
+        )
+        return
+    # A photo (a video, a document) sent with the description as its caption, as people do: nothing is lost. The
+    # file is kept for the files step, and the caption is the description when it fits (QA: it was discarded).
+    _services, settings, _actor = deps(manager)
+    add_file(manager, media, settings.limits.attachments_max)
+    caption = message.caption or ""
+    if not caption.strip():
+        complain(manager, _("The file is kept: you will see it at the next step. Now describe the problem in text."))
+        return
+    if take_description(manager, caption):
+        await advance(manager, Filing.attachments)
 
 
 # --- files ------------------------------------------------------------------------------------------------
@@ -303,13 +321,7 @@ async def on_file(message: Message, widget: MessageInput, manager: DialogManager
     if media is None:
         await attachment_wrong(message, widget, manager)
         return
-    files: list[dict[str, str]] = list(data(manager).get("attachments", []))
-    limit = settings.limits.attachments_max
-    if len(files) >= limit:
-        data(manager)["rejected"] = int(data(manager).get("rejected", 0)) + 1
-    elif all(f["file_unique_id"] != media.file_unique_id for f in files):
-        files.append({"kind": media.kind, "file_id": media.file_id, "file_unique_id": media.file_unique_id})
-        data(manager)["attachments"] = files
+    add_file(manager, media, settings.limits.attachments_max)
     if message.media_group_id:
         # An album is several updates: the window is shown once, after its last item.
         manager.show_mode = ShowMode.NO_UPDATE
@@ -321,6 +333,16 @@ async def on_file(message: Message, widget: MessageInput, manager: DialogManager
 
         albums.touch((message.chat.id, message.media_group_id), summary)
         data(manager)["album"] = message.media_group_id
+
+
+def add_file(manager: DialogManager, media: Media, limit: int) -> None:
+    """One more file of the draft (the same file twice counts once); past the limit it is counted as not added."""
+    files: list[dict[str, str]] = list(data(manager).get("attachments", []))
+    if len(files) >= limit:
+        data(manager)["rejected"] = int(data(manager).get("rejected", 0)) + 1
+    elif all(f["file_unique_id"] != media.file_unique_id for f in files):
+        files.append({"kind": media.kind, "file_id": media.file_id, "file_unique_id": media.file_unique_id})
+        data(manager)["attachments"] = files
 
 
 def drop_album_summary(manager: DialogManager) -> None:

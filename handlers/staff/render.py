@@ -125,7 +125,11 @@ def card_text(card: StaffCard, directory: DirectoryService, actor: Actor, now: d
             )
     if card.history:
         entries = card.history[-HISTORY_LIMIT:]
-        lines += ["", _("<b>History:</b>"), *history.staff_lines(entries, directory, actor.lang, tz)]
+        lines += ["", _("<b>History:</b>")]
+        if len(card.history) > len(entries):
+            # Long histories show their newest entries; the earlier ones are said to exist (QA: they vanished).
+            lines.append(_("… {count} earlier entries").format(count=len(card.history) - len(entries)))
+        lines += history.staff_lines(entries, directory, actor.lang, tz)
     return "\n".join(lines)
 
 
