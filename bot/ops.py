@@ -172,6 +172,11 @@ class UpdateMetricsMiddleware(BaseMiddleware):
             else:
                 outcome = "unhandled" if result is UNHANDLED else "handled"
             return result
+        except Exception:
+            record = data.get("log")
+            if isinstance(record, dict) and record.get("outcome") == "stale":
+                outcome = "stale"  # an old dialog's button, answered by the error handler outside (UpdateLogMiddleware)
+            raise
         finally:
             self.metrics.latency.labels(kind).observe(time.perf_counter() - started)
             self.metrics.updates.labels(kind, outcome).inc()

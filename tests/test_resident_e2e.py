@@ -359,7 +359,7 @@ async def test_cancel_anywhere_and_when_nothing_to_cancel(harness: Harness) -> N
     assert await harness.rows(Appeal) == []
 
 
-async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness) -> None:
+async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     user = await english_resident(harness)
     await begin_appeal(harness, user, "Housing, utilities and waste")
     # The description question of the first dialog, with its Back button as it was then.
@@ -373,9 +373,16 @@ async def test_a_button_of_a_finished_dialog_is_refused(harness: Harness) -> Non
     await begin_appeal(harness, user, "Roads")
     second = user.last_message
     sent = len(user.messages)
-    await user.press_callback(old_prompt.message_id, old_back)
-    await harness.settle()
+    with caplog.at_level(logging.INFO, logger="tsur.updates"):
+        await user.press_callback(old_prompt.message_id, old_back)
+        await harness.settle()
     assert user.callback_answers[-1]["text"] == "This button is no longer active."
+    # Logged and counted as a stale press, not as a failure of the bot (QA: it read outcome=error).
+    [line] = [r.getMessage() for r in caplog.records if r.name == "tsur.updates" and "callback_query" in r.getMessage()]
+    assert line.endswith("outcome=stale"), line
+    assert harness.app is not None
+    stale = {"type": "callback_query", "outcome": "stale"}
+    assert harness.app.metrics.registry.get_sample_value("tsur_updates_total", stale) == 1
     assert len(user.messages) == sent
     assert user.last_message.text == second.text and user.last_message.buttons == second.buttons
     # The second dialog goes on undisturbed.
