@@ -1023,6 +1023,21 @@ async def test_staff_change_their_language_without_the_residents_consent(harness
     assert coordinator.reply_keyboard is not None and coordinator.reply_keyboard[0] == ["📝 Подать обращение"]
 
 
+async def test_a_card_shown_again_in_the_new_language_names_the_directory_in_it_too(harness: Harness) -> None:
+    """/language with a card open shows the card again in the new language: its labels and the names of the topic,
+    district and agency alike (QA: the names stayed in the old language)."""
+    _resident, _coordinator, official, appeal, _agency_name = await staffed_appeal(harness)
+    await open_from_inbox(harness, official, appeal.number)
+    assert "Housing, utilities and waste" in official.last_message.text
+    await official.send_text("/language")
+    await harness.settle()
+    await official.click("Русский")
+    await harness.settle()
+    card = official.last_message.text or ""
+    assert card.startswith(f"Обращение № {appeal.number}"), card
+    assert "ЖКХ" in card and "Housing, utilities and waste" not in card and "Район: г. Грозный" in card, card
+
+
 async def test_the_assignments_take_pressed_after_it_was_taken_opens_the_card_as_it_is(harness: Harness) -> None:
     """Both the official and the head of agency get the assignment with «Take in work»; the official takes it from
     the inbox, the head presses theirs later: the card as it is now, with a word, not a refusal (QA: the sandbox's

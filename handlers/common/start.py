@@ -135,7 +135,9 @@ async def choose_language(
             # A resident who has not answered the consent yet; staff came by invite and work without it.
             await ask_consent(message, state, settings)
         elif dialog_manager.has_context():
-            # In the middle of filing: the same step again, in the new language; nothing typed so far is lost.
+            # In the middle of filing (or a card open): the same step again, in the new language; nothing typed so
+            # far is lost. Its getters read the person as they are now (QA: names stayed in the old language).
+            dialog_manager.middleware_data["actor"] = actor
             await dialog_manager.show(ShowMode.SEND)
         else:
             await state.clear()
