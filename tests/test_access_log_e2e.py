@@ -372,6 +372,9 @@ async def test_an_admin_lists_by_appeal_and_by_person_pages_and_exports_and_the_
     assert "Access log of the person with Telegram id 1101" in listing.text
     assert "Entries: 26 · page 1 of 3" in listing.text, listing.text
     assert listing_lines(listing)[0].endswith("· access log read")
+    # A saved file says whose log it is by its name.
+    document = await step(harness, admin, "click", "⬇️ CSV")
+    assert document.raw["document"]["file_name"].startswith("access-log-person-1101-")
 
 
 async def views_of_other(harness: Harness, appeal: Appeal) -> None:

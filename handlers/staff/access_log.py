@@ -233,7 +233,13 @@ def on_export(xlsx: bool) -> Any:
         now = clock.now()
         sheet = sheet_of(rows, target, settings.tz, now)
         content = await asyncio.to_thread(xlsx_bytes, [sheet]) if xlsx else csv_bytes(sheet)
-        subject = f"appeal-{target.number}" if target.appeal_id is not None else "person"
+        # The file says whose log it is once saved (QA: «person» alone), as its caption and its note do.
+        if target.appeal_id is not None:
+            subject = f"appeal-{target.number}"
+        elif target.tg_id is not None:
+            subject = f"person-{target.tg_id}"
+        else:
+            subject = f"resident-of-{target.number}"
         name = f"access-log-{subject}-{now.astimezone(settings.tz):%Y%m%d-%H%M}.{'xlsx' if xlsx else 'csv'}"
         bot: Bot = manager.middleware_data["bot"]
         chat: Chat = manager.middleware_data["event_chat"]
