@@ -298,6 +298,12 @@ async def test_after_a_withdrawal_no_notification_holds_the_residents_data_and_t
     listing = admin.last_message.text
     assert f"Access log of the person with Telegram id {TG['owner']}" in listing
     assert asked.number not in listing and "card" not in listing, listing
+    # The official still opens the card; the resident's reply is said to be removed, not an empty line.
+    await official.click("Open")
+    await harness.settle()
+    card = official.last_message.text or ""
+    assert card.startswith(f"Appeal № {asked.number}") and words not in card, card
+    assert "removed when the appeal was anonymized" in card, card
 
 
 async def test_a_resident_with_only_messages_open_is_not_told_of_59_fz(harness: Harness, world: World) -> None:

@@ -170,7 +170,10 @@ def note_text(note: Note, tz: ZoneInfo) -> str:
     extra = f" 📎{len(note.attachments)}" if note.attachments else ""
     at = local_time(note.at, tz)
     if note.kind != NoteKind.answer or note.status is None:
-        return f"{NOTE_NAMES.get(note.kind, '•')} {at}{extra}: {clip(note.text, 400)}"
+        # A resident's words are blanked when the appeal is anonymized (storage/repositories/privacy.py): said so,
+        # not an empty line (QA).
+        text = clip(note.text, 400) if note.text else "<i>" + _("removed when the appeal was anonymized") + "</i>"
+        return f"{NOTE_NAMES.get(note.kind, '•')} {at}{extra}: {text}"
     if note.status == NoteStatus.returned:
         text = _("↩️ <b>Answer returned for rework</b> · {at}").format(at=at) + f"{extra}: {clip(note.text, 200)}"
         if note.review_comment:
