@@ -556,8 +556,8 @@ async def test_no_followup_for_other_problems_low_ratings_rejected_and_duplicate
     await press(harness, owner, NO_CLOSE)
     rejected = await people.file()
     await s.coordination.reject(people["coordinator"], rejected.id, "spam")
-    duplicate = await people.file()
-    await s.coordination.mark_duplicate(people["coordinator"], duplicate.id, low.number)
+    duplicate, original = await people.file(), await people.file()
+    await s.coordination.mark_duplicate(people["coordinator"], duplicate.id, original.number)
     for closed in (rejected, duplicate):
         answer = await forge(harness, owner, RateCb(action=RateAction.score, id=closed.id, v=5).pack())
         assert answer.get("text") == "This appeal has no answer to rate yet."

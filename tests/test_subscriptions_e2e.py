@@ -268,17 +268,20 @@ async def test_without_consent_or_as_staff(harness: Harness) -> None:
     assert newcomer.last_message.buttons == ["Read the consent"]
 
     withdrawn = await person(harness, 3008, district="grozny")
-    await services.users.answer_consent(await services.users.identify(withdrawn.id), False)
+    # A broadcast they got while they consented; then they withdraw the consent.
+    sent = await broadcast(harness, [withdrawn], BroadcastAudience(block_id=block(harness, "roads")))
+    news = item(withdrawn)
+    await services.privacy.withdraw(await services.users.identify(withdrawn.id), withdraw_open=False)
     await step(harness, withdrawn, "text", "/subscriptions")
     assert withdrawn.last_message.text == (
         "To choose your news, please accept the consent to the processing of personal data first."
     )
     assert withdrawn.last_message.buttons == ["Read the consent"]
-    # A broadcast they got while they consented: the button refuses, nothing changes.
-    sent = await broadcast(harness, [withdrawn], BroadcastAudience(block_id=block(harness, "roads")))
-    await step(harness, withdrawn, "click", UNSUBSCRIBE)
+    # The broadcast's button refuses, nothing changes.
+    await withdrawn.press_callback(news.message_id, news.button_data(UNSUBSCRIBE))
+    await harness.settle()
     assert withdrawn.callback_answers[-1]["text"] == "Please accept the consent first: /start"
-    await withdrawn.press_callback(item(withdrawn).message_id, SubsCb(a=SubsAction.stop).pack())
+    await withdrawn.press_callback(news.message_id, SubsCb(a=SubsAction.stop).pack())
     await harness.settle()
     assert withdrawn.callback_answers[-1]["text"] == "Please accept the consent first: /start"
     assert await news_rows(harness) == (0, 0, 0)

@@ -352,7 +352,8 @@ async def test_refusals(services: Services, world: factories.World) -> None:
         assert refused.value.detail == "staff"
     # Without the current consent.
     newcomer: Actor = await services.users.identify(5555)
-    withdrawn = await services.users.answer_consent(world["owner"], False)
+    await services.privacy.withdraw(world["owner"], withdraw_open=False)
+    withdrawn = await services.users.identify(world["owner"].tg_id)
     water = block_ids(services)[0]
     sent = await make_broadcast(services.appeals.sessionmaker, world["admin"].id, world.clock, to=[withdrawn.id])
     for person in (newcomer, withdrawn):
