@@ -455,3 +455,18 @@ async def test_every_event_has_a_sentence_of_its_own_in_every_language(services:
         for event, words in sentences.items():
             assert words and words != event.value and "_" not in words, (lang, event, words)
             assert lang == "en" or words != said["en"][event], (lang, event, words)
+
+
+async def test_a_long_history_on_the_staff_card_says_how_many_earlier_entries_it_leaves_out(
+    harness: Harness, world: World
+) -> None:
+    s = world.services
+    row = await world.clarification()
+    for question in ("Which entrance?", "Since when exactly?"):
+        await s.replies.reply_clarification(world["owner"], row.id, "The second entrance, since Monday", ())
+        await s.agency.ask_clarification(world["official"], row.id, question)
+    entries = len(await rows(s, StatusHistory, StatusHistory.appeal_id == row.id))
+    assert entries > 6
+    history = (await staff_card(harness, row.id)).split("History:")[1].strip().splitlines()
+    assert history[0] == f"… {entries - 6} earlier entries", history
+    assert len(history) == 1 + 6
