@@ -379,7 +379,8 @@ class Bench:
         self.prepared = prepared
         self.result = SizeResult(prepared, {d: Sweep(d, prepared.clocks[d], prepared.due[d]) for d in ds})
         self.work = workdir / f"work-{prepared.size.appeals}-{prepared.size.open}.db"
-        settings = make_settings(self.work)
+        # Always this SQLite file (the tests' settings would name a PostgreSQL database under TSUR_TEST_DATABASE_URL).
+        settings = make_settings(self.work, database={"url": f"sqlite+aiosqlite:///{self.work}"})
         self.engine = create_engine(settings.database.url)
         self.clock = ManualClock(min(prepared.clocks.values()))
         self.services = build_services(settings, create_sessionmaker(self.engine), self.clock)
@@ -688,7 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     args.load = os.getloadavg()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="tsur-retention-") as tmp:
-        settings = make_settings(Path(tmp) / "absent.db")
+        absent = Path(tmp) / "absent.db"
+        settings = make_settings(absent, database={"url": f"sqlite+aiosqlite:///{absent}"})
         prepared = []
         for size in args.size_list:
             _progress(args, f"[{size.label}] data set…")
