@@ -50,6 +50,11 @@ async def describe_until_preview(harness: Harness, user, text: str) -> None:
     await harness.settle()
     await user.click("⏭ Skip")
     await harness.settle()
+    await place_until_preview(harness, user)
+
+
+async def place_until_preview(harness: Harness, user) -> None:
+    """From the place step: a typed address in Grozny, a сообщение."""
     await user.send_text("Grozny, Mira street 12")
     await harness.settle()
     await user.click("Grozny")
@@ -679,12 +684,7 @@ async def test_a_photo_sent_with_the_description_as_its_caption_loses_nothing(ha
     # Filed: the typed description, both photos.
     await user.click("✅ Done (2)")
     await harness.settle()
-    await user.send_text("Grozny, Mira street 12")
-    await harness.settle()
-    await user.click("Grozny")
-    await harness.settle()
-    await user.click("⚡ Message (10 days)")
-    await harness.settle()
+    await place_until_preview(harness, user)
     await user.click("✅ Confirm")
     await harness.settle()
     [appeal] = await harness.rows(Appeal)
